@@ -1,0 +1,1 @@
+"""Data sources: scenes with exact ground truth and (later) datasets."""

@@ -1,0 +1,194 @@
+"""
+Pinhole camera geometry: intrinsics, backprojection, projection, SE(3) and view warping.
+
+Conventions (see DESIGN.md):
+
+* Points live in the camera optical frame (x right, y down, z forward).
+* A pose ``T_a_b`` (B x 4 x 4) maps homogeneous points from frame b to frame a.
+* Pixel coordinates use the *corner* convention: the image spans ``[0, W] x [0, H]`` and the
+  centre of pixel (row i, column j) is at ``(j + 0.5, i + 0.5)``. This is exactly the convention
+  of ``grid_sample(..., align_corners=False)``, so ``x -> 2 x / W - 1`` is the sampling grid, and
+  intrinsics normalised by the image size are exact at every pyramid level.
+* OpenCV / ROS ``CameraInfo`` intrinsics put the centre of the top-left pixel at (0, 0); the
+  principal point moves by half a pixel between the two (see :func:`normalise_intrinsics`).
+"""
+
+import torch
+import torch.nn.functional as F
+
+ALIGN_CORNERS = False
+"""The ``align_corners`` of every resampling in the package (matches the corner convention)."""
+
+
+def normalise_intrinsics(fx, fy, cx, cy, width, height):
+    """
+    Return 3 x 3 intrinsics normalised by image size from OpenCV/ROS pixel intrinsics.
+
+    ``cx, cy`` follow OpenCV (pixel centres at integers); the result uses the corner convention.
+    """
+    return torch.tensor([
+        [fx / width, 0.0, (cx + 0.5) / width],
+        [0.0, fy / height, (cy + 0.5) / height],
+        [0.0, 0.0, 1.0],
+    ], dtype=torch.float32)
+
+
+def scale_intrinsics(k_norm, height, width):
+    """Scale normalised intrinsics (... x 3 x 3) to pixel intrinsics of an H x W image."""
+    scale = k_norm.new_tensor([width, height, 1.0]).view(3, 1)
+    return k_norm * scale
+
+
+def pixel_grid(height, width, device=None, dtype=torch.float32):
+    """Homogeneous pixel centres, 3 x (H*W), row-major, corner convention."""
+    ys = torch.arange(height, device=device, dtype=dtype) + 0.5
+    xs = torch.arange(width, device=device, dtype=dtype) + 0.5
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing='ij')
+    ones = torch.ones_like(grid_x)
+    return torch.stack([grid_x, grid_y, ones]).view(3, -1)
+
+
+def backproject(depth, k_pix):
+    """Lift every pixel to a 3D point: depth B x 1 x H x W, K B x 3 x 3 -> points B x 3 x H x W."""
+    b, _, h, w = depth.shape
+    rays = torch.linalg.inv(k_pix) @ pixel_grid(h, w, depth.device, depth.dtype)
+    return (rays * depth.view(b, 1, -1)).view(b, 3, h, w)
+
+
+def project(points, k_pix, eps=1e-6):
+    """
+    Project points B x 3 x H x W with K B x 3 x 3 -> (pixels B x 2 x H x W, depth B x 1 x H x W).
+
+    Depth is clamped to ``eps`` before division; points behind the camera are reported through
+    their (non-positive) depth so callers can mask them.
+    """
+    b, _, h, w = points.shape
+    cam = k_pix @ points.view(b, 3, -1)
+    z = cam[:, 2:3]
+    pixels = cam[:, :2] / z.clamp(min=eps)
+    return pixels.view(b, 2, h, w), z.view(b, 1, h, w)
+
+
+def transform_points(t_a_b, points):
+    """Apply T_a_b (B x 4 x 4) to points B x 3 x H x W given in frame b."""
+    b, _, h, w = points.shape
+    flat = points.view(b, 3, -1)
+    return (t_a_b[:, :3, :3] @ flat + t_a_b[:, :3, 3:]).view(b, 3, h, w)
+
+
+def skew(v):
+    """Skew-symmetric matrices B x 3 x 3 of vectors B x 3."""
+    zero = torch.zeros_like(v[:, 0])
+    x, y, z = v[:, 0], v[:, 1], v[:, 2]
+    return torch.stack([
+        torch.stack([zero, -z, y], dim=-1),
+        torch.stack([z, zero, -x], dim=-1),
+        torch.stack([-y, x, zero], dim=-1),
+    ], dim=1)
+
+
+def axis_angle_to_matrix(axis_angle):
+    """Rodrigues' formula: axis-angle B x 3 -> rotation B x 3 x 3 (smooth through zero angle)."""
+    theta2 = (axis_angle * axis_angle).sum(dim=1, keepdim=True).unsqueeze(-1)
+    theta = torch.sqrt(theta2 + 1e-12)
+    small = theta2 < 1e-8
+    # Taylor expansions near zero keep the map and its gradient finite.
+    sin_term = torch.where(small, 1.0 - theta2 / 6.0, torch.sin(theta) / theta)
+    cos_term = torch.where(small, 0.5 - theta2 / 24.0,
+                           (1.0 - torch.cos(theta)) / theta2.clamp(min=1e-12))
+    k = skew(axis_angle)
+    eye = torch.eye(3, device=axis_angle.device, dtype=axis_angle.dtype).expand_as(k)
+    return eye + sin_term * k + cos_term * (k @ k)
+
+
+def matrix_to_axis_angle(rotation):
+    """Inverse of :func:`axis_angle_to_matrix` for rotations B x 3 x 3 with angle in [0, pi)."""
+    trace = rotation[:, 0, 0] + rotation[:, 1, 1] + rotation[:, 2, 2]
+    cos = ((trace - 1.0) / 2.0).clamp(-1.0 + 1e-7, 1.0 - 1e-7)
+    theta = torch.acos(cos)
+    vee = torch.stack([
+        rotation[:, 2, 1] - rotation[:, 1, 2],
+        rotation[:, 0, 2] - rotation[:, 2, 0],
+        rotation[:, 1, 0] - rotation[:, 0, 1],
+    ], dim=1)
+    sin = torch.sin(theta)
+    scale = torch.where(theta < 1e-4, 0.5 + theta * theta / 12.0, theta / (2.0 * sin))
+    return vee * scale.unsqueeze(1)
+
+
+def pose_to_matrix(axis_angle, translation):
+    """SE(3) matrices B x 4 x 4 from axis-angle B x 3 and translation B x 3 (rotate, translate)."""
+    b = axis_angle.shape[0]
+    top = torch.cat([axis_angle_to_matrix(axis_angle), translation.view(b, 3, 1)], dim=2)
+    bottom = axis_angle.new_tensor([0.0, 0.0, 0.0, 1.0]).view(1, 1, 4).expand(b, 1, 4)
+    return torch.cat([top, bottom], dim=1)
+
+
+def invert_pose(t_a_b):
+    """Closed-form inverse of rigid transforms B x 4 x 4: returns T_b_a."""
+    rot_t = t_a_b[:, :3, :3].transpose(1, 2)
+    trans = -rot_t @ t_a_b[:, :3, 3:]
+    top = torch.cat([rot_t, trans], dim=2)
+    return torch.cat([top, t_a_b[:, 3:, :]], dim=1)
+
+
+def pixels_to_grid(pixels, height, width):
+    """
+    Pixel coordinates B x 2 x h x w (corner convention) in an H x W image -> grid B x h x w x 2.
+
+    The grid is in ``grid_sample``'s [-1, 1] range with ``align_corners=False``.
+    """
+    size = pixels.new_tensor([width, height]).view(1, 2, 1, 1)
+    return (2.0 * pixels / size - 1.0).permute(0, 2, 3, 1)
+
+
+def reproject(depth_target, t_source_target, k_pix):
+    """
+    Move every target pixel into the source view.
+
+    :param depth_target: B x 1 x H x W depth of the target view, metres.
+    :param t_source_target: B x 4 x 4, maps target-camera points into the source camera.
+    :param k_pix: B x 3 x 3 pixel intrinsics at this resolution (shared by both views).
+    :return: (pixels B x 2 x H x W, source pixel coordinates in the corner convention;
+        depth B x 1 x H x W of the points in the source camera).
+    """
+    points = transform_points(t_source_target, backproject(depth_target, k_pix))
+    return project(points, k_pix)
+
+
+def in_view(pixels, depth, min_depth=1e-3):
+    """B x 1 x H x W float mask: in front of the camera and inside the H x W image."""
+    h, w = pixels.shape[-2:]
+    inside = ((pixels[:, :1] >= 0) & (pixels[:, :1] <= w)
+              & (pixels[:, 1:] >= 0) & (pixels[:, 1:] <= h) & (depth > min_depth))
+    return inside.to(pixels.dtype)
+
+
+def correspondences(depth_target, t_source_target, k_pix):
+    """Source pixels B x 2 x H x W of every target pixel, and their in-view mask B x 1 x H x W."""
+    pixels, depth = reproject(depth_target, t_source_target, k_pix)
+    return pixels, in_view(pixels, depth)
+
+
+def sample(source, pixels, mode='bilinear'):
+    """
+    Sample source B x C x H x W at pixel coordinates B x 2 x h x w -> B x C x h x w.
+
+    Bilinear by default, border padding; coordinates are in the source's pixel frame.
+    """
+    grid = pixels_to_grid(pixels, *source.shape[-2:])
+    return F.grid_sample(source, grid, mode=mode, padding_mode='border',
+                         align_corners=ALIGN_CORNERS)
+
+
+def warp(source, depth_target, t_source_target, k_pix):
+    """Synthesise the target view from a source: (warped B x C x H x W, valid B x 1 x H x W)."""
+    pixels, valid = correspondences(depth_target, t_source_target, k_pix)
+    return sample(source, pixels), valid
+
+
+def resize(tensor, height, width, mode='bilinear'):
+    """Resize B x C x h x w to B x C x H x W with the package's ``align_corners`` choice."""
+    if mode == 'nearest':
+        return F.interpolate(tensor, size=(height, width), mode='nearest')
+    return F.interpolate(tensor, size=(height, width), mode=mode, align_corners=ALIGN_CORNERS)

@@ -1,0 +1,42 @@
+"""Shared fixtures: an exactly known two-view scene."""
+
+from dataclasses import dataclass
+
+from defeat_ros.data.textured_corridor import Corridor
+from defeat_ros.geometry import invert_pose, normalise_intrinsics, pose_to_matrix, scale_intrinsics
+import pytest
+import torch
+
+
+@dataclass
+class TwoViews:
+    """Target and source frames with their exact geometry (batch of 1)."""
+
+    target: torch.Tensor
+    source: torch.Tensor
+    target_depth: torch.Tensor
+    source_depth: torch.Tensor
+    t_source_target: torch.Tensor
+    k_norm: torch.Tensor
+    k_pix: torch.Tensor
+
+
+def render_two_views(height=96, width=320, translation=(0.1, 0.0, 0.8), rotation=(0.0, 0.03, 0.0)):
+    """Render the corridor from the origin (target) and from a moved camera (source)."""
+    k_norm = normalise_intrinsics(0.58 * width, 1.92 * height, 0.5 * width - 0.5,
+                                  0.5 * height - 0.5, width, height)
+    k_pix = scale_intrinsics(k_norm, height, width)
+    t_world_target = torch.eye(4)
+    t_world_source = pose_to_matrix(torch.tensor([rotation]), torch.tensor([translation]))[0]
+    corridor = Corridor()
+    target, target_depth = corridor.render(t_world_target, k_pix, height, width)
+    source, source_depth = corridor.render(t_world_source, k_pix, height, width)
+    t_source_target = invert_pose(t_world_source[None]) @ t_world_target[None]
+    return TwoViews(target[None], source[None], target_depth[None], source_depth[None],
+                    t_source_target, k_norm[None], k_pix[None])
+
+
+@pytest.fixture(scope='session')
+def two_views():
+    """Render the corridor before and after 0.8 m forward, 0.1 m right and a 1.7 degree yaw."""
+    return render_two_views()
