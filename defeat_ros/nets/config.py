@@ -1,0 +1,62 @@
+"""ModelConfig: everything needed to rebuild a DeFeatNet, stored as a model's config.json."""
+
+from dataclasses import dataclass, field
+
+from defeat_ros.typed_config import config_from_dict, config_to_dict
+
+
+@dataclass
+class ModelConfig:
+    """Architecture, resolution and output ranges of a DeFeat-Net model."""
+
+    depth_layers: int = 18
+    """ResNet depth (18, 34 or 50) of the DepthNet encoder."""
+    feat_layers: int = 18
+    """ResNet depth of the FeatNet encoder."""
+    pose_layers: int = 18
+    """ResNet depth of the PoseNet encoder."""
+    feature_dims: int = 32
+    """Channels n of the dense, L2-normalised feature map."""
+    min_depth: float = 0.1
+    """Depth (m) that sigmoid disparity 1 maps to."""
+    max_depth: float = 100.0
+    """Depth (m) that sigmoid disparity 0 maps to."""
+    height: int = 192
+    """Network input height in pixels (multiple of 32); the training and export resolution."""
+    width: int = 640
+    """Network input width in pixels (multiple of 32)."""
+    explainability: bool = False
+    """Add SfMLearner's explainability decoder to PoseNet."""
+    pose_temporal_order: bool = True
+    """
+    Feed PoseNet frame pairs in temporal order and invert the motion when the source is earlier
+    (Monodepth2 / DeFeat-Net); False always feeds (target, source)."""
+    pretrained_encoder: str = ''
+    """
+    Optional local path of ImageNet ResNet weights (.safetensors or tensors-only .pth) used to
+    initialise every encoder whose depth matches; nothing is downloaded."""
+    provenance: dict = field(default_factory=dict)
+    """Free-form record of how the weights were made (command, config, data, commit)."""
+
+    def __post_init__(self):
+        """Reject configurations no network can be built for."""
+        for name in ('depth_layers', 'feat_layers', 'pose_layers'):
+            if getattr(self, name) not in (18, 34, 50):
+                raise ValueError(f'{name} must be 18, 34 or 50, got {getattr(self, name)}')
+        if self.height % 32 or self.width % 32 or self.height <= 0 or self.width <= 0:
+            raise ValueError(f'height and width must be positive multiples of 32, '
+                             f'got {self.height}x{self.width}')
+        if not 0 < self.min_depth < self.max_depth:
+            raise ValueError(f'need 0 < min_depth < max_depth, '
+                             f'got {self.min_depth}, {self.max_depth}')
+        if self.feature_dims < 1:
+            raise ValueError(f'feature_dims must be positive, got {self.feature_dims}')
+
+    def to_dict(self):
+        """Plain dictionary for JSON."""
+        return config_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        """Build from a dictionary, rejecting unknown keys with their names."""
+        return config_from_dict(cls, data)

@@ -1,0 +1,104 @@
+"""DeFeatNet: the bundle of DepthNet, FeatNet and PoseNet trained together."""
+
+from dataclasses import dataclass
+
+from defeat_ros.geometry import invert_pose, pose_to_matrix
+from defeat_ros.nets.config import ModelConfig
+from defeat_ros.nets.depth_net import DepthNet, disparity_to_depth
+from defeat_ros.nets.feat_net import FeatNet
+from defeat_ros.nets.pose_net import PoseNet
+from torch import nn
+
+
+@dataclass
+class TrainOutputs:
+    """
+    Everything the training losses read for one target frame and its source frames.
+
+    Shapes: B batch, H x W network resolution, S number of source frames, n feature dims.
+    """
+
+    disparities: list
+    """4 target disparities B x 1 x H/2^s x W/2^s, s = 0..3."""
+    features: object
+    """Target features B x n x H x W."""
+    source_features: list
+    """S source feature maps B x n x H x W."""
+    poses: list
+    """S transforms T_source_target B x 4 x 4."""
+    explainability: list = None
+    """S lists of 4 masks B x 1 x H/2^s x W/2^s over target pixels (when the model has them)."""
+    source_disparities: list = None
+    """S full-resolution source disparities B x 1 x H x W (when asked for)."""
+    encoder_features: object = None
+    """Target DepthNet encoder map at stride 2, B x 64 x H/2 x W/2 (with source_disparities)."""
+    source_encoder_features: list = None
+    """S source DepthNet encoder maps at stride 2 (with source_disparities)."""
+
+
+class DeFeatNet(nn.Module):
+    """Owns the three networks of DeFeat-Net and the conventions that join them."""
+
+    def __init__(self, config=None):
+        super().__init__()
+        self.config = config or ModelConfig()
+        cfg = self.config
+        weights = cfg.pretrained_encoder or None
+        self.depth_net = DepthNet(cfg.depth_layers, cfg.min_depth, cfg.max_depth, weights)
+        self.feat_net = FeatNet(cfg.feat_layers, cfg.feature_dims, weights)
+        self.pose_net = PoseNet(cfg.pose_layers, weights, cfg.explainability)
+
+    def to_depth(self, disparity):
+        """Sigmoid disparity (any shape) -> depth in metres within the model's range."""
+        return disparity_to_depth(disparity, self.config.min_depth, self.config.max_depth)
+
+    def pose_features(self, target, source, source_is_earlier):
+        """Encode the pair in the configured order; returns (features, inverted flag)."""
+        if self.config.pose_temporal_order and source_is_earlier:
+            return self.pose_net.encode(source, target), True
+        return self.pose_net.encode(target, source), False
+
+    def transform_from_features(self, features, inverted):
+        """Run the PoseNet head on encoded pair features -> T_source_target B x 4 x 4."""
+        transform = pose_to_matrix(*self.pose_net.pose(features))
+        return invert_pose(transform) if inverted else transform
+
+    def relative_pose(self, target, source, source_is_earlier):
+        """T_source_target B x 4 x 4 for images B x 3 x H x W."""
+        return self.transform_from_features(*self.pose_features(target, source, source_is_earlier))
+
+    def forward_train(self, target, sources, source_offsets, with_source_depth=False):
+        """
+        Run every network a training step needs.
+
+        :param target: B x 3 x H x W frame t.
+        :param sources: list of S frames B x 3 x H x W.
+        :param source_offsets: S frame offsets relative to t (e.g. [-1, 1]); the sign sets the
+            pose order.
+        :param with_source_depth: also predict depth (and encoder maps) for the source frames.
+        """
+        depth_encoder = self.depth_net.encoder(target)
+        out = TrainOutputs(
+            disparities=self.depth_net.decode(depth_encoder),
+            features=self.feat_net(target),
+            source_features=[self.feat_net(source) for source in sources],
+            poses=[],
+        )
+        if self.pose_net.mask_decoder is not None:
+            out.explainability = []
+        for source, offset in zip(sources, source_offsets):
+            features, inverted = self.pose_features(target, source, offset < 0)
+            out.poses.append(self.transform_from_features(features, inverted))
+            if out.explainability is not None:
+                # Masks are predicted for (target, source) pairs fed target-first.
+                mask_features = self.pose_net.encode(target, source) if inverted else features
+                out.explainability.append(self.pose_net.explainability(mask_features))
+        if with_source_depth:
+            out.encoder_features = depth_encoder[0]
+            out.source_disparities = []
+            out.source_encoder_features = []
+            for source in sources:
+                encoded = self.depth_net.encoder(source)
+                out.source_disparities.append(self.depth_net.decode(encoded)[0])
+                out.source_encoder_features.append(encoded[0])
+        return out

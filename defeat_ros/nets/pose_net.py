@@ -1,0 +1,53 @@
+"""PoseNet: relative 6-DoF motion between two frames (and SfMLearner's explainability mask)."""
+
+from defeat_ros.nets.depth_net import DEPTH_SCALES
+from defeat_ros.nets.resnet_encoder import ResnetEncoder
+from defeat_ros.nets.skip_decoder import SkipDecoder
+import torch
+from torch import nn
+
+POSE_SCALE = 0.01
+"""Raw pose outputs are multiplied by this, so an untrained net predicts near-identity motion."""
+
+
+class PoseNet(nn.Module):
+    """
+    Separate ResNet on the 6-channel pair (frame_a, frame_b).
+
+    ``forward(frame_a, frame_b)`` returns (axis_angle B x 3, translation B x 3) of ``T_b_a``: the
+    transform that maps points from frame a's camera into frame b's camera. With
+    ``explainability=True`` a skip decoder on the same encoder also predicts, for every pixel of
+    frame a, the probability that it can be explained by a rigid warp from frame b (SfMLearner).
+    """
+
+    def __init__(self, num_layers=18, weights_path=None, explainability=False):
+        super().__init__()
+        self.encoder = ResnetEncoder(num_layers, 2, weights_path)
+        channels = self.encoder.channels[-1]
+        self.decoder = nn.Sequential(
+            nn.Conv2d(channels, 256, 1), nn.ReLU(inplace=True),
+            nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(256, 6, 1),
+        )
+        self.mask_decoder = (SkipDecoder(self.encoder.channels, 1, DEPTH_SCALES)
+                             if explainability else None)
+
+    def encode(self, frame_a, frame_b):
+        """Two frames B x 3 x H x W -> encoder feature maps of the stacked pair."""
+        return self.encoder(torch.cat([frame_a, frame_b], dim=1))
+
+    def pose(self, features):
+        """Decode (axis_angle B x 3, translation B x 3) from encoder maps, scaled by POSE_SCALE."""
+        out = POSE_SCALE * self.decoder(features[-1]).mean(dim=(2, 3))
+        return out[:, :3], out[:, 3:]
+
+    def explainability(self, features):
+        """Decode masks from encoder maps: 4 x B x 1 x H/2^s x W/2^s in (0, 1)."""
+        if self.mask_decoder is None:
+            raise RuntimeError('this PoseNet was built without an explainability decoder')
+        return [mask.sigmoid() for mask in self.mask_decoder(features)]
+
+    def forward(self, frame_a, frame_b):
+        """Return (axis_angle B x 3, translation B x 3) of T_b_a."""
+        return self.pose(self.encode(frame_a, frame_b))
