@@ -1,0 +1,193 @@
+"""DeFeatLoss: the full self-supervised objective, with the seed variants as switches."""
+
+from dataclasses import dataclass
+
+from defeat_ros.geometry import correspondences, resize, sample, scale_intrinsics
+from defeat_ros.losses.bidirectional import BidirectionalConsistency
+from defeat_ros.losses.contrastive import PixelwiseContrastiveLoss
+from defeat_ros.losses.explainability import ExplainabilityLoss
+from defeat_ros.losses.feature_warp import FeatureWarpLoss
+from defeat_ros.losses.photometric import PhotometricError
+from defeat_ros.losses.reprojection import MinReprojection
+from defeat_ros.losses.smoothness import EdgeAwareSmoothness
+from defeat_ros.typed_config import config_from_dict, config_to_dict
+import torch
+from torch import nn
+
+
+@dataclass
+class LossConfig:
+    """Weights and switches of the DeFeat-Net objective. Defaults reproduce DeFeat-Net."""
+
+    scales: int = 4
+    """Disparity scales used (1-4); each is upsampled to full resolution before warping."""
+    ssim_weight: float = 0.85
+    """alpha in alpha * SSIM + (1 - alpha) * pointwise, for images and features."""
+    pointwise: str = 'l1'
+    """Pointwise error: 'l1' (DeFeat-Net) or 'charbonnier' (TripleDNet, seed 003)."""
+    charbonnier_eps: float = 1e-3
+    """epsilon of the Charbonnier error sqrt(x^2 + eps^2)."""
+    min_reprojection: bool = True
+    """Per-pixel minimum over sources; False averages them."""
+    automask: bool = True
+    """Offer identity (unwarped) errors to the minimum: static pixels get no gradient."""
+    identity_noise: float = 1e-5
+    """Std of the noise added to identity errors to break ties."""
+    smoothness_weight: float = 1e-3
+    """Edge-aware smoothness weight at scale 0; scale s uses weight / 2^s."""
+    feature_warp_weight: float = 1.0
+    """Weight of the feature warp loss (0 with contrastive_weight 0 = the no-feature ablation)."""
+    contrastive_weight: float = 1.0
+    """Weight of the pixel-wise contrastive loss."""
+    contrastive_margin: float = 0.5
+    """Margin m of the negative term 1/2 max(0, m - d)^2."""
+    contrastive_positives: int = 1024
+    """Positive pairs sampled per image."""
+    contrastive_negatives: int = 10
+    """Negatives per positive."""
+    contrastive_radius: float = 0.0
+    """0 draws negatives over the whole image (global); r > 0 within r pixels (local)."""
+    correspondences: str = 'automask'
+    """
+    Target pixels whose warp correspondence counts for the feature losses: 'automask' (in view
+    of the chosen source and auto-masked) or 'in_view' (in view of the chosen source)."""
+    explainability: bool = False
+    """SfMLearner (seed 002): weight per-source errors by PoseNet's explainability masks."""
+    explainability_weight: float = 0.2
+    """Weight of the explainability regulariser -log(E)."""
+    bidirectional: bool = False
+    """
+    Seed 001: replace the photometric term by the bidirectional occlusion-masked, depth-weighted
+    photometric loss and add depth-structure consistency and encoder feature perception."""
+    bidirectional_weight: float = 1.0
+    """Weight of the bidirectional weighted photometric loss."""
+    depth_consistency_weight: float = 0.5
+    """Weight of the bidirectional depth-structure consistency loss."""
+    feature_perception_weight: float = 0.1
+    """Weight of the bidirectional encoder feature-perception loss."""
+    occlusion_alpha1: float = 0.01
+    """alpha_1 of the forward-backward occlusion test."""
+    occlusion_alpha2: float = 0.5
+    """alpha_2 of the forward-backward occlusion test (pixels^2)."""
+
+    def __post_init__(self):
+        """Reject values no loss can be computed with."""
+        if not 1 <= self.scales <= 4:
+            raise ValueError(f'scales must be 1..4, got {self.scales}')
+        if self.correspondences not in ('automask', 'in_view'):
+            raise ValueError(f"correspondences must be 'automask' or 'in_view', "
+                             f'got {self.correspondences!r}')
+
+    def to_dict(self):
+        """Plain dictionary for JSON or YAML."""
+        return config_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        """Build from a dictionary, rejecting unknown keys with their names."""
+        return config_from_dict(cls, data)
+
+
+def stack(maps):
+    """List of S maps B x 1 x H x W -> B x S x H x W."""
+    return torch.cat(maps, dim=1)
+
+
+class DeFeatLoss(nn.Module):
+    """Total loss for one batch of (target, sources) and the networks' :class:`TrainOutputs`."""
+
+    def __init__(self, config=None):
+        super().__init__()
+        self.config = cfg = config or LossConfig()
+        self.error = PhotometricError(cfg.ssim_weight, cfg.pointwise, cfg.charbonnier_eps)
+        self.reprojection = MinReprojection(cfg.min_reprojection, cfg.automask, cfg.identity_noise)
+        self.smoothness = EdgeAwareSmoothness()
+        self.feature_warp = FeatureWarpLoss(self.error)
+        self.contrastive = PixelwiseContrastiveLoss(
+            cfg.contrastive_margin, cfg.contrastive_positives, cfg.contrastive_negatives,
+            cfg.contrastive_radius)
+        self.explainability = ExplainabilityLoss()
+        self.bidirectional = BidirectionalConsistency(
+            cfg.occlusion_alpha1, cfg.occlusion_alpha2, self.error)
+
+    @property
+    def needs_source_depth(self):
+        """Whether the networks must also predict source depth (seed-001 terms)."""
+        return self.config.bidirectional
+
+    def forward(self, outputs, target, sources, k_norm, to_depth):
+        """
+        Return (total scalar, dict of detached named terms).
+
+        :param outputs: TrainOutputs of DeFeatNet.forward_train for this batch.
+        :param target: B x 3 x H x W frame t.
+        :param sources: list of S frames B x 3 x H x W.
+        :param k_norm: B x 3 x 3 intrinsics normalised by image size.
+        :param to_depth: maps sigmoid disparity to metric depth (DeFeatNet.to_depth).
+        """
+        cfg = self.config
+        h, w = target.shape[-2:]
+        k_pix = scale_intrinsics(k_norm, h, w)
+        identity = stack([self.error(source, target) for source in sources])
+        zero = target.new_zeros(())
+        names = ('photometric', 'smoothness', 'feature_warp', 'contrastive', 'explainability')
+        terms = {name: zero for name in names}
+        for scale in range(cfg.scales):
+            disparity = outputs.disparities[scale]
+            depth = to_depth(resize(disparity, h, w))
+            matches = [correspondences(depth, pose, k_pix) for pose in outputs.poses]
+            errors = stack([self.error(sample(source, pixels), target)
+                            for source, (pixels, _) in zip(sources, matches)])
+            if cfg.explainability:
+                masks = stack([resize(mask[scale], h, w) for mask in outputs.explainability])
+                errors = self.explainability.weight_errors(errors, masks)
+                terms['explainability'] = (terms['explainability']
+                                           + self.explainability.regulariser(masks))
+            chosen = self.reprojection(errors, identity)
+            terms['photometric'] = terms['photometric'] + chosen.loss.mean()
+            image = resize(target, *disparity.shape[-2:])
+            terms['smoothness'] = (terms['smoothness'] + cfg.smoothness_weight / 2 ** scale
+                                   * self.smoothness(disparity, image))
+            in_view = torch.gather(stack([valid for _, valid in matches]), 1, chosen.source)
+            counted = in_view * chosen.automask if cfg.correspondences == 'automask' else in_view
+            if cfg.feature_warp_weight:
+                warped = [sample(features, pixels)
+                          for features, (pixels, _) in zip(outputs.source_features, matches)]
+                terms['feature_warp'] = terms['feature_warp'] + self.feature_warp(
+                    outputs.features, warped, chosen.source, counted)
+            if cfg.contrastive_weight and scale == 0:
+                terms['contrastive'] = sum(
+                    self.contrastive(outputs.features, features, pixels.detach(),
+                                     counted * (chosen.source == i).to(counted.dtype))
+                    for i, (features, (pixels, _)) in enumerate(
+                        zip(outputs.source_features, matches))) / len(sources)
+        terms = {name: value / cfg.scales if name != 'contrastive' else value
+                 for name, value in terms.items()}
+        total = (terms['smoothness'] + cfg.feature_warp_weight * terms['feature_warp']
+                 + cfg.contrastive_weight * terms['contrastive'])
+        if cfg.explainability:
+            total = total + cfg.explainability_weight * terms['explainability']
+        if cfg.bidirectional:
+            total = total + self.bidirectional_terms(outputs, target, sources, k_norm, to_depth,
+                                                     terms)
+        else:
+            total = total + terms['photometric']
+        terms['total'] = total
+        return total, {name: value.detach() for name, value in terms.items()}
+
+    def bidirectional_terms(self, outputs, target, sources, k_norm, to_depth, terms):
+        """Weighted seed-001 terms at full resolution, averaged over sources (fills ``terms``)."""
+        cfg = self.config
+        depth = to_depth(outputs.disparities[0])
+        parts = [self.bidirectional(target, source, depth, to_depth(source_disparity), pose,
+                                    k_norm, outputs.encoder_features, source_encoder)
+                 for source, source_disparity, pose, source_encoder in zip(
+                     sources, outputs.source_disparities, outputs.poses,
+                     outputs.source_encoder_features)]
+        count = len(parts)
+        terms['bidirectional_photometric'] = sum(p.photometric for p in parts) / count
+        terms['depth_consistency'] = sum(p.depth_consistency for p in parts) / count
+        terms['feature_perception'] = sum(p.feature_perception for p in parts) / count
+        return (cfg.bidirectional_weight * terms['bidirectional_photometric']
+                + cfg.depth_consistency_weight * terms['depth_consistency']
+                + cfg.feature_perception_weight * terms['feature_perception'])
