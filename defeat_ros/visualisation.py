@@ -1,0 +1,33 @@
+"""Images for people: colour-mapped depth and RGB tensors as 8-bit arrays."""
+
+import cv2
+import numpy as np
+
+
+def rgb_to_uint8(image):
+    """Tensor 3 x H x W in [0, 1] -> H x W x 3 uint8 RGB array."""
+    array = image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+    return (array * 255.0 + 0.5).astype(np.uint8)
+
+
+def colourise_depth(depth, min_depth=None, max_depth=None):
+    """
+    Depth H x W (tensor or array, metres; NaN allowed) -> H x W x 3 uint8 RGB.
+
+    Inverse depth is mapped through the magma colour map so near is bright; invalid pixels are
+    black. The range defaults to the 5th-95th percentile of the valid depths.
+    """
+    depth = np.asarray(depth.detach().cpu() if hasattr(depth, 'detach') else depth, np.float32)
+    depth = depth.squeeze()
+    valid = np.isfinite(depth) & (depth > 0)
+    if not valid.any():
+        return np.zeros(depth.shape + (3,), np.uint8)
+    inverse = np.zeros_like(depth)
+    inverse[valid] = 1.0 / depth[valid]
+    low = 1.0 / max_depth if max_depth else np.percentile(inverse[valid], 5)
+    high = 1.0 / min_depth if min_depth else np.percentile(inverse[valid], 95)
+    scaled = np.clip((inverse - low) / max(high - low, 1e-9), 0, 1)
+    coloured = cv2.applyColorMap((scaled * 255).astype(np.uint8), cv2.COLORMAP_MAGMA)
+    coloured = cv2.cvtColor(coloured, cv2.COLOR_BGR2RGB)
+    coloured[~valid] = 0
+    return coloured
