@@ -1,6 +1,7 @@
-"""Shared fixtures: an exactly known two-view scene."""
+"""Shared fixtures: an exactly known two-view scene, and the paths the linters check."""
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from defeat_ros.data.textured_corridor import Corridor
 from defeat_ros.geometry import invert_pose, normalise_intrinsics, pose_to_matrix, scale_intrinsics
@@ -40,3 +41,17 @@ def render_two_views(height=96, width=320, translation=(0.1, 0.0, 0.8), rotation
 def two_views():
     """Render the corridor before and after 0.8 m forward, 0.1 m right and a 1.7 degree yaw."""
     return render_two_views()
+
+
+REPO = Path(__file__).resolve().parents[1]
+NOT_SOURCES = {'build', 'install', 'log', 'demo_output'}
+
+
+@pytest.fixture
+def lint_paths(monkeypatch):
+    """Change to the repository root; return its Python files and source folders to lint."""
+    monkeypatch.chdir(REPO)
+    return sorted(
+        entry.name for entry in REPO.iterdir()
+        if (entry.is_dir() and entry.name[0] not in '._' and entry.name not in NOT_SOURCES)
+        or (entry.is_file() and entry.suffix == '.py'))

@@ -78,3 +78,14 @@ def test_loss_config_rejects_bad_values():
     with pytest.raises(ValueError, match='unknown LossConfig fields'):
         LossConfig.from_dict({'smoothnes_weight': 1.0})
     assert LossConfig.from_dict(LossConfig(bidirectional=True).to_dict()).bidirectional
+
+
+def test_loss_config_loads_from_yaml(tmp_path):
+    path = tmp_path / 'loss.yaml'
+    path.write_text('bidirectional: true\ncontrastive_radius: 25.0\n')
+    config = LossConfig.from_yaml(path)
+    assert config.bidirectional and config.contrastive_radius == 25.0
+    assert config.ssim_weight == LossConfig().ssim_weight
+    path.write_text('- not a mapping\n')
+    with pytest.raises(ValueError, match='expected a mapping'):
+        LossConfig.from_yaml(path)

@@ -10,13 +10,13 @@ from defeat_ros.losses.feature_warp import FeatureWarpLoss
 from defeat_ros.losses.photometric import PhotometricError
 from defeat_ros.losses.reprojection import MinReprojection
 from defeat_ros.losses.smoothness import EdgeAwareSmoothness
-from defeat_ros.typed_config import config_from_dict, config_to_dict
+from defeat_ros.typed_config import TypedConfig
 import torch
 from torch import nn
 
 
 @dataclass
-class LossConfig:
+class LossConfig(TypedConfig):
     """Weights and switches of the DeFeat-Net objective. Defaults reproduce DeFeat-Net."""
 
     scales: int = 4
@@ -38,7 +38,8 @@ class LossConfig:
     feature_warp_weight: float = 1.0
     """Weight of the feature warp loss (0 with contrastive_weight 0 = the no-feature ablation)."""
     contrastive_weight: float = 1.0
-    """Weight of the pixel-wise contrastive loss."""
+    """Weight of the pixel-wise contrastive loss (on the scale-0 correspondences, detached, so
+    it shapes the features only)."""
     contrastive_margin: float = 0.5
     """Margin m of the negative term 1/2 max(0, m - d)^2."""
     contrastive_positives: int = 1024
@@ -77,15 +78,6 @@ class LossConfig:
         if self.correspondences not in ('automask', 'in_view'):
             raise ValueError(f"correspondences must be 'automask' or 'in_view', "
                              f'got {self.correspondences!r}')
-
-    def to_dict(self):
-        """Plain dictionary for JSON or YAML."""
-        return config_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data):
-        """Build from a dictionary, rejecting unknown keys with their names."""
-        return config_from_dict(cls, data)
 
 
 def stack(maps):

@@ -2,11 +2,11 @@
 
 from dataclasses import dataclass, field
 
-from defeat_ros.typed_config import config_from_dict, config_to_dict
+from defeat_ros.typed_config import TypedConfig
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(TypedConfig):
     """Architecture, resolution and output ranges of a DeFeat-Net model."""
 
     depth_layers: int = 18
@@ -51,12 +51,3 @@ class ModelConfig:
                              f'got {self.min_depth}, {self.max_depth}')
         if self.feature_dims < 1:
             raise ValueError(f'feature_dims must be positive, got {self.feature_dims}')
-
-    def to_dict(self):
-        """Plain dictionary for JSON."""
-        return config_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data):
-        """Build from a dictionary, rejecting unknown keys with their names."""
-        return config_from_dict(cls, data)
