@@ -50,11 +50,16 @@ def evaluate(model, loss_fn, drive, seed=0):
 
 
 def contact_sheet(drive, before, after, index):
-    """Rows of (input, ground-truth depth, depth before, depth after) as one RGB array."""
+    """
+    Stack input, true depth, and depth before and after training into one RGB array.
+
+    Predictions are median-scaled to the ground truth (as evaluated) and share its colour range.
+    """
     gt = drive.depths[index + 1, 0]
     low, high = float(gt.min()), float(gt.max())
+    scaled = [d[index, 0] * gt.median() / d[index, 0].median() for d in (before, after)]
     tiles = [rgb_to_uint8(drive.images[index + 1])]
-    tiles += [colourise_depth(d, low, high) for d in (gt, before[index, 0], after[index, 0])]
+    tiles += [colourise_depth(d, low, high) for d in [gt] + scaled]
     return np.concatenate(tiles, axis=0)
 
 
