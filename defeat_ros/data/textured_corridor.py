@@ -9,6 +9,7 @@ geometry and loss tests and by the interim demo.
 
 from dataclasses import dataclass
 
+from defeat_ros.data.frame_sequence import FrameSequence
 from defeat_ros.geometry import (normalise_intrinsics, pixel_grid, pose_to_matrix,
                                  scale_intrinsics)
 import torch
@@ -81,22 +82,8 @@ class Corridor:
         return colour.view(3, height, width), best.view(1, height, width)
 
 
-@dataclass
-class Drive:
-    """A rendered drive: F frames with exact depth, poses and intrinsics."""
-
-    images: torch.Tensor
-    """F x 3 x H x W RGB in [0, 1]."""
-    depths: torch.Tensor
-    """F x 1 x H x W z-depth in metres."""
-    poses: torch.Tensor
-    """F x 4 x 4 T_world_camera."""
-    k_norm: torch.Tensor
-    """3 x 3 intrinsics normalised by image size."""
-
-
-def render_drive(frames, height, width, speed=0.5, seed=0, corridor=None):
-    """Drive down the corridor at ``speed`` m/frame with gentle weaving in x, yaw and pitch."""
+def render_drive(frames, height, width, speed=0.5, seed=0, corridor=None, fps=10.0):
+    """Drive down the corridor at ``speed`` m/frame, weaving in x, yaw and pitch: FrameSequence."""
     corridor = corridor or Corridor(seed=seed)
     k_norm = normalise_intrinsics(0.58 * width, 1.92 * height, 0.5 * width - 0.5,
                                   0.5 * height - 0.5, width, height)
@@ -111,5 +98,6 @@ def render_drive(frames, height, width, speed=0.5, seed=0, corridor=None):
                                speed * index], dim=1)
     poses = pose_to_matrix(rotation, translation)
     rendered = [corridor.render(pose, k_pix, height, width) for pose in poses]
-    return Drive(torch.stack([r[0] for r in rendered]), torch.stack([r[1] for r in rendered]),
-                 poses, k_norm)
+    return FrameSequence(images=torch.stack([r[0] for r in rendered]),
+                         depths=torch.stack([r[1] for r in rendered]), poses=poses,
+                         k_norm=k_norm, stamps=index.double() / fps)

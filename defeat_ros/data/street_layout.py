@@ -1,0 +1,229 @@
+"""
+The procedural street: a curving road, buildings, parked and moving cars, poles and lamps.
+
+World frame: x right, y down (gravity), z forward along the road at the start; the ground is the
+plane y = camera_height, so a camera at y = 0 sits at that height. Every object is a box with a
+yaw about the vertical axis. Boxes are stored as tensors (one row per box) so the renderer can
+cull and intersect them without Python objects.
+"""
+
+from dataclasses import dataclass
+import math
+
+import torch
+
+ROAD_HALF_WIDTH = 5.5
+"""Metres from the centre line to the kerb: two 3.5 m lanes plus 2 m parking strips."""
+LANE_EDGE = 3.5
+"""Metres from the centre line to the solid edge line between lane and parking strip."""
+SIDEWALK_WIDTH = 2.5
+"""Metres of pavement between the kerb and the building line."""
+EGO_LANE_OFFSET = 1.75
+"""The camera drives in the right-hand lane."""
+
+BUILDING, CAR, POLE, LAMP = 0, 1, 2, 3
+"""Box kinds: they choose the material in the renderer."""
+
+
+@dataclass
+class Boxes:
+    """
+    M oriented boxes.
+
+    centres M x 3 and half_sizes M x 3 (box x across the road, y down, z along it), yaw M
+    about the world y axis, kind M (BUILDING, CAR, POLE or LAMP), colour M x 3 albedo, and
+    pattern M, a per-box random number that varies windows and lit windows.
+    """
+
+    centres: torch.Tensor
+    half_sizes: torch.Tensor
+    yaw: torch.Tensor
+    kind: torch.Tensor
+    colour: torch.Tensor
+    pattern: torch.Tensor
+
+    def __len__(self):
+        """Return the number of boxes."""
+        return self.centres.shape[0]
+
+    @staticmethod
+    def concatenate(parts):
+        """Join several Boxes into one."""
+        return Boxes(*[torch.cat([getattr(p, f) for p in parts])
+                       for f in ('centres', 'half_sizes', 'yaw', 'kind', 'colour', 'pattern')])
+
+
+class Road:
+    """
+    Centre line x_c(z) made of smooth S-bends; heading(z) = atan(dx_c/dz).
+
+    Each bend shifts the road sideways by ``shift`` metres over a length set by ``width``,
+    which turns the heading by up to atan(shift / (2 width)).
+    """
+
+    def __init__(self, bends):
+        """Bends: list of (z_centre, shift, width) in metres."""
+        self.bends = torch.tensor(bends, dtype=torch.float32).view(-1, 3)
+
+    def centre_x(self, z):
+        """Lateral position of the centre line at forward positions z (any shape)."""
+        zc, shift, width = (self.bends[:, i].view(-1, *([1] * z.dim())) for i in range(3))
+        return (0.5 * shift * (1 + torch.tanh((z - zc) / width))).sum(0)
+
+    def slope(self, z):
+        """Return the derivative dx_c/dz at z."""
+        zc, shift, width = (self.bends[:, i].view(-1, *([1] * z.dim())) for i in range(3))
+        return (0.5 * shift / width / torch.cosh((z - zc) / width) ** 2).sum(0)
+
+    def heading(self, z):
+        """Road direction at z as a yaw angle (0 = straight along +z, positive towards +x)."""
+        return torch.atan(self.slope(z))
+
+    def frame(self, z, lateral):
+        """World (x, z) of the point ``lateral`` metres right of the centre line at z."""
+        theta = self.heading(z)
+        return self.centre_x(z) + lateral * torch.cos(theta), z - lateral * torch.sin(theta)
+
+    def lateral_and_along(self, x, z):
+        """Approximate (signed lateral offset, arc length) of ground points (x, z)."""
+        theta = self.heading(z)
+        lateral = (x - self.centre_x(z)) * torch.cos(theta)
+        return lateral, z / torch.cos(theta).clamp(min=0.5)
+
+
+def yaw_boxes(road, z, lateral, height_above_ground, half_sizes, kind, colour, pattern,
+              camera_height, yaw_offset=0.0):
+    """Place boxes on the road frame at (z, lateral), standing on the ground, aligned with it."""
+    x, zz = road.frame(z, lateral)
+    y = camera_height - height_above_ground - half_sizes[:, 1]
+    centres = torch.stack([x, y, zz], dim=1)
+    yaw = road.heading(z) + yaw_offset
+    return Boxes(centres, half_sizes, yaw, torch.full_like(z, kind, dtype=torch.long), colour,
+                 pattern)
+
+
+class StreetLayout:
+    """
+    Everything in the street, generated deterministically from a seed for a road ``length``.
+
+    ``static`` holds the buildings, parked cars, poles and lamp heads; ``moving_at(t, ego_z)``
+    the moving cars at time t; ``lamp_positions`` the street-light sources.
+    """
+
+    def __init__(self, length, seed=0, camera_height=1.65, moving_cars=4):
+        """Lay out a street ``length`` metres long (plus margins) from ``seed``."""
+        self.gen = torch.Generator().manual_seed(seed)
+        self.camera_height = camera_height
+        self.length = length
+        bends = [(float(z), float(self.sign() * self.uniform(8, 20)), float(self.uniform(12, 25)))
+                 for z in torch.arange(60.0, length + 150.0, 140.0)]
+        self.road = Road(bends or [(1e6, 0.0, 10.0)])
+        self.static = Boxes.concatenate([self.buildings(), self.parked_cars(), self.lamps()])
+        self.lamp_positions = self.lamp_sources()
+        self.moving = self.moving_car_plans(moving_cars)
+
+    def uniform(self, low, high, n=None):
+        """Uniform samples in [low, high) from the layout's generator."""
+        shape = () if n is None else (n,)
+        return low + (high - low) * torch.rand(shape, generator=self.gen)
+
+    def sign(self):
+        """Draw a random sign, -1 or 1."""
+        return 1.0 if float(self.uniform(0, 1)) < 0.5 else -1.0
+
+    def colours(self, n, low, high):
+        """N random albedo colours with channels in [low, high)."""
+        return low + (high - low) * torch.rand(n, 3, generator=self.gen)
+
+    def buildings(self):
+        """Facades on both sides, with random lengths, heights, setbacks and gaps."""
+        parts = []
+        for side in (-1.0, 1.0):
+            z = -30.0
+            zs, sizes = [], []
+            while z < self.length + 200.0:
+                length = float(self.uniform(8.0, 22.0))
+                if float(self.uniform(0, 1)) > 0.1:  # an occasional gap between buildings
+                    zs.append(z + length / 2)
+                    sizes.append((5.0, float(self.uniform(3.0, 11.0)), length / 2 - 0.1))
+                z += length
+            n = len(zs)
+            half = torch.tensor(sizes)
+            setback = self.uniform(0.0, 2.0, n)
+            lateral = side * (ROAD_HALF_WIDTH + SIDEWALK_WIDTH + setback + half[:, 0])
+            parts.append(yaw_boxes(self.road, torch.tensor(zs), lateral, 0.0, half, BUILDING,
+                                   self.colours(n, 0.25, 0.8), self.uniform(0, 1, n),
+                                   self.camera_height))
+        return Boxes.concatenate(parts)
+
+    def parked_cars(self):
+        """Cars in the parking strips, about one per 9 m on each side."""
+        parts = []
+        for side in (-1.0, 1.0):
+            slots = torch.arange(-20.0, self.length + 150.0, 6.0)
+            keep = torch.rand(len(slots), generator=self.gen) < 0.55
+            z = slots[keep] + self.uniform(-0.5, 0.5, int(keep.sum()))
+            n = len(z)
+            half = torch.tensor([0.9, 0.75, 2.15]).expand(n, 3)
+            lateral = torch.full((n,), side * (LANE_EDGE + 1.0))
+            parts.append(yaw_boxes(self.road, z, lateral, 0.15, half, CAR,
+                                   self.colours(n, 0.1, 0.9), self.uniform(0, 1, n),
+                                   self.camera_height))
+        return Boxes.concatenate(parts)
+
+    def lamp_z(self):
+        """Forward positions of the street lights (every 28 m, staggered sides)."""
+        return torch.arange(5.0, self.length + 150.0, 28.0)
+
+    def lamps(self):
+        """Place a pole on the pavement and a lamp head over the road, alternating sides."""
+        z = self.lamp_z()
+        n = len(z)
+        side = torch.where(torch.arange(n) % 2 == 0, 1.0, -1.0)
+        pole_half = torch.tensor([0.1, 3.5, 0.1]).expand(n, 3)
+        poles = yaw_boxes(self.road, z, side * (ROAD_HALF_WIDTH + 0.5), 0.0, pole_half, POLE,
+                          torch.full((n, 3), 0.45), torch.zeros(n), self.camera_height)
+        head_half = torch.tensor([0.8, 0.1, 0.25]).expand(n, 3)
+        heads = yaw_boxes(self.road, z, side * (ROAD_HALF_WIDTH - 0.3), 6.8, head_half, LAMP,
+                          torch.full((n, 3), 0.8), torch.zeros(n), self.camera_height)
+        return Boxes.concatenate([poles, heads])
+
+    def lamp_sources(self):
+        """World positions (L x 3) of the street-light sources, just below the lamp heads."""
+        lamps = self.static.kind == LAMP
+        centres = self.static.centres[lamps].clone()
+        centres[:, 1] += self.static.half_sizes[lamps, 1] + 0.05
+        return centres
+
+    def moving_car_plans(self, count):
+        """
+        Plan the moving cars as tensors: oncoming ones (even indices) drive at the camera.
+
+        ``start`` is the start z of an oncoming car and the mean gap ahead of the camera of a
+        car in the ego lane; ``speed`` is m/s for oncoming cars and the rate (rad/s) at which a
+        leading car's gap oscillates by 6 m.
+        """
+        oncoming = torch.arange(count) % 2 == 0
+        return {
+            'oncoming': oncoming,
+            'start': torch.where(oncoming, self.uniform(40.0, self.length + 80.0, count),
+                                 self.uniform(16.0, 30.0, count)),
+            'speed': torch.where(oncoming, self.uniform(7.0, 12.0, count),
+                                 self.uniform(0.15, 0.4, count)),
+            'phase': self.uniform(0.0, 2 * math.pi, count),
+            'colour': self.colours(count, 0.2, 0.95),
+        }
+
+    def moving_at(self, time, ego_z):
+        """Place the moving cars at ``time`` s, the camera being at forward position ``ego_z``."""
+        plan = self.moving
+        oncoming = plan['oncoming']
+        gap = plan['start'] + 6.0 * torch.sin(plan['speed'] * time + plan['phase'])
+        z = torch.where(oncoming, plan['start'] - plan['speed'] * time, ego_z + gap)
+        lateral = torch.where(oncoming, -EGO_LANE_OFFSET, EGO_LANE_OFFSET)
+        n = len(z)
+        half = torch.tensor([0.9, 0.75, 2.15]).expand(n, 3)
+        boxes = yaw_boxes(self.road, z, lateral, 0.15, half, CAR, plan['colour'], torch.ones(n),
+                          self.camera_height)
+        boxes.yaw = boxes.yaw + torch.where(oncoming, math.pi, 0.0)
+        return boxes

@@ -1,0 +1,99 @@
+"""The synthetic street: exact ground truth, determinism, night statistics and moving masks."""
+
+import math
+
+from defeat_ros.data.street_world import render_sequence, StreetWorld, WorldConfig
+from defeat_ros.geometry import invert_pose, matrix_to_axis_angle, scale_intrinsics, warp
+from defeat_ros.losses import PhotometricError
+import pytest
+import torch
+
+SMALL = {'width': 320, 'height': 96, 'frames': 6, 'seed': 3}
+
+
+@pytest.fixture(scope='module')
+def clean_day():
+    return render_sequence(WorldConfig(**SMALL, sensor_noise=False))
+
+
+def test_warping_the_next_frame_with_true_depth_and_pose_reproduces_static_pixels(clean_day):
+    seq = clean_day
+    k_pix = scale_intrinsics(seq.k_norm, seq.height, seq.width)[None]
+    error = PhotometricError()
+    for t in range(len(seq) - 1):
+        depth = seq.depths[t:t + 1]
+        t_source_target = invert_pose(seq.poses[t + 1:t + 2]) @ seq.poses[t:t + 1]
+        warped, valid = warp(seq.images[t + 1:t + 2], depth.clamp(max=1e4), t_source_target,
+                             k_pix)
+        static = valid * torch.isfinite(depth) * ~seq.moving[t:t + 1]
+        residual = error(warped, seq.images[t:t + 1])
+        static_error = (residual * static).sum() / static.sum()
+        assert static.mean() > 0.5
+        # Residuals come from resampling at silhouettes; textures are filtered per pixel.
+        assert static_error < 0.035
+        assert residual[static > 0].median() < 0.005
+        assert error(seq.images[t + 1:t + 2], seq.images[t:t + 1]).mean() > 2 * static_error
+
+
+def test_rendering_is_deterministic_per_seed(clean_day):
+    again = render_sequence(WorldConfig(**SMALL, sensor_noise=False), workers=1)
+    assert torch.equal(again.images, clean_day.images)
+    assert torch.equal(again.depths, clean_day.depths)
+    noisy = [render_sequence(WorldConfig(**SMALL, night=True)) for _ in range(2)]
+    assert torch.equal(noisy[0].images, noisy[1].images)
+    other = render_sequence(WorldConfig(**{**SMALL, 'seed': 4}, sensor_noise=False))
+    assert (other.images - clean_day.images).abs().mean() > 0.02
+
+
+def test_night_is_the_same_drive_darker_and_noisier(clean_day):
+    day = render_sequence(WorldConfig(**SMALL))
+    night = render_sequence(WorldConfig(**SMALL, night=True))
+    clean_night = render_sequence(WorldConfig(**SMALL, night=True, sensor_noise=False))
+    assert torch.equal(night.depths, day.depths) and torch.equal(night.poses, day.poses)
+    # Stated statistics: night mean brightness under 45% of the day's, and noise relative to
+    # the signal at least 3 times the day's.
+    assert night.images.mean() < 0.45 * day.images.mean()
+    day_noise = (day.images - clean_day.images).std() / clean_day.images.mean()
+    night_noise = (night.images - clean_night.images).std() / clean_night.images.mean()
+    assert night_noise > 3 * day_noise
+    # Lights exist at night: some pixels (lamps, lit windows, tail lights) are near saturation.
+    assert (night.images.max(dim=1).values > 0.9).float().mean() > 0.001
+
+
+def test_moving_masks_cover_exactly_the_moving_cars():
+    with_cars = render_sequence(WorldConfig(**SMALL, sensor_noise=False))
+    without = render_sequence(WorldConfig(**SMALL, sensor_noise=False, moving_cars=0))
+    assert with_cars.moving.any()
+    nearer = with_cars.depths < without.depths - 1e-4
+    assert torch.equal(nearer, with_cars.moving)
+
+
+def test_trajectory_turns_changes_speed_and_stays_level():
+    config = WorldConfig(width=64, height=32, frames=150, seed=1)
+    world = StreetWorld(config)
+    poses = torch.stack([world.trajectory.pose(i / config.fps) for i in range(config.frames)])
+    forward = poses[:, :3, 2]
+    yaw = torch.atan2(forward[:, 0], forward[:, 2])
+    assert math.degrees(yaw.max() - yaw.min()) > 15
+    speed = (poses[1:, :3, 3] - poses[:-1, :3, 3]).norm(dim=1) * config.fps
+    assert speed.min() >= config.min_speed * 0.9 and speed.max() <= config.max_speed * 1.1
+    assert speed.max() > 1.5 * speed.min()
+    relative = invert_pose(poses[:-1]) @ poses[1:]
+    assert matrix_to_axis_angle(relative[:, :3, :3]).norm(dim=1).max() < math.radians(5)
+    pitch = torch.asin(-poses[:, 1, 2].clamp(-1, 1))
+    assert pitch.abs().max() < math.radians(2) and pitch.abs().max() > 0
+
+
+def test_depth_is_finite_on_surfaces_and_inf_in_the_sky(clean_day):
+    depth = clean_day.depths
+    sky = ~torch.isfinite(depth)
+    assert sky[..., :10, :].float().mean() > 0.01  # some sky at the top
+    assert not sky[..., -10:, :].any()  # the road fills the bottom rows
+    assert depth[~sky].min() > 0.05
+
+
+def test_world_config_rejects_bad_values():
+    with pytest.raises(ValueError, match='8x8'):
+        WorldConfig(width=4)
+    with pytest.raises(ValueError, match='min_speed'):
+        WorldConfig(min_speed=10.0, max_speed=5.0)
