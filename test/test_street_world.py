@@ -97,3 +97,21 @@ def test_world_config_rejects_bad_values():
         WorldConfig(width=4)
     with pytest.raises(ValueError, match='min_speed'):
         WorldConfig(min_speed=10.0, max_speed=5.0)
+
+
+def sharpness(images):
+    """Mean absolute horizontal gradient: lower when blurred."""
+    return (images[..., 1:] - images[..., :-1]).abs().mean()
+
+
+def test_motion_blur_and_glare_are_optional_and_do_what_they_say():
+    config = {**SMALL, 'frames': 3, 'sensor_noise': False}
+    sharp = render_sequence(WorldConfig(**config))
+    blurred = render_sequence(WorldConfig(**config, motion_blur=4, exposure=0.05))
+    assert sharpness(blurred.images) < 0.95 * sharpness(sharp.images)
+    assert torch.equal(blurred.depths, sharp.depths)  # ground truth is at the frame time
+    glare = render_sequence(WorldConfig(**config, night=True))
+    no_glare = render_sequence(WorldConfig(**config, night=True, glare=False))
+    # Bloom only adds light, and only around the bright sources.
+    assert (glare.images >= no_glare.images - 1 / 255).all()
+    assert glare.images.mean() > no_glare.images.mean()

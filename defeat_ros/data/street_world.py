@@ -7,7 +7,7 @@ a seed, so ``night=True`` gives the paired night drive.
 """
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import math
 import os
 
@@ -58,6 +58,8 @@ class WorldConfig(TypedConfig):
     """Exposure time (s) over which motion blur integrates."""
     sensor_noise: bool = True
     """Add shot and read noise (False gives clean images, e.g. to measure the noise)."""
+    glare: bool = True
+    """Bloom around bright lights at night."""
 
     def __post_init__(self):
         """Reject settings that cannot be rendered."""
@@ -164,8 +166,10 @@ class StreetWorld:
                 radiance = radiance + self.radiance(earlier)[3]
             radiance = radiance / cfg.motion_blur
         settings = NIGHT if cfg.night else DAY
-        if not cfg.sensor_noise:
-            settings = type(settings)(settings.gain, 0.0, 0.0, settings.glare)
+        settings = replace(settings,
+                           shot_noise=settings.shot_noise if cfg.sensor_noise else 0.0,
+                           read_noise=settings.read_noise if cfg.sensor_noise else 0.0,
+                           glare=settings.glare if cfg.glare else 0.0)
         generator = torch.Generator().manual_seed(cfg.seed * 100003 + index)
         image = expose(radiance, settings, generator)
         shape = (1, cfg.height, cfg.width)
