@@ -23,15 +23,52 @@ def add_demo(subparsers):
     parser.set_defaults(run=run)
 
 
+def add_synth(subparsers):
+    """``defeat-ros synth``: render a synthetic drive with exact ground truth."""
+    parser = subparsers.add_parser(
+        'synth', help='render a synthetic drive (day, night or both) as KITTI folders and bags')
+    parser.add_argument('--out', required=True, help='output directory')
+    parser.add_argument('--frames', type=int, default=50, help='number of frames')
+    parser.add_argument('--width', type=int, default=640, help='image width')
+    parser.add_argument('--height', type=int, default=192, help='image height')
+    parser.add_argument('--fps', type=float, default=10.0, help='frame rate (Hz)')
+    parser.add_argument('--seed', type=int, default=0, help='seed of street, drive and noise')
+    condition = parser.add_mutually_exclusive_group()
+    condition.add_argument('--night', action='store_true', help='render the night drive only')
+    condition.add_argument('--paired', action='store_true',
+                           help='render the same drive by day and by night')
+    parser.add_argument('--format', default='kitti,bag',
+                        help='comma-separated outputs: kitti, bag (default both)')
+    parser.add_argument('--storage', choices=['mcap', 'sqlite3'], default='mcap',
+                        help='rosbag2 storage plugin')
+    parser.add_argument('--image-transport', choices=['raw', 'compressed', 'both'],
+                        default='raw', help='Image, CompressedImage (JPEG) or both in the bag')
+    parser.add_argument('--motion-blur', type=int, default=0,
+                        help='sub-frames averaged over the exposure (0: none)')
+    parser.add_argument('--moving-cars', type=int, default=4, help='number of moving cars')
+
+    def run(args):
+        from defeat_ros.data.street_world import WorldConfig
+        from defeat_ros.synth import run_synth
+        config = WorldConfig(width=args.width, height=args.height, frames=args.frames,
+                             fps=args.fps, seed=args.seed, motion_blur=args.motion_blur,
+                             moving_cars=args.moving_cars)
+        conditions = ('day', 'night') if args.paired else ('night',) if args.night else ('day',)
+        run_synth(args.out, config, conditions, args.format.split(','), args.storage,
+                  args.image_transport)
+    parser.set_defaults(run=run)
+
+
 def main(argv=None):
     """Parse ``argv`` and run the chosen subcommand; returns the process exit code."""
     parser = argparse.ArgumentParser(prog='defeat-ros', description=__doc__)
     subparsers = parser.add_subparsers(dest='command', required=True)
     add_demo(subparsers)
+    add_synth(subparsers)
     args = parser.parse_args(argv)
     try:
         args.run(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError) as error:
         print(f'defeat-ros {args.command}: error: {error}', file=sys.stderr)
         return 2
     return 0

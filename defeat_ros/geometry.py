@@ -33,6 +33,19 @@ def normalise_intrinsics(fx, fy, cx, cy, width, height):
     ], dtype=torch.float32)
 
 
+def pixel_intrinsics_opencv(k_norm, height, width):
+    """
+    Return OpenCV/ROS pixel intrinsics ``(fx, fy, cx, cy)`` of an H x W image as floats.
+
+    The inverse of :func:`normalise_intrinsics`: ``cx, cy`` put pixel centres at integers (the
+    convention of ``CameraInfo`` and KITTI calibration files), half a pixel left of and above
+    the corner-convention principal point of :func:`scale_intrinsics`.
+    """
+    k = k_norm.detach().to(torch.float64).cpu()
+    return (float(k[0, 0]) * width, float(k[1, 1]) * height,
+            float(k[0, 2]) * width - 0.5, float(k[1, 2]) * height - 0.5)
+
+
 def scale_intrinsics(k_norm, height, width):
     """Scale normalised intrinsics (... x 3 x 3) to pixel intrinsics of an H x W image."""
     scale = k_norm.new_tensor([width, height, 1.0]).view(3, 1)

@@ -1,0 +1,233 @@
+"""
+Write a FrameSequence as a KITTI raw drive (camera 02) with ground truth in KITTI's formats.
+
+The layout is the one KITTI raw loaders (pykitti, Monodepth2's ``KITTIRAWDataset``) read::
+
+    root/<date>/calib_cam_to_cam.txt       cameras 00..03: calib_time, corner_dist, S_xx, K_xx,
+                                           D_xx, R_xx, T_xx, S_rect_xx, R_rect_xx, P_rect_xx
+    root/<date>/calib_velo_to_cam.txt      calib_time, R, T, delta_f, delta_c
+    root/<date>/calib_imu_to_velo.txt      calib_time, R, T
+    root/<date>/<date>_drive_<NNNN>_sync/
+        image_02/timestamps.txt            one 'YYYY-MM-DD HH:MM:SS.nnnnnnnnn' line per frame
+        oxts/timestamps.txt                the same (pykitti counts frames from it; no oxts data)
+        image_02/data/<index>.png          RGB frames (``.jpg`` with ``image_format='jpg'``)
+        proj_depth/groundtruth/image_02/<index>.png
+                                           depth benchmark format: uint16 metres * 256,
+                                           0 where there is no depth (inf, or beyond 255 m)
+        moving/image_02/<index>.png        uint8 255 on independently moving objects, else 0
+        poses.txt                          KITTI odometry format (see below)
+
+``<index>`` is the frame number zero-padded to 10 digits, ``<NNNN>`` the drive number padded
+to 4. Calibration: the sequence's camera is camera 02 and also the rectified reference, so
+``R_rect_00`` is the identity and ``P_rect_00 == P_rect_02`` (no lens distortion,
+``D_xx = 0``; K and P hold OpenCV pixel intrinsics, pixel centres at integers). Cameras 00,
+01 and 03 have no images; 01 and 03 are described 0.54 m to the right (KITTI's baseline) so
+that parsers computing stereo baselines from the projection matrices get sensible numbers.
+The velodyne sits at the camera with KITTI's axes (x forward, y left, z up); the IMU coincides
+with it. ``poses.txt`` follows the KITTI odometry benchmark: line i is the row-major top 3 x 4
+of the camera-i-to-camera-0 transform ``inv(T_world_camera_0) @ T_world_camera_i`` (optical
+frames), so the first line is the identity. Timestamps start at noon of ``date``.
+"""
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import cv2
+from defeat_ros.geometry import invert_pose, pixel_intrinsics_opencv
+import numpy as np
+import torch
+
+IMAGE_FORMATS = ('png', 'jpg')
+"""Image file formats of ``image_02/data``: KITTI's PNG, or the JPEG that Monodepth2 uses."""
+
+DEPTH_SCALE = 256.0
+"""KITTI depth PNGs store metres * 256 as uint16."""
+
+MAX_DEPTH = 255.0
+"""Depths beyond this (metres) are written as 0 (no depth): uint16 / 256 cannot hold much more."""
+
+STEREO_BASELINE = 0.54
+"""Metres from camera 00/02 to the (image-less) cameras 01/03, as in KITTI."""
+
+R_OPTICAL_BODY = np.array([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])
+"""Rotation from body axes (x forward, y left, z up: REP-103, KITTI velodyne) to optical axes."""
+
+_MONTHS = ('Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec')
+
+
+def images_uint8(images):
+    """Quantise RGB F x 3 x H x W in [0, 1] to uint8 images F x H x W x 3 (numpy)."""
+    scaled = (images.detach().float().cpu().clamp(0.0, 1.0) * 255.0).round()
+    return scaled.to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def encode_jpeg(rgb, quality):
+    """
+    Encode a uint8 H x W x 3 RGB image as JPEG bytes (numpy uint8) at ``quality``.
+
+    Chroma is kept at full resolution (4:4:4) where OpenCV supports choosing it: rendered
+    textures change colour from pixel to pixel, and 4:2:0 subsampling would blur them visibly.
+    """
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+    if hasattr(cv2, 'IMWRITE_JPEG_SAMPLING_FACTOR'):
+        params += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
+    ok, encoded = cv2.imencode('.jpg', cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
+    if not ok:
+        raise RuntimeError('JPEG encoding failed')
+    return encoded.reshape(-1)
+
+
+def depth_png(depth):
+    """Encode one depth map H x W (metres, numpy) in the KITTI depth-benchmark uint16 format."""
+    depth = np.asarray(depth, dtype=np.float64)
+    valid = np.isfinite(depth) & (depth > 0.0) & (depth <= MAX_DEPTH)
+    encoded = np.maximum(np.round(np.where(valid, depth, 0.0) * DEPTH_SCALE), 1.0)
+    return np.where(valid, encoded, 0.0).astype(np.uint16)
+
+
+def format_values(values):
+    """Format numbers as KITTI calibration and pose files do (space-separated, exponent form)."""
+    return ' '.join(f'{float(v) + 0.0:.12e}' for v in np.ravel(values))  # + 0.0: no '-0'
+
+
+def calib_time(day):
+    """Return KITTI's ``calib_time`` text (e.g. ``09-Jan-2012 12:00:00``) for a date."""
+    return f'{day.day:02d}-{_MONTHS[day.month - 1]}-{day.year} 12:00:00'
+
+
+def calib_cam_to_cam(k_norm, height, width, day):
+    """
+    Return the text of ``calib_cam_to_cam.txt`` for one undistorted camera as camera 02.
+
+    :param k_norm: 3 x 3 normalised intrinsics (corner convention).
+    :param height: image height in pixels.
+    :param width: image width in pixels.
+    :param day: the drive's date (``datetime``).
+    :return: the file's text, one ``key: values`` line per entry.
+    """
+    fx, fy, cx, cy = pixel_intrinsics_opencv(k_norm, height, width)
+    k_pix = np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+    lines = [f'calib_time: {calib_time(day)}', f'corner_dist: {format_values([0.0995])}']
+    for camera in range(4):
+        translation = np.array([-STEREO_BASELINE if camera % 2 else 0.0, 0.0, 0.0])
+        projection = np.concatenate([k_pix, (k_pix @ translation)[:, None]], axis=1)
+        entries = [('S', [width, height]), ('K', k_pix), ('D', np.zeros(5)), ('R', np.eye(3)),
+                   ('T', translation), ('S_rect', [width, height]), ('R_rect', np.eye(3)),
+                   ('P_rect', projection)]
+        lines += [f'{key}_{camera:02d}: {format_values(value)}' for key, value in entries]
+    return '\n'.join(lines) + '\n'
+
+
+def calib_rigid(day, rotation, extra=()):
+    """Return the text of a rigid-transform calibration file (``R``, ``T`` and ``extra`` keys)."""
+    entries = [('R', rotation), ('T', np.zeros(3)), *extra]
+    lines = [f'calib_time: {calib_time(day)}']
+    lines += [f'{key}: {format_values(value)}' for key, value in entries]
+    return '\n'.join(lines) + '\n'
+
+
+def timestamps_text(stamps, day):
+    """Return ``timestamps.txt``: one 'YYYY-MM-DD HH:MM:SS.nnnnnnnnn' line per stamp (seconds)."""
+    noon = day + timedelta(hours=12)
+    lines = []
+    for stamp in stamps.tolist():
+        seconds, nanoseconds = divmod(round(stamp * 1e9), 10 ** 9)
+        lines.append(f'{noon + timedelta(seconds=seconds):%Y-%m-%d %H:%M:%S}.{nanoseconds:09d}')
+    return '\n'.join(lines) + '\n'
+
+
+def poses_text(poses):
+    """Return ``poses.txt`` (KITTI odometry): camera-i-to-camera-0 transforms, 12 values a line."""
+    poses = poses.detach().to(torch.float64).cpu()
+    relative = invert_pose(poses[:1]) @ poses
+    return ''.join(format_values(pose[:3].numpy()) + '\n' for pose in relative)
+
+
+def write_png(path, array):
+    """Write an image as PNG with OpenCV, raising ``OSError`` when it cannot be written."""
+    if not cv2.imwrite(str(path), array):
+        raise OSError(f'could not write {path}')
+
+
+def check_unchanged(path, text):
+    """Raise ``FileExistsError`` when ``path`` exists with contents other than ``text``."""
+    if path.exists() and path.read_text() != text:
+        raise FileExistsError(f'{path} exists with different contents; drives of one date '
+                              'share their calibration, so write this drive under another '
+                              'date or root')
+
+
+def write_kitti_raw(sequence, root, date='2011_09_26', drive=1, image_format='png',
+                    jpeg_quality=90):
+    """
+    Write ``sequence`` as KITTI raw drive ``<date>_drive_<NNNN>_sync`` under ``root``.
+
+    See the module docstring for the layout. Several drives may share a date folder when their
+    calibration is identical.
+
+    :param sequence: the :class:`~defeat_ros.data.frame_sequence.FrameSequence` to write.
+    :param root: dataset root (created if missing); holds one folder per date.
+    :param date: ``YYYY_MM_DD``.
+    :param drive: drive number, 0..9999.
+    :param image_format: ``'png'`` or ``'jpg'``.
+    :param jpeg_quality: JPEG quality 0..100 when ``image_format`` is ``'jpg'``.
+    :return: the drive folder.
+    :raises ValueError: for an unknown image format, a malformed date or drive number.
+    :raises FileExistsError: when the drive folder exists, or the date's calibration files
+        exist with different contents.
+    """
+    if image_format not in IMAGE_FORMATS:
+        raise ValueError(f'image_format must be one of {IMAGE_FORMATS}, got {image_format!r}')
+    try:
+        day = datetime.strptime(date, '%Y_%m_%d')
+    except (TypeError, ValueError):
+        raise ValueError(f'date must look like 2011_09_26, got {date!r}') from None
+    if isinstance(drive, bool) or not isinstance(drive, int) or not 0 <= drive <= 9999:
+        raise ValueError(f'drive must be an integer in 0..9999, got {drive!r}')
+    if not 0 <= jpeg_quality <= 100:
+        raise ValueError(f'jpeg_quality must be in 0..100, got {jpeg_quality!r}')
+    if len(sequence) == 0:
+        raise ValueError('the sequence has no frames')
+
+    date_dir = Path(root) / date
+    drive_dir = date_dir / f'{date}_drive_{drive:04d}_sync'
+    if drive_dir.exists():
+        raise FileExistsError(f'{drive_dir} exists already, not overwriting')
+    calibration = {
+        'calib_cam_to_cam.txt': calib_cam_to_cam(sequence.k_norm, sequence.height,
+                                                 sequence.width, day),
+        'calib_velo_to_cam.txt': calib_rigid(day, R_OPTICAL_BODY,
+                                             [('delta_f', [1.0, 1.0]), ('delta_c', [0.0, 0.0])]),
+        'calib_imu_to_velo.txt': calib_rigid(day, np.eye(3)),
+    }
+    for name, text in calibration.items():
+        check_unchanged(date_dir / name, text)
+    drive_dir.mkdir(parents=True)
+    for name, text in calibration.items():
+        if not (date_dir / name).exists():
+            (date_dir / name).write_text(text)
+
+    folders = {name: drive_dir / name for name in
+               ('image_02/data', 'proj_depth/groundtruth/image_02', 'moving/image_02')}
+    for folder in folders.values():
+        folder.mkdir(parents=True)
+    images = images_uint8(sequence.images)
+    depths = sequence.depths[:, 0].detach().double().cpu().numpy()
+    moving = sequence.moving[:, 0].detach().cpu().numpy()
+    for index in range(len(sequence)):
+        name = f'{index:010d}'
+        image_path = folders['image_02/data'] / f'{name}.{image_format}'
+        if image_format == 'jpg':
+            image_path.write_bytes(encode_jpeg(images[index], jpeg_quality).tobytes())
+        else:
+            write_png(image_path, cv2.cvtColor(images[index], cv2.COLOR_RGB2BGR))
+        write_png(folders['proj_depth/groundtruth/image_02'] / f'{name}.png',
+                  depth_png(depths[index]))
+        write_png(folders['moving/image_02'] / f'{name}.png',
+                  np.where(moving[index], 255, 0).astype(np.uint8))
+    timestamps = timestamps_text(sequence.stamps, day)
+    (drive_dir / 'image_02' / 'timestamps.txt').write_text(timestamps)
+    (drive_dir / 'oxts').mkdir()
+    (drive_dir / 'oxts' / 'timestamps.txt').write_text(timestamps)
+    (drive_dir / 'poses.txt').write_text(poses_text(sequence.poses))
+    return drive_dir
