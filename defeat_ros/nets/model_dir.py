@@ -6,6 +6,7 @@ from pathlib import Path
 from defeat_ros.nets.config import ModelConfig
 from defeat_ros.nets.defeat_net import DeFeatNet
 from safetensors.torch import load_file, save_file
+import torch
 
 CONFIG_FILE = 'config.json'
 WEIGHTS_FILE = 'model.safetensors'
@@ -62,5 +63,10 @@ def load_model(directory):
             f'({len(missing)} missing, {len(unexpected)} unexpected, '
             f'{len(wrong_shape)} wrong-shaped '
             f'tensors; first: {(missing + unexpected + wrong_shape)[:3]})')
+    broken = sorted(k for k, v in state.items() if v.is_floating_point() and
+                    not torch.isfinite(v).all())
+    if broken:
+        raise ValueError(f'{weights} holds NaN or infinite values in {len(broken)} tensors '
+                         f'(first: {broken[:3]}); the model is unusable')
     model.load_state_dict(state)
     return model

@@ -1,0 +1,1 @@
+"""Inference: ONNX export and the backends behind one Perception interface."""

@@ -1,0 +1,76 @@
+"""Backend selection: 'auto' takes TensorRT on a GPU, else CUDA PyTorch, else the fastest CPU."""
+
+import logging
+import time
+
+import torch
+
+LOG = logging.getLogger(__name__)
+BACKENDS = ('auto', 'onnxruntime', 'pytorch', 'tensorrt')
+
+
+def make_backend(model_dir, backend='auto', device='auto', precision='fp32', threads=0):
+    """
+    Open ``model_dir`` with the named backend.
+
+    :param backend: one of BACKENDS.
+    :param device: 'auto', 'cpu', 'cuda' or 'cuda:<index>' (PyTorch and TensorRT).
+    :param precision: 'fp32', 'bf16' (CPU PyTorch) or 'fp16' (GPU).
+    :param threads: ONNX Runtime intra-op threads (0: its default).
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')
+    if device == 'auto':
+        device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    if backend == 'auto':
+        return auto_backend(model_dir, device, precision, threads)
+    if backend == 'onnxruntime':
+        from defeat_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
+        return OnnxRuntimeBackend(model_dir, threads)
+    if backend == 'tensorrt':
+        from defeat_ros.runtime.tensorrt_engine import TensorRTBackend
+        return TensorRTBackend(model_dir, precision=precision, device=device)
+    from defeat_ros.runtime.torch_backend import TorchBackend
+    return TorchBackend(model_dir, device, precision, channels_last=precision != 'fp32')
+
+
+def auto_backend(model_dir, device, precision, threads):
+    """Pick TensorRT if usable, else CUDA PyTorch, else the fastest of the CPU backends."""
+    if device.startswith('cuda'):
+        try:
+            from defeat_ros.runtime.tensorrt_engine import tensorrt_available, TensorRTBackend
+            available, reason = tensorrt_available()
+        except ImportError as error:
+            available, reason = False, str(error)
+        if available:
+            return TensorRTBackend(model_dir, precision=precision or 'fp16', device=device)
+        LOG.info('TensorRT not used (%s); running PyTorch on %s', reason, device)
+        return make_backend(model_dir, 'pytorch', device, precision or 'fp16', threads)
+    candidates = [make_backend(model_dir, 'onnxruntime', 'cpu', 'fp32', threads),
+                  make_backend(model_dir, 'pytorch', 'cpu', 'fp32', threads)]
+    if cpu_has_bf16():
+        candidates.append(make_backend(model_dir, 'pytorch', 'cpu', 'bf16', threads))
+    timings = {b.name: time_depth(b) for b in candidates}
+    fastest = min(candidates, key=lambda b: timings[b.name])
+    LOG.info('CPU backend timings (s per depth frame): %s; using %s', timings, fastest.name)
+    return fastest
+
+
+def cpu_has_bf16():
+    """Whether the CPU has native bf16 matrix instructions (AMX or AVX-512 BF16)."""
+    try:
+        with open('/proc/cpuinfo') as stream:
+            flags = stream.read()
+    except OSError:
+        return False
+    return 'amx_bf16' in flags or 'avx512_bf16' in flags
+
+
+def time_depth(backend, repeats=2):
+    """Seconds per depth inference after one warm-up run."""
+    image = torch.rand(1, 3, backend.config.height, backend.config.width)
+    backend.depth(image)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        backend.depth(image)
+    return (time.perf_counter() - start) / repeats

@@ -1,0 +1,97 @@
+"""Export a model directory's networks to ONNX with static shapes, and check the files."""
+
+import hashlib
+from pathlib import Path
+
+from defeat_ros.nets import load_model
+from defeat_ros.nets.model_dir import WEIGHTS_FILE
+from defeat_ros.runtime.export_graphs import graph_modules, GRAPHS
+import onnx
+import torch
+
+OPSET = 17
+INPUT_NAMES = {'depth': ['image'], 'features': ['image'], 'pose': ['previous', 'current']}
+OUTPUT_NAMES = {'depth': ['depth'], 'features': ['features'], 'pose': ['transform']}
+
+
+def onnx_path(model_dir, graph):
+    """Where the ONNX file of ``graph`` lives: beside the weights."""
+    return Path(model_dir) / f'{graph}.onnx'
+
+
+def export_onnx(model_dir, graphs=GRAPHS, opset=OPSET):
+    """
+    Export ``graphs`` of the model in ``model_dir`` to ``<model_dir>/<graph>.onnx``.
+
+    Inputs are 1 x 3 x H x W at the model's configured resolution (static shapes, as TensorRT
+    engines and int8 calibration want). Each file is verified by :func:`check_onnx`.
+    Returns {graph: path}.
+    """
+    model = load_model(model_dir).eval()
+    weights_sha256 = file_digest(Path(model_dir) / WEIGHTS_FILE)
+    modules = graph_modules(model)
+    cfg = model.config
+    example = torch.rand(1, 3, cfg.height, cfg.width)
+    paths = {}
+    for graph in graphs:
+        inputs = (example,) if graph != 'pose' else (example, example.flip(-1))
+        path = onnx_path(model_dir, graph)
+        with torch.no_grad():
+            output = modules[graph](*inputs)
+            torch.onnx.export(modules[graph], inputs, str(path), opset_version=opset,
+                              input_names=INPUT_NAMES[graph],
+                              output_names=OUTPUT_NAMES[graph], dynamo=False)
+        proto = onnx.load(str(path))
+        set_static_shape(proto.graph.output[0], output.shape)
+        onnx.helper.set_model_props(proto, {'weights_sha256': weights_sha256, 'graph': graph})
+        onnx.save(proto, str(path))
+        check_onnx(path, cfg, model_dir)
+        paths[graph] = path
+    return paths
+
+
+def set_static_shape(value_info, shape):
+    """Declare a graph input or output with the concrete ``shape`` (no symbolic dims)."""
+    dims = value_info.type.tensor_type.shape.dim
+    del dims[:]
+    for size in shape:
+        dims.add().dim_value = int(size)
+
+
+def check_onnx(path, config, model_dir=None):
+    """
+    Validate an exported graph: checker, shape inference and the model's static input size.
+
+    With ``model_dir``, also check that the graph was exported from that directory's current
+    weights. Raises ValueError naming the file when it is corrupt, made for another resolution
+    or stale.
+    """
+    try:
+        proto = onnx.load(str(path))
+        onnx.checker.check_model(proto)
+        proto = onnx.shape_inference.infer_shapes(proto, strict_mode=True)
+    except Exception as error:  # onnx raises several unrelated types for bad files
+        raise ValueError(f'{path} is not a valid ONNX model: {error}') from error
+    expected = [1, 3, config.height, config.width]
+    for tensor in proto.graph.input:
+        dims = [d.dim_value for d in tensor.type.tensor_type.shape.dim]
+        if dims != expected:
+            raise ValueError(f'{path}: input {tensor.name} has shape {dims}, the model '
+                             f'expects {expected}; export it again for this model')
+    for tensor in proto.graph.output:
+        if any(d.dim_value <= 0 for d in tensor.type.tensor_type.shape.dim):
+            raise ValueError(f'{path}: output {tensor.name} has no static shape')
+    if model_dir is not None:
+        props = {p.key: p.value for p in proto.metadata_props}
+        if props.get('weights_sha256') != file_digest(Path(model_dir) / WEIGHTS_FILE):
+            raise ValueError(f'{path} was exported from other weights than {model_dir}')
+    return proto
+
+
+def file_digest(path):
+    """SHA-256 of a file (keys engine caches to the exact ONNX they were built from)."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as stream:
+        for block in iter(lambda: stream.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()

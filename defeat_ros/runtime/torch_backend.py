@@ -1,0 +1,66 @@
+"""PyTorch backend: CPU (fp32, or bf16 autocast with channels_last) and CUDA (fp32 or fp16)."""
+
+import contextlib
+
+from defeat_ros.nets import load_model
+from defeat_ros.runtime.export_graphs import graph_modules
+from defeat_ros.runtime.shapes import check_image
+import torch
+
+PRECISIONS = ('fp32', 'bf16', 'fp16')
+
+
+class TorchBackend:
+    """
+    The exported graphs run eagerly in PyTorch.
+
+    ``precision`` 'bf16' autocasts on the CPU (fast where the CPU has AVX-512 BF16 or AMX);
+    'fp16' autocasts on CUDA. ``channels_last`` changes the memory layout of the convolutions.
+    """
+
+    name = 'pytorch'
+
+    def __init__(self, model_dir, device='cpu', precision='fp32', channels_last=False):
+        """Load ``model_dir`` onto ``device``."""
+        if precision not in PRECISIONS:
+            raise ValueError(f'precision must be one of {PRECISIONS}, got {precision!r}')
+        self.device = torch.device(device)
+        if precision == 'fp16' and self.device.type != 'cuda':
+            raise ValueError('fp16 needs a CUDA device; use bf16 on the CPU')
+        model = load_model(model_dir).eval().to(self.device)
+        self.config = model.config
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.graphs = {name: module.to(memory_format=memory_format)
+                       for name, module in graph_modules(model).items()}
+        self.memory_format = memory_format
+        self.precision = precision
+        self.name = f'pytorch-{self.device.type}-{precision}' + ('-cl' if channels_last else '')
+
+    def autocast(self):
+        """Autocast context for the configured precision (a no-op for fp32)."""
+        if self.precision == 'fp32':
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.precision == 'bf16' else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    @torch.inference_mode()
+    def run(self, graph, *images):
+        """Run ``graph`` on 1 x 3 x H x W images; the output comes back as float32."""
+        inputs = []
+        for image in images:
+            check_image(image, self.config)
+            inputs.append(image.to(self.device).contiguous(memory_format=self.memory_format))
+        with self.autocast():
+            return self.graphs[graph](*inputs).float()
+
+    def depth(self, image):
+        """Image 1 x 3 x H x W in [0, 1] -> depth 1 x 1 x H x W (m)."""
+        return self.run('depth', image)
+
+    def features(self, image):
+        """Image 1 x 3 x H x W -> features 1 x n x H x W."""
+        return self.run('features', image)
+
+    def pose(self, previous, current):
+        """Two images -> T_previous_current 1 x 4 x 4."""
+        return self.run('pose', previous, current)

@@ -1,0 +1,152 @@
+"""ONNX export, the CPU backends' parity with PyTorch fp32, and Perception's input handling."""
+
+import json
+
+from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
+from defeat_ros.runtime.image_encoding import to_rgb, UnsupportedEncoding
+from defeat_ros.runtime.onnx_export import check_onnx, export_onnx, onnx_path
+from defeat_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
+from defeat_ros.runtime.perception import Perception
+from defeat_ros.runtime.torch_backend import TorchBackend
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+CONFIG = ModelConfig(feature_dims=8, height=64, width=96)
+
+
+@pytest.fixture(scope='module')
+def model_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    directory = save_model(DeFeatNet(CONFIG), tmp_path_factory.mktemp('model') / 'model')
+    export_onnx(directory)
+    return directory
+
+
+def test_exported_graphs_are_valid_with_static_shapes(model_dir):
+    for graph, outputs in [('depth', [1, 1, 64, 96]), ('features', [1, 8, 64, 96]),
+                           ('pose', [1, 4, 4])]:
+        proto = check_onnx(onnx_path(model_dir, graph), CONFIG, model_dir)
+        assert proto.opset_import[0].version >= 17
+        dims = [d.dim_value for d in proto.graph.output[0].type.tensor_type.shape.dim]
+        assert dims == outputs
+
+
+def images(seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(1, 3, 64, 96, generator=gen), torch.rand(1, 3, 64, 96, generator=gen)
+
+
+@pytest.mark.parametrize('make,depth_tol,cosine,pose_tol', [
+    (lambda d: OnnxRuntimeBackend(d), 1e-4, 0.99999, 1e-5),
+    (lambda d: TorchBackend(d, precision='bf16'), 0.05, 0.995, 1e-3),
+    (lambda d: TorchBackend(d, precision='bf16', channels_last=True), 0.05, 0.995, 1e-3),
+])
+def test_cpu_backends_match_pytorch_fp32(model_dir, make, depth_tol, cosine, pose_tol):
+    reference = TorchBackend(model_dir)
+    backend = make(model_dir)
+    a, b = images()
+    depth = reference.depth(a)
+    assert ((backend.depth(a) - depth).abs() / depth).max() < depth_tol
+    similarity = F.cosine_similarity(backend.features(a), reference.features(a), dim=1)
+    assert similarity.min() > cosine
+    assert (backend.pose(a, b) - reference.pose(a, b)).abs().max() < pose_tol
+
+
+def test_pose_graph_is_the_relative_motion_and_inverts_when_swapped(model_dir):
+    backend = OnnxRuntimeBackend(model_dir)
+    a, b = images(1)
+    forward = backend.pose(a, b)[0]
+    assert torch.allclose(forward[3], torch.tensor([0.0, 0.0, 0.0, 1.0]))
+    rotation = forward[:3, :3]
+    assert torch.allclose(rotation @ rotation.t(), torch.eye(3), atol=1e-5)
+
+
+def test_wrong_input_size_is_a_clear_error(model_dir):
+    for backend in (OnnxRuntimeBackend(model_dir), TorchBackend(model_dir)):
+        with pytest.raises(ValueError, match='expects images of shape 1x3x64x96'):
+            backend.depth(torch.rand(1, 3, 32, 96))
+
+
+def test_missing_stale_or_corrupt_onnx_is_exported_again(tmp_path):
+    directory = save_model(DeFeatNet(CONFIG), tmp_path / 'model')
+    OnnxRuntimeBackend(directory)  # exports the missing files
+    assert onnx_path(directory, 'depth').is_file()
+    onnx_path(directory, 'features').write_bytes(b'not an onnx file')
+    save_model(DeFeatNet(CONFIG), directory)  # new weights: every graph is stale
+    backend = OnnxRuntimeBackend(directory)
+    reference = TorchBackend(directory)
+    a, _ = images()
+    assert torch.allclose(backend.depth(a), reference.depth(a), rtol=1e-4)
+    for graph in ('depth', 'features', 'pose'):
+        check_onnx(onnx_path(directory, graph), CONFIG, directory)
+
+
+def test_onnx_for_another_resolution_is_rejected(tmp_path):
+    small = save_model(DeFeatNet(CONFIG), tmp_path / 'small')
+    export_onnx(small, graphs=('depth',))
+    other = ModelConfig(feature_dims=8, height=96, width=128)
+    with pytest.raises(ValueError, match='expects \\[1, 3, 96, 128\\]'):
+        check_onnx(onnx_path(small, 'depth'), other)
+    with pytest.raises(ValueError, match='not a valid ONNX model'):
+        bad = tmp_path / 'bad.onnx'
+        bad.write_bytes(b'\x08\x07junk that is not protobuf')
+        check_onnx(bad, CONFIG)
+
+
+def test_a_model_with_nan_weights_is_refused(tmp_path):
+    net = DeFeatNet(CONFIG)
+    with torch.no_grad():
+        net.depth_net.decoder.heads['0'][1].weight[0, 0, 0, 0] = float('nan')
+    directory = save_model(net, tmp_path / 'nan')
+    with pytest.raises(ValueError, match='NaN or infinite'):
+        Perception(directory, backend='pytorch')
+
+
+def test_encodings_convert_to_the_same_rgb():
+    rgb = np.random.default_rng(0).integers(0, 255, (6, 8, 3), dtype=np.uint8)
+    assert np.array_equal(to_rgb(rgb[..., ::-1].copy(), 'bgr8'), rgb)
+    rgba = np.concatenate([rgb, np.full((6, 8, 1), 255, np.uint8)], axis=2)
+    assert np.array_equal(to_rgb(rgba, 'rgba8'), rgb)
+    grey = to_rgb(rgb[..., 0].copy(), 'mono8')
+    assert np.array_equal(grey[..., 1], rgb[..., 0])
+    bayer = np.zeros((6, 8), np.uint8)
+    bayer[0::2, 0::2] = 200  # red sites of an RGGB mosaic
+    assert to_rgb(bayer, 'bayer_rggb8')[2:4, 2:4, 0].mean() > 100
+    with pytest.raises(UnsupportedEncoding, match='yuv422'):
+        to_rgb(rgb, 'yuv422')
+    with pytest.raises(ValueError, match='shape'):
+        to_rgb(rgb, 'mono8')
+    with pytest.raises(ValueError, match='uint8'):
+        to_rgb(rgb.astype(np.float32), 'rgb8')
+
+
+def test_perception_resizes_converts_and_chains_pose(model_dir):
+    perception = Perception(model_dir, backend='onnxruntime')
+    rgb = np.random.default_rng(1).integers(0, 255, (120, 200, 3), dtype=np.uint8)
+    first = perception(rgb, 'rgb8', output_size=(120, 200))
+    assert first.depth.shape == (120, 200) and first.features.shape == (8, 120, 200)
+    assert first.transform is None
+    assert np.isfinite(first.depth).all() and first.depth.min() >= CONFIG.min_depth - 1e-4
+    same = perception(rgb[..., ::-1].copy(), 'bgr8', output_size=(120, 200))
+    assert np.allclose(same.depth, first.depth, rtol=1e-5)
+    assert same.transform.shape == (4, 4)
+    at_model = perception(rgb, features=False)
+    assert at_model.depth.shape == (64, 96) and at_model.features is None
+    perception.reset()
+    assert perception(rgb).transform is None
+    k = perception.intrinsics([[0.5, 0, 0.5], [0, 1.0, 0.5], [0, 0, 1]], (120, 200))
+    assert np.allclose(k[0], [100.0, 0.0, 100.0]) and np.allclose(k[1], [0.0, 120.0, 60.0])
+
+
+def test_auto_backend_picks_a_measured_cpu_backend(model_dir):
+    perception = Perception(model_dir)
+    assert perception.backend.name in ('onnxruntime', 'pytorch-cpu-fp32', 'pytorch-cpu-bf16-cl')
+
+
+def test_unknown_backend_is_rejected_with_the_choices(model_dir):
+    with pytest.raises(ValueError, match='onnxruntime'):
+        Perception(model_dir, backend='tflite')
+    config = json.loads((model_dir / 'config.json').read_text())
+    assert config['model']['height'] == 64
