@@ -252,9 +252,9 @@ def box_albedo(boxes, hits, selected, footprint):
 def world_normals(boxes, hits, selected):
     """World-frame normals (K x 3) of the box faces hit by pixels ``selected``."""
     ids = hits.surface[selected]
-    normal = torch.zeros(len(ids), 3)
-    normal.scatter_(1, hits.axis[selected].view(-1, 1), hits.sign[selected].view(-1, 1))
-    return (yaw_matrices(boxes.yaw[ids]) @ normal.unsqueeze(-1)).squeeze(-1)
+    # The face normal is the box rotation's column for the face axis, signed.
+    columns = yaw_matrices(boxes.yaw)[ids, :, hits.axis[selected]]
+    return columns * hits.sign[selected].view(-1, 1)
 
 
 def sky_radiance(directions, night):

@@ -66,7 +66,7 @@ class EngineSpec:
 
     @property
     def key(self):
-        """The cache key of this spec (:func:`engine_key`)."""
+        """Return the cache key of this spec (:func:`engine_key`)."""
         return engine_key(**asdict(self))
 
     def differences(self, recorded):
@@ -81,13 +81,13 @@ class EngineSpec:
 
 
 def engine_spec(onnx_file, precision, platform, dla_core=None):
-    """The spec of an engine built now on ``platform`` from ``onnx_file`` (hashes the file)."""
+    """Describe an engine built now on ``platform`` from ``onnx_file`` (hashes the file)."""
     return EngineSpec(*platform, onnx_sha256=file_digest(onnx_file), precision=precision,
                       dla_core=dla_core)
 
 
 def engine_dir(model_dir):
-    """The cache directory of a model directory."""
+    """Return the engine cache directory of a model directory."""
     return Path(model_dir) / ENGINE_DIR
 
 
@@ -97,18 +97,18 @@ def engine_file(model_dir, graph, spec):
 
 
 def sidecar_file(engine_path):
-    """The JSON sidecar describing an engine file."""
+    """Return the JSON sidecar path that describes an engine file."""
     return Path(engine_path).with_suffix('.json')
 
 
 def timing_cache_file(model_dir, platform):
-    """The TensorRT timing cache for ``platform`` (kernel timings depend on GPU and version)."""
+    """Return the timing cache path for ``platform`` (timings depend on GPU and version)."""
     digest = hashlib.sha256(json.dumps(list(platform)).encode()).hexdigest()
     return engine_dir(model_dir) / f'timing-{digest[:16]}.cache'
 
 
 def calibration_cache_file(model_dir, graph, onnx_sha256):
-    """The int8 calibration cache of ``graph`` (scales depend on the ONNX file, not the GPU)."""
+    """Return the int8 calibration cache path of ``graph`` (depends on the ONNX, not the GPU)."""
     return engine_dir(model_dir) / f'{graph}-{onnx_sha256[:16]}.calibration'
 
 
