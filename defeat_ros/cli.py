@@ -46,13 +46,20 @@ def add_synth(subparsers):
     parser.add_argument('--motion-blur', type=int, default=0,
                         help='sub-frames averaged over the exposure (0: none)')
     parser.add_argument('--moving-cars', type=int, default=4, help='number of moving cars')
+    parser.add_argument('--intrinsics', default='0.58,1.92,0.5,0.5',
+                        help='fx,fy,cx,cy normalised by image size (default: KITTI-like)')
 
     def run(args):
         from defeat_ros.data.street_world import WorldConfig
         from defeat_ros.synth import run_synth
+        try:
+            fx, fy, cx, cy = (float(v) for v in args.intrinsics.split(','))
+        except ValueError:
+            raise ValueError(f'--intrinsics needs four numbers fx,fy,cx,cy, '
+                             f'got {args.intrinsics!r}') from None
         config = WorldConfig(width=args.width, height=args.height, frames=args.frames,
                              fps=args.fps, seed=args.seed, motion_blur=args.motion_blur,
-                             moving_cars=args.moving_cars)
+                             moving_cars=args.moving_cars, fx=fx, fy=fy, cx=cx, cy=cy)
         conditions = ('day', 'night') if args.paired else ('night',) if args.night else ('day',)
         run_synth(args.out, config, conditions, args.format.split(','), args.storage,
                   args.image_transport)

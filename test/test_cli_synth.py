@@ -28,3 +28,15 @@ def test_synth_refuses_to_overwrite_and_rejects_unknown_formats(tmp_path, capsys
     assert 'exists' in capsys.readouterr().err
     assert main(args + ['--format', 'png']) == 2
     assert 'unknown formats' in capsys.readouterr().err
+    assert main(args + ['--intrinsics', '0.5,0.5']) == 2
+    assert 'fx,fy,cx,cy' in capsys.readouterr().err
+
+
+def test_synth_intrinsics_reach_the_camera_info(tmp_path):
+    out = tmp_path / 'synth'
+    assert main(['synth', '--out', str(out), '--frames', '2', '--width', '64', '--height', '32',
+                 '--format', 'kitti', '--intrinsics', '0.5,1.0,0.5,0.5']) == 0
+    calib = (out / 'day' / 'kitti' / '2011_09_26' / 'calib_cam_to_cam.txt').read_text()
+    p_rect = next(line for line in calib.splitlines() if line.startswith('P_rect_02:'))
+    values = [float(v) for v in p_rect.split(':')[1].split()]
+    assert values[0] == 32.0 and values[5] == 32.0  # fx = 0.5 * 64, fy = 1.0 * 32
