@@ -66,12 +66,68 @@ def add_synth(subparsers):
     parser.set_defaults(run=run)
 
 
+def add_export(subparsers):
+    """``defeat-ros export``: ONNX files (and int8 versions) beside a model's weights."""
+    parser = subparsers.add_parser('export', help='export a model directory to ONNX')
+    parser.add_argument('model', help='model directory (config.json + model.safetensors)')
+    parser.add_argument('--int8', action='store_true',
+                        help='also write int8 ONNX Runtime graphs calibrated on frames')
+    parser.add_argument('--calibration-images', default=None,
+                        help='folder of PNG/JPEG frames from the deployment camera for int8 '
+                             'calibration (default: synthetic street frames, day and night)')
+    parser.add_argument('--calibration-frames', type=int, default=16,
+                        help='number of calibration frames')
+
+    def run(args):
+        from defeat_ros.runtime.calibration import calibration_frames
+        from defeat_ros.runtime.onnx_export import export_onnx
+        from defeat_ros.runtime.quantise import quantise_onnx
+        for graph, path in export_onnx(args.model).items():
+            print(f'{graph}: {path}')
+        if args.int8:
+            frames = calibration_frames(args.model, args.calibration_frames,
+                                        args.calibration_images)
+            for graph, path in quantise_onnx(args.model, frames).items():
+                print(f'{graph} (int8): {path}')
+    parser.set_defaults(run=run)
+
+
+def add_benchmark(subparsers):
+    """``defeat-ros benchmark``: latency per backend, network and resolution, side by side."""
+    parser = subparsers.add_parser('benchmark', help='measure inference latency per backend')
+    parser.add_argument('--model', default=None,
+                        help='model directory (default: a fresh model per resolution)')
+    parser.add_argument('--resolutions', default='640x192,480x352',
+                        help='comma-separated WIDTHxHEIGHT list (without --model)')
+    parser.add_argument('--backends', default='pytorch-fp32,pytorch-bf16,onnxruntime,'
+                        'onnxruntime-int8', help='comma-separated; the first is the reference')
+    parser.add_argument('--repeats', type=int, default=10, help='timed runs per measurement')
+    parser.add_argument('--threads', type=int, default=0, help='ONNX Runtime threads (0: auto)')
+
+    def run(args):
+        from defeat_ros.runtime.benchmark import BACKENDS, run_benchmark
+        names = tuple(args.backends.split(','))
+        unknown = sorted(set(names) - set(BACKENDS))
+        if unknown:
+            raise ValueError(f'unknown backends {unknown}; choose from {sorted(BACKENDS)}')
+        try:
+            resolutions = [tuple(int(v) for v in r.split('x'))[::-1]
+                           for r in args.resolutions.split(',')]
+        except ValueError:
+            raise ValueError(f'--resolutions must look like 640x192,480x352, '
+                             f'got {args.resolutions!r}') from None
+        run_benchmark(resolutions, args.model, names, args.repeats, threads=args.threads)
+    parser.set_defaults(run=run)
+
+
 def main(argv=None):
     """Parse ``argv`` and run the chosen subcommand; returns the process exit code."""
     parser = argparse.ArgumentParser(prog='defeat-ros', description=__doc__)
     subparsers = parser.add_subparsers(dest='command', required=True)
     add_demo(subparsers)
     add_synth(subparsers)
+    add_export(subparsers)
+    add_benchmark(subparsers)
     args = parser.parse_args(argv)
     try:
         args.run(args)

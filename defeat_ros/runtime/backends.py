@@ -9,13 +9,14 @@ LOG = logging.getLogger(__name__)
 BACKENDS = ('auto', 'onnxruntime', 'pytorch', 'tensorrt')
 
 
-def make_backend(model_dir, backend='auto', device='auto', precision='fp32', threads=0):
+def make_backend(model_dir, backend='auto', device='auto', precision=None, threads=0):
     """
     Open ``model_dir`` with the named backend.
 
     :param backend: one of BACKENDS.
     :param device: 'auto', 'cpu', 'cuda' or 'cuda:<index>' (PyTorch and TensorRT).
-    :param precision: 'fp32', 'bf16' (CPU PyTorch) or 'fp16' (GPU).
+    :param precision: 'fp32', 'bf16' (CPU PyTorch), 'int8' (ONNX Runtime) or 'fp16' (GPU);
+        None picks the backend's default: fp16 on a GPU, fp32 on the CPU.
     :param threads: ONNX Runtime intra-op threads (0: its default).
     """
     if backend not in BACKENDS:
@@ -26,11 +27,12 @@ def make_backend(model_dir, backend='auto', device='auto', precision='fp32', thr
         return auto_backend(model_dir, device, precision, threads)
     if backend == 'onnxruntime':
         from defeat_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
-        return OnnxRuntimeBackend(model_dir, threads)
+        return OnnxRuntimeBackend(model_dir, threads, precision or 'fp32')
     if backend == 'tensorrt':
         from defeat_ros.runtime.tensorrt_engine import TensorRTBackend
-        return TensorRTBackend(model_dir, precision=precision, device=device)
+        return TensorRTBackend(model_dir, precision=precision or 'fp16', device=device)
     from defeat_ros.runtime.torch_backend import TorchBackend
+    precision = precision or ('fp16' if device.startswith('cuda') else 'fp32')
     return TorchBackend(model_dir, device, precision, channels_last=precision != 'fp32')
 
 
@@ -45,7 +47,7 @@ def auto_backend(model_dir, device, precision, threads):
         if available:
             return TensorRTBackend(model_dir, precision=precision or 'fp16', device=device)
         LOG.info('TensorRT not used (%s); running PyTorch on %s', reason, device)
-        return make_backend(model_dir, 'pytorch', device, precision or 'fp16', threads)
+        return make_backend(model_dir, 'pytorch', device, precision, threads)
     candidates = [make_backend(model_dir, 'onnxruntime', 'cpu', 'fp32', threads),
                   make_backend(model_dir, 'pytorch', 'cpu', 'fp32', threads)]
     if cpu_has_bf16():
@@ -66,9 +68,10 @@ def cpu_has_bf16():
     return 'amx_bf16' in flags or 'avx512_bf16' in flags
 
 
-def time_depth(backend, repeats=2):
-    """Seconds per depth inference after one warm-up run."""
+def time_depth(backend, repeats=3):
+    """Seconds per depth inference after two warm-up runs."""
     image = torch.rand(1, 3, backend.config.height, backend.config.width)
+    backend.depth(image)
     backend.depth(image)
     start = time.perf_counter()
     for _ in range(repeats):

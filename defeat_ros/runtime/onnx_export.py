@@ -1,6 +1,7 @@
 """Export a model directory's networks to ONNX with static shapes, and check the files."""
 
 import hashlib
+import logging
 from pathlib import Path
 
 from defeat_ros.nets import load_model
@@ -9,6 +10,7 @@ from defeat_ros.runtime.export_graphs import graph_modules, GRAPHS
 import onnx
 import torch
 
+LOG = logging.getLogger(__name__)
 OPSET = 17
 INPUT_NAMES = {'depth': ['image'], 'features': ['image'], 'pose': ['previous', 'current']}
 OUTPUT_NAMES = {'depth': ['depth'], 'features': ['features'], 'pose': ['transform']}
@@ -95,3 +97,16 @@ def file_digest(path):
         for block in iter(lambda: stream.read(1 << 20), b''):
             digest.update(block)
     return digest.hexdigest()
+
+
+def ensure_onnx(model_dir, graph, config):
+    """Path of a valid ONNX file for ``graph``: exported anew when missing, stale or corrupt."""
+    path = onnx_path(model_dir, graph)
+    if path.is_file():
+        try:
+            check_onnx(path, config, model_dir)
+            return path
+        except ValueError as error:
+            LOG.warning('%s; exporting it again', error)
+    export_onnx(model_dir, graphs=(graph,))
+    return path

@@ -1,14 +1,10 @@
 """ONNX Runtime backend: the default on machines without a GPU."""
 
-import logging
-
 from defeat_ros.nets.model_dir import read_config
-from defeat_ros.runtime.onnx_export import check_onnx, export_onnx, INPUT_NAMES, onnx_path
+from defeat_ros.runtime.onnx_export import check_onnx, ensure_onnx, INPUT_NAMES
 from defeat_ros.runtime.shapes import check_image
 import onnxruntime as ort
 import torch
-
-LOG = logging.getLogger(__name__)
 
 
 def make_session(path, threads=0):
@@ -16,32 +12,41 @@ def make_session(path, threads=0):
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads
+    # Idle ORT threads otherwise busy-wait for the next run, starving the node's other threads
+    # (and any PyTorch work) on small CPUs.
+    options.add_session_config_entry('session.intra_op.allow_spinning', '0')
     return ort.InferenceSession(str(path), options, providers=['CPUExecutionProvider'])
 
 
-def ensure_onnx(model_dir, graph, config):
-    """Path of a valid ONNX file for ``graph``: exported anew when missing, stale or corrupt."""
-    path = onnx_path(model_dir, graph)
-    if path.is_file():
-        try:
-            check_onnx(path, config, model_dir)
-            return path
-        except ValueError as error:
-            LOG.warning('%s; exporting it again', error)
-    export_onnx(model_dir, graphs=(graph,))
+def int8_onnx(model_dir, graph, config):
+    """Path of the graph's int8 file; a clear error when it is missing or stale."""
+    from defeat_ros.runtime.quantise import int8_path
+    path = int8_path(model_dir, graph)
+    if not path.is_file():
+        raise FileNotFoundError(f'{path} is missing: quantise the model first '
+                                f'(defeat-ros export {model_dir} --int8)')
+    check_onnx(path, config, model_dir)
     return path
 
 
 class OnnxRuntimeBackend:
-    """Depth, features and pose from the model's ONNX files on the CPU."""
+    """
+    Depth, features and pose from the model's ONNX files on the CPU.
 
-    name = 'onnxruntime'
+    ``precision`` 'fp32' uses (and exports when needed) ``<graph>.onnx``; 'int8' the statically
+    quantised ``<graph>.int8.onnx`` made by :func:`defeat_ros.runtime.quantise.quantise_onnx`.
+    """
 
-    def __init__(self, model_dir, threads=0):
-        """Open (exporting first if needed) the three graphs of ``model_dir``."""
+    def __init__(self, model_dir, threads=0, precision='fp32'):
+        """Open the three graphs of ``model_dir``."""
+        if precision not in ('fp32', 'int8'):
+            raise ValueError(f"ONNX Runtime precision must be 'fp32' or 'int8', "
+                             f'got {precision!r}')
         self.config = read_config(model_dir)
-        self.sessions = {graph: make_session(ensure_onnx(model_dir, graph, self.config), threads)
+        locate = ensure_onnx if precision == 'fp32' else int8_onnx
+        self.sessions = {graph: make_session(locate(model_dir, graph, self.config), threads)
                          for graph in INPUT_NAMES}
+        self.name = 'onnxruntime' if precision == 'fp32' else 'onnxruntime-int8'
 
     def run(self, graph, *images):
         """Run ``graph`` on 1 x 3 x H x W images; returns its single output as a tensor."""
