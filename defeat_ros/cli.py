@@ -99,14 +99,17 @@ def add_benchmark(subparsers):
                         help='model directory (default: a fresh model per resolution)')
     parser.add_argument('--resolutions', default='640x192,480x352',
                         help='comma-separated WIDTHxHEIGHT list (without --model)')
-    parser.add_argument('--backends', default='pytorch-fp32,pytorch-bf16,onnxruntime,'
-                        'onnxruntime-int8', help='comma-separated; the first is the reference')
+    parser.add_argument('--backends', default=None,
+                        help='comma-separated; the first is the reference (default: the CPU '
+                             'list, or the CUDA list on a GPU)')
     parser.add_argument('--repeats', type=int, default=10, help='timed runs per measurement')
     parser.add_argument('--threads', type=int, default=0, help='ONNX Runtime threads (0: auto)')
 
     def run(args):
-        from defeat_ros.runtime.benchmark import BACKENDS, run_benchmark
-        names = tuple(args.backends.split(','))
+        import torch
+        from defeat_ros.runtime.benchmark import BACKENDS, CPU_DEFAULT, GPU_DEFAULT, run_benchmark
+        default = GPU_DEFAULT if torch.cuda.is_available() else CPU_DEFAULT
+        names = tuple(args.backends.split(',')) if args.backends else default
         unknown = sorted(set(names) - set(BACKENDS))
         if unknown:
             raise ValueError(f'unknown backends {unknown}; choose from {sorted(BACKENDS)}')

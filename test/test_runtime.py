@@ -40,6 +40,7 @@ def images(seed=0):
 
 @pytest.mark.parametrize('make,depth_tol,cosine,pose_tol', [
     (lambda d: OnnxRuntimeBackend(d), 1e-4, 0.99999, 1e-5),
+    (lambda d: TorchBackend(d, channels_last=True), 1e-4, 0.99999, 1e-5),
     (lambda d: TorchBackend(d, precision='bf16'), 0.05, 0.995, 1e-3),
     (lambda d: TorchBackend(d, precision='bf16', channels_last=True), 0.05, 0.995, 1e-3),
 ])
@@ -150,3 +151,22 @@ def test_unknown_backend_is_rejected_with_the_choices(model_dir):
         Perception(model_dir, backend='tflite')
     config = json.loads((model_dir / 'config.json').read_text())
     assert config['model']['height'] == 64
+
+
+def test_cuda_graphs_replay_matches_eager(model_dir):
+    if not torch.cuda.is_available():
+        pytest.skip('CUDA graphs need a CUDA GPU; this machine has none')
+    eager = TorchBackend(model_dir, device='cuda', precision='fp16')
+    graphed = TorchBackend(model_dir, device='cuda', precision='fp16', cuda_graphs=True)
+    a, b = images()
+    for _ in range(2):  # capture, then replay with new inputs
+        assert torch.allclose(graphed.depth(a), eager.depth(a), rtol=1e-3)
+        assert torch.allclose(graphed.pose(a, b), eager.pose(a, b), atol=1e-4)
+        a, b = b, a
+
+
+def test_cuda_graphs_and_fp16_are_refused_on_the_cpu(model_dir):
+    with pytest.raises(ValueError, match='CUDA graphs need a CUDA device'):
+        TorchBackend(model_dir, cuda_graphs=True)
+    with pytest.raises(ValueError, match='fp16 needs a CUDA device'):
+        TorchBackend(model_dir, precision='fp16')

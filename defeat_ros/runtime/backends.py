@@ -9,7 +9,8 @@ LOG = logging.getLogger(__name__)
 BACKENDS = ('auto', 'onnxruntime', 'pytorch', 'tensorrt')
 
 
-def make_backend(model_dir, backend='auto', device='auto', precision=None, threads=0):
+def make_backend(model_dir, backend='auto', device='auto', precision=None, threads=0,
+                 cuda_graphs=False):
     """
     Open ``model_dir`` with the named backend.
 
@@ -18,6 +19,7 @@ def make_backend(model_dir, backend='auto', device='auto', precision=None, threa
     :param precision: 'fp32', 'bf16' (CPU PyTorch), 'int8' (ONNX Runtime) or 'fp16' (GPU);
         None picks the backend's default: fp16 on a GPU, fp32 on the CPU.
     :param threads: ONNX Runtime intra-op threads (0: its default).
+    :param cuda_graphs: capture and replay CUDA graphs (PyTorch on CUDA).
     """
     if backend not in BACKENDS:
         raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')
@@ -33,7 +35,8 @@ def make_backend(model_dir, backend='auto', device='auto', precision=None, threa
         return TensorRTBackend(model_dir, precision=precision or 'fp16', device=device)
     from defeat_ros.runtime.torch_backend import TorchBackend
     precision = precision or ('fp16' if device.startswith('cuda') else 'fp32')
-    return TorchBackend(model_dir, device, precision, channels_last=precision != 'fp32')
+    return TorchBackend(model_dir, device, precision, channels_last=precision != 'fp32',
+                        cuda_graphs=cuda_graphs)
 
 
 def auto_backend(model_dir, device, precision, threads):

@@ -23,12 +23,20 @@ import onnxruntime
 import torch
 
 BACKENDS = {
-    'pytorch-fp32': ('pytorch', 'fp32'),
-    'pytorch-bf16': ('pytorch', 'bf16'),
-    'onnxruntime': ('onnxruntime', 'fp32'),
-    'onnxruntime-int8': ('onnxruntime', 'int8'),
+    'pytorch-fp32': {'backend': 'pytorch', 'device': 'cpu', 'precision': 'fp32'},
+    'pytorch-bf16': {'backend': 'pytorch', 'device': 'cpu', 'precision': 'bf16'},
+    'onnxruntime': {'backend': 'onnxruntime', 'precision': 'fp32'},
+    'onnxruntime-int8': {'backend': 'onnxruntime', 'precision': 'int8'},
+    'pytorch-cuda-fp32': {'backend': 'pytorch', 'device': 'cuda', 'precision': 'fp32'},
+    'pytorch-cuda-fp16': {'backend': 'pytorch', 'device': 'cuda', 'precision': 'fp16'},
+    'pytorch-cuda-fp16-graphs': {'backend': 'pytorch', 'device': 'cuda', 'precision': 'fp16',
+                                 'cuda_graphs': True},
+    'tensorrt-fp16': {'backend': 'tensorrt', 'device': 'cuda', 'precision': 'fp16'},
 }
-"""Benchmark name -> (backend, precision). The first is the reference."""
+"""Benchmark name -> make_backend arguments."""
+CPU_DEFAULT = ('pytorch-fp32', 'pytorch-bf16', 'onnxruntime', 'onnxruntime-int8')
+GPU_DEFAULT = ('pytorch-cuda-fp32', 'pytorch-cuda-fp16', 'pytorch-cuda-fp16-graphs')
+"""Default lists; the first of each is the fp32 eager reference of every ratio."""
 NETWORKS = ('depth', 'features', 'pose', 'pipeline')
 
 
@@ -46,13 +54,16 @@ def machine():
 
 
 def latencies(call, repeats, warmup):
-    """Seconds of ``repeats`` calls after ``warmup`` untimed ones."""
+    """Seconds of ``repeats`` calls after ``warmup`` untimed ones (GPU work included)."""
+    synchronise = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
     for _ in range(warmup):
         call()
     times = []
     for _ in range(repeats):
+        synchronise()
         start = time.perf_counter()
         call()
+        synchronise()
         times.append(time.perf_counter() - start)
     return np.array(times)
 
@@ -79,7 +90,7 @@ def accuracy(backend, reference, frames, truth):
     return float(np.mean(deviation)), float(np.mean(abs_rel))
 
 
-def benchmark_model(model_dir, names=tuple(BACKENDS), repeats=10, warmup=3, threads=0):
+def benchmark_model(model_dir, names=CPU_DEFAULT, repeats=10, warmup=3, threads=0):
     """
     Measure ``names`` on one model directory; returns a list of result dictionaries.
 
@@ -92,8 +103,8 @@ def benchmark_model(model_dir, names=tuple(BACKENDS), repeats=10, warmup=3, thre
     frames = [image.unsqueeze(0) for image in day.images]
     if 'onnxruntime-int8' in names:
         quantise_onnx(model_dir, calibration_frames(model_dir))
-    backends = {name: make_backend(model_dir, BACKENDS[name][0], precision=BACKENDS[name][1],
-                                   threads=threads) for name in names}
+    backends = {name: make_backend(model_dir, threads=threads, **BACKENDS[name])
+                for name in names}
     reference = backends[names[0]]
     results = []
     for name, backend in backends.items():
@@ -111,7 +122,7 @@ def benchmark_model(model_dir, names=tuple(BACKENDS), repeats=10, warmup=3, thre
     return results
 
 
-def run_benchmark(resolutions=((192, 640), (352, 480)), model_dir=None, names=tuple(BACKENDS),
+def run_benchmark(resolutions=((192, 640), (352, 480)), model_dir=None, names=CPU_DEFAULT,
                   repeats=10, warmup=3, threads=0, log=print):
     """Benchmark a model (or a freshly initialised one per resolution) and print the table."""
     log(f'machine: {machine()}')
