@@ -14,13 +14,20 @@ class TypedConfig:
 
     @classmethod
     def from_dict(cls, data):
-        """Build from a mapping; unknown keys raise ValueError naming them."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        """Build from a mapping; nested configs come from nested mappings; unknown keys fail."""
+        types = {f.name: f.type for f in fields(cls)}
+        unknown = sorted(set(data) - set(types))
         if unknown:
             raise ValueError(
-                f'unknown {cls.__name__} fields: {unknown}; known fields: {sorted(known)}')
-        return cls(**data)
+                f'unknown {cls.__name__} fields: {unknown}; known fields: {sorted(types)}')
+        values = {}
+        for name, value in data.items():
+            nested = types[name]
+            if isinstance(nested, type) and issubclass(nested, TypedConfig) and \
+                    isinstance(value, dict):
+                value = nested.from_dict(value)
+            values[name] = value
+        return cls(**values)
 
     @classmethod
     def from_yaml(cls, path):

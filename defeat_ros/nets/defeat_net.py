@@ -67,6 +67,10 @@ class DeFeatNet(nn.Module):
         """T_source_target B x 4 x 4 for images B x 3 x H x W."""
         return self.transform_from_features(*self.pose_features(target, source, source_is_earlier))
 
+    def forward(self, target, sources, source_offsets, with_source_depth=False):
+        """Run :meth:`forward_train` (the entry DistributedDataParallel wraps)."""
+        return self.forward_train(target, sources, source_offsets, with_source_depth)
+
     def forward_train(self, target, sources, source_offsets, with_source_depth=False):
         """
         Run every network a training step needs.

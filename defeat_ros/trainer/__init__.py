@@ -1,0 +1,1 @@
+"""Self-supervised training: typed configs, the training loop, checkpoints and distribution."""

@@ -1,0 +1,75 @@
+"""TrainConfig: everything a training run needs, loadable from config/train/*.yaml."""
+
+from dataclasses import dataclass, field
+
+from defeat_ros.losses import LossConfig
+from defeat_ros.nets import ModelConfig
+from defeat_ros.typed_config import TypedConfig
+
+
+@dataclass
+class DataConfig(TypedConfig):
+    """Which frames to train on and how to batch them."""
+
+    dataset: str = 'synthetic'
+    """One of: synthetic, kitti, robotcar, folder, bag."""
+    root: str = ''
+    """Dataset root (KITTI raw root, RobotCar sequence folder, image folder or bag path)."""
+    split: str = ''
+    """Split file of training frames (KITTI line format 'folder frame side')."""
+    offsets: list = field(default_factory=lambda: [-1, 1])
+    """Source frame offsets relative to the target; their signs set the pose pair order."""
+    options: dict = field(default_factory=dict)
+    """Dataset-specific options passed to its constructor (e.g. topics, frames, night)."""
+    batch_size: int = 12
+    """Frame tuples per step (per process with several GPUs)."""
+    workers: int = 4
+    """Data loading worker processes (0 loads in the training process)."""
+
+
+@dataclass
+class OptimConfig(TypedConfig):
+    """Adam with a step learning-rate schedule, clipping and mixed precision."""
+
+    learning_rate: float = 1e-4
+    """Initial Adam learning rate."""
+    step_size: int = 15
+    """Epochs between learning-rate drops."""
+    gamma: float = 0.1
+    """Learning-rate multiplier at each drop."""
+    grad_clip: float = 10.0
+    """Clip the global gradient norm to this (0 disables)."""
+    amp: bool = True
+    """Automatic mixed precision (fp16 autocast + loss scaling); used only on CUDA."""
+
+
+@dataclass
+class TrainConfig(TypedConfig):
+    """A training run."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """Architecture and resolution of the trained model."""
+    loss: LossConfig = field(default_factory=LossConfig)
+    """The self-supervised objective (DeFeat-Net by default; switches for the variants)."""
+    data: DataConfig = field(default_factory=DataConfig)
+    """Training frames."""
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    """Optimiser settings."""
+    epochs: int = 20
+    """Passes over the training set."""
+    max_steps: int = 0
+    """Stop after this many optimisation steps (0: run all epochs)."""
+    seed: int = 0
+    """Seed of weights, sampling and augmentation (process rank is added)."""
+    out: str = 'runs/defeat'
+    """Output folder: checkpoint/ (a model directory), final/, logs."""
+    log_every: int = 50
+    """Steps between progress lines and scalar logs."""
+    image_every: int = 500
+    """Steps between image logs (depth, feature PCA, warped frames)."""
+    checkpoint_every: int = 1000
+    """Steps between checkpoints (also written at the end of every epoch)."""
+    nan_patience: int = 10
+    """Consecutive non-finite losses tolerated (each step is skipped) before stopping."""
+    resume: bool = True
+    """Continue from out/checkpoint when it exists."""

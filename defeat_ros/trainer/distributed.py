@@ -1,0 +1,41 @@
+"""Several GPUs (or CPU processes) through torchrun: process group set-up and helpers."""
+
+import os
+
+import torch
+import torch.distributed as dist
+
+
+def setup():
+    """
+    Join the process group torchrun describes (RANK, WORLD_SIZE, LOCAL_RANK); return the device.
+
+    NCCL on CUDA, gloo on the CPU. A single process (no torchrun) needs no group.
+    """
+    world = int(os.environ.get('WORLD_SIZE', '1'))
+    local_rank = int(os.environ.get('LOCAL_RANK', '0'))
+    device = torch.device(f'cuda:{local_rank}' if torch.cuda.is_available() else 'cpu')
+    if device.type == 'cuda':
+        torch.cuda.set_device(device)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
+    return device
+
+
+def rank():
+    """Return the rank of this process (0 without a process group)."""
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def world_size():
+    """Return the number of processes (1 without a process group)."""
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def mean_over_processes(value):
+    """Average a scalar tensor over all processes (for logging)."""
+    if world_size() > 1:
+        value = value.clone()
+        dist.all_reduce(value)
+        value /= world_size()
+    return value

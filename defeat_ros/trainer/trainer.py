@@ -1,0 +1,197 @@
+"""The training loop: DeFeatNet + DeFeatLoss over a dataset of frame tuples."""
+
+from dataclasses import replace
+import logging
+import math
+from pathlib import Path
+import random
+import time
+
+from defeat_ros.geometry import correspondences, sample, scale_intrinsics
+from defeat_ros.losses import DeFeatLoss
+from defeat_ros.nets import DeFeatNet
+from defeat_ros.trainer import distributed
+from defeat_ros.trainer.checkpoint import load_checkpoint, save_checkpoint
+from defeat_ros.trainer.flip import unflip_outputs
+from defeat_ros.trainer.run_log import RunLog
+from defeat_ros.visualisation import colourise_depth, colourise_features, rgb_to_uint8
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+
+LOG = logging.getLogger(__name__)
+
+
+class NonFiniteLoss(RuntimeError):
+    """Training produced too many non-finite losses in a row to continue."""
+
+
+def seed_everything(seed):
+    """Seed Python, NumPy and torch."""
+    random.seed(seed)
+    np.random.seed(seed % 2 ** 32)
+    torch.manual_seed(seed)
+
+
+def seed_worker(worker_id):
+    """Give every data-loading worker its own reproducible random streams."""
+    seed = torch.initial_seed() % 2 ** 32
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+class Trainer:
+    """
+    Train a DeFeatNet on ``dataset`` as ``config`` (TrainConfig) says.
+
+    A dataset item is a dict with ``target`` 3 x H x W and ``sources`` S x 3 x H x W (loss
+    targets), ``target_aug`` / ``sources_aug`` (the network inputs: colour-jittered, maybe
+    flipped), ``flip`` (bool) and ``k_norm`` 3 x 3.
+    """
+
+    def __init__(self, config, dataset, log=print):
+        """Build model, loss, optimiser, loader and logs; resume when a checkpoint exists."""
+        self.config = config
+        self.device = distributed.setup()
+        self.rank = distributed.rank()
+        self.log = log if self.rank == 0 else (lambda *_: None)
+        seed_everything(config.seed + self.rank)
+        self.model = DeFeatNet(replace(config.model, provenance={})).to(self.device)
+        self.loss = DeFeatLoss(config.loss).to(self.device)
+        self.optimiser = torch.optim.Adam(self.model.parameters(), config.optim.learning_rate)
+        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimiser, config.optim.step_size,
+                                                         config.optim.gamma)
+        self.amp = config.optim.amp and self.device.type == 'cuda'
+        self.scaler = torch.amp.GradScaler('cuda', enabled=self.amp)
+        self.out = Path(config.out)
+        self.step, self.epoch, self.bad_steps = 0, 0, 0
+        checkpoint = self.out / 'checkpoint'
+        if config.resume and (checkpoint / 'config.json').is_file():
+            self.step, self.epoch = load_checkpoint(checkpoint, self.model, self.optimiser,
+                                                    self.scheduler, self.scaler)
+            self.log(f'resumed from {checkpoint} at step {self.step}, epoch {self.epoch}')
+        self.network = (DistributedDataParallel(self.model) if distributed.world_size() > 1
+                        else self.model)
+        self.loader = self.make_loader(dataset)
+        self.offsets = list(config.data.offsets)
+        self.run_log = RunLog(self.out, enabled=self.rank == 0)
+
+    def make_loader(self, dataset):
+        """Shuffled batches (one shard per process under torchrun), dropping the last one."""
+        generator = torch.Generator().manual_seed(self.config.seed)
+        sampler = (DistributedSampler(dataset, seed=self.config.seed)
+                   if distributed.world_size() > 1
+                   else RandomSampler(dataset, generator=generator))
+        data = self.config.data
+        return DataLoader(dataset, batch_size=data.batch_size, sampler=sampler,
+                          num_workers=data.workers, drop_last=True,
+                          pin_memory=self.device.type == 'cuda', worker_init_fn=seed_worker,
+                          persistent_workers=data.workers > 0)
+
+    def train_step(self, batch):
+        """
+        One optimisation step; returns the loss terms, or None when the step was skipped.
+
+        A non-finite loss or gradient skips the step (logged); ``nan_patience`` such steps in a
+        row raise NonFiniteLoss rather than training on garbage.
+        """
+        batch = {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v
+                 for k, v in batch.items()}
+        sources = list(batch['sources'].unbind(1))
+        sources_aug = list(batch['sources_aug'].unbind(1))
+        with torch.autocast(self.device.type, enabled=self.amp):
+            outputs = self.forward(batch['target_aug'], sources_aug)
+            outputs = unflip_outputs(outputs, batch['flip'])
+        total, terms = self.loss(outputs, batch['target'], sources, batch['k_norm'].float(),
+                                 self.model.to_depth)
+        self.optimiser.zero_grad(set_to_none=True)
+        if not torch.isfinite(total):
+            return self.skip(f'non-finite loss {total.item()}')
+        self.scaler.scale(total).backward()
+        self.scaler.unscale_(self.optimiser)
+        clip = self.config.optim.grad_clip or math.inf
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+        if not torch.isfinite(norm) and not self.amp:
+            return self.skip(f'non-finite gradient norm {norm.item()}')
+        self.scaler.step(self.optimiser)  # with AMP, skips steps with inf gradients itself
+        self.scaler.update()
+        self.bad_steps = 0
+        self.last = (batch, outputs)
+        return terms
+
+    def forward(self, target, sources):
+        """Run the (possibly distributed) networks on one batch of network inputs."""
+        return self.network(target, sources, self.offsets, self.loss.needs_source_depth)
+
+    def skip(self, reason):
+        """Count a skipped step; give up after ``nan_patience`` in a row."""
+        self.bad_steps += 1
+        self.log(f'step {self.step}: skipped ({reason}); {self.bad_steps} in a row')
+        self.run_log.scalar(self.step, {'skipped_steps': float(self.bad_steps)})
+        if self.bad_steps >= self.config.nan_patience:
+            raise NonFiniteLoss(f'{self.bad_steps} non-finite steps in a row at step '
+                                f'{self.step}: lower the learning rate or check the data')
+        return None
+
+    def train(self):
+        """Run to the configured epochs or steps; returns the final model directory."""
+        cfg = self.config
+        total_steps = cfg.max_steps or cfg.epochs * len(self.loader)
+        start, start_step = time.time(), self.step
+        while self.epoch < cfg.epochs and self.step < total_steps:
+            if isinstance(self.loader.sampler, DistributedSampler):
+                self.loader.sampler.set_epoch(self.epoch)
+            done = 0
+            for batch in self.loader:
+                terms = self.train_step(batch)
+                self.step += 1
+                done += 1
+                if terms is not None and self.step % cfg.log_every == 0:
+                    self.report(terms, start, start_step, total_steps)
+                if self.step % cfg.image_every == 0 and terms is not None:
+                    self.log_images()
+                if self.step % cfg.checkpoint_every == 0:
+                    self.checkpoint()
+                if self.step >= total_steps:
+                    break
+            if done == len(self.loader):  # a whole epoch, not a step limit mid-epoch
+                self.epoch += 1
+                self.scheduler.step()
+            self.checkpoint()
+        self.run_log.close()
+        return self.out / 'checkpoint'
+
+    def report(self, terms, start, start_step, total_steps):
+        """Progress line with loss, speed and ETA; scalars to the logs."""
+        values = {k: distributed.mean_over_processes(v).item() for k, v in terms.items()}
+        values['learning_rate'] = self.optimiser.param_groups[0]['lr']
+        self.run_log.scalar(self.step, values)
+        rate = (self.step - start_step) / max(time.time() - start, 1e-9)
+        eta = (total_steps - self.step) / max(rate, 1e-9)
+        self.log(f'step {self.step}/{total_steps} epoch {self.epoch} loss {values["total"]:.4f} '
+                 f'{rate * self.config.data.batch_size * distributed.world_size():.1f} img/s '
+                 f'ETA {eta / 60:.1f} min')
+
+    def log_images(self):
+        """Depth colour map, feature PCA and the first source warped into the target."""
+        batch, outputs = self.last
+        depth = self.model.to_depth(outputs.disparities[0][0, 0]).detach()
+        height, width = depth.shape
+        k_pix = scale_intrinsics(batch['k_norm'][:1].float(), height, width)
+        pixels, _ = correspondences(depth.view(1, 1, height, width), outputs.poses[0][:1].detach(),
+                                    k_pix)
+        warped = sample(batch['sources'][:1, 0], pixels)[0]
+        self.run_log.image(self.step, 'target', rgb_to_uint8(batch['target'][0]))
+        self.run_log.image(self.step, 'depth', colourise_depth(depth))
+        self.run_log.image(self.step, 'features',
+                           colourise_features(outputs.features[0].detach().float().cpu()))
+        self.run_log.image(self.step, 'warped_source', rgb_to_uint8(warped))
+
+    def checkpoint(self):
+        """Save the resumable state under out (rank 0 only)."""
+        if self.rank == 0:
+            self.model.config.provenance.update({'step': self.step, 'epoch': self.epoch,
+                                                 'train_config': self.config.to_dict()})
+            save_checkpoint(self.out / 'checkpoint', self.model, self.optimiser, self.scheduler,
+                            self.scaler, self.step, self.epoch)
