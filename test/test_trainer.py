@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+from pathlib import Path
 import socket
 
 from defeat_ros.data.street_world import render_sequence, WorldConfig
@@ -127,3 +128,13 @@ def test_one_ddp_step_on_two_cpu_processes_keeps_replicas_identical(tmp_path):
     mp.spawn(ddp_worker, args=(tmp_path, free_port()), nprocs=2, join=True)
     assert (tmp_path / 'rank0.txt').read_text() == (tmp_path / 'rank1.txt').read_text()
     assert (tmp_path / 'run' / 'checkpoint' / 'model.safetensors').is_file()
+
+
+TRAIN_CONFIGS = sorted((Path(__file__).resolve().parents[1] / 'config' / 'train').glob('*.yaml'))
+
+
+@pytest.mark.parametrize('path', TRAIN_CONFIGS, ids=lambda p: p.name)
+def test_every_training_config_loads(path):
+    loaded = TrainConfig.from_yaml(path)
+    assert loaded.data.dataset in ('kitti', 'robotcar', 'synthetic', 'folder', 'bag')
+    assert loaded.model.explainability == loaded.loss.explainability
