@@ -1,0 +1,200 @@
+"""
+Where a KITTI drive keeps its frames, calibration, timestamps and ground truth.
+
+Split files name a drive by a folder and a side (``l``: camera 2, ``r``: camera 3). Two
+layouts are read unchanged:
+
+* KITTI raw (a folder like ``2011_09_26/2011_09_26_drive_0001_sync``), as downloaded and as
+  :mod:`defeat_ros.data.kitti_writer` writes it::
+
+      <root>/<date>/calib_cam_to_cam.txt                  P_rect_0X, S_rect_0X
+      <root>/<date>/<drive>/image_0X/data/<10 digits>.png (or .jpg, as Monodepth2 converts)
+      <root>/<date>/<drive>/image_0X/timestamps.txt       one line per frame
+      <root>/<date>/<drive>/proj_depth/groundtruth/image_0X/<10 digits>.png   (optional)
+
+  Ground truth of the KITTI depth benchmark (``data_depth_annotated``) is found in the drive
+  folder, or under a separate ``depth_root`` as the benchmark ships it:
+  ``<depth_root>/{train,val}/<drive>/proj_depth/groundtruth/image_0X/<10 digits>.png``.
+
+* KITTI odometry (a folder that is a sequence number, ``8`` or ``08``, as in Monodepth2's
+  ``odom`` splits)::
+
+      <root>/sequences/<NN>/image_X/<6 digits>.png        (or .jpg)
+      <root>/sequences/<NN>/calib.txt                     P2, P3
+      <root>/sequences/<NN>/times.txt                     seconds, one line per frame
+"""
+
+from datetime import datetime, timezone
+import os
+from pathlib import Path
+
+from defeat_ros.data.image_ops import read_kitti_depth, read_rgb
+from defeat_ros.data.kitti_calib import (projection, projection_intrinsics,
+                                         raw_camera_intrinsics, RAW_CAMERAS, read_calib_file)
+from defeat_ros.data.sequence_dataset import FrameSource
+import numpy as np
+
+IMAGE_FORMATS = ('auto', 'png', 'jpg')
+"""Which image files count as frames: either (PNG preferred), or only one kind."""
+
+
+def is_odometry_folder(folder):
+    """Whether a split-file folder names a KITTI odometry sequence (a number)."""
+    return str(folder).isdigit()
+
+
+def parse_raw_timestamp(text):
+    """Return seconds since the epoch (UTC) of a KITTI 'YYYY-MM-DD HH:MM:SS.nnnnnnnnn' line."""
+    whole, _, fraction = text.strip().partition('.')
+    moment = datetime.strptime(whole, '%Y-%m-%d %H:%M:%S').replace(tzinfo=timezone.utc)
+    return moment.timestamp() + (int(fraction) / 10 ** len(fraction) if fraction else 0.0)
+
+
+def list_frames(folder, digits, image_format):
+    """
+    Find the frame files of an image folder.
+
+    :param folder: the folder (may be missing: no frames).
+    :param digits: the zero-padded width of frame numbers in file names.
+    :param image_format: one of :data:`IMAGE_FORMATS`.
+    :return: dict from frame number to file name (PNG preferred over JPEG under 'auto').
+    """
+    if image_format not in IMAGE_FORMATS:
+        raise ValueError(f'image_format must be one of {IMAGE_FORMATS}, got {image_format!r}')
+    wanted = ('png', 'jpg') if image_format == 'auto' else (image_format,)
+    files = {}
+    try:
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+    except FileNotFoundError:
+        return files
+    for entry in entries:
+        stem, _, extension = entry.name.partition('.')
+        if extension in wanted and len(stem) == digits and stem.isdigit():
+            number = int(stem)
+            if number not in files or extension == wanted[0]:
+                files[number] = entry.name
+    return files
+
+
+class KittiDrive(FrameSource):
+    """
+    One camera of one KITTI raw drive or odometry sequence as a frame source.
+
+    :param root: the dataset root (raw: holds the date folders; odometry: holds ``sequences``).
+    :param folder: the split-file folder (``2011_09_26/2011_09_26_drive_0001_sync`` or ``8``).
+    :param side: ``'l'`` (camera 2) or ``'r'`` (camera 3).
+    :param image_format: one of :data:`IMAGE_FORMATS`.
+    :param depth: load ground-truth depth (raw drives only; frames without it read as 0).
+    :param depth_root: where the depth benchmark's ``train``/``val`` folders are ('' : none).
+    :param max_gap_s: largest time between consecutive frames of a sample (0: no check).
+    """
+
+    def __init__(self, root, folder, side='l', image_format='auto', depth=False, depth_root='',
+                 max_gap_s=0.0):
+        """Find the drive's frames and read its calibration and timestamps."""
+        if side not in RAW_CAMERAS:
+            raise ValueError(f'side must be one of {sorted(RAW_CAMERAS)}, got {side!r}')
+        self.root = Path(root)
+        self.folder = str(folder)
+        self.side = side
+        self.camera = RAW_CAMERAS[side]
+        self.odometry = is_odometry_folder(folder)
+        self.name = f'{self.folder} {side}'
+        self.max_gap_s = float(max_gap_s)
+        if self.odometry:
+            self.drive_dir = self.root / 'sequences' / f'{int(folder):02d}'
+            self.image_dir = self.drive_dir / f'image_{self.camera}'
+            self.digits = 6
+        else:
+            self.drive_dir = self.root / self.folder
+            self.image_dir = self.drive_dir / f'image_{self.camera:02d}' / 'data'
+            self.digits = 10
+        self.files = list_frames(self.image_dir, self.digits, image_format)
+        self.count = max(self.files) + 1 if self.files else 0
+        self.present = np.zeros(self.count, dtype=bool)
+        self.present[list(self.files)] = True
+        if self.count:
+            self.k_norm, self.size = self.read_intrinsics()
+            self.stamps = self.read_stamps()
+        self.has_depth = bool(depth)
+        if self.has_depth and self.odometry:
+            raise ValueError(f'KITTI odometry sequence {folder} has no depth ground truth; '
+                             'set depth to false')
+        self.depth_dir = self.find_depth_dir(depth_root) if self.has_depth else None
+
+    def image_path(self, index):
+        """Return the image file of frame ``index``."""
+        return self.image_dir / self.files[index]
+
+    def read_intrinsics(self):
+        """Return (normalised intrinsics, (width, height)) from the drive's calibration."""
+        first = self.image_path(int(np.flatnonzero(self.present)[0]))
+        if self.odometry:
+            path = self.drive_dir / 'calib.txt'
+            height, width = read_rgb(first).shape[:2]
+            return (projection_intrinsics(projection(read_calib_file(path), f'P{self.camera}',
+                                                     path), width, height), (width, height))
+        path = self.drive_dir.parent / 'calib_cam_to_cam.txt'
+        if not path.is_file():
+            raise FileNotFoundError(f'{path} is missing: KITTI raw calibration of {self.folder}')
+        return raw_camera_intrinsics(path, self.camera, lambda: read_rgb(first).shape[1::-1])
+
+    def read_stamps(self):
+        """Return F float64 capture times (s), or None without a complete timestamps file."""
+        if self.odometry:
+            path = self.drive_dir / 'times.txt'
+            parse = float
+        else:
+            path = self.drive_dir / f'image_{self.camera:02d}' / 'timestamps.txt'
+            parse = parse_raw_timestamp
+        if not path.is_file():
+            return None
+        lines = [line for line in path.read_text().splitlines() if line.strip()]
+        if len(lines) < self.count:
+            return None
+        return np.array([parse(line) for line in lines[:self.count]], dtype=np.float64)
+
+    def find_depth_dir(self, depth_root):
+        """Return the folder of the drive's ground-truth depth PNGs (may not exist)."""
+        inside = self.drive_dir / 'proj_depth' / 'groundtruth' / f'image_{self.camera:02d}'
+        if inside.is_dir() or not depth_root:
+            return inside
+        drive = Path(self.folder).name
+        for part in ('train', 'val', ''):
+            candidate = (Path(depth_root) / part / drive / 'proj_depth' / 'groundtruth' /
+                         f'image_{self.camera:02d}')
+            if candidate.is_dir():
+                return candidate
+        return inside
+
+    def image(self, index):
+        """Return frame ``index`` as RGB uint8."""
+        return read_rgb(self.image_path(index))
+
+    def depth(self, index):
+        """Return the ground truth of frame ``index`` in metres (all 0 when it has none)."""
+        path = self.depth_dir / f'{index:010d}.png'
+        if path.is_file():
+            return read_kitti_depth(path)
+        return np.zeros(self.size[::-1], dtype=np.float32)
+
+    def frame_name(self, index):
+        """Return the split-file line of frame ``index``."""
+        frame = str(index) if self.odometry else f'{index:010d}'
+        return f'{self.folder} {frame} {self.side}'
+
+
+def find_drives(root):
+    """
+    List the split-file folders of every drive under a KITTI root.
+
+    :param root: a KITTI raw root (date folders) or odometry root (with ``sequences``).
+    :return: sorted folders: ``<date>/<drive>`` for raw drives, sequence numbers as two-digit
+        strings for odometry sequences.
+    """
+    root = Path(root)
+    raw = sorted(f'{drive.parent.name}/{drive.name}' for drive in root.glob('*/*_drive_*_sync')
+                 if drive.is_dir())
+    odometry = sorted(path.name for path in (root / 'sequences').glob('*')
+                      if path.is_dir() and path.name.isdigit())
+    return raw + odometry

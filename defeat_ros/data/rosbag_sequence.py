@@ -1,0 +1,407 @@
+"""
+rosbag2 recordings (MCAP or SQLite 3) as training sequences, read with ``rosbags``.
+
+Each bag is one sequence: the frames of one image topic in recording order, with intrinsics
+from a CameraInfo topic. No ROS installation is needed.
+
+Topics. ``image_topic`` may be a ``sensor_msgs/msg/Image`` (rgb8, bgr8, rgba8, bgra8, mono8,
+bayer_rggb8/bggr8/gbrg8/grbg8, and their 16-bit versions, which keep the upper 8 bits) or a
+``sensor_msgs/msg/CompressedImage`` (JPEG, PNG). Left empty, it is found automatically: the one
+Image topic with a colour encoding (depth images such as 32FC1 do not count); failing that, the
+one CompressedImage topic. ``camera_info_topic`` left empty is the one CameraInfo topic, or,
+among several, the one beside the image topic (``<namespace>/camera_info``). Anything
+ambiguous or missing is an error that lists the bag's topics and types. Without a CameraInfo
+topic, ``intrinsics`` (normalised fx, fy, cx, cy) must be given. The first CameraInfo message
+is used; distorted images are undistorted with it (see :mod:`defeat_ros.data.rectify`).
+An optional ``depth_topic`` (32FC1 metres, NaN unknown; or 16UC1 millimetres) adds ground
+truth matched to the images by header stamp.
+
+Time. Frames are ordered as recorded; their stamps (``header``, or ``log``: the recording time)
+must increase, else a ValueError names the bag, topic and frame. Consecutive frames more than
+``max_gap_s`` apart (default: 2.5 times the median frame interval) do not share a sample.
+
+Memory. With ``preload`` (the default) every frame is decoded once, undistorted and resized to
+the training resolution, and kept as uint8: H x W x 3 bytes a frame (640 x 192: 369 kB, so
+about 370 MB per 1000 frames; ground-truth depth adds 4 bytes a pixel). Data-loading workers
+share these arrays copy-on-write. With ``preload`` off only the message index is kept and each
+frame is read from the bag when a sample needs it (every worker opens the bag itself); depth
+ground truth is always preloaded.
+
+Errors. A missing, truncated or corrupt bag raises :class:`BagError` (a ValueError) naming the
+bag, as does an image topic with fewer readable messages than the bag's index lists.
+"""
+
+from dataclasses import dataclass, field
+import os
+from pathlib import Path
+import sqlite3
+import struct
+
+from defeat_ros.data.bag_writer import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, TYPESTORE
+from defeat_ros.data.frame_windows import check_increasing
+from defeat_ros.data.image_ops import decode_rgb, resize_depth, resize_rgb
+from defeat_ros.data.rectify import Rectifier
+from defeat_ros.data.sample import as_sample_config
+from defeat_ros.data.sequence_dataset import FrameSource, SequenceDataset
+from defeat_ros.runtime.image_encoding import CHANNELS, TO_RGB, to_rgb
+from defeat_ros.typed_config import TypedConfig
+import numpy as np
+from rosbags.highlevel import AnyReader
+from rosbags.highlevel.anyreader import AnyReaderError
+from rosbags.rosbag2 import ReaderError
+from rosbags.serde import SerdeError
+
+IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
+"""Message types an image topic may have."""
+
+READ_ERRORS = (AnyReaderError, ReaderError, SerdeError, sqlite3.Error, struct.error, EOFError,
+               OSError, KeyError, IndexError, ValueError, AssertionError)
+"""What reading a damaged bag raises inside rosbags and its storage libraries."""
+
+MEDIAN_GAP_FACTOR = 2.5
+"""Default largest frame interval, in median intervals (one dropped frame is tolerated)."""
+
+
+class BagError(ValueError):
+    """A bag that cannot be used: missing, damaged, or without the topics asked for."""
+
+
+@dataclass
+class BagConfig(TypedConfig):
+    """Which bags and topics to train on."""
+
+    paths: list = field(default_factory=list)
+    """rosbag2 directories (or single .mcap/.db3 files); each is one sequence."""
+    image_topic: str = ''
+    """Image or CompressedImage topic; '' : the bag's only colour image topic."""
+    camera_info_topic: str = ''
+    """CameraInfo topic; '' : the only one, or the one beside the image topic."""
+    depth_topic: str = ''
+    """Ground-truth depth Image topic (32FC1 m or 16UC1 mm); '' : none."""
+    intrinsics: list = field(default_factory=list)
+    """Normalised [fx, fy, cx, cy] for bags without CameraInfo; [] : CameraInfo required."""
+    stamp_source: str = 'header'
+    """Frame times: 'header' (header.stamp) or 'log' (when the message was recorded)."""
+    max_gap_s: float = 0.0
+    """Largest time between consecutive frames of a sample; 0: 2.5 median intervals; < 0: off."""
+    preload: bool = True
+    """Decode every frame into memory at the training resolution (else read on demand)."""
+
+    def __post_init__(self):
+        """Accept one path as a string and check the choices."""
+        if isinstance(self.paths, (str, os.PathLike)):
+            self.paths = [self.paths]
+        self.paths = [str(path) for path in self.paths]
+        if self.stamp_source not in ('header', 'log'):
+            raise ValueError(f"stamp_source must be 'header' or 'log', got {self.stamp_source!r}")
+        if self.intrinsics and len(self.intrinsics) != 4:
+            raise ValueError(f'intrinsics are [fx, fy, cx, cy] normalised, got {self.intrinsics}')
+
+
+def open_bag(path):
+    """Open a bag with rosbags, raising BagError naming it when it cannot be opened."""
+    path = Path(path)
+    if not path.exists():
+        raise BagError(f'bag {path} does not exist')
+    reader = AnyReader([path], default_typestore=TYPESTORE)
+    try:
+        reader.open()
+    except READ_ERRORS as error:
+        raise BagError(f'cannot open bag {path}: it is truncated, corrupt or not a rosbag2 '
+                       f'recording ({type(error).__name__}: {error})') from error
+    return reader
+
+
+def read_messages(reader, connections, path, start=None, stop=None):
+    """
+    Yield (connection, log time ns, message) of ``connections``, wrapping read errors.
+
+    :raises BagError: naming ``path`` when the bag cannot be read or a message deserialised.
+    """
+    try:
+        iterator = reader.messages(connections=connections, start=start, stop=stop)
+    except READ_ERRORS as error:
+        raise BagError(f'cannot read bag {path} ({type(error).__name__}: {error})') from error
+    while True:
+        try:
+            connection, timestamp, raw = next(iterator)
+            message = reader.deserialize(raw, connection.msgtype)
+        except StopIteration:
+            return
+        except READ_ERRORS as error:
+            raise BagError(f'cannot read bag {path}: it is truncated or corrupt '
+                           f'({type(error).__name__}: {error})') from error
+        yield connection, timestamp, message
+
+
+def describe_topics(reader):
+    """Return 'topic (type), ...' of every topic of an open bag, sorted."""
+    topics = sorted({(c.topic, c.msgtype) for c in reader.connections})
+    return ', '.join(f'{topic} ({msgtype})' for topic, msgtype in topics) or 'no topics'
+
+
+def header_ns(message):
+    """Return the header stamp of a message in integer nanoseconds."""
+    return message.header.stamp.sec * 10 ** 9 + message.header.stamp.nanosec
+
+
+def image_array(message, where):
+    """
+    Decode a sensor_msgs Image or CompressedImage message to RGB uint8 H x W x 3.
+
+    :param message: the deserialised message.
+    :param where: bag and topic, for messages.
+    :raises BagError: for an unsupported encoding or a malformed message.
+    """
+    if hasattr(message, 'format'):
+        if 'compressedDepth' in message.format:
+            raise BagError(f'{where}: compressedDepth images are depth, not colour')
+        try:
+            return decode_rgb(message.data, where)
+        except ValueError as error:
+            raise BagError(str(error)) from None
+    encoding = message.encoding
+    wide = encoding.endswith('16')
+    base = encoding[:-2] + '8' if wide else encoding
+    if base not in TO_RGB:
+        raise BagError(f'{where}: unsupported image encoding {encoding!r}; supported: '
+                       f'{", ".join(sorted(TO_RGB))} and their 16-bit versions')
+    channels = CHANNELS.get(base, 1)
+    item = 2 if wide else 1
+    height, width, step = message.height, message.width, message.step
+    data = np.asarray(message.data, dtype=np.uint8)
+    if step < width * channels * item or data.size < height * step:
+        raise BagError(f'{where}: {encoding} image of {width}x{height} with step {step} has '
+                       f'{data.size} bytes')
+    rows = data[:height * step].reshape(height, step)[:, :width * channels * item]
+    if wide:
+        rows = np.ascontiguousarray(rows).view('>u2' if message.is_bigendian else '<u2')
+        rows = (rows >> 8).astype(np.uint8)
+    pixels = np.ascontiguousarray(rows).reshape(height, width, channels)
+    return to_rgb(pixels if channels > 1 else pixels[..., 0], base)
+
+
+def depth_array(message, where):
+    """Decode a 32FC1 (metres) or 16UC1 (millimetres) depth Image to float32 H x W metres."""
+    types = {'32FC1': ('f4', 1.0), '16UC1': ('u2', 1e-3), 'mono16': ('u2', 1e-3)}
+    if message.encoding not in types:
+        raise BagError(f'{where}: depth encoding must be 32FC1 or 16UC1, got '
+                       f'{message.encoding!r}')
+    kind, scale = types[message.encoding]
+    dtype = np.dtype(('>' if message.is_bigendian else '<') + kind)
+    data = np.asarray(message.data, dtype=np.uint8)
+    rows = data[:message.height * message.step].reshape(message.height, message.step)
+    values = np.ascontiguousarray(rows[:, :message.width * dtype.itemsize]).view(dtype)
+    return values.astype(np.float32) * np.float32(scale)
+
+
+class BagSequence(FrameSource):
+    """
+    The frames of one bag's image topic, at the training resolution.
+
+    :param path: the bag (directory, or a single .mcap/.db3 file).
+    :param config: a :class:`BagConfig` (its ``paths`` are not used here).
+    :param height: training image height.
+    :param width: training image width.
+    """
+
+    def __init__(self, path, config, height, width):
+        """Find the topics, read intrinsics, stamps and (with preload) the frames."""
+        self.path = Path(path)
+        self.config = config
+        self.height, self.width = height, width
+        self.reader = None
+        self.reader_pid = None
+        reader = open_bag(self.path)
+        try:
+            self.image_topic = self.find_image_topic(reader)
+            self.where = f'bag {self.path}, topic {self.image_topic}'
+            self.name = f'{self.path}:{self.image_topic}'
+            info = self.find_camera_info(reader)
+            self.read_frames(reader, info)
+            self.has_depth = bool(config.depth_topic)
+            if self.has_depth:
+                self.read_depths(reader)
+        finally:
+            reader.close()
+        self.count = len(self.log_times)
+        self.max_gap_s = self.gap_limit()
+
+    def topic_connections(self, reader, topic, types, role):
+        """Return the connections of ``topic``, checking that it exists with one of ``types``."""
+        connections = [c for c in reader.connections if c.topic == topic]
+        if not connections:
+            raise BagError(f'bag {self.path} has no {role} topic {topic}; it has: '
+                           f'{describe_topics(reader)}')
+        wrong = sorted({c.msgtype for c in connections} - set(types))
+        if wrong:
+            raise BagError(f'bag {self.path}: {role} topic {topic} has type {wrong[0]}, '
+                           f'expected {" or ".join(types)}')
+        return connections
+
+    def find_image_topic(self, reader):
+        """Return the image topic: the configured one, or the only colour image topic."""
+        if self.config.image_topic:
+            self.topic_connections(reader, self.config.image_topic, IMAGE_TYPES, 'image')
+            return self.config.image_topic
+        colour = []
+        for topic in sorted({c.topic for c in reader.connections if c.msgtype == IMAGE}):
+            connections = [c for c in reader.connections if c.topic == topic]
+            first = next(read_messages(reader, connections, self.path), None)
+            encoding = first[2].encoding if first else ''
+            if encoding in TO_RGB or (encoding.endswith('16') and encoding[:-2] + '8' in TO_RGB):
+                colour.append(topic)
+        compressed = sorted({c.topic for c in reader.connections
+                             if c.msgtype == COMPRESSED_IMAGE
+                             and not c.topic.endswith('compressedDepth')})
+        candidates = colour or compressed
+        if len(candidates) != 1:
+            found = ', '.join(candidates) if candidates else 'none'
+            raise BagError(f'bag {self.path}: set image_topic, there is not exactly one colour '
+                           f'image topic (found: {found}); the bag has: '
+                           f'{describe_topics(reader)}')
+        return candidates[0]
+
+    def find_camera_info(self, reader):
+        """Return the first CameraInfo message to use, or None when ``intrinsics`` are set."""
+        topic = self.config.camera_info_topic
+        if not topic:
+            topics = sorted({c.topic for c in reader.connections if c.msgtype == CAMERA_INFO})
+            namespace = self.image_topic.rsplit('/', 1)[0]
+            beside = [t for t in topics if t.rsplit('/', 1)[0] in
+                      (namespace, namespace.rsplit('/', 1)[0])]
+            if len(topics) == 1:
+                topic = topics[0]
+            elif len(beside) == 1:
+                topic = beside[0]
+            elif not topics and self.config.intrinsics:
+                return None
+            else:
+                found = ', '.join(topics) if topics else 'none'
+                raise BagError(f'bag {self.path}: set camera_info_topic (or intrinsics), there '
+                               f'is not exactly one CameraInfo topic for {self.image_topic} '
+                               f'(found: {found}); the bag has: {describe_topics(reader)}')
+        connections = self.topic_connections(reader, topic, (CAMERA_INFO,), 'camera info')
+        first = next(read_messages(reader, connections, self.path), None)
+        if first is None:
+            raise BagError(f'bag {self.path}: camera info topic {topic} has no messages')
+        return first[2]
+
+    def make_rectifier(self, info, width, height):
+        """Return the Rectifier of the frames (from CameraInfo, or the configured intrinsics)."""
+        if info is None:
+            fx, fy, cx, cy = self.config.intrinsics
+            k = [fx * width, 0.0, cx * width - 0.5, 0.0, fy * height, cy * height - 0.5,
+                 0.0, 0.0, 1.0]
+            return Rectifier(width, height, k, where=self.where)
+        info_width, info_height = info.width or width, info.height or height
+        if (info_width, info_height) != (width, height):
+            raise BagError(f'{self.where}: images are {width}x{height} but the camera info is '
+                           f'for {info_width}x{info_height}')
+        return Rectifier(width, height, info.k, info.d, info.distortion_model, info.r, info.p,
+                         where=self.where)
+
+    def read_frames(self, reader, info):
+        """Index the image messages; decode them when preloading; check their stamps."""
+        connections = [c for c in reader.connections if c.topic == self.image_topic]
+        self.log_times, headers, frames = [], [], []
+        self.rectifier = None
+        for _, log_time, message in read_messages(reader, connections, self.path):
+            self.log_times.append(log_time)
+            headers.append(header_ns(message))
+            if self.config.preload or self.rectifier is None:
+                image = image_array(message, self.where)
+                if self.rectifier is None:
+                    self.rectifier = self.make_rectifier(info, image.shape[1], image.shape[0])
+                    self.k_norm = self.rectifier.k_norm
+                if self.config.preload:
+                    frames.append(self.prepare(image))
+        if not self.log_times:
+            raise BagError(f'{self.where}: the topic has no messages')
+        listed = sum(c.msgcount for c in connections)
+        if listed and len(self.log_times) != listed:  # rosbags skips damaged MCAP chunks
+            raise BagError(f'{self.where}: read {len(self.log_times)} of the {listed} messages '
+                           'the bag lists; it is truncated or corrupt')
+        self.header_ns = np.array(headers, dtype=np.int64)
+        """Header stamps of the frames (ns), which identify a frame's messages."""
+        stamps = self.log_times if self.config.stamp_source == 'log' else self.header_ns
+        stamps = np.asarray(stamps, dtype=np.int64)
+        check_increasing(stamps, f'{self.where} ({self.config.stamp_source} stamps)', 1e-9)
+        self.stamps = stamps / 1e9
+        self.frames = np.stack(frames) if frames else None
+
+    def read_depths(self, reader):
+        """Preload the ground-truth depth of every frame (0 where no depth message matches)."""
+        connections = self.topic_connections(reader, self.config.depth_topic, (IMAGE,), 'depth')
+        position = {int(stamp): number for number, stamp in enumerate(self.header_ns)}
+        self.depths = np.zeros((len(self.header_ns), self.height, self.width), np.float32)
+        where = f'bag {self.path}, topic {self.config.depth_topic}'
+        for _, _, message in read_messages(reader, connections, self.path):
+            number = position.get(header_ns(message))
+            if number is not None:
+                depth = depth_array(message, where)
+                depth = self.rectifier.apply(depth, nearest=True)
+                self.depths[number] = resize_depth(depth, self.height, self.width)
+
+    def prepare(self, image):
+        """Undistort and resize a decoded frame to the training resolution."""
+        return resize_rgb(self.rectifier.apply(image), self.height, self.width)
+
+    def gap_limit(self):
+        """Return the largest allowed frame interval (s): configured or from the median."""
+        if self.config.max_gap_s:
+            return max(float(self.config.max_gap_s), 0.0)
+        if self.count < 2:
+            return 0.0
+        return MEDIAN_GAP_FACTOR * float(np.median(np.diff(self.stamps)))
+
+    def image(self, index):
+        """Return frame ``index`` (RGB uint8 at the training resolution)."""
+        if self.frames is not None:
+            return self.frames[index]
+        if self.reader is None or self.reader_pid != os.getpid():
+            self.reader, self.reader_pid = open_bag(self.path), os.getpid()
+        connections = [c for c in self.reader.connections if c.topic == self.image_topic]
+        log_time = self.log_times[index]
+        for _, _, message in read_messages(self.reader, connections, self.path, log_time,
+                                           log_time + 1):
+            if header_ns(message) == self.header_ns[index]:
+                return self.prepare(image_array(message, self.where))
+        raise BagError(f'{self.where}: frame {index} is no longer in the bag')
+
+    def depth(self, index):
+        """Return the ground truth of frame ``index`` (metres, 0 unknown)."""
+        return self.depths[index]
+
+    def frame_name(self, index):
+        """Return the bag, topic and frame number of frame ``index``."""
+        return f'{self.name} {index:06d}'
+
+    def __getstate__(self):
+        """Pickle without the open reader (each data-loading worker opens its own)."""
+        state = dict(self.__dict__)
+        state['reader'] = state['reader_pid'] = None
+        return state
+
+
+class RosbagDataset(SequenceDataset):
+    """
+    Training samples from rosbag2 recordings, one sequence per bag.
+
+    :param config: a :class:`BagConfig` (or a mapping of one).
+    :param sample: a :class:`~defeat_ros.data.sample.SampleConfig` (or a mapping, or None).
+    """
+
+    Config = BagConfig
+
+    def __init__(self, config, sample=None):
+        """Open every bag and index its usable frames."""
+        if isinstance(config, dict):
+            config = BagConfig.from_dict(config)
+        if not config.paths:
+            raise ValueError('BagConfig.paths lists no bags')
+        self.source_config = config
+        sample = as_sample_config(sample)
+        sources = [BagSequence(path, config, sample.height, sample.width)
+                   for path in config.paths]
+        super().__init__(sources, sample)
