@@ -1,0 +1,90 @@
+"""training/evaluate.py end to end on a tiny untrained model: synthetic and KITTI raw paths."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import cv2
+from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
+import pytest
+from test_evaluation_velodyne import shared_frames, write_raw_calibration
+import torch
+
+SCRIPT = Path(__file__).resolve().parents[1] / 'training' / 'evaluate.py'
+
+
+def load_script():
+    """Import training/evaluate.py (a script, not a package module)."""
+    spec = importlib.util.spec_from_file_location('evaluate_script', SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def tiny_model(tmp_path_factory):
+    """Save an untrained DeFeatNet with 8 feature channels at 64 x 96 as a model directory."""
+    torch.manual_seed(0)
+    model = DeFeatNet(ModelConfig(feature_dims=8, height=64, width=96))
+    return save_model(model, tmp_path_factory.mktemp('model') / 'tiny')
+
+
+def test_help_and_argument_errors(capsys):
+    script = load_script()
+    with pytest.raises(SystemExit) as stop:
+        script.main(['--help'])
+    assert stop.value.code == 0 and '--kitti' in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        script.main(['model', '--out', 'x', '--kitti', 'root'])  # --split missing
+    assert '--split go together' in capsys.readouterr().err
+
+
+def test_synthetic_day_and_night(tiny_model, tmp_path, capsys):
+    out = tmp_path / 'eval'
+    assert load_script().main([str(tiny_model), '--out', str(out), '--frames', '6',
+                               '--max-anchors', '300']) == 0
+    printed = capsys.readouterr().out
+    assert '### Depth' in printed and '| night |' in printed
+    results = json.loads((out / 'results.json').read_text())
+    assert set(results['conditions']) == {'day', 'night'}
+    for condition in ('day', 'night'):
+        result = results['conditions'][condition]
+        depth = result['depth']
+        assert depth['images'] == 6 and 0.0 < depth['abs_rel'] < 10.0
+        assert 0.0 <= depth['a1'] <= depth['a2'] <= depth['a3'] <= 1.0
+        assert depth['ratio_std'] >= 0.0
+        pose = result['pose']
+        assert pose['snippet']['snippets'] == 2 and pose['snippet']['ate_mean'] >= 0.0
+        assert pose['trajectory']['frames'] == 6 and pose['trajectory']['ate_rmse'] >= 0.0
+        features = result['features']
+        assert 0.0 <= features['global_auc'] <= 1.0 and 0.0 <= features['local_auc'] <= 1.0
+        assert features['anchors'] == 5 * 300
+    assert results['protocol']['crop'] is True
+    assert (out / 'results.md').read_text().count('| day |') == 3
+    for name in ('depth_day', 'depth_night', 'trajectory'):
+        image = cv2.imread(str(out / f'{name}.png'))
+        assert image is not None and image.any(), name
+    assert cv2.imread(str(out / 'depth_day.png')).shape == (4 * 64, 96, 3)
+
+
+def test_kitti_raw_with_velodyne_ground_truth(tiny_model, tmp_path):
+    frames = shared_frames()
+    root = tmp_path / 'kitti'
+    date = write_raw_calibration(root / '2011_09_26', frames / 'calib' / '000000.txt')
+    drive = date / '2011_09_26_drive_0001_sync'
+    for folder, source, name in (('image_02/data', 'image_2/000000.png', '0000000005.png'),
+                                 ('velodyne_points/data', 'velodyne/000000.bin',
+                                  '0000000005.bin')):
+        (drive / folder).mkdir(parents=True)
+        (drive / folder / name).symlink_to(frames / source)
+    split = tmp_path / 'test_files.txt'
+    split.write_text('2011_09_26/2011_09_26_drive_0001_sync 5 l\n')
+    out = tmp_path / 'eval'
+    assert load_script().main([str(tiny_model), '--out', str(out), '--kitti', str(root),
+                               '--split', str(split)]) == 0
+    results = json.loads((out / 'results.json').read_text())
+    depth = results['conditions']['kitti']['depth']
+    assert depth['images'] == 1 and 0.0 < depth['abs_rel'] < 10.0
+    assert 'pose' not in results['conditions']['kitti']
+    figure = cv2.imread(str(out / 'depth_kitti.png'))
+    assert figure.shape == (4 * 370, 1224, 3)
