@@ -31,3 +31,28 @@ def colourise_depth(depth, min_depth=None, max_depth=None):
     coloured = cv2.cvtColor(coloured, cv2.COLOR_BGR2RGB)
     coloured[~valid] = 0
     return coloured
+
+
+def colourise_features(features, samples=4096):
+    """
+    Dense features n x H x W (array) -> H x W x 3 uint8 RGB: their first 3 principal components.
+
+    The components come from at most ``samples`` evenly spaced pixels; each one's sign is fixed
+    so that its largest entry is positive (colours do not flip between frames for that reason),
+    and each colour channel spans the 1st-99th percentile of its component.
+    """
+    features = np.asarray(features, dtype=np.float32)
+    channels, height, width = features.shape
+    pixels = features.reshape(channels, -1).T
+    centred = pixels - pixels.mean(axis=0)
+    sample = centred[::max(1, centred.shape[0] // samples)]
+    _, _, components = np.linalg.svd(sample, full_matrices=False)
+    components = components[:3]
+    strongest = np.argmax(np.abs(components), axis=1)
+    components *= np.sign(components[np.arange(len(components)), strongest])[:, None]
+    projected = centred @ components.T
+    if projected.shape[1] < 3:
+        projected = np.pad(projected, ((0, 0), (0, 3 - projected.shape[1])))
+    low, high = np.percentile(projected, [1, 99], axis=0)
+    scaled = np.clip((projected - low) / np.maximum(high - low, 1e-9), 0.0, 1.0)
+    return (scaled * 255.0 + 0.5).astype(np.uint8).reshape(height, width, 3)

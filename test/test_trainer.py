@@ -4,12 +4,14 @@ import hashlib
 import json
 import os
 from pathlib import Path
+import runpy
 import socket
 
+from defeat_ros.data.datasets import DATASETS
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.nets import DeFeatNet, load_model, ModelConfig
 from defeat_ros.trainer.config import TrainConfig
-from defeat_ros.trainer.flip import MIRROR, unflip_outputs
+from defeat_ros.trainer.flip import unflip_outputs
 from defeat_ros.trainer.trainer import NonFiniteLoss, Trainer
 import pytest
 import torch
@@ -37,7 +39,7 @@ class Triplets(Dataset):
         return {'target': target, 'sources': sources,
                 'target_aug': target.flip(-1) if flip else target,
                 'sources_aug': sources.flip(-1) if flip else sources,
-                'flip': flip, 'k_norm': SEQUENCE.k_norm}
+                'flipped': flip, 'k_norm': SEQUENCE.k_norm}
 
 
 def config(tmp_path, **overrides):
@@ -94,14 +96,16 @@ def test_unflip_restores_maps_and_mirrors_poses():
     image = SEQUENCE.images[:1]
     with torch.no_grad():
         outputs = net.forward_train(image.flip(-1), [SEQUENCE.images[1:2].flip(-1)], [1])
-        direct = net.forward_train(image, [SEQUENCE.images[1:2]], [1])
+    disparity = outputs.disparities[0].clone()
     pose = outputs.poses[0].clone()
     restored = unflip_outputs(outputs, torch.tensor([True]))
-    assert torch.equal(restored.disparities[0], outputs.disparities[0])
-    assert restored.disparities[0].shape == direct.disparities[0].shape
-    assert torch.allclose(restored.poses[0], MIRROR @ pose @ MIRROR)
-    kept = unflip_outputs(net.forward_train(image, [image], [1]), torch.tensor([False]))
-    assert kept.poses[0].shape == (1, 4, 4)
+    assert torch.equal(restored.disparities[0], disparity.flip(-1))
+    mirror = torch.diag(torch.tensor([-1.0, 1.0, 1.0, 1.0]))
+    assert torch.allclose(restored.poses[0], mirror @ pose @ mirror)
+    with torch.no_grad():
+        kept = net.forward_train(image, [image], [1])
+    pose = kept.poses[0].clone()
+    assert torch.equal(unflip_outputs(kept, torch.tensor([False])).poses[0], pose)
 
 
 def free_port():
@@ -136,5 +140,19 @@ TRAIN_CONFIGS = sorted((Path(__file__).resolve().parents[1] / 'config' / 'train'
 @pytest.mark.parametrize('path', TRAIN_CONFIGS, ids=lambda p: p.name)
 def test_every_training_config_loads(path):
     loaded = TrainConfig.from_yaml(path)
-    assert loaded.data.dataset in ('kitti', 'robotcar', 'synthetic', 'folder', 'bag')
+    assert loaded.data.dataset in DATASETS
+    DATASETS[loaded.data.dataset].Config.from_dict(loaded.data.source)  # fields exist
     assert loaded.model.explainability == loaded.loss.explainability
+
+
+def test_train_script_runs_the_quick_synthetic_config(tmp_path, capsys):
+    script = runpy.run_path(str(Path(__file__).resolve().parents[1] / 'training' / 'train.py'))
+    code = script['main'](['--config', str(TRAIN_CONFIGS[0].parent / 'synthetic_quick.yaml'),
+                           '--set', f'out={tmp_path / "quick"}', '--set', 'max_steps=2',
+                           '--set', 'model.height=64', '--set', 'model.width=96',
+                           '--set', 'data.source.frames=6', '--set', 'data.source.seeds=[0]',
+                           '--set', 'data.batch_size=2'])
+    assert code == 0
+    assert load_model(tmp_path / 'quick' / 'checkpoint').config.provenance['step'] == 2
+    assert script['main'](['--config', str(TRAIN_CONFIGS[0]), '--set', 'nonsense']) == 2
+    assert 'key=value' in capsys.readouterr().err

@@ -12,15 +12,15 @@ class DataConfig(TypedConfig):
     """Which frames to train on and how to batch them."""
 
     dataset: str = 'synthetic'
-    """One of: synthetic, kitti, robotcar, folder, bag."""
-    root: str = ''
-    """Dataset root (KITTI raw root, RobotCar sequence folder, image folder or bag path)."""
-    split: str = ''
-    """Split file of training frames (KITTI line format 'folder frame side')."""
+    """A name of defeat_ros.data.datasets.DATASETS: kitti, robotcar, image_folder, rosbag,
+    synthetic."""
+    source: dict = field(default_factory=dict)
+    """The dataset's source config as a mapping (e.g. root and split for kitti, path and
+    topics for rosbag, lighting and frames for synthetic); see defeat_ros/data/<name>.py."""
     offsets: list = field(default_factory=lambda: [-1, 1])
     """Source frame offsets relative to the target; their signs set the pose pair order."""
-    options: dict = field(default_factory=dict)
-    """Dataset-specific options passed to its constructor (e.g. topics, frames, night)."""
+    augment: dict = field(default_factory=dict)
+    """Colour jitter and flip settings of the network inputs (AugmentConfig fields)."""
     batch_size: int = 12
     """Frame tuples per step (per process with several GPUs)."""
     workers: int = 4

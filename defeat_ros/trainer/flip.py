@@ -1,35 +1,26 @@
 """Undo horizontal flips of the network inputs on the network outputs, before the loss."""
 
-import torch
-
-MIRROR = torch.diag(torch.tensor([-1.0, 1.0, 1.0, 1.0]))
-"""Reflection x -> -x of the optical frame; a mirrored view's motion is MIRROR T MIRROR."""
+from defeat_ros.data.augment import unflip_images, unflip_poses
 
 
-def unflip(tensor, flip):
-    """Flip B x C x H x W maps back along W where ``flip`` (B bool) is set."""
-    return torch.where(flip.view(-1, 1, 1, 1), tensor.flip(-1), tensor)
-
-
-def unflip_outputs(outputs, flip):
+def unflip_outputs(outputs, flipped):
     """
     Return TrainOutputs as if the network had seen unflipped frames.
 
     Dense maps are flipped back; a motion estimated between mirrored frames is the mirror
-    image of the true one, so poses become MIRROR @ T @ MIRROR.
+    image of the true one (see :func:`defeat_ros.data.augment.unflip_poses`).
     """
-    mirror = MIRROR.to(flip.device)
-    outputs.disparities = [unflip(d, flip) for d in outputs.disparities]
-    outputs.features = unflip(outputs.features, flip)
-    outputs.source_features = [unflip(f, flip) for f in outputs.source_features]
-    outputs.poses = [torch.where(flip.view(-1, 1, 1), mirror @ pose @ mirror, pose)
-                     for pose in outputs.poses]
+    outputs.disparities = [unflip_images(d, flipped) for d in outputs.disparities]
+    outputs.features = unflip_images(outputs.features, flipped)
+    outputs.source_features = [unflip_images(f, flipped) for f in outputs.source_features]
+    outputs.poses = [unflip_poses(pose, flipped) for pose in outputs.poses]
     if outputs.explainability is not None:
-        outputs.explainability = [[unflip(m, flip) for m in masks]
+        outputs.explainability = [[unflip_images(m, flipped) for m in masks]
                                   for masks in outputs.explainability]
     if outputs.source_disparities is not None:
-        outputs.source_disparities = [unflip(d, flip) for d in outputs.source_disparities]
-        outputs.encoder_features = unflip(outputs.encoder_features, flip)
-        outputs.source_encoder_features = [unflip(f, flip)
+        outputs.source_disparities = [unflip_images(d, flipped)
+                                      for d in outputs.source_disparities]
+        outputs.encoder_features = unflip_images(outputs.encoder_features, flipped)
+        outputs.source_encoder_features = [unflip_images(f, flipped)
                                            for f in outputs.source_encoder_features]
     return outputs

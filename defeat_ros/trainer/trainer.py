@@ -45,9 +45,9 @@ class Trainer:
     """
     Train a DeFeatNet on ``dataset`` as ``config`` (TrainConfig) says.
 
-    A dataset item is a dict with ``target`` 3 x H x W and ``sources`` S x 3 x H x W (loss
-    targets), ``target_aug`` / ``sources_aug`` (the network inputs: colour-jittered, maybe
-    flipped), ``flip`` (bool) and ``k_norm`` 3 x 3.
+    Dataset items are the samples of :mod:`defeat_ros.data.sample`: ``target`` 3 x H x W and
+    ``sources`` S x 3 x H x W (loss targets), ``target_aug`` / ``sources_aug`` (the network
+    inputs: colour-jittered, maybe flipped), ``flipped`` (bool) and ``k_norm`` 3 x 3.
     """
 
     def __init__(self, config, dataset, log=print):
@@ -86,8 +86,7 @@ class Trainer:
         data = self.config.data
         return DataLoader(dataset, batch_size=data.batch_size, sampler=sampler,
                           num_workers=data.workers, drop_last=True,
-                          pin_memory=self.device.type == 'cuda', worker_init_fn=seed_worker,
-                          persistent_workers=data.workers > 0)
+                          pin_memory=self.device.type == 'cuda', worker_init_fn=seed_worker)
 
     def train_step(self, batch):
         """
@@ -102,7 +101,7 @@ class Trainer:
         sources_aug = list(batch['sources_aug'].unbind(1))
         with torch.autocast(self.device.type, enabled=self.amp):
             outputs = self.forward(batch['target_aug'], sources_aug)
-            outputs = unflip_outputs(outputs, batch['flip'])
+            outputs = unflip_outputs(outputs, batch['flipped'])
         total, terms = self.loss(outputs, batch['target'], sources, batch['k_norm'].float(),
                                  self.model.to_depth)
         self.optimiser.zero_grad(set_to_none=True)
@@ -142,6 +141,8 @@ class Trainer:
         while self.epoch < cfg.epochs and self.step < total_steps:
             if isinstance(self.loader.sampler, DistributedSampler):
                 self.loader.sampler.set_epoch(self.epoch)
+            if hasattr(self.loader.dataset, 'set_epoch'):  # fresh augmentation draws
+                self.loader.dataset.set_epoch(self.epoch)
             done = 0
             for batch in self.loader:
                 terms = self.train_step(batch)
