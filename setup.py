@@ -54,6 +54,8 @@ setup(
     entry_points={
         'console_scripts': [
             'defeat-ros = defeat_ros.cli:main',
+            'defeat_node = defeat_ros.ros.depth_node:main',
+            'bag_player = defeat_ros.ros.bag_player:main',
         ],
     },
 )

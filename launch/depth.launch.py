@@ -23,12 +23,12 @@ PACKAGE = 'defeat_ros'
 
 
 def _defeat_node(context):
-    """Create the node; model and backend override the params file only when given."""
+    """Create the node; model, backend, image_transport override the params file if given."""
     overrides = {
         'use_sim_time': evaluate_condition_expression(
             context, [LaunchConfiguration('use_sim_time')]),
     }
-    for name in ('model', 'backend'):
+    for name in ('model', 'backend', 'image_transport'):
         value = LaunchConfiguration(name).perform(context)
         if value:
             overrides[name] = ParameterValue(value, value_type=str)
@@ -70,6 +70,10 @@ def generate_launch_description():
             'backend', default_value='',
             description='Inference backend: auto, tensorrt, onnxruntime or pytorch; '
                         'empty keeps the value from params_file'),
+        DeclareLaunchArgument(
+            'image_transport', default_value='',
+            description="Image subscription: raw (image) or compressed (image's /compressed "
+                        'topic, common in bags); empty keeps the value from params_file'),
         DeclareLaunchArgument(
             'params_file', default_value=os.path.join(share, 'config', 'depth.yaml'),
             description='Node parameter YAML file'),

@@ -161,20 +161,43 @@ def body_twists(trajectory, seconds):
     return linear / dt, matrix_to_axis_angle(step[:, :3, :3]) / dt
 
 
-def odometry_msg(t_odom_base, linear, angular, hdr):
-    """Return a nav_msgs/Odometry (zero covariance: ground truth) from a pose and a twist."""
+def odometry_msg(t_odom_base, linear, angular, hdr, child_frame_id=BASE_FRAME,
+                 pose_covariance=None, twist_covariance=None):
+    """
+    Return a nav_msgs/Odometry from a pose and a twist.
+
+    :param t_odom_base: 4 x 4 pose ``T_odom_base`` (tensor or array).
+    :param linear: linear velocity (3 numbers, m/s) in the child frame.
+    :param angular: angular velocity (3 numbers, rad/s) in the child frame.
+    :param hdr: header; its frame_id is the odometry frame.
+    :param child_frame_id: the body frame.
+    :param pose_covariance: 6 x 6 (x, y, z, rotations about x, y, z), None: zeros (ground truth).
+    :param twist_covariance: 6 x 6 likewise, None: zeros.
+    :return: the message.
+    """
+    t_odom_base = np.asarray(t_odom_base, dtype=np.float64)
     position = t_odom_base[:3, 3].tolist()
-    x, y, z, w = matrix_to_quaternion(t_odom_base[:3, :3].numpy()).tolist()
+    x, y, z, w = matrix_to_quaternion(t_odom_base[:3, :3]).tolist()
     pose = msg('geometry_msgs/msg/Pose',
                position=msg('geometry_msgs/msg/Point', x=position[0], y=position[1],
                             z=position[2]),
                orientation=msg('geometry_msgs/msg/Quaternion', x=x, y=y, z=z, w=w))
     twist = msg('geometry_msgs/msg/Twist', linear=vector3(linear), angular=vector3(angular))
-    return msg(ODOMETRY, header=hdr, child_frame_id=BASE_FRAME,
+    return msg(ODOMETRY, header=hdr, child_frame_id=child_frame_id,
                pose=msg('geometry_msgs/msg/PoseWithCovariance', pose=pose,
-                        covariance=np.zeros(36)),
+                        covariance=covariance36(pose_covariance)),
                twist=msg('geometry_msgs/msg/TwistWithCovariance', twist=twist,
-                         covariance=np.zeros(36)))
+                         covariance=covariance36(twist_covariance)))
+
+
+def covariance36(covariance):
+    """Return a 6 x 6 covariance (None: zeros) as the 36 row-major float64 of a message."""
+    if covariance is None:
+        return np.zeros(36)
+    covariance = np.asarray(covariance, dtype=np.float64)
+    if covariance.shape != (6, 6):
+        raise ValueError(f'a covariance must be 6 x 6, got {covariance.shape}')
+    return covariance.reshape(36).copy()
 
 
 def vector3(values):

@@ -1,0 +1,206 @@
+"""
+End-to-end latency and throughput of the DeFeat-Net node against the bare Perception call.
+
+    .venv/bin/python benchmarks/ros_latency.py --width 640 --height 192 --seconds 10
+
+The node runs as its own process (``python -m defeat_ros.ros.depth_node``), as on a robot.
+This process publishes synthetic street frames (sensor_msgs/Image rgb8) at 10 Hz and 30 Hz,
+stamped with the wall time of publication, and subscribes to ``depth``: latency is receive time
+minus stamp. Before the node starts, the same frames go through a bare Perception call in this
+process (depth + pose at the input size: the node's work for a depth subscriber), so the two
+measurements never share the CPU. The node runs with ``max_gap_s`` 3600 so that slow inference
+never resets odometry (a reset skips the pose network, which would flatter the node). Without
+``--model`` a random-weights model of the requested size is made (inference cost does not
+depend on the weights).
+
+Printed: the machine, Perception p50/p99, and per input rate the output rate, dropped frames,
+end-to-end p50/p99, the node's own diagnostics (receive -> published, inference) and the ROS
+overhead ratio = end-to-end p50 / Perception p50 - 1. When the input outpaces inference, the
+end-to-end latency also includes waiting for the inference in progress (newest-frame policy),
+which is not ROS overhead; the node-side ratio (diagnostics latency / inference - 1) isolates
+the in-node overhead.
+"""
+
+import argparse
+import os
+from pathlib import Path
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from defeat_ros.data.kitti_writer import images_uint8
+from defeat_ros.data.street_world import render_sequence, WorldConfig
+from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
+from defeat_ros.runtime.perception import Perception
+from diagnostic_msgs.msg import DiagnosticArray
+import numpy as np
+import onnxruntime
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from sensor_msgs.msg import Image
+import torch
+
+NAMESPACE = '/bench'
+
+
+def machine():
+    """Describe the CPU, core count and library versions."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as stream:
+            names = [line.split(':', 1)[1].strip() for line in stream
+                     if line.startswith('model name')]
+        model = names[0] if names else model
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'
+    load = ', '.join(f'{x:.1f}' for x in os.getloadavg())
+    return (f'{model}, {os.cpu_count()} cores, {gpu}, load average {load}; Python '
+            f'{platform.python_version()}, torch {torch.__version__}, onnxruntime '
+            f'{onnxruntime.__version__}')
+
+
+def percentiles(values):
+    """Return (p50, p99) in milliseconds."""
+    return tuple(1000.0 * float(np.percentile(values, q)) for q in (50, 99))
+
+
+def time_perception(model_dir, backend, frames, repeats):
+    """Return seconds per bare Perception call (depth + pose at the input size)."""
+    perception = Perception(model_dir, backend)
+    size = frames[0].shape[:2]
+    for frame in frames[:3]:
+        perception(frame, 'rgb8', features=False, pose=True, output_size=size)
+    seconds = []
+    for index in range(repeats):
+        start = time.perf_counter()
+        perception(frames[index % len(frames)], 'rgb8', features=False, pose=True,
+                   output_size=size)
+        seconds.append(time.perf_counter() - start)
+    return seconds, perception.backend.name
+
+
+def image_message(pixels):
+    """Return an rgb8 Image stamped with the current wall time."""
+    height, width = pixels.shape[:2]
+    message = Image(height=height, width=width, encoding='rgb8', step=3 * width)
+    message.data = pixels.tobytes()
+    message.header.frame_id = 'camera_optical'
+    message.header.stamp.sec, message.header.stamp.nanosec = divmod(time.time_ns(), 10 ** 9)
+    return message
+
+
+class Client:
+    """Publishes frames to the node and records depth latencies and diagnostics."""
+
+    def __init__(self):
+        """Create the node, its publisher and subscriptions, and spin it in a thread."""
+        self.node = rclpy.create_node('bench_client', namespace=NAMESPACE)
+        self.publisher = self.node.create_publisher(Image, 'image', 10)
+        self.node.create_subscription(Image, 'depth', self._on_depth, 10)
+        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 10)
+        self.latencies, self.diagnostics = [], []
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(self.node)
+        threading.Thread(target=self.executor.spin, daemon=True).start()
+
+    def _on_depth(self, message):
+        stamp = message.header.stamp.sec * 10 ** 9 + message.header.stamp.nanosec
+        self.latencies.append((time.time_ns() - stamp) * 1e-9)
+
+    def _on_diagnostics(self, message):
+        for status in message.status:
+            values = {kv.key: kv.value for kv in status.values}
+            if status.name == f'{NAMESPACE}/defeat: perception' and \
+                    values['latency p50 (ms)'] != '-':
+                self.diagnostics.append(values)
+
+    def run(self, frames, hz, seconds):
+        """
+        Publish at ``hz`` for ``seconds``.
+
+        :return: (frames published, end-to-end latencies in s, the node's median per-period
+            latency and inference p50 in ms).
+        """
+        self.latencies, self.diagnostics = [], []
+        start = time.monotonic()
+        count = int(hz * seconds)
+        for index in range(count):
+            delay = start + index / hz - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            self.publisher.publish(image_message(frames[index % len(frames)]))
+        time.sleep(2.0)  # the last outputs and a diagnostics period covering the end
+        periods = list(self.diagnostics)
+        node_side = [float(np.median([float(d[key]) for d in periods])) if periods else np.nan
+                     for key in ('latency p50 (ms)', 'inference p50 (ms)')]
+        return count, list(self.latencies), node_side
+
+
+def main():
+    """Measure and print."""
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[1])
+    parser.add_argument('--model', help='model directory (default: random weights)')
+    parser.add_argument('--width', type=int, default=640)
+    parser.add_argument('--height', type=int, default=192)
+    parser.add_argument('--backend', default='onnxruntime')
+    parser.add_argument('--seconds', type=float, default=10.0)
+    parser.add_argument('--rates', default='1,10,30',
+                        help='input rates (Hz), comma-separated; the 1 Hz run shows the '
+                             'overhead without waiting for an inference in progress')
+    args = parser.parse_args()
+    os.environ['ROS_DOMAIN_ID'] = str(random.randint(150, 199))
+    os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+
+    print(f'machine: {machine()}')
+    with tempfile.TemporaryDirectory() as scratch:
+        model_dir = args.model
+        if not model_dir:
+            torch.manual_seed(0)
+            config = ModelConfig(height=args.height, width=args.width)
+            model_dir = str(save_model(DeFeatNet(config), Path(scratch) / 'model'))
+        sequence = render_sequence(WorldConfig(width=args.width, height=args.height, frames=20))
+        frames = list(images_uint8(sequence.images))
+        bare, backend = time_perception(model_dir, args.backend, frames, repeats=40)
+        bare_p50, bare_p99 = percentiles(bare)
+        print(f'input {args.width}x{args.height}, backend {backend}, depth + pose per frame')
+        print(f'bare Perception: p50 {bare_p50:.1f} ms, p99 {bare_p99:.1f} ms '
+              f'({1000.0 / bare_p50:.1f} frames/s)')
+
+        node = subprocess.Popen(
+            [sys.executable, '-m', 'defeat_ros.ros.depth_node', '--ros-args',
+             '-r', f'__ns:={NAMESPACE}', '-p', f'model:={model_dir}',
+             '-p', f'backend:={args.backend}', '-p', 'max_gap_s:=3600.0'],
+            stdin=subprocess.DEVNULL)
+        rclpy.init()
+        client = Client()
+        try:
+            deadline = time.monotonic() + 120.0
+            while not client.latencies and time.monotonic() < deadline:  # node up and warm
+                client.publisher.publish(image_message(frames[0]))
+                time.sleep(0.5)
+            if not client.latencies:
+                raise SystemExit('the node never answered')
+            for hz in [float(r) for r in args.rates.split(',')]:
+                published, latencies, node_side = client.run(frames, hz, args.seconds)
+                p50, p99 = percentiles(latencies)
+                node_latency, node_inference = node_side
+                print(f'{hz:4.0f} Hz in: {len(latencies) / args.seconds:5.1f} Hz out, '
+                      f'{published - len(latencies)} of {published} dropped; end-to-end p50 '
+                      f'{p50:.1f} ms, p99 {p99:.1f} ms; ROS overhead ratio '
+                      f'{p50 / bare_p50 - 1.0:+.1%} of bare Perception; node-side: latency '
+                      f'{node_latency:.1f} ms, inference {node_inference:.1f} ms '
+                      f'({node_latency / node_inference - 1.0:+.1%})')
+        finally:
+            client.executor.shutdown(timeout_sec=5.0)
+            rclpy.try_shutdown()
+            node.terminate()
+            node.wait(timeout=30)
+
+
+if __name__ == '__main__':
+    main()

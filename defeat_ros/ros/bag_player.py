@@ -1,0 +1,220 @@
+"""
+Play a rosbag2 recording with /clock, without rosbag2: the ``bag_player`` executable.
+
+    ros2 run defeat_ros bag_player --ros-args -p bag:=drives/day/bag -p rate:=0.5 -p loop:=true
+
+Reads MCAP or SQLite 3 bags with rosbags' AnyReader, deserialises each message with rosbags
+and converts it to the rclpy class of its type with the one generic converter
+(:func:`~defeat_ros.ros.message_bridge.to_rclpy`), so every type whose Python interfaces are
+installed plays (Image, CompressedImage, CameraInfo, Odometry, ...); topics of other types are
+skipped with a warning. Messages are published at their recorded pace scaled by ``rate``, on
+their recorded topics, with reliable keep-last-10 publishers. ``/clock``
+(rosgraph_msgs/Clock, importable from the ROS 2 wheels) carries the recorded time: before each
+message and, between messages, at ``clock_frequency``; nodes with ``use_sim_time`` follow it.
+Playback starts ``start_offset`` seconds into the bag; with ``loop`` it starts over at the end
+(time then jumps backwards, which the DeFeat-Net node treats as a new drive).
+"""
+
+from pathlib import Path
+import sys
+import threading
+import time
+
+from defeat_ros.data.bag_writer import TYPESTORE
+from defeat_ros.ros.message_bridge import rclpy_class, to_rclpy
+from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
+import rclpy
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException
+from rclpy.logging import get_logger
+from rclpy.node import Node
+from rosbags.highlevel import AnyReader, AnyReaderError
+from rosgraph_msgs.msg import Clock
+
+NODE_NAME = 'bag_player'
+QUEUE_DEPTH = 10
+
+
+def descriptor(description, minimum=None, maximum=None, read_only=False):
+    """Return a ParameterDescriptor, with a floating-point range when bounds are given."""
+    result = ParameterDescriptor(description=description, read_only=read_only)
+    if minimum is not None:
+        result.floating_point_range = [
+            FloatingPointRange(from_value=minimum, to_value=maximum, step=0.0)]
+    return result
+
+
+PARAMETERS = (
+    ('bag', '', descriptor('rosbag2 directory (or .mcap / .db3 file) to play', read_only=True)),
+    ('rate', 1.0, descriptor('Playback speed factor', 0.01, 100.0)),
+    ('loop', False, descriptor('Start over at the end of the bag')),
+    ('start_offset', 0.0, descriptor('Seconds into the bag to start at', 0.0, 1e9)),
+    ('clock', True, descriptor('Publish /clock')),
+    ('clock_frequency', 40.0, descriptor('/clock messages per second between messages', 1.0,
+                                         1000.0)),
+    ('delay', 0.0, descriptor('Wall seconds to wait before playing (lets subscribers connect)',
+                              0.0, 3600.0)),
+)
+
+
+def time_msg(nanoseconds):
+    """Return a builtin_interfaces/Time message inside a rosgraph_msgs/Clock."""
+    clock = Clock()
+    clock.clock.sec, clock.clock.nanosec = divmod(int(nanoseconds), 10 ** 9)
+    return clock
+
+
+class BagPlayer(Node):
+    """Publishes a bag's messages and /clock at the recorded pace (see the module docstring)."""
+
+    def __init__(self, node_name=NODE_NAME, **kwargs):
+        """
+        Declare the parameters, open the bag and create one publisher per playable topic.
+
+        :raises ValueError: naming the ``bag`` parameter when there is no readable bag.
+        """
+        super().__init__(node_name, **kwargs)
+        self._reader = None
+        self._thread = None
+        self._stop = threading.Event()
+        self.finished = threading.Event()
+        """Set when playback has ended (never with ``loop``, unless the node is destroyed)."""
+        self.played = 0
+        """Messages published so far."""
+        try:
+            self._open()
+        except BaseException:
+            self.destroy_node()
+            raise
+
+    def _open(self):
+        """Declare the parameters, open the bag and create the publishers."""
+        self.declare_parameters('', PARAMETERS)
+        bag = self.get_parameter('bag').value
+        if not bag or not Path(bag).exists():
+            raise ValueError(f'parameter bag: {bag!r} is not a rosbag2 directory or file')
+        try:
+            self._reader = AnyReader([Path(bag)], default_typestore=TYPESTORE)
+            self._reader.open()
+        except AnyReaderError as error:
+            self._reader = None
+            raise ValueError(f'parameter bag: cannot read {bag}: {error}') from error
+        self._connections, self._topic_publishers = [], {}
+        for connection in self._reader.connections:
+            try:
+                cls = rclpy_class(connection.msgtype)
+            except ImportError as error:
+                self.get_logger().warning(f'skipping {connection.topic}: {error}')
+                continue
+            self._connections.append(connection)
+            if connection.topic not in self._topic_publishers:
+                self._topic_publishers[connection.topic] = self.create_publisher(
+                    cls, connection.topic, QUEUE_DEPTH)
+        self._clock_publisher = self.create_publisher(Clock, '/clock', QUEUE_DEPTH)
+        self.get_logger().info(f'{bag}: {len(self._connections)} topics, '
+                               f'{self._reader.message_count} messages')
+
+    @property
+    def topics(self):
+        """Return the topics this player publishes."""
+        return sorted(self._topic_publishers)
+
+    def publisher_of(self, topic):
+        """Return the publisher of a played topic (``/clock`` included)."""
+        return self._clock_publisher if topic == '/clock' else self._topic_publishers[topic]
+
+    def start(self):
+        """Start playing on a background thread."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._play, name='bag_player', daemon=True)
+            self._thread.start()
+
+    def _param(self, name):
+        return self.get_parameter(name).value
+
+    def _play(self):
+        """Play once, or until stopped with ``loop``."""
+        try:
+            if self._stop.wait(self._param('delay')):
+                return
+            while not self._stop.is_set():
+                self._play_once()
+                if not self._param('loop'):
+                    break
+        except Exception as error:  # report, and let main() end instead of hanging
+            if self.context.ok():
+                self.get_logger().error(f'playback failed: {type(error).__name__}: {error}')
+        finally:
+            self.finished.set()
+
+    def _play_once(self):
+        """Publish the messages from ``start_offset`` to the end at the paced times."""
+        start = self._reader.start_time + int(self._param('start_offset') * 1e9)
+        wall_start = time.monotonic()
+        for connection, stamp, raw in self._reader.messages(self._connections, start=start):
+            rate = self._param('rate')
+            due = wall_start + (stamp - start) * 1e-9 / rate
+            if not self._wait_until(due, stamp, start, wall_start, rate):
+                return
+            message = to_rclpy(self._reader.deserialize(raw, connection.msgtype))
+            if self._param('clock'):
+                self._clock_publisher.publish(time_msg(stamp))
+            self._topic_publishers[connection.topic].publish(message)
+            self.played += 1
+
+    def _wait_until(self, due, stamp, start, wall_start, rate):
+        """
+        Sleep until the wall time ``due`` of the message at ``stamp``, publishing /clock.
+
+        The clock between messages follows the wall time but never passes ``stamp``, so /clock
+        never runs backwards within a pass. Return False when stopped.
+        """
+        while True:
+            now = time.monotonic()
+            if now >= due:
+                return not self._stop.is_set()
+            period = 1.0 / self._param('clock_frequency')
+            if self._stop.wait(min(period, due - now)):
+                return False
+            if self._param('clock'):
+                elapsed = int((time.monotonic() - wall_start) * rate * 1e9)
+                self._clock_publisher.publish(time_msg(min(start + elapsed, stamp)))
+
+    def stop(self):
+        """Stop playback and wait for the playing thread to end."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10.0)
+
+    def destroy_node(self):
+        """Stop playback, close the bag and destroy the node."""
+        self.stop()
+        if self._reader is not None:
+            self._reader.close()
+        return super().destroy_node()
+
+
+def main(args=None):
+    """Play the bag to its end (or forever with ``loop``); exit status 1 when it cannot."""
+    rclpy.init(args=args)
+    try:
+        try:
+            node = BagPlayer()
+        except (ParameterException, ValueError, OSError) as error:
+            get_logger(NODE_NAME).fatal(f'cannot start: {error}')
+            return 1
+        node.start()
+        try:
+            while rclpy.ok() and not node.finished.is_set():
+                rclpy.spin_once(node, timeout_sec=0.1)
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        finally:
+            node.destroy_node()
+    finally:
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,352 @@
+"""
+The DeFeat-Net node (executable ``defeat_node``, node name ``defeat``).
+
+Camera images in; depth, dense features, odometry and a coloured point cloud out, exactly as
+the ROS interface of DESIGN.md specifies (relative topic names, so namespaces and remaps work):
+
+| topic | type | |
+| --- | --- | --- |
+| ``image`` or ``image/compressed`` | sensor_msgs/Image or CompressedImage | subscribed |
+| ``camera_info`` | sensor_msgs/CameraInfo | subscribed, latest wins |
+| ``depth`` | sensor_msgs/Image 32FC1 (m) | |
+| ``depth/camera_info`` | sensor_msgs/CameraInfo | intrinsics at the depth's size |
+| ``features`` | sensor_msgs/Image 32FC<n> | computed while subscribed |
+| ``depth/visual``, ``features/visual`` | sensor_msgs/Image rgb8 | computed while subscribed |
+| ``odometry`` | nav_msgs/Odometry | ``odom_frame`` -> ``base_frame`` |
+| ``points`` | sensor_msgs/PointCloud2 | computed while subscribed |
+| ``/diagnostics`` | diagnostic_msgs/DiagnosticArray | about once a second |
+
+The node is thin: parameters live in :mod:`~defeat_ros.ros.parameters`, message conversions in
+:mod:`~defeat_ros.ros.conversions`, odometry in :mod:`~defeat_ros.ros.odometry`; inference is
+one :class:`~defeat_ros.runtime.perception.Perception` call. The subscription callback only
+drops the message into a one-frame :class:`~defeat_ros.ros.latest_slot.LatestSlot`; a worker
+thread runs inference on the newest frame, so a slow model drops frames (counted in the
+diagnostics) and never builds a queue. A frame that cannot be processed (wrong encoding,
+corrupt data) is logged (throttled) and reported as a diagnostics ERROR; the node keeps going.
+"""
+
+from pathlib import Path
+import sys
+import threading
+import time
+
+import cv2
+from defeat_ros.data.bag_writer import camera_info_msg, depth_msg, header, image_msg
+from defeat_ros.data.bag_writer import odometry_msg
+from defeat_ros.ros import parameters
+from defeat_ros.ros.conversions import camera_info_intrinsics, compressed_to_rgb, features_msg
+from defeat_ros.ros.conversions import image_to_array, parameter_intrinsics, point_cloud_msg
+from defeat_ros.ros.conversions import stamp_to_ns, transform_msg
+from defeat_ros.ros.diagnostics import diagnostic_status, PipelineStats
+from defeat_ros.ros.latest_slot import LatestSlot
+from defeat_ros.ros.message_bridge import to_rclpy
+from defeat_ros.ros.odometry import OdometryChain
+from defeat_ros.ros.qos import qos_profile
+from defeat_ros.runtime.image_encoding import to_rgb, UnsupportedEncoding
+from defeat_ros.runtime.perception import Perception
+from defeat_ros.visualisation import colourise_depth, colourise_features
+from diagnostic_msgs.msg import DiagnosticArray
+from nav_msgs.msg import Odometry
+import numpy as np
+import rclpy
+from rclpy.clock import Clock, ClockType
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException
+from rclpy.logging import get_logger
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+
+try:  # tf2_ros is not on PyPI: TF is broadcast where a ROS 2 installation provides it
+    from tf2_ros import TransformBroadcaster
+except ImportError:
+    TransformBroadcaster = None
+
+PACKAGE = 'defeat_ros'
+NODE_NAME = 'defeat'
+DIAGNOSTICS_PERIOD_S = 1.0
+ERROR_THROTTLE_S = 5.0
+"""At most one error log line per this many seconds (every error still counts)."""
+
+OUTPUTS = {
+    'depth': (Image, 'depth'),
+    'depth_info': (CameraInfo, 'depth/camera_info'),
+    'features': (Image, 'features'),
+    'features_visual': (Image, 'features/visual'),
+    'depth_visual': (Image, 'depth/visual'),
+    'odometry': (Odometry, 'odometry'),
+    'points': (PointCloud2, 'points'),
+}
+"""Published outputs: key -> (message type, relative topic)."""
+
+
+class ConfigurationError(RuntimeError):
+    """The node cannot start with its parameters (the message names the parameter)."""
+
+
+def default_model_candidates():
+    """Return where the default model may live: the installed share folder, then the sources."""
+    candidates = []
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        candidates.append(Path(get_package_share_directory(PACKAGE)) / 'models' / 'default')
+    except (ImportError, LookupError, OSError):  # no ament prefix (pip install -e, tests)
+        pass
+    candidates.append(Path(__file__).resolve().parents[2] / 'models' / 'default')
+    return candidates
+
+
+def resolve_model(value):
+    """
+    Return the model directory named by the ``model`` parameter (empty: the default model).
+
+    :raises ConfigurationError: naming the parameter when there is no model there.
+    """
+    if value:
+        if not (Path(value) / 'config.json').is_file():
+            raise ConfigurationError(f'parameter model: {value!r} is not a model directory '
+                                     f'(no config.json)')
+        return Path(value)
+    candidates = default_model_candidates()
+    for candidate in candidates:
+        if (candidate / 'config.json').is_file():
+            return candidate
+    raise ConfigurationError(
+        'parameter model is empty and no default model is installed (looked in '
+        f'{", ".join(map(str, candidates))}); set model:=/path/to/model_dir')
+
+
+def compressed_topic(node):
+    """
+    Return the topic of compressed images, following image_transport's naming rule.
+
+    A remap of ``image/compressed`` itself wins; otherwise it is ``<image>/compressed`` with
+    ``image`` resolved through the remaps (``image:=image_raw`` -> ``image_raw/compressed``).
+    """
+    remapped = node.resolve_topic_name('image/compressed')
+    if remapped != node.resolve_topic_name('image/compressed', only_expand=True):
+        return remapped
+    return node.resolve_topic_name('image') + '/compressed'
+
+
+class DepthNode(Node):
+    """Depth, features, odometry and points from one camera (see the module docstring)."""
+
+    def __init__(self, node_name=NODE_NAME, **kwargs):
+        """
+        Declare the parameters, load the model and connect the topics.
+
+        :param kwargs: passed to rclpy's Node (namespace, parameter_overrides, context, ...).
+        :raises ConfigurationError: when there is no model.
+        :raises rclpy.exceptions.ParameterException: for invalid parameter values.
+        :raises ValueError: for an unknown QoS profile or a backend that cannot run the model.
+        """
+        super().__init__(node_name, **kwargs)
+        self._slot = LatestSlot()
+        self._worker = None
+        try:
+            self._setup()
+        except BaseException:
+            self.destroy_node()
+            raise
+
+    def _setup(self):
+        """Declare parameters, load the model, connect the topics and start the worker."""
+        parameters.declare(self)
+        config = parameters.values(self)
+        input_qos = qos_profile(config['input_qos'], 'input_qos')
+        output_qos = qos_profile(config['output_qos'], 'output_qos')
+        self.model_dir = resolve_model(config['model'])
+        self.perception = Perception(self.model_dir, config['backend'], device=config['device'],
+                                     precision=config['precision'])
+        self._outputs = {key: self.create_publisher(kind, topic, output_qos)
+                         for key, (kind, topic) in OUTPUTS.items()}
+        self._diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._compressed = config['image_transport'] == 'compressed'
+        if self._compressed:
+            self.image_topic = compressed_topic(self)
+            self.create_subscription(CompressedImage, self.image_topic, self._on_image,
+                                     input_qos)
+        else:
+            self.image_topic = self.resolve_topic_name('image')
+            self.create_subscription(Image, 'image', self._on_image, input_qos)
+        self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, input_qos)
+        self._camera_info = None
+        self._broadcaster = None
+        self._warned = set()
+        self._stats = PipelineStats()
+        self._odometry = OdometryChain(config['max_gap_s'])
+        self._worker = threading.Thread(target=self._work, name='defeat_inference', daemon=True)
+        self._worker.start()
+        self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self.get_logger().info(
+            f'model {self.model_dir} on {self.perception.backend.name}; images from '
+            f'{self.image_topic}')
+
+    def _on_image(self, message):
+        """Offer the newest frame to the worker (replacing one it has not started)."""
+        self._stats.received(self._slot.put((message, time.monotonic())))
+
+    def _on_camera_info(self, message):
+        """Cache the latest camera_info."""
+        self._camera_info = message
+
+    def _work(self):
+        """Process frames until the node is destroyed; no frame's failure stops the loop."""
+        while True:
+            frame = self._slot.take()
+            if frame is None or not self.context.ok():
+                return
+            try:
+                self._process(*frame)
+            except (UnsupportedEncoding, ValueError) as error:
+                self._fail(f'bad input frame: {error}')
+            except Exception as error:  # a failing backend must not silence the node for good
+                self._fail(f'processing failed: {type(error).__name__}: {error}')
+
+    def _fail(self, message):
+        """Count and (throttled) log a frame that could not be processed."""
+        self._stats.failed(message)
+        if self.context.ok():
+            self.get_logger().error(message, throttle_duration_sec=ERROR_THROTTLE_S)
+
+    def _subscribed(self, key):
+        return self._outputs[key].get_subscription_count() > 0
+
+    def _wanted(self, config):
+        """Return which outputs to build: those with subscribers and switched on."""
+        return {
+            'depth': self._subscribed('depth'),
+            'depth_info': self._subscribed('depth_info'),
+            'features': config['publish_features'] and self._subscribed('features'),
+            'features_visual': config['publish_visuals'] and self._subscribed('features_visual'),
+            'depth_visual': config['publish_visuals'] and self._subscribed('depth_visual'),
+            'points': config['publish_points'] and self._subscribed('points'),
+        }
+
+    def _process(self, message, received):
+        """Run Perception on one frame and publish every wanted output with its header."""
+        decode = compressed_to_rgb if self._compressed else image_to_array
+        image, encoding = decode(message)
+        config = parameters.values(self)
+        size = image.shape[:2]
+        stamp = stamp_to_ns(message.header.stamp)
+        self._odometry.max_gap_s = config['max_gap_s']
+        reason = self._odometry.reset_reason(stamp, size)
+        if reason:
+            self.perception.reset()
+        wanted = self._wanted(config)
+        result = self.perception(
+            image, encoding, features=wanted['features'] or wanted['features_visual'],
+            pose=True, output_size=size if config['output_resolution'] == 'input' else None)
+        estimate = self._odometry.update(stamp, size, result.transform)
+        if estimate.reset_reason and reason != 'first frame':
+            self.get_logger().info(f'odometry reset: {estimate.reset_reason}',
+                                   throttle_duration_sec=ERROR_THROTTLE_S)
+        hdr = header(stamp, message.header.frame_id)
+        depth = result.depth
+        k_norm = self._intrinsics(config, size)
+        if wanted['depth']:
+            self._send('depth', depth_msg(depth, hdr))
+        if wanted['depth_info']:
+            self._send('depth_info', camera_info_msg(k_norm, *depth.shape, hdr))
+        if wanted['features']:
+            self._send('features', features_msg(result.features, hdr))
+        if wanted['features_visual']:
+            self._send('features_visual', image_msg(colourise_features(result.features), hdr))
+        if wanted['depth_visual']:
+            self._send('depth_visual', image_msg(colourise_depth(depth), hdr))
+        if wanted['points']:
+            rgb = to_rgb(image, encoding)
+            if rgb.shape[:2] != depth.shape:
+                rgb = cv2.resize(rgb, depth.shape[::-1], interpolation=cv2.INTER_AREA)
+            k_pix = self.perception.intrinsics(k_norm, depth.shape)
+            self._send('points', point_cloud_msg(depth, k_pix, rgb, config['point_stride'], hdr))
+        odom_header = header(stamp, config['odom_frame'])
+        self._send('odometry', odometry_msg(
+            estimate.t_odom_base, estimate.linear, estimate.angular, odom_header,
+            config['base_frame'], estimate.pose_covariance, estimate.twist_covariance))
+        if config['publish_tf']:
+            self._broadcast(transform_msg(estimate.t_odom_base, odom_header, config['base_frame']))
+        self._stats.processed(time.monotonic() - received, result.seconds)
+
+    def _send(self, key, message):
+        """Publish a rosbags-built message on output ``key``."""
+        self._outputs[key].publish(to_rclpy(message))
+
+    def _broadcast(self, transform):
+        """Send TF odom -> base when tf2_ros is importable."""
+        if TransformBroadcaster is None:
+            self.get_logger().warning(
+                'publish_tf is true but tf2_ros cannot be imported; no TF is broadcast',
+                once=True)
+            return
+        if self._broadcaster is None:
+            self._broadcaster = TransformBroadcaster(self)
+        self._broadcaster.sendTransform(to_rclpy(transform))
+
+    def _intrinsics(self, config, size):
+        """Return normalised intrinsics: the latest camera_info's, else the parameters'."""
+        info = self._camera_info
+        if info is not None:
+            if np.any(np.asarray(info.d) != 0.0):
+                self._warn_once('camera_info has lens distortion, which the node ignores: it '
+                                "expects rectified images (image_proc's image_rect)")
+            try:
+                return camera_info_intrinsics(info, *size)
+            except ValueError as error:
+                self._warn_once(f'{error}; using the fx, fy, cx, cy parameters')
+        else:
+            self._warn_once(f'no camera_info on {self.resolve_topic_name("camera_info")} yet; '
+                            f'using the fx, fy, cx, cy parameters until one arrives')
+        return parameter_intrinsics(config['fx'], config['fy'], config['cx'], config['cy'])
+
+    def _warn_once(self, message):
+        """Log a warning the first time only (cheaper per frame than the logger's ``once``)."""
+        if message not in self._warned:
+            self._warned.add(message)
+            self.get_logger().warning(message)
+
+    def _publish_diagnostics(self):
+        """Publish the period's rate, latency, drops and errors on /diagnostics."""
+        status = diagnostic_status(
+            self._stats.report(), f'{self.get_fully_qualified_name()}: perception',
+            self.perception.backend.name,
+            [('backend', self.perception.backend.name), ('model', str(self.model_dir)),
+             ('image topic', self.image_topic),
+             ('intrinsics', 'camera_info' if self._camera_info is not None else 'parameters')],
+            self.image_topic)
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diagnostics.publish(array)
+
+    def destroy_node(self):
+        """Stop the worker thread, then destroy the node."""
+        self._slot.close()
+        if self._worker is not None and self._worker is not threading.current_thread():
+            self._worker.join(timeout=30.0)
+        return super().destroy_node()
+
+
+def main(args=None):
+    """Run the node until shutdown; exit status 1 when it cannot start."""
+    rclpy.init(args=args)
+    try:
+        try:
+            node = DepthNode()
+        except (ConfigurationError, ParameterException, ValueError, OSError) as error:
+            get_logger(NODE_NAME).fatal(f'cannot start: {error}')
+            return 1
+        try:
+            rclpy.spin(node)
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        finally:
+            node.destroy_node()
+    finally:
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
