@@ -1,6 +1,7 @@
 """ONNX Runtime backend: the default on machines without a GPU."""
 
 from defeat_ros.nets.model_dir import read_config
+from defeat_ros.runtime.graph_backend import GraphBackend
 from defeat_ros.runtime.onnx_export import check_onnx, ensure_onnx, INPUT_NAMES
 from defeat_ros.runtime.shapes import check_image
 import onnxruntime as ort
@@ -29,7 +30,7 @@ def int8_onnx(model_dir, graph, config):
     return path
 
 
-class OnnxRuntimeBackend:
+class OnnxRuntimeBackend(GraphBackend):
     """
     Depth, features and pose from the model's ONNX files on the CPU.
 
@@ -55,15 +56,3 @@ class OnnxRuntimeBackend:
             check_image(image, self.config)
             feeds[name] = image.detach().float().cpu().contiguous().numpy()
         return torch.from_numpy(self.sessions[graph].run(None, feeds)[0])
-
-    def depth(self, image):
-        """Image 1 x 3 x H x W in [0, 1] -> depth 1 x 1 x H x W (m)."""
-        return self.run('depth', image)
-
-    def features(self, image):
-        """Image 1 x 3 x H x W -> features 1 x n x H x W."""
-        return self.run('features', image)
-
-    def pose(self, previous, current):
-        """Two images -> T_previous_current 1 x 4 x 4."""
-        return self.run('pose', previous, current)

@@ -19,6 +19,7 @@ from defeat_ros.nets.model_dir import read_config
 from defeat_ros.runtime.engine_cache import (cached_engine, calibration_cache_file, engine_spec,
                                              Platform, store_engine, timing_cache_file)
 from defeat_ros.runtime.export_graphs import GRAPHS
+from defeat_ros.runtime.graph_backend import GraphBackend
 from defeat_ros.runtime.onnx_export import ensure_onnx, INPUT_NAMES, OUTPUT_NAMES
 from defeat_ros.runtime.shapes import check_image
 from defeat_ros.runtime.tensorrt_build import build_engine, import_tensorrt, PRECISIONS
@@ -95,7 +96,7 @@ class EngineRunner:
         return outputs
 
 
-class TensorRTBackend:
+class TensorRTBackend(GraphBackend):
     """
     Depth, features and pose from TensorRT engines of a model directory.
 
@@ -173,15 +174,3 @@ class TensorRTBackend:
         with torch.cuda.device(self.device):
             outputs = runner(inputs)
         return outputs[OUTPUT_NAMES[graph][0]].float()
-
-    def depth(self, image):
-        """Image 1 x 3 x H x W in [0, 1] -> depth 1 x 1 x H x W (m)."""
-        return self.run('depth', image)
-
-    def features(self, image):
-        """Image 1 x 3 x H x W -> features 1 x n x H x W."""
-        return self.run('features', image)
-
-    def pose(self, previous, current):
-        """Two images -> T_previous_current 1 x 4 x 4."""
-        return self.run('pose', previous, current)

@@ -4,13 +4,14 @@ import contextlib
 
 from defeat_ros.nets import load_model
 from defeat_ros.runtime.export_graphs import graph_modules
+from defeat_ros.runtime.graph_backend import GraphBackend
 from defeat_ros.runtime.shapes import check_image
 import torch
 
 PRECISIONS = ('fp32', 'bf16', 'fp16')
 
 
-class TorchBackend:
+class TorchBackend(GraphBackend):
     """
     The exported graphs run eagerly in PyTorch.
 
@@ -80,15 +81,3 @@ class TorchBackend:
             static.copy_(x)
         cuda_graph.replay()
         return static_output.clone()
-
-    def depth(self, image):
-        """Image 1 x 3 x H x W in [0, 1] -> depth 1 x 1 x H x W (m)."""
-        return self.run('depth', image)
-
-    def features(self, image):
-        """Image 1 x 3 x H x W -> features 1 x n x H x W."""
-        return self.run('features', image)
-
-    def pose(self, previous, current):
-        """Two images -> T_previous_current 1 x 4 x 4."""
-        return self.run('pose', previous, current)
