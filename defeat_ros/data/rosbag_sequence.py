@@ -43,7 +43,7 @@ from defeat_ros.data.image_ops import decode_rgb, resize_depth, resize_rgb
 from defeat_ros.data.rectify import Rectifier
 from defeat_ros.data.sample import as_sample_config
 from defeat_ros.data.sequence_dataset import FrameSource, SequenceDataset
-from defeat_ros.runtime.image_encoding import CHANNELS, TO_RGB, to_rgb
+from defeat_ros.runtime.image_encoding import TO_RGB, to_rgb, unpack_pixels
 from defeat_ros.typed_config import TypedConfig
 import numpy as np
 from rosbags.highlevel import AnyReader
@@ -160,25 +160,12 @@ def image_array(message, where):
             return decode_rgb(message.data, where)
         except ValueError as error:
             raise BagError(str(error)) from None
-    encoding = message.encoding
-    wide = encoding.endswith('16')
-    base = encoding[:-2] + '8' if wide else encoding
-    if base not in TO_RGB:
-        raise BagError(f'{where}: unsupported image encoding {encoding!r}; supported: '
-                       f'{", ".join(sorted(TO_RGB))} and their 16-bit versions')
-    channels = CHANNELS.get(base, 1)
-    item = 2 if wide else 1
-    height, width, step = message.height, message.width, message.step
-    data = np.asarray(message.data, dtype=np.uint8)
-    if step < width * channels * item or data.size < height * step:
-        raise BagError(f'{where}: {encoding} image of {width}x{height} with step {step} has '
-                       f'{data.size} bytes')
-    rows = data[:height * step].reshape(height, step)[:, :width * channels * item]
-    if wide:
-        rows = np.ascontiguousarray(rows).view('>u2' if message.is_bigendian else '<u2')
-        rows = (rows >> 8).astype(np.uint8)
-    pixels = np.ascontiguousarray(rows).reshape(height, width, channels)
-    return to_rgb(pixels if channels > 1 else pixels[..., 0], base)
+    try:
+        pixels, base = unpack_pixels(message.data, message.height, message.width, message.step,
+                                     message.encoding, bool(message.is_bigendian))
+    except ValueError as error:
+        raise BagError(f'{where}: {error}') from None
+    return to_rgb(pixels, base)
 
 
 def depth_array(message, where):

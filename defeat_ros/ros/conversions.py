@@ -21,7 +21,7 @@ turns them into rclpy messages. Nothing here imports rclpy.
 import cv2
 from defeat_ros.data.bag_writer import matrix_to_quaternion, msg, vector3
 from defeat_ros.geometry import backproject, normalise_intrinsics
-from defeat_ros.runtime.image_encoding import CHANNELS, TO_RGB, UnsupportedEncoding
+from defeat_ros.runtime.image_encoding import TO_RGB, unpack_pixels, UnsupportedEncoding
 import numpy as np
 import torch
 
@@ -49,25 +49,11 @@ def image_to_array(message):
     :raises UnsupportedEncoding: for any other encoding.
     :raises ValueError: when size, step and data length disagree.
     """
-    encoding = message.encoding
-    if encoding not in TO_RGB:
-        raise UnsupportedEncoding(f'unsupported image encoding {encoding!r}; supported: '
-                                  f'{", ".join(sorted(TO_RGB))}')
-    height, width, step = int(message.height), int(message.width), int(message.step)
-    channels = CHANNELS.get(encoding, 1)
-    row = width * channels
-    if height == 0 or width == 0:
-        raise ValueError(f'empty {encoding} image ({width}x{height})')
-    if step < row:
-        raise ValueError(f'{encoding} image {width}x{height} has step {step}, less than '
-                         f'width x {channels} bytes = {row}')
-    data = np.frombuffer(message.data, dtype=np.uint8)
-    if data.size < step * height:
-        raise ValueError(f'{encoding} image {width}x{height} with step {step} needs '
-                         f'{step * height} bytes, got {data.size}')
-    pixels = data[:step * height].reshape(height, step)[:, :row]
-    shape = (height, width, channels) if channels > 1 else (height, width)
-    return pixels.reshape(shape).copy(), encoding
+    if message.encoding not in TO_RGB:
+        raise UnsupportedEncoding(f'unsupported image encoding {message.encoding!r}; '
+                                  f'supported: {", ".join(sorted(TO_RGB))}')
+    return unpack_pixels(message.data, message.height, message.width, message.step,
+                         message.encoding)
 
 
 def compressed_to_rgb(message):

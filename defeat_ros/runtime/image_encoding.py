@@ -46,3 +46,40 @@ def to_rgb(array, encoding):
     if code is None:
         return np.ascontiguousarray(array)
     return cv2.cvtColor(array.reshape(array.shape[:2]) if channels == 1 else array, code)
+
+
+def unpack_pixels(data, height, width, step, encoding, big_endian=False):
+    """
+    Read the pixels of a raw image buffer (a sensor_msgs/Image's fields), dropping row padding.
+
+    16-bit versions of the supported encodings (e.g. ``rgb16``, ``mono16``) are reduced to
+    their high byte.
+
+    :param data: the buffer, ``step`` bytes per row.
+    :param encoding: a supported encoding or its 16-bit version.
+    :return: (H x W x C or H x W uint8 array, the matching 8-bit encoding); a copy.
+    :raises UnsupportedEncoding: for any other encoding.
+    :raises ValueError: when size, step and data length disagree.
+    """
+    wide = encoding.endswith('16')
+    base = encoding[:-2] + '8' if wide else encoding
+    if base not in TO_RGB:
+        raise UnsupportedEncoding(f'unsupported image encoding {encoding!r}; supported: '
+                                  f'{", ".join(sorted(TO_RGB))}')
+    height, width, step = int(height), int(width), int(step)
+    channels = CHANNELS.get(base, 1)
+    row = width * channels * (2 if wide else 1)
+    if height == 0 or width == 0:
+        raise ValueError(f'empty {encoding} image ({width}x{height})')
+    if step < row:
+        raise ValueError(f'{encoding} image {width}x{height} has step {step}, less than '
+                         f'{row} bytes per row')
+    buffer = np.frombuffer(memoryview(data), dtype=np.uint8)
+    if buffer.size < step * height:
+        raise ValueError(f'{encoding} image {width}x{height} with step {step} needs '
+                         f'{step * height} bytes, got {buffer.size}')
+    rows = np.ascontiguousarray(buffer[:step * height].reshape(height, step)[:, :row])
+    if wide:
+        rows = (rows.view('>u2' if big_endian else '<u2') >> 8).astype(np.uint8)
+    shape = (height, width, channels) if channels > 1 else (height, width)
+    return rows.reshape(shape).copy(), base
