@@ -154,3 +154,19 @@ def test_model_config_validation():
         ModelConfig(pose_layers=101)
     with pytest.raises(ValueError, match='min_depth'):
         ModelConfig(min_depth=10.0, max_depth=1.0)
+
+
+@pytest.mark.parametrize('width', [16, 32])
+def test_narrow_encoders_build_smaller_models_and_refuse_imagenet_weights(width, tmp_path):
+    standard = DeFeatNet(ModelConfig(height=64, width=96))
+    narrow = DeFeatNet(ModelConfig(height=64, width=96, encoder_width=width))
+    count = lambda net: sum(p.numel() for p in net.parameters())  # noqa: E731
+    assert count(narrow) < count(standard) * (width / 64) ** 2 * 1.5
+    depth = narrow.depth_net.depth(torch.rand(1, 3, 64, 96))
+    assert depth.shape == (1, 1, 64, 96)
+    path = tmp_path / 'resnet18.pth'
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
+    with pytest.raises(ValueError, match='need encoder width 64'):
+        DepthNet(weights_path=path, width=width)
+    with pytest.raises(ValueError, match='encoder_width'):
+        ModelConfig(encoder_width=48)

@@ -15,6 +15,10 @@ class ModelConfig(TypedConfig):
     """ResNet depth of the FeatNet encoder."""
     pose_layers: int = 18
     """ResNet depth of the PoseNet encoder."""
+    encoder_width: int = 64
+    """
+    Stem channels of every ResNet encoder (decoders scale along): 64 is the standard ResNet
+    (ImageNet weights load); 32 or 16 make small, fast models."""
     feature_dims: int = 32
     """Channels n of the dense, L2-normalised feature map."""
     min_depth: float = 0.1
@@ -49,5 +53,7 @@ class ModelConfig(TypedConfig):
         if not 0 < self.min_depth < self.max_depth:
             raise ValueError(f'need 0 < min_depth < max_depth, '
                              f'got {self.min_depth}, {self.max_depth}')
+        if self.encoder_width not in (16, 32, 64):
+            raise ValueError(f'encoder_width must be 16, 32 or 64, got {self.encoder_width}')
         if self.feature_dims < 1:
             raise ValueError(f'feature_dims must be positive, got {self.feature_dims}')

@@ -44,9 +44,10 @@ class DeFeatNet(nn.Module):
         self.config = config or ModelConfig()
         cfg = self.config
         weights = cfg.pretrained_encoder or None
-        self.depth_net = DepthNet(cfg.depth_layers, cfg.min_depth, cfg.max_depth, weights)
-        self.feat_net = FeatNet(cfg.feat_layers, cfg.feature_dims, weights)
-        self.pose_net = PoseNet(cfg.pose_layers, weights, cfg.explainability)
+        self.depth_net = DepthNet(cfg.depth_layers, cfg.min_depth, cfg.max_depth, weights,
+                                  cfg.encoder_width)
+        self.feat_net = FeatNet(cfg.feat_layers, cfg.feature_dims, weights, cfg.encoder_width)
+        self.pose_net = PoseNet(cfg.pose_layers, weights, cfg.explainability, cfg.encoder_width)
 
     def to_depth(self, disparity):
         """Sigmoid disparity (any shape) -> depth in metres within the model's range."""

@@ -17,12 +17,13 @@ def disparity_to_depth(disparity, min_depth, max_depth):
 class DepthNet(nn.Module):
     """Monocular depth. Input B x 3 x H x W RGB in [0, 1] (H, W multiples of 32)."""
 
-    def __init__(self, num_layers=18, min_depth=0.1, max_depth=100.0, weights_path=None):
+    def __init__(self, num_layers=18, min_depth=0.1, max_depth=100.0, weights_path=None,
+                 width=64):
         super().__init__()
         self.min_depth = min_depth
         self.max_depth = max_depth
-        self.encoder = ResnetEncoder(num_layers, 1, weights_path)
-        self.decoder = SkipDecoder(self.encoder.channels, 1, DEPTH_SCALES)
+        self.encoder = ResnetEncoder(num_layers, 1, weights_path, width)
+        self.decoder = SkipDecoder(self.encoder.channels, 1, DEPTH_SCALES, width)
 
     def forward(self, image):
         """Return a list of 4 disparities B x 1 x H/2^s x W/2^s in [0, 1], s = 0..3."""

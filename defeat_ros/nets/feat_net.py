@@ -9,11 +9,11 @@ import torch.nn.functional as F
 class FeatNet(nn.Module):
     """Input B x 3 x H x W RGB in [0, 1]; output B x n x H x W with unit norm at every pixel."""
 
-    def __init__(self, num_layers=18, feature_dims=32, weights_path=None):
+    def __init__(self, num_layers=18, feature_dims=32, weights_path=None, width=64):
         super().__init__()
         self.feature_dims = feature_dims
-        self.encoder = ResnetEncoder(num_layers, 1, weights_path)
-        self.decoder = SkipDecoder(self.encoder.channels, feature_dims, scales=(0,))
+        self.encoder = ResnetEncoder(num_layers, 1, weights_path, width)
+        self.decoder = SkipDecoder(self.encoder.channels, feature_dims, (0,), width)
 
     def forward(self, image):
         """Image B x 3 x H x W -> features B x n x H x W, L2-normalised along channels."""

@@ -20,17 +20,17 @@ class PoseNet(nn.Module):
     frame a, the probability that it can be explained by a rigid warp from frame b (SfMLearner).
     """
 
-    def __init__(self, num_layers=18, weights_path=None, explainability=False):
+    def __init__(self, num_layers=18, weights_path=None, explainability=False, width=64):
         super().__init__()
-        self.encoder = ResnetEncoder(num_layers, 2, weights_path)
-        channels = self.encoder.channels[-1]
+        self.encoder = ResnetEncoder(num_layers, 2, weights_path, width)
+        hidden = 4 * width
         self.decoder = nn.Sequential(
-            nn.Conv2d(channels, 256, 1), nn.ReLU(inplace=True),
-            nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(256, 6, 1),
+            nn.Conv2d(self.encoder.channels[-1], hidden, 1), nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, hidden, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, hidden, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, 6, 1),
         )
-        self.mask_decoder = (SkipDecoder(self.encoder.channels, 1, DEPTH_SCALES)
+        self.mask_decoder = (SkipDecoder(self.encoder.channels, 1, DEPTH_SCALES, width)
                              if explainability else None)
 
     def encode(self, frame_a, frame_b):

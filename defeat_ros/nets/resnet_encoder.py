@@ -1,15 +1,17 @@
 """ResNet encoder returning the five feature maps a skip decoder needs."""
 
 from pathlib import Path
+import re
 
 import torch
 from torch import nn
-import torchvision
+from torchvision.models.resnet import BasicBlock, Bottleneck
 
+# Block type and blocks per stage of the torchvision ResNets.
 RESNETS = {
-    18: torchvision.models.resnet18,
-    34: torchvision.models.resnet34,
-    50: torchvision.models.resnet50,
+    18: (BasicBlock, (2, 2, 2, 2)),
+    34: (BasicBlock, (3, 4, 6, 3)),
+    50: (Bottleneck, (3, 4, 6, 3)),
 }
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -28,40 +30,67 @@ def load_state_dict_file(path):
 
 class ResnetEncoder(nn.Module):
     """
-    torchvision ResNet trunk over ``num_images`` stacked RGB frames.
+    ResNet trunk (torchvision blocks) over ``num_images`` stacked RGB frames.
 
     Input: B x 3N x H x W in [0, 1] (H, W multiples of 32). The ImageNet normalisation is applied
     inside. Output: five maps at strides 2, 4, 8, 16, 32 with ``self.channels`` channels.
+    ``width`` is the stem's channel count: 64 is the standard ResNet (ImageNet weights load),
+    32 or 16 give a network 4 or 16 times smaller for CPUs and small default models.
     """
 
-    def __init__(self, num_layers=18, num_images=1, weights_path=None):
+    def __init__(self, num_layers=18, num_images=1, weights_path=None, width=64):
         super().__init__()
         if num_layers not in RESNETS:
             raise ValueError(f'ResNet depth must be one of {sorted(RESNETS)}, got {num_layers}')
-        resnet = RESNETS[num_layers](weights=None)
+        if weights_path and width != 64:
+            raise ValueError(f'ImageNet weights need encoder width 64, got {width}')
+        block, blocks = RESNETS[num_layers]
+        self.stem = nn.Sequential(
+            nn.Conv2d(3 * num_images, width, kernel_size=7, stride=2, padding=3, bias=False),
+            nn.BatchNorm2d(width), nn.ReLU(inplace=True))
+        self.pool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.layers = nn.ModuleList()
+        in_channels = width
+        for stage, count in enumerate(blocks):
+            planes = width * 2 ** stage
+            stride = 1 if stage == 0 else 2
+            self.layers.append(make_stage(block, in_channels, planes, count, stride))
+            in_channels = planes * block.expansion
+        self.channels = [width] + [width * 2 ** s * block.expansion for s in range(4)]
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode='fan_out', nonlinearity='relu')
         if weights_path:
-            state = load_state_dict_file(weights_path)
-            state = {k: v for k, v in state.items() if not k.startswith('fc.')}
-            missing, unexpected = resnet.load_state_dict(state, strict=False)
-            trunk_missing = [k for k in missing if not k.startswith('fc.')]
-            if trunk_missing or unexpected:
-                raise ValueError(f'{weights_path} is not a ResNet{num_layers} checkpoint '
-                                 f'(missing {trunk_missing[:3]}, unexpected {unexpected[:3]})')
-        if num_images > 1:
-            # Spread the RGB filters over the stacked frames: responses keep their scale.
-            conv = nn.Conv2d(3 * num_images, 64, kernel_size=7, stride=2, padding=3, bias=False)
-            with torch.no_grad():
-                conv.weight.copy_(resnet.conv1.weight.repeat(1, num_images, 1, 1) / num_images)
-            resnet.conv1 = conv
-        self.stem = nn.Sequential(resnet.conv1, resnet.bn1, resnet.relu)
-        self.pool = resnet.maxpool
-        self.layers = nn.ModuleList([resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4])
-        expansion = 4 if num_layers == 50 else 1
-        self.channels = [64, 64 * expansion, 128 * expansion, 256 * expansion, 512 * expansion]
+            self.load_imagenet(weights_path, num_layers, num_images)
         mean = torch.tensor(IMAGENET_MEAN * num_images).view(1, -1, 1, 1)
         std = torch.tensor(IMAGENET_STD * num_images).view(1, -1, 1, 1)
         self.register_buffer('mean', mean, persistent=False)
         self.register_buffer('std', std, persistent=False)
+
+    def load_imagenet(self, weights_path, num_layers, num_images):
+        """Copy a torchvision ResNet state dict into the trunk; stacked frames share conv1."""
+        renames = [(r'^conv1\.', 'stem.0.'), (r'^bn1\.', 'stem.1.'),
+                   (r'^layer(\d)\.', lambda m: f'layers.{int(m.group(1)) - 1}.')]
+        state = {}
+        for key, value in load_state_dict_file(weights_path).items():
+            if key.startswith('fc.'):
+                continue
+            for pattern, replacement in renames:
+                key = re.sub(pattern, replacement, key)
+            state[key] = value
+        if 'stem.0.weight' in state and num_images > 1:
+            # Spread the RGB filters over the stacked frames: responses keep their scale.
+            rgb = state['stem.0.weight']
+            state['stem.0.weight'] = rgb.repeat(1, num_images, 1, 1) / num_images
+        own = self.state_dict()
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        wrong = [k for k in set(own) & set(state) if own[k].shape != state[k].shape]
+        if missing or unexpected or wrong:
+            raise ValueError(f'{weights_path} is not a ResNet{num_layers} checkpoint '
+                             f'(missing {missing[:3]}, unexpected {unexpected[:3]}, '
+                             f'wrong shape {wrong[:3]})')
+        self.load_state_dict(state)
 
     def forward(self, images):
         """Images B x 3N x H x W -> list of 5 feature maps, strides 2 to 32."""
@@ -72,3 +101,15 @@ class ResnetEncoder(nn.Module):
             x = layer(x)
             features.append(x)
         return features
+
+
+def make_stage(block, in_channels, planes, count, stride):
+    """One ResNet stage: ``count`` blocks, the first one striding and widening."""
+    downsample = None
+    if stride != 1 or in_channels != planes * block.expansion:
+        downsample = nn.Sequential(
+            nn.Conv2d(in_channels, planes * block.expansion, 1, stride=stride, bias=False),
+            nn.BatchNorm2d(planes * block.expansion))
+    blocks = [block(in_channels, planes, stride, downsample)]
+    blocks += [block(planes * block.expansion, planes) for _ in range(count - 1)]
+    return nn.Sequential(*blocks)

@@ -24,23 +24,25 @@ class SkipDecoder(nn.Module):
     Upsamples encoder features (strides 32 to 1) with skips; emits heads at chosen scales.
 
     Scale s has stride 2^s: scale 0 is the input resolution. ``forward`` returns a list of the
-    raw head outputs B x out_channels x H/2^s x W/2^s ordered as ``scales``.
+    raw head outputs B x out_channels x H/2^s x W/2^s ordered as ``scales``. Decoder channels
+    scale with the encoder ``width`` (64 = standard).
     """
 
-    def __init__(self, encoder_channels, out_channels, scales=(0, 1, 2, 3)):
+    def __init__(self, encoder_channels, out_channels, scales=(0, 1, 2, 3), width=64):
         super().__init__()
+        channels_at = [max(c * width // 64, 8) for c in DECODER_CHANNELS]
         self.scales = tuple(scales)
         self.upconvs_in = nn.ModuleList()
         self.upconvs_out = nn.ModuleList()
         in_channels = encoder_channels[-1]
         for level in range(4, -1, -1):
-            self.upconvs_in.append(ConvElu(in_channels, DECODER_CHANNELS[level]))
+            self.upconvs_in.append(ConvElu(in_channels, channels_at[level]))
             skip = encoder_channels[level - 1] if level > 0 else 0
-            channels = DECODER_CHANNELS[level]
+            channels = channels_at[level]
             self.upconvs_out.append(ConvElu(channels + skip, channels))
-            in_channels = DECODER_CHANNELS[level]
+            in_channels = channels_at[level]
         self.heads = nn.ModuleDict({
-            str(s): conv3x3(DECODER_CHANNELS[s], out_channels) for s in self.scales})
+            str(s): conv3x3(channels_at[s], out_channels) for s in self.scales})
 
     def forward(self, features):
         """Decode encoder maps (strides 2..32) into head outputs, one per scale in ``scales``."""
