@@ -4,6 +4,10 @@ Perception: camera image in; metric depth, dense features and relative pose out.
 The one inference step behind every front door (ROS node, bag processing, demo, benchmark):
 encoding conversion, resizing to the network resolution, the backend's graphs, and resizing
 the outputs back with intrinsics to match.
+
+Metric scale (``scale_mode``): 'model' keeps the scale the network was trained at;
+'camera_height' multiplies depth and the translation of the relative pose by the factor that
+puts the ground plane at the known mounting height (:mod:`~defeat_ros.runtime.ground_scale`).
 """
 
 from dataclasses import dataclass
@@ -13,9 +17,13 @@ import cv2
 from defeat_ros.geometry import scale_intrinsics
 from defeat_ros.nets.model_dir import read_config
 from defeat_ros.runtime.backends import make_backend
+from defeat_ros.runtime.ground_scale import GroundScale
 from defeat_ros.runtime.image_encoding import to_rgb
 import numpy as np
 import torch
+
+SCALE_MODES = ('model', 'camera_height')
+"""Where metric scale comes from: the trained model, or the camera's mounting height."""
 
 
 @dataclass
@@ -30,19 +38,68 @@ class PerceptionResult:
     """4 x 4 float64 T_previous_current (when asked for and a previous frame exists)."""
     seconds: float = 0.0
     """Wall time of the call."""
+    scale: float = 1.0
+    """Factor applied to the network's depth and pose translation (1 in 'model' mode)."""
+    scale_confidence: float = None
+    """Inlier ratio of this frame's ground plane, 0 without one ('camera_height' mode only)."""
+    frame: torch.Tensor = None
+    """The network input: 1 x 3 x h x w float in [0, 1] at the model's resolution."""
 
 
 class Perception:
-    """Stateful per camera: it remembers the previous frame for relative pose."""
+    """Stateful per camera: the previous frame for relative pose, and the smoothed scale."""
 
-    def __init__(self, model_dir, backend='auto', **backend_options):
-        """Open ``model_dir`` with a backend ('auto', 'onnxruntime', 'pytorch', 'tensorrt')."""
+    def __init__(self, model_dir, backend='auto', scale_mode='model', camera_height=1.65,
+                 **backend_options):
+        """
+        Open ``model_dir`` with a backend ('auto', 'onnxruntime', 'pytorch', 'tensorrt').
+
+        :param scale_mode: one of :data:`SCALE_MODES`.
+        :param camera_height: camera height above the ground (m), for 'camera_height'.
+        """
         self.config = read_config(model_dir)
         self.backend = make_backend(model_dir, backend, **backend_options)
+        self._backend_choice = (backend, backend_options)
         self.previous = None
+        self.scale_mode = 'model'
+        self.ground = GroundScale(camera_height)
+        self.set_scale(scale_mode, camera_height)
+
+    def set_scale(self, scale_mode, camera_height):
+        """Choose the scale mode and mounting height; a new mode restarts the smoothing."""
+        if scale_mode not in SCALE_MODES:
+            raise ValueError(f'scale_mode must be one of {", ".join(SCALE_MODES)}, got '
+                             f'{scale_mode!r}')
+        self.ground.camera_height = camera_height
+        if scale_mode != self.scale_mode:
+            self.ground.reset()
+        self.scale_mode = scale_mode
+
+    def swap_model(self, model_dir):
+        """
+        Switch to the weights of ``model_dir`` (same architecture and resolution).
+
+        The new backend is built first and then replaces the running one in one assignment,
+        so a call in progress finishes on the old weights and the next one uses the new.
+
+        :raises ValueError: when the model's configuration differs in more than provenance.
+        """
+        config = read_config(model_dir)
+        old, new = self.config.to_dict(), config.to_dict()
+        old.pop('provenance'), new.pop('provenance')
+        if old != new:
+            changed = sorted(k for k in old if old[k] != new.get(k))
+            raise ValueError(f'{model_dir} differs from the running model in {changed}')
+        backend, options = self._backend_choice
+        self.backend = make_backend(model_dir, backend, **options)
+        self.config = config
 
     def reset(self):
-        """Forget the previous frame (time jump, new sequence)."""
+        """
+        Forget the previous frame (time jump, new sequence).
+
+        The smoothed scale is kept: a time jump does not move the camera on its mount.
+        """
         self.previous = None
 
     def preprocess(self, image, encoding='rgb8'):
@@ -57,7 +114,7 @@ class Perception:
         return tensor.unsqueeze(0).contiguous()
 
     def __call__(self, image, encoding='rgb8', features=True, pose=True,
-                 output_size=None):
+                 output_size=None, k_norm=None):
         """
         Run the step on one camera image.
 
@@ -65,17 +122,27 @@ class Perception:
         :param features: compute dense features.
         :param pose: compute T_previous_current against the previous call's frame.
         :param output_size: (height, width) of the outputs; None keeps the network's size.
+        :param k_norm: 3 x 3 normalised intrinsics of the image; needed in 'camera_height' mode.
         :return: PerceptionResult.
         """
         start = time.perf_counter()
         frame = self.preprocess(image, encoding)
         depth = self.backend.depth(frame)
-        result = PerceptionResult(depth=resize_map(depth, output_size, cv2.INTER_NEAREST)[0])
+        scale, confidence = 1.0, None
+        if self.scale_mode == 'camera_height':
+            if k_norm is None:
+                raise ValueError("scale_mode 'camera_height' needs the intrinsics k_norm")
+            estimate = self.ground.update(depth[0, 0], k_norm)
+            scale, confidence = estimate.scale, estimate.confidence
+            depth = depth * scale
+        result = PerceptionResult(depth=resize_map(depth, output_size, cv2.INTER_NEAREST)[0],
+                                  scale=scale, scale_confidence=confidence, frame=frame)
         if features:
             result.features = resize_map(self.backend.features(frame), output_size,
                                          cv2.INTER_LINEAR)
         if pose and self.previous is not None:
             result.transform = self.backend.pose(self.previous, frame)[0].double().cpu().numpy()
+            result.transform[:3, 3] *= scale
         self.previous = frame if pose else None
         result.seconds = time.perf_counter() - start
         return result
