@@ -103,13 +103,34 @@ def open_bag(path):
     path = Path(path)
     if not path.exists():
         raise BagError(f'bag {path} does not exist')
-    reader = AnyReader([path], default_typestore=TYPESTORE)
     try:
+        reader = AnyReader([path], default_typestore=TYPESTORE)
         reader.open()
     except READ_ERRORS as error:
         raise BagError(f'cannot open bag {path}: it is truncated, corrupt or not a rosbag2 '
                        f'recording ({type(error).__name__}: {error})') from error
     return reader
+
+
+def read_raw(reader, connections, path, start=None, stop=None):
+    """
+    Yield (connection, log time ns, serialised bytes) of ``connections``, wrapping read errors.
+
+    :raises BagError: naming ``path`` when the bag cannot be read.
+    """
+    try:
+        iterator = reader.messages(connections=connections, start=start, stop=stop)
+    except READ_ERRORS as error:
+        raise BagError(f'cannot read bag {path} ({type(error).__name__}: {error})') from error
+    while True:
+        try:
+            item = next(iterator)
+        except StopIteration:
+            return
+        except READ_ERRORS as error:
+            raise BagError(f'cannot read bag {path}: it is truncated or corrupt '
+                           f'({type(error).__name__}: {error})') from error
+        yield item
 
 
 def read_messages(reader, connections, path, start=None, stop=None):
@@ -118,16 +139,9 @@ def read_messages(reader, connections, path, start=None, stop=None):
 
     :raises BagError: naming ``path`` when the bag cannot be read or a message deserialised.
     """
-    try:
-        iterator = reader.messages(connections=connections, start=start, stop=stop)
-    except READ_ERRORS as error:
-        raise BagError(f'cannot read bag {path} ({type(error).__name__}: {error})') from error
-    while True:
+    for connection, timestamp, raw in read_raw(reader, connections, path, start, stop):
         try:
-            connection, timestamp, raw = next(iterator)
             message = reader.deserialize(raw, connection.msgtype)
-        except StopIteration:
-            return
         except READ_ERRORS as error:
             raise BagError(f'cannot read bag {path}: it is truncated or corrupt '
                            f'({type(error).__name__}: {error})') from error
@@ -182,6 +196,87 @@ def depth_array(message, where):
     return values.astype(np.float32) * np.float32(scale)
 
 
+def topic_connections(reader, path, topic, types, role):
+    """
+    Return the connections of ``topic`` in an open bag, checking that it has one of ``types``.
+
+    :param path: the bag, for messages.
+    :param role: what the topic is for ('image', 'camera info', ...), for messages.
+    :raises BagError: when the topic is missing (listing the bag's topics) or of another type.
+    """
+    connections = [c for c in reader.connections if c.topic == topic]
+    if not connections:
+        raise BagError(f'bag {path} has no {role} topic {topic}; it has: '
+                       f'{describe_topics(reader)}')
+    wrong = sorted({c.msgtype for c in connections} - set(types))
+    if wrong:
+        raise BagError(f'bag {path}: {role} topic {topic} has type {wrong[0]}, '
+                       f'expected {" or ".join(types)}')
+    return connections
+
+
+def find_image_topic(reader, path, topic=''):
+    """
+    Return the image topic of an open bag: ``topic`` (checked), or the only colour image topic.
+
+    Without ``topic``: the one Image topic whose first message has a colour encoding (depth
+    images do not count), failing that the one CompressedImage topic that is not
+    compressedDepth.
+
+    :raises BagError: when the topic is missing or of another type, or when there is not
+        exactly one candidate (the message lists the bag's topics).
+    """
+    if topic:
+        topic_connections(reader, path, topic, IMAGE_TYPES, 'image')
+        return topic
+    colour = []
+    for candidate in sorted({c.topic for c in reader.connections if c.msgtype == IMAGE}):
+        connections = [c for c in reader.connections if c.topic == candidate]
+        first = next(read_messages(reader, connections, path), None)
+        encoding = first[2].encoding if first else ''
+        if encoding in TO_RGB or (encoding.endswith('16') and encoding[:-2] + '8' in TO_RGB):
+            colour.append(candidate)
+    compressed = sorted({c.topic for c in reader.connections
+                         if c.msgtype == COMPRESSED_IMAGE
+                         and not c.topic.endswith('compressedDepth')})
+    candidates = colour or compressed
+    if len(candidates) != 1:
+        found = ', '.join(candidates) if candidates else 'none'
+        raise BagError(f'bag {path}: set image_topic, there is not exactly one colour '
+                       f'image topic (found: {found}); the bag has: '
+                       f'{describe_topics(reader)}')
+    return candidates[0]
+
+
+def find_camera_info_topic(reader, path, image_topic, topic='', optional=False):
+    """
+    Return the CameraInfo topic of ``image_topic``: ``topic`` (checked), or the one there is.
+
+    Without ``topic``: the only CameraInfo topic, or among several the one beside the image
+    topic (``<namespace>/camera_info``, also for ``<namespace>/image_raw/compressed``).
+
+    :param optional: return None instead of failing when the bag has no CameraInfo topic.
+    :raises BagError: when there is not exactly one candidate, listing the bag's topics.
+    """
+    if topic:
+        topic_connections(reader, path, topic, (CAMERA_INFO,), 'camera info')
+        return topic
+    topics = sorted({c.topic for c in reader.connections if c.msgtype == CAMERA_INFO})
+    namespace = image_topic.rsplit('/', 1)[0]
+    beside = [t for t in topics if t.rsplit('/', 1)[0] in
+              (namespace, namespace.rsplit('/', 1)[0])]
+    if len(topics) == 1:
+        return topics[0]
+    if len(beside) == 1:
+        return beside[0]
+    if not topics and optional:
+        return None
+    found = ', '.join(topics) if topics else 'none'
+    raise BagError(f'bag {path}: set camera_info_topic (or intrinsics), there '
+                   f'is not exactly one CameraInfo topic for {image_topic} '
+                   f'(found: {found}); the bag has: {describe_topics(reader)}')
+
+
 class BagSequence(FrameSource):
     """
     The frames of one bag's image topic, at the training resolution.
@@ -216,58 +311,19 @@ class BagSequence(FrameSource):
 
     def topic_connections(self, reader, topic, types, role):
         """Return the connections of ``topic``, checking that it exists with one of ``types``."""
-        connections = [c for c in reader.connections if c.topic == topic]
-        if not connections:
-            raise BagError(f'bag {self.path} has no {role} topic {topic}; it has: '
-                           f'{describe_topics(reader)}')
-        wrong = sorted({c.msgtype for c in connections} - set(types))
-        if wrong:
-            raise BagError(f'bag {self.path}: {role} topic {topic} has type {wrong[0]}, '
-                           f'expected {" or ".join(types)}')
-        return connections
+        return topic_connections(reader, self.path, topic, types, role)
 
     def find_image_topic(self, reader):
         """Return the image topic: the configured one, or the only colour image topic."""
-        if self.config.image_topic:
-            self.topic_connections(reader, self.config.image_topic, IMAGE_TYPES, 'image')
-            return self.config.image_topic
-        colour = []
-        for topic in sorted({c.topic for c in reader.connections if c.msgtype == IMAGE}):
-            connections = [c for c in reader.connections if c.topic == topic]
-            first = next(read_messages(reader, connections, self.path), None)
-            encoding = first[2].encoding if first else ''
-            if encoding in TO_RGB or (encoding.endswith('16') and encoding[:-2] + '8' in TO_RGB):
-                colour.append(topic)
-        compressed = sorted({c.topic for c in reader.connections
-                             if c.msgtype == COMPRESSED_IMAGE
-                             and not c.topic.endswith('compressedDepth')})
-        candidates = colour or compressed
-        if len(candidates) != 1:
-            found = ', '.join(candidates) if candidates else 'none'
-            raise BagError(f'bag {self.path}: set image_topic, there is not exactly one colour '
-                           f'image topic (found: {found}); the bag has: '
-                           f'{describe_topics(reader)}')
-        return candidates[0]
+        return find_image_topic(reader, self.path, self.config.image_topic)
 
     def find_camera_info(self, reader):
         """Return the first CameraInfo message to use, or None when ``intrinsics`` are set."""
-        topic = self.config.camera_info_topic
-        if not topic:
-            topics = sorted({c.topic for c in reader.connections if c.msgtype == CAMERA_INFO})
-            namespace = self.image_topic.rsplit('/', 1)[0]
-            beside = [t for t in topics if t.rsplit('/', 1)[0] in
-                      (namespace, namespace.rsplit('/', 1)[0])]
-            if len(topics) == 1:
-                topic = topics[0]
-            elif len(beside) == 1:
-                topic = beside[0]
-            elif not topics and self.config.intrinsics:
-                return None
-            else:
-                found = ', '.join(topics) if topics else 'none'
-                raise BagError(f'bag {self.path}: set camera_info_topic (or intrinsics), there '
-                               f'is not exactly one CameraInfo topic for {self.image_topic} '
-                               f'(found: {found}); the bag has: {describe_topics(reader)}')
+        topic = find_camera_info_topic(reader, self.path, self.image_topic,
+                                       self.config.camera_info_topic,
+                                       optional=bool(self.config.intrinsics))
+        if topic is None:
+            return None
         connections = self.topic_connections(reader, topic, (CAMERA_INFO,), 'camera info')
         first = next(read_messages(reader, connections, self.path), None)
         if first is None:

@@ -1,0 +1,102 @@
+"""
+One camera frame in, the node's output messages out.
+
+The step shared by ``defeat_node`` and ``defeat-ros process-bag``, so that a live node and a
+processed bag cannot drift apart.
+
+:func:`process_frame` restarts odometry when it must (first frame, time going backwards, a
+repeated stamp, a new image size, a gap), runs :class:`~defeat_ros.runtime.perception.Perception`,
+chains the relative pose and builds the wanted outputs of :data:`OUTPUT_TOPICS` as rosbags
+messages (:mod:`defeat_ros.ros.conversions`). The node publishes them through
+:func:`~defeat_ros.ros.message_bridge.to_rclpy`; the bag processor serialises them into a bag.
+Nothing here imports rclpy.
+"""
+
+from dataclasses import dataclass
+
+import cv2
+from defeat_ros.data.bag_writer import camera_info_msg, depth_msg, header, image_msg, ODOMETRY
+from defeat_ros.data.bag_writer import odometry_msg
+from defeat_ros.ros.conversions import features_msg, point_cloud_msg
+from defeat_ros.ros.odometry import OdometryEstimate
+from defeat_ros.runtime.image_encoding import to_rgb
+from defeat_ros.runtime.perception import PerceptionResult
+from defeat_ros.visualisation import colourise_depth, colourise_features
+
+OUTPUT_TOPICS = {
+    'depth': ('sensor_msgs/msg/Image', 'depth'),
+    'depth_info': ('sensor_msgs/msg/CameraInfo', 'depth/camera_info'),
+    'features': ('sensor_msgs/msg/Image', 'features'),
+    'features_visual': ('sensor_msgs/msg/Image', 'features/visual'),
+    'depth_visual': ('sensor_msgs/msg/Image', 'depth/visual'),
+    'odometry': (ODOMETRY, 'odometry'),
+    'points': ('sensor_msgs/msg/PointCloud2', 'points'),
+}
+"""Every output: key -> (message type, topic relative to the camera namespace)."""
+
+
+@dataclass
+class FrameOutputs:
+    """What one frame produced."""
+
+    messages: dict
+    """Output key -> rosbags message, in the order of :data:`OUTPUT_TOPICS`."""
+    estimate: OdometryEstimate
+    """The odometry chain's state after the frame (``reset_reason`` says why it restarted)."""
+    result: PerceptionResult
+    """Depth, features and relative pose at the output size."""
+
+
+def process_frame(perception, chain, image, encoding, stamp, frame_id, k_norm, wanted,
+                  output_resolution='input', point_stride=4, odom_frame='odom',
+                  base_frame='base_link'):
+    """
+    Run Perception on one frame, chain odometry and build the wanted output messages.
+
+    :param perception: the camera's :class:`~defeat_ros.runtime.perception.Perception`.
+    :param chain: the camera's :class:`~defeat_ros.ros.odometry.OdometryChain`.
+    :param image: H x W (x C) uint8 array in ``encoding``.
+    :param stamp: the image's header stamp, integer nanoseconds; every output carries it.
+    :param frame_id: the image's header frame_id (an optical frame).
+    :param k_norm: 3 x 3 normalised intrinsics of the image (for depth/camera_info, points
+        and Perception's 'camera_height' scale).
+    :param wanted: output key -> bool; a missing key is False, except ``odometry`` (True).
+    :param output_resolution: 'input' (the image's size) or 'model' (the network's).
+    :param point_stride: keep every point_stride-th pixel in both directions for points.
+    :param odom_frame: header frame of the odometry.
+    :param base_frame: child frame of the odometry.
+    :return: FrameOutputs.
+    :raises UnsupportedEncoding, ValueError: for an image Perception cannot read.
+    """
+    size = image.shape[:2]
+    if chain.reset_reason(stamp, size):
+        perception.reset()
+    result = perception(
+        image, encoding, features=bool(wanted.get('features') or wanted.get('features_visual')),
+        pose=True, output_size=size if output_resolution == 'input' else None, k_norm=k_norm)
+    estimate = chain.update(stamp, size, result.transform)
+    hdr = header(stamp, frame_id)
+    depth = result.depth
+    messages = {}
+    if wanted.get('depth'):
+        messages['depth'] = depth_msg(depth, hdr)
+    if wanted.get('depth_info'):
+        messages['depth_info'] = camera_info_msg(k_norm, *depth.shape, hdr)
+    if wanted.get('features'):
+        messages['features'] = features_msg(result.features, hdr)
+    if wanted.get('features_visual'):
+        messages['features_visual'] = image_msg(colourise_features(result.features), hdr)
+    if wanted.get('depth_visual'):
+        messages['depth_visual'] = image_msg(colourise_depth(depth), hdr)
+    if wanted.get('odometry', True):
+        messages['odometry'] = odometry_msg(
+            estimate.t_odom_base, estimate.linear, estimate.angular, header(stamp, odom_frame),
+            base_frame, estimate.pose_covariance, estimate.twist_covariance)
+    if wanted.get('points'):
+        rgb = to_rgb(image, encoding)
+        if rgb.shape[:2] != depth.shape:
+            rgb = cv2.resize(rgb, depth.shape[::-1], interpolation=cv2.INTER_AREA)
+        k_pix = perception.intrinsics(k_norm, depth.shape)
+        messages['points'] = point_cloud_msg(depth, k_pix, rgb, point_stride, hdr)
+    return FrameOutputs({key: messages[key] for key in OUTPUT_TOPICS if key in messages},
+                        estimate, result)

@@ -1,0 +1,337 @@
+"""
+``defeat-ros process-bag``: a recorded night drive in, the node's outputs in a new bag out.
+
+The drive is the synthetic street world at night (exact depth in the bag), written with
+``write_bag``; the model is a tiny random-weights DeFeatNet on the PyTorch backend, run on one
+thread (fastest for it, and immune to a busy machine). Whether a trained model's depth is
+better than an untrained one's is checked with the default model, where one is installed.
+"""
+
+from dataclasses import replace
+from pathlib import Path
+import shutil
+
+import defeat_ros.bag_processing as bag_processing
+from defeat_ros.bag_processing import BagError, PartialBagError, process_bag, ProcessConfig
+from defeat_ros.bag_processing import Progress
+from defeat_ros.cli import main
+from defeat_ros.data.bag_writer import (BAG_VERSION, CAMERA_INFO, camera_info_msg, header,
+                                        IMAGE, image_msg, TYPESTORE, write_bag)
+from defeat_ros.data.kitti_writer import images_uint8
+from defeat_ros.data.street_world import render_sequence, WorldConfig
+from defeat_ros.evaluation import depth_metrics
+from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
+from defeat_ros.nets.model_dir import read_config
+from defeat_ros.ros.conversions import camera_info_intrinsics
+from defeat_ros.ros.frame_outputs import OUTPUT_TOPICS, process_frame
+from defeat_ros.ros.model_location import ConfigurationError, resolve_model
+from defeat_ros.ros.odometry import LOST_VARIANCE, OdometryChain
+from defeat_ros.runtime.perception import Perception
+import numpy as np
+import pytest
+from rosbags.highlevel import AnyReader
+from rosbags.rosbag2 import StoragePlugin, Writer
+import torch
+
+WIDTH, HEIGHT, FRAMES = 320, 96, 12
+START = 1_700_000_000.0
+CONFIG = ModelConfig(encoder_width=16, feature_dims=8, height=64, width=96)
+INPUTS = {'/camera/image_raw': IMAGE, '/camera/image_raw/compressed':
+          'sensor_msgs/msg/CompressedImage', '/camera/camera_info': CAMERA_INFO,
+          '/ground_truth/odometry': 'nav_msgs/msg/Odometry',
+          '/camera/depth/ground_truth': IMAGE}
+OUTPUTS = {'/camera/depth': IMAGE, '/camera/depth/camera_info': CAMERA_INFO,
+           '/camera/features/visual': IMAGE, '/camera/odometry': 'nav_msgs/msg/Odometry',
+           '/camera/points': 'sensor_msgs/msg/PointCloud2'}
+
+
+@pytest.fixture(scope='module', autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope='module')
+def drive():
+    return render_sequence(WorldConfig(width=WIDTH, height=HEIGHT, frames=FRAMES, night=True,
+                                       seed=2))
+
+
+@pytest.fixture(scope='module')
+def bag(drive, tmp_path_factory):
+    return write_bag(drive, tmp_path_factory.mktemp('input') / 'night', image_transport='both',
+                     depth=True, start_time=START)
+
+
+@pytest.fixture(scope='module')
+def model_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    return save_model(DeFeatNet(CONFIG), tmp_path_factory.mktemp('model') / 'tiny')
+
+
+def options(model_dir, **overrides):
+    return ProcessConfig(model=str(model_dir), backend='pytorch', **overrides)
+
+
+@pytest.fixture(scope='module')
+def processed(bag, model_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp('output') / 'processed'
+    report = process_bag(bag, out, options(model_dir, image_topic='/camera/image_raw'))
+    return report, read_bag(out), read_bag(bag)
+
+
+def read_bag(path):
+    """Return {topic: (msgtype, [(log time, message, raw bytes), ...])}."""
+    topics = {}
+    with AnyReader([Path(path)], default_typestore=TYPESTORE) as reader:
+        for connection in reader.connections:
+            topics[connection.topic] = (connection.msgtype, [])
+        for connection, timestamp, raw in reader.messages():
+            message = reader.deserialize(raw, connection.msgtype)
+            topics[connection.topic][1].append((timestamp, message, bytes(raw)))
+    return topics
+
+
+def stamp(message):
+    return message.header.stamp.sec * 10 ** 9 + message.header.stamp.nanosec
+
+
+def stamps(topics, topic):
+    return [stamp(message) for _, message, _ in topics[topic][1]]
+
+
+def depth_maps(topics, topic):
+    return [message.data.view('<f4').reshape(message.height, message.width)
+            for _, message, _ in topics[topic][1]]
+
+
+def leftovers(folder, *expected):
+    return sorted(p.name for p in folder.iterdir() if p.name not in expected)
+
+
+def test_outputs_have_the_node_types_and_the_input_stamps(processed):
+    report, out, inputs = processed
+    assert {topic: kind for topic, (kind, _) in out.items()} == {**INPUTS, **OUTPUTS}
+    assert report.topics == OUTPUTS and report.frames == report.total == FRAMES
+    image_stamps = stamps(inputs, '/camera/image_raw')
+    image_log_times = [t for t, _, _ in inputs['/camera/image_raw'][1]]
+    for topic in OUTPUTS:
+        assert stamps(out, topic) == image_stamps, topic
+        assert [t for t, _, _ in out[topic][1]] == image_log_times, topic
+        frame = 'odom' if topic.endswith('odometry') else 'camera_optical'
+        assert {m.header.frame_id for _, m, _ in out[topic][1]} == {frame}, topic
+    for _, depth, _ in out['/camera/depth'][1]:
+        assert (depth.encoding, depth.height, depth.width) == ('32FC1', HEIGHT, WIDTH)
+    info = inputs['/camera/camera_info'][1][0][1]
+    for _, depth_info, _ in out['/camera/depth/camera_info'][1]:
+        assert (depth_info.height, depth_info.width) == (HEIGHT, WIDTH)
+        assert np.allclose(depth_info.k, info.k, atol=1e-3)
+    assert {m.encoding for _, m, _ in out['/camera/features/visual'][1]} == {'rgb8'}
+    cloud = out['/camera/points'][1][0][1]
+    assert (cloud.height, cloud.width) == (HEIGHT // 4, WIDTH // 4)
+    assert [f.name for f in cloud.fields] == ['x', 'y', 'z', 'rgb']
+    odometry = [m for _, m, _ in out['/camera/odometry'][1]]
+    assert {m.child_frame_id for m in odometry} == {'base_link'}
+    assert odometry[0].pose.covariance[0] == LOST_VARIANCE > odometry[1].pose.covariance[0]
+    assert report.copied == FRAMES * len(INPUTS) and not report.odometry_restarts
+    for topic in INPUTS:  # copied byte for byte, at the recorded times
+        assert [(t, raw) for t, _, raw in out[topic][1]] == \
+            [(t, raw) for t, _, raw in inputs[topic][1]], topic
+
+
+def test_output_bytes_are_what_the_node_publishes(processed, model_dir):
+    """The bag holds the bytes of process_frame's messages, which rclpy serialises alike."""
+    rclpy_serialization = pytest.importorskip('rclpy.serialization')
+    from defeat_ros.ros.message_bridge import to_rclpy
+    _, out, inputs = processed
+    perception, chain = Perception(model_dir, 'pytorch'), OdometryChain(0.5)
+    info = inputs['/camera/camera_info'][1][0][1]
+    k_norm = camera_info_intrinsics(info, HEIGHT, WIDTH)
+    wanted = dict.fromkeys(OUTPUT_TOPICS, True)
+    for index in range(2):
+        message = inputs['/camera/image_raw'][1][index][1]
+        image = message.data.reshape(HEIGHT, WIDTH, 3)
+        frame = process_frame(perception, chain, image, 'rgb8', stamp(message),
+                              message.header.frame_id, k_norm, wanted)
+        for key, (msgtype, relative) in OUTPUT_TOPICS.items():
+            data = TYPESTORE.serialize_cdr(frame.messages[key], msgtype)
+            published = rclpy_serialization.serialize_message(to_rclpy(frame.messages[key]))
+            # Equal up to CDR padding bytes, which rclpy leaves uninitialised.
+            assert TYPESTORE.serialize_cdr(TYPESTORE.deserialize_cdr(published, msgtype),
+                                           msgtype).tobytes() == data.tobytes(), key
+            if f'/camera/{relative}' in out:
+                assert out[f'/camera/{relative}'][1][index][2] == data.tobytes(), key
+
+
+def test_trained_model_depth_beats_the_untrained_model(bag, tmp_path):
+    try:
+        trained = resolve_model('')
+    except ConfigurationError as error:
+        pytest.skip(f'needs the default model: {error}')
+    torch.manual_seed(0)
+    untrained = save_model(DeFeatNet(read_config(trained)), tmp_path / 'untrained_model')
+    truth = None
+    errors = {}
+    for name, model in (('trained', ''), ('untrained', untrained)):
+        out = tmp_path / f'{name}_depth'
+        process_bag(bag, out, ProcessConfig(model=str(model), backend='pytorch',
+                                            copy_input=False, outputs=['depth']))
+        topics = read_bag(out)
+        if truth is None:
+            truth = depth_maps(read_bag(bag), '/camera/depth/ground_truth')
+        errors[name] = np.mean([
+            depth_metrics(torch.from_numpy(prediction.copy()),
+                          torch.from_numpy(np.nan_to_num(gt.copy())))['abs_rel']
+            for prediction, gt in zip(depth_maps(topics, '/camera/depth'), truth)])
+    print(f'median-scaled AbsRel of {trained}: {errors["trained"]:.3f}, untrained: '
+          f'{errors["untrained"]:.3f}')
+    assert errors['trained'] < errors['untrained'], errors
+
+
+def test_cli_processes_compressed_images_into_sqlite3(bag, model_dir, tmp_path, capsys):
+    out = tmp_path / 'from_jpeg'
+    code = main(['process-bag', str(bag), str(out), '--model', str(model_dir), '--backend',
+                 'pytorch', '--image-topic', '/camera/image_raw/compressed', '--storage',
+                 'sqlite3', '--no-copy', '--outputs', 'depth,odometry', '--quiet'])
+    assert code == 0, capsys.readouterr().err
+    assert (out / 'from_jpeg.db3').is_file() and 'sqlite3' in (out / 'metadata.yaml').read_text()
+    topics = read_bag(out)
+    assert set(topics) == {'/camera/depth', '/camera/odometry'}
+    assert stamps(topics, '/camera/depth') == stamps(read_bag(bag), '/camera/image_raw')
+    assert all(d.shape == (HEIGHT, WIDTH) for d in depth_maps(topics, '/camera/depth'))
+    assert f'{FRAMES} frames of /camera/image_raw/compressed' in capsys.readouterr().out
+    assert main(['process-bag', str(bag), str(out), '--model', str(model_dir)]) == 2
+    assert 'exists already' in capsys.readouterr().err
+
+
+def test_truncated_mcap_keeps_the_readable_frames(bag, model_dir, tmp_path, capsys):
+    damaged = tmp_path / 'damaged'
+    shutil.copytree(bag, damaged)
+    data = damaged / 'night.mcap'
+    data.write_bytes(data.read_bytes()[:data.stat().st_size * 6 // 10])
+    out = tmp_path / 'partial'
+    with pytest.raises(PartialBagError) as error:
+        process_bag(damaged, out, options(model_dir, outputs=['depth', 'odometry'],
+                                          image_topic='/camera/image_raw'))
+    assert str(data) in str(error.value) and 'damaged' in str(error.value)
+    report = error.value.report
+    topics = read_bag(out)
+    kept = stamps(topics, '/camera/depth')
+    assert 0 < report.frames == len(kept) < FRAMES
+    assert kept == stamps(read_bag(bag), '/camera/image_raw')[:len(kept)]
+    assert len(topics['/camera/image_raw'][1]) == len(kept)  # copied as far as readable
+    assert leftovers(tmp_path, 'damaged', 'partial') == []
+    code = main(['process-bag', str(damaged), str(tmp_path / 'cli'), '--model', str(model_dir),
+                 '--backend', 'pytorch', '--image-topic', '/camera/image_raw', '--no-copy',
+                 '--outputs', 'depth', '--quiet'])
+    captured = capsys.readouterr()
+    assert code == 2 and str(data) in captured.err and f'wrote them to {tmp_path / "cli"}' \
+        in captured.err and f'{len(kept)} frames' in captured.out
+
+
+def test_unreadable_sqlite3_bag_is_an_error_naming_it(drive, model_dir, tmp_path):
+    bag = write_bag(replace_frames(drive, 2), tmp_path / 'db', storage='sqlite3')
+    data = bag / 'db.db3'
+    data.write_bytes(data.read_bytes()[:data.stat().st_size // 2])
+    with pytest.raises(BagError, match='truncated') as error:
+        process_bag(bag, tmp_path / 'out', options(model_dir))
+    assert str(bag) in str(error.value)
+    assert leftovers(tmp_path, 'db') == []
+
+
+def replace_frames(drive, count):
+    return replace(drive, images=drive.images[:count], depths=drive.depths[:count],
+                   poses=drive.poses[:count], stamps=drive.stamps[:count],
+                   moving=drive.moving[:count])
+
+
+def test_topic_problems_list_what_the_bag_has(drive, bag, processed, model_dir, tmp_path):
+    no_images = tmp_path / 'no_images'
+    with Writer(no_images, version=BAG_VERSION, storage_plugin=StoragePlugin.MCAP) as writer:
+        connection = writer.add_connection('/camera/camera_info', CAMERA_INFO,
+                                           typestore=TYPESTORE)
+        message = camera_info_msg(drive.k_norm, HEIGHT, WIDTH, header(10, 'camera_optical'))
+        writer.write(connection, 10, TYPESTORE.serialize_cdr(message, CAMERA_INFO))
+    with pytest.raises(BagError, match=r'found: none\); the bag has: /camera/camera_info '
+                                       r'\(sensor_msgs/msg/CameraInfo\)'):
+        process_bag(no_images, tmp_path / 'out', options(model_dir))
+    with pytest.raises(BagError, match='has type sensor_msgs/msg/CameraInfo, expected '
+                                       'sensor_msgs/msg/Image or') as error:
+        process_bag(bag, tmp_path / 'out', options(model_dir, image_topic='/camera/camera_info'))
+    assert str(bag) in str(error.value)
+    bare = write_bag(replace_frames(drive, 3), tmp_path / 'bare', camera_info=False,
+                     odometry=False)
+    with pytest.raises(BagError, match=r'CameraInfo .*found: none.*/camera/image_raw '
+                                       r'\(sensor_msgs/msg/Image\)'):
+        process_bag(bare, tmp_path / 'out', options(model_dir))
+    processed_path = processed[0].output
+    with pytest.raises(BagError, match='already has the output topics /camera/depth'):
+        process_bag(processed_path, tmp_path / 'out',
+                    options(model_dir, image_topic='/camera/image_raw'))
+    assert leftovers(tmp_path, 'no_images', 'bare') == []
+    report = process_bag(bare, tmp_path / 'out', options(
+        model_dir, intrinsics='0.58,1.92,0.5,0.5', outputs='depth/camera_info'))
+    assert report.frames == 3 and report.camera_info_topic is None
+    info = read_bag(tmp_path / 'out')['/camera/depth/camera_info'][1][0][1]
+    assert info.k[0] == pytest.approx(0.58 * WIDTH)
+
+
+def test_no_half_written_output_after_a_failure(bag, model_dir, tmp_path, monkeypatch):
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError('backend failed')
+        return process_frame(*args, **kwargs)
+    monkeypatch.setattr(bag_processing, 'process_frame', failing)
+    with pytest.raises(RuntimeError, match='backend failed'):
+        process_bag(bag, tmp_path / 'out', options(model_dir, image_topic='/camera/image_raw',
+                                                   outputs=['depth']))
+    assert leftovers(tmp_path) == []
+
+
+def test_time_backwards_and_mixed_sizes_restart_odometry(drive, model_dir, tmp_path, capsys):
+    images = images_uint8(drive.images)
+    small = images[:, ::2, ::2].copy()
+    frames = [(images[0], 0.0), (images[1], 0.1), (small[2], 0.2), (small[3], 0.05),
+              (small[4], 0.15)]
+    path = tmp_path / 'looped'
+    with Writer(path, version=BAG_VERSION, storage_plugin=StoragePlugin.MCAP) as writer:
+        image = writer.add_connection('/cam/image', IMAGE, typestore=TYPESTORE)
+        info = writer.add_connection('/cam/camera_info', CAMERA_INFO, typestore=TYPESTORE)
+        message = camera_info_msg(drive.k_norm, HEIGHT, WIDTH, header(10 ** 9, 'cam'))
+        writer.write(info, 10 ** 9, TYPESTORE.serialize_cdr(message, CAMERA_INFO))
+        for index, (pixels, seconds) in enumerate(frames):
+            hdr = header(10 ** 9 + round(seconds * 1e9), 'cam')
+            writer.write(image, 10 ** 9 + index * 10 ** 8,
+                         TYPESTORE.serialize_cdr(image_msg(pixels, hdr), IMAGE))
+    progress = Progress()
+    report = process_bag(path, tmp_path / 'out', options(model_dir, outputs=['depth', 'odometry'],
+                                                         copy_input=False), progress=progress)
+    assert report.frames == 5 and progress.total == 5
+    assert report.odometry_restarts == {'image size changed': 1, 'time jumped backwards': 1}
+    warnings = capsys.readouterr().err
+    assert 'frame 2 of /cam/image: image size changed' in warnings
+    assert 'frame 3 of /cam/image: time jumped backwards by 0.150 s' in warnings
+    topics = read_bag(tmp_path / 'out')
+    assert [d.shape for d in depth_maps(topics, '/cam/depth')] == \
+        [(HEIGHT, WIDTH)] * 2 + [(HEIGHT // 2, WIDTH // 2)] * 3
+    assert stamps(topics, '/cam/odometry') == [10 ** 9 + round(s * 1e9) for _, s in frames]
+    odometry = [m for _, m, _ in topics['/cam/odometry'][1]]
+    lost = [m.pose.covariance[0] >= LOST_VARIANCE for m in odometry]
+    assert lost == [True, False, True, True, False]
+    new_origin = odometry[3].pose.pose
+    assert (new_origin.position.x, new_origin.position.y, new_origin.orientation.w) == (0, 0, 1)
+
+
+def test_defaults_match_the_node_parameters():
+    parameters = pytest.importorskip('defeat_ros.ros.parameters')
+    defaults = ProcessConfig()
+    for name in ('model', 'backend', 'device', 'precision', 'scale_mode', 'camera_height',
+                 'output_resolution', 'point_stride', 'odom_frame', 'base_frame', 'max_gap_s'):
+        assert getattr(defaults, name) == parameters.SPECS[name].default, name
+    with pytest.raises(ValueError, match='outputs must be some of'):
+        ProcessConfig(outputs='depth,normals')
