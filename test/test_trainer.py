@@ -156,3 +156,24 @@ def test_train_script_runs_the_quick_synthetic_config(tmp_path, capsys):
     assert load_model(tmp_path / 'quick' / 'checkpoint').config.provenance['step'] == 2
     assert script['main'](['--config', str(TRAIN_CONFIGS[0]), '--set', 'nonsense']) == 2
     assert 'key=value' in capsys.readouterr().err
+
+
+def test_validation_logs_the_held_out_loss_and_depth_accuracy(tmp_path):
+    from defeat_ros.trainer.build import training_dataset, validation_dataset
+    cfg = config(tmp_path, epochs=10, max_steps=4, validate_every=2, validation_samples=3,
+                 data={'dataset': 'synthetic', 'batch_size': 2, 'workers': 0,
+                       'source': {'seeds': [0], 'frames': 6}},
+                 validation={'seeds': [9]})
+    held_out = validation_dataset(cfg)
+    assert held_out is not None and held_out.config.augment.enabled is False
+    lines = []
+    Trainer(cfg, training_dataset(cfg), log=lines.append, validation=held_out).train()
+    records = [json.loads(line) for line in
+               (tmp_path / 'run' / 'logs' / 'scalars.jsonl').read_text().splitlines()]
+    validations = [r for r in records if 'val/loss' in r]
+    assert [r['step'] for r in validations] == [2, 4]
+    for record in validations:
+        assert record['val/loss'] > 0 and 0 < record['val/abs_rel'] < 5
+        assert 0 <= record['val/a1'] <= 1
+    assert any('validation loss' in line for line in lines)
+    assert validation_dataset(config(tmp_path)) is None

@@ -21,14 +21,15 @@ def main(argv=None):
     parser.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
                         help='override a config field, e.g. data.batch_size=4 (repeatable)')
     args = parser.parse_args(argv)
-    from defeat_ros.trainer.build import apply_overrides, training_dataset
+    from defeat_ros.trainer.build import apply_overrides, training_dataset, validation_dataset
     from defeat_ros.trainer.config import TrainConfig
     from defeat_ros.trainer.trainer import Trainer
     try:
         with open(args.config) as stream:
             values = yaml.safe_load(stream) or {}
         config = TrainConfig.from_dict(apply_overrides(values, args.set))
-        result = Trainer(config, training_dataset(config)).train()
+        result = Trainer(config, training_dataset(config),
+                         validation=validation_dataset(config)).train()
     except (ValueError, FileNotFoundError) as error:
         print(f'train.py: error: {error}', file=sys.stderr)
         return 2

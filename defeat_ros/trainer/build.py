@@ -1,4 +1,4 @@
-"""Build the training dataset a TrainConfig describes."""
+"""Build the training and validation datasets a TrainConfig describes."""
 
 from defeat_ros.data.datasets import make_dataset
 from defeat_ros.data.sample import SampleConfig
@@ -11,6 +11,21 @@ def training_dataset(config):
                           offsets=list(data.offsets), augment=dict(data.augment),
                           seed=config.seed)
     return make_dataset(data.dataset, dict(data.source), sample)
+
+
+def validation_dataset(config):
+    """
+    Return the held-out dataset of ``config.validation`` (no augmentation), or None.
+
+    It is ``config.data``'s dataset with the source fields in ``config.validation`` replaced.
+    """
+    if not config.validation:
+        return None
+    data = config.data
+    sample = SampleConfig(height=config.model.height, width=config.model.width,
+                          offsets=list(data.offsets), augment={'enabled': False},
+                          seed=config.seed)
+    return make_dataset(data.dataset, {**data.source, **config.validation}, sample)
 
 
 def apply_overrides(values, assignments):

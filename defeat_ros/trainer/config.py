@@ -62,7 +62,7 @@ class TrainConfig(TypedConfig):
     seed: int = 0
     """Seed of weights, sampling and augmentation (process rank is added)."""
     out: str = 'runs/defeat'
-    """Output folder: checkpoint/ (a model directory), final/, logs."""
+    """Output folder: checkpoint/ (a model directory, also the final one) and logs/."""
     log_every: int = 50
     """Steps between progress lines and scalar logs."""
     image_every: int = 500
@@ -73,3 +73,15 @@ class TrainConfig(TypedConfig):
     """Consecutive non-finite losses tolerated (each step is skipped) before stopping."""
     resume: bool = True
     """Continue from out/checkpoint when it exists."""
+    validation: dict = field(default_factory=dict)
+    """
+    A held-out set: ``data.source`` fields that differ for it (e.g. ``{seeds: [100]}`` for
+    the synthetic world, a split file for KITTI); empty: no validation."""
+    validate_every: int = 500
+    """Steps between validations (self-supervised loss; depth metrics when there is ground
+    truth), logged as ``val/*`` scalars."""
+    validation_samples: int = 32
+    """Held-out samples per validation (evenly spaced over the set)."""
+    init_from: str = ''
+    """Model directory whose weights start the run (fine-tuning); its networks must match
+    ``model`` up to the resolution. A resumed checkpoint wins. '' : fresh weights."""

@@ -39,3 +39,9 @@ def mean_over_processes(value):
         dist.all_reduce(value)
         value /= world_size()
     return value
+
+
+def barrier():
+    """Wait for every process (a no-op without a process group)."""
+    if world_size() > 1:
+        dist.barrier()

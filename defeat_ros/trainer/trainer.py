@@ -9,16 +9,18 @@ import time
 
 from defeat_ros.geometry import correspondences, sample, scale_intrinsics
 from defeat_ros.losses import DeFeatLoss
-from defeat_ros.nets import DeFeatNet
+from defeat_ros.nets import DeFeatNet, load_model
 from defeat_ros.trainer import distributed
 from defeat_ros.trainer.checkpoint import load_checkpoint, save_checkpoint
 from defeat_ros.trainer.flip import unflip_outputs
+from defeat_ros.trainer.held_out import held_out_metrics
 from defeat_ros.trainer.run_log import RunLog
 from defeat_ros.visualisation import colourise_depth, colourise_features, rgb_to_uint8
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Subset
+from torch.utils.data import WeightedRandomSampler
 
 LOG = logging.getLogger(__name__)
 
@@ -50,8 +52,15 @@ class Trainer:
     inputs: colour-jittered, maybe flipped), ``flipped`` (bool) and ``k_norm`` 3 x 3.
     """
 
-    def __init__(self, config, dataset, log=print):
-        """Build model, loss, optimiser, loader and logs; resume when a checkpoint exists."""
+    def __init__(self, config, dataset, log=print, weights=None, validation=None):
+        """
+        Build model, loss, optimiser, loader and logs; resume when a checkpoint exists.
+
+        :param weights: optional N sampling weights of the dataset's items: batches then draw
+            items with replacement in proportion to them (a single process only).
+        :param validation: optional held-out dataset, measured every ``validate_every`` steps.
+        """
+        self.validation = validation
         self.config = config
         self.device = distributed.setup()
         self.rank = distributed.rank()
@@ -71,18 +80,36 @@ class Trainer:
             self.step, self.epoch = load_checkpoint(checkpoint, self.model, self.optimiser,
                                                     self.scheduler, self.scaler)
             self.log(f'resumed from {checkpoint} at step {self.step}, epoch {self.epoch}')
+        elif config.init_from:
+            self.initialise(config.init_from)
         self.network = (DistributedDataParallel(self.model) if distributed.world_size() > 1
                         else self.model)
-        self.loader = self.make_loader(dataset)
+        self.loader = self.make_loader(dataset, weights)
         self.offsets = list(config.data.offsets)
         self.run_log = RunLog(self.out, enabled=self.rank == 0)
 
-    def make_loader(self, dataset):
-        """Shuffled batches (one shard per process under torchrun), dropping the last one."""
+    def initialise(self, directory):
+        """Copy the weights of the model directory ``directory`` into the model."""
+        try:
+            self.model.load_state_dict(load_model(directory).state_dict())
+        except RuntimeError as error:
+            raise ValueError(f'init_from {directory}: its networks differ from config.model '
+                             f'({str(error).splitlines()[0]})') from None
+        self.log(f'initialised from {directory}')
+
+    def make_loader(self, dataset, weights=None):
+        """Shuffled (or weighted) batches, one shard per process under torchrun, no last one."""
         generator = torch.Generator().manual_seed(self.config.seed)
-        sampler = (DistributedSampler(dataset, seed=self.config.seed)
-                   if distributed.world_size() > 1
-                   else RandomSampler(dataset, generator=generator))
+        if weights is not None:
+            if distributed.world_size() > 1:
+                raise ValueError('sample weights need a single training process')
+            if len(weights) != len(dataset):
+                raise ValueError(f'{len(weights)} sample weights for {len(dataset)} samples')
+            sampler = WeightedRandomSampler(weights, len(dataset), generator=generator)
+        elif distributed.world_size() > 1:
+            sampler = DistributedSampler(dataset, seed=self.config.seed)
+        else:
+            sampler = RandomSampler(dataset, generator=generator)
         data = self.config.data
         return DataLoader(dataset, batch_size=data.batch_size, sampler=sampler,
                           num_workers=data.workers, drop_last=True,
@@ -152,6 +179,8 @@ class Trainer:
                     self.report(terms, start, start_step, total_steps)
                 if self.step % cfg.image_every == 0 and terms is not None:
                     self.log_images()
+                if self.validation is not None and self.step % cfg.validate_every == 0:
+                    self.validate()
                 if self.step % cfg.checkpoint_every == 0:
                     self.checkpoint()
                 if self.step >= total_steps:
@@ -173,6 +202,25 @@ class Trainer:
         self.log(f'step {self.step}/{total_steps} epoch {self.epoch} loss {values["total"]:.4f} '
                  f'{rate * self.config.data.batch_size * distributed.world_size():.1f} img/s '
                  f'ETA {eta / 60:.1f} min')
+
+    def validate(self):
+        """
+        Log the held-out self-supervised loss and, with ground truth, median-scaled depth.
+
+        The same evenly spaced samples and the same contrastive draws every time, so the
+        curve shows the model changing, not the sample. Rank 0 only (other ranks wait).
+        """
+        if self.rank == 0:
+            count = min(self.config.validation_samples, len(self.validation))
+            indices = np.linspace(0, len(self.validation) - 1, count).round().astype(int)
+            summary = held_out_metrics(
+                self.model, self.loss, Subset(self.validation, sorted(set(indices.tolist()))),
+                self.offsets, self.config.data.batch_size, self.device)
+            values = {f'val/{k}': summary[k] for k in ('loss', 'abs_rel', 'a1') if k in summary}
+            self.run_log.scalar(self.step, values)
+            self.log(f'step {self.step}: validation ' +
+                     ', '.join(f'{k[4:]} {v:.4f}' for k, v in values.items()))
+        distributed.barrier()
 
     def log_images(self):
         """Depth colour map, feature PCA and the first source warped into the target."""

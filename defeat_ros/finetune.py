@@ -1,0 +1,256 @@
+"""
+Self-supervised fine-tuning of a model on rosbag2 recordings (``defeat-ros finetune``).
+
+The frames of each bag's image topic (intrinsics from its CameraInfo, see
+:mod:`defeat_ros.data.rosbag_sequence`) are cut in two: the last ``held_out`` fraction of every
+bag is never trained on and measures the model before and after; the rest is trained on with the
+:class:`~defeat_ros.trainer.trainer.Trainer` and the DeFeat loss the source model was trained
+with (its recorded ``train_config``; the defaults otherwise), starting from its weights. Samples
+where the camera stands still are skipped and night and day can be balanced (see
+:mod:`defeat_ros.data.frame_selection`). The result is a new model directory with provenance
+(bags, steps, source model, held-out numbers) and ONNX files of its networks.
+"""
+
+from dataclasses import dataclass, field, replace
+import math
+from pathlib import Path
+import shutil
+import tempfile
+import time
+
+from defeat_ros.data.frame_selection import (balance_weights, brightness, motion,
+                                             NIGHT_BRIGHTNESS, STATIC_THRESHOLD)
+from defeat_ros.data.rosbag_sequence import BagConfig, BagSequence
+from defeat_ros.data.sample import SampleConfig
+from defeat_ros.data.sequence_dataset import SequenceDataset
+from defeat_ros.losses import LossConfig
+from defeat_ros.nets import save_model
+from defeat_ros.nets.model_dir import read_config
+from defeat_ros.runtime.onnx_export import export_onnx
+from defeat_ros.trainer.config import DataConfig, OptimConfig, TrainConfig
+from defeat_ros.trainer.held_out import held_out_metrics
+from defeat_ros.trainer.trainer import Trainer
+from defeat_ros.typed_config import TypedConfig
+import numpy as np
+import torch
+
+
+@dataclass
+class FinetuneConfig(TypedConfig):
+    """A fine-tuning run: bags in, a new model directory out."""
+
+    bags: list = field(default_factory=list)
+    """rosbag2 recordings (directories or single .mcap/.db3 files)."""
+    source: str = ''
+    """Model directory to start from."""
+    out: str = ''
+    """New model directory to write (must not exist)."""
+    steps: int = 200
+    """Optimisation steps."""
+    batch_size: int = 4
+    """Frame triplets per step."""
+    learning_rate: float = 5e-5
+    """Adam learning rate (constant)."""
+    height: int = 0
+    """Training height in pixels (multiple of 32); 0: the source model's."""
+    width: int = 0
+    """Training width in pixels (multiple of 32); 0: the source model's."""
+    workers: int = 0
+    """Data-loading worker processes."""
+    static_threshold: float = STATIC_THRESHOLD
+    """Skip samples whose thumbnails differ less from a source (see frame_selection); 0: off."""
+    balance_lighting: bool = False
+    """Draw night and day samples equally often (night: mean luma below NIGHT_BRIGHTNESS)."""
+    held_out: float = 0.1
+    """Fraction of each bag's frames, at its end, kept for measuring and never trained on."""
+    image_topic: str = ''
+    """Image topic of the bags; '' : each bag's only colour image topic."""
+    depth_topic: str = ''
+    """Ground-truth depth topic; when set, depth metrics are reported on the held-out frames."""
+    seed: int = 0
+    """Seed of sampling, augmentation and the loss's random draws."""
+
+    def __post_init__(self):
+        """Check the numbers before any work is done."""
+        if not self.bags or not self.source or not self.out:
+            raise ValueError('finetune needs bags (--bag), a source model (--from) and an '
+                             'output directory (--out)')
+        if self.steps < 1 or self.batch_size < 1 or self.workers < 0:
+            raise ValueError(f'need steps >= 1, batch size >= 1 and workers >= 0, got '
+                             f'{self.steps}, {self.batch_size}, {self.workers}')
+        if not 0 < self.held_out < 1:
+            raise ValueError(f'held_out must be a fraction in (0, 1), got {self.held_out}')
+        if not self.learning_rate > 0:
+            raise ValueError(f'learning rate must be positive, got {self.learning_rate}')
+
+
+@dataclass
+class Selection:
+    """Which samples of the bags to train on and to measure on."""
+
+    train: list = field(default_factory=list)
+    """(bag number, target frame) of every training sample."""
+    held_out: list = field(default_factory=list)
+    """(bag number, target frame) of every held-out sample."""
+    night: list = field(default_factory=list)
+    """Per training sample, whether its target is a night frame."""
+    static: int = 0
+    """Samples skipped because the camera stood still (training and held-out)."""
+
+
+def split_targets(source, offsets, held_out):
+    """
+    Return the valid targets of a bag before and inside its held-out end.
+
+    The last ``ceil(held_out * F)`` frames are held out: held-out samples read only those,
+    training samples none of them.
+
+    :param source: a :class:`~defeat_ros.data.rosbag_sequence.BagSequence` of F frames.
+    :param offsets: the source offsets.
+    :param held_out: the held-out fraction.
+    :return: (training targets, held-out targets), int64 arrays.
+    """
+    first_held = source.count - math.ceil(held_out * source.count)
+    targets = source.valid_targets(offsets)
+    train = targets[targets + max(max(offsets), 0) < first_held]
+    held = targets[targets + min(min(offsets), 0) >= first_held]
+    return train, held
+
+
+def select_samples(sources, offsets, config):
+    """
+    Split every bag, drop samples of a standing camera and classify the training ones.
+
+    :param sources: the bags' frame sources.
+    :param offsets: the source offsets.
+    :param config: the :class:`FinetuneConfig`.
+    :return: a :class:`Selection`.
+    """
+    selection = Selection()
+
+    def moving(source, targets):
+        keep = motion(source, targets, offsets) >= config.static_threshold
+        selection.static += int(np.count_nonzero(~keep))
+        return targets[keep]
+
+    for number, source in enumerate(sources):
+        train, held = (moving(source, t) for t in split_targets(source, offsets,
+                                                                config.held_out))
+        selection.train += [(number, int(t)) for t in train]
+        selection.held_out += [(number, int(t)) for t in held]
+        selection.night += [bool(d) for d in brightness(source, train) < NIGHT_BRIGHTNESS]
+    if len(selection.train) < config.batch_size:
+        raise ValueError(f'bags {", ".join(config.bags)}: {len(selection.train)} moving '
+                         f'training samples, fewer than the batch size {config.batch_size} '
+                         f'({selection.static} skipped as static); record a longer drive or '
+                         f'lower --static-threshold or --batch-size')
+    if not selection.held_out:
+        raise ValueError(f'bags {", ".join(config.bags)}: the held-out last '
+                         f'{config.held_out:.0%} of the frames hold no moving frame window; '
+                         f'record longer bags or raise --held-out')
+    return selection
+
+
+def sample_dataset(sources, chosen, sample):
+    """Return the SequenceDataset of ``chosen`` (bag number, target frame) pairs."""
+    numbers, frames = zip(*chosen)
+    return SequenceDataset(sources, sample, numbers, frames)
+
+
+def check_paths(config):
+    """Fail early, naming the option, on a missing source model or an existing output."""
+    source, out = Path(config.source), Path(config.out)
+    if not source.exists():
+        raise FileNotFoundError(f'--from {source}: the model directory does not exist')
+    read_config(source)
+    if out.exists():
+        raise FileExistsError(f'--out {out} already exists; choose a new directory '
+                              f'(nothing was changed)')
+
+
+def train_config(config, source_config, trainer_out):
+    """
+    Return the TrainConfig of a fine-tuning run.
+
+    Architecture, loss and source offsets come from the source model (its recorded
+    ``train_config`` when there is one), the resolution from ``config`` when set.
+    """
+    recorded = source_config.provenance.get('train_config', {})
+    model = replace(source_config, provenance={},
+                    height=config.height or source_config.height,
+                    width=config.width or source_config.width)
+    data = DataConfig(dataset='rosbag',
+                      source={'paths': list(config.bags), 'image_topic': config.image_topic,
+                              'depth_topic': config.depth_topic},
+                      offsets=list(recorded.get('data', {}).get('offsets', [-1, 1])),
+                      batch_size=config.batch_size, workers=config.workers)
+    optim = OptimConfig(learning_rate=config.learning_rate, step_size=config.steps + 1,
+                        gamma=1.0)
+    return TrainConfig(model=model, loss=LossConfig.from_dict(recorded.get('loss', {})),
+                       data=data, optim=optim, epochs=config.steps, max_steps=config.steps,
+                       seed=config.seed, out=str(trainer_out),
+                       log_every=max(1, config.steps // 10), image_every=config.steps + 1,
+                       checkpoint_every=config.steps + 1, resume=False,
+                       init_from=str(config.source))
+
+
+def write_model(model, out):
+    """Write the model directory and its ONNX files to ``out`` in one rename."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f'{out.name}.', suffix='.partial', dir=out.parent))
+    try:
+        save_model(model, partial)
+        export_onnx(partial)
+        partial.rename(out)
+    except BaseException:
+        shutil.rmtree(partial)
+        raise
+    return out
+
+
+def run_finetune(config, log=print):
+    """
+    Fine-tune ``config.source`` on ``config.bags`` and write ``config.out``.
+
+    :param config: a :class:`FinetuneConfig`.
+    :param log: progress and result lines.
+    :return: summary dict: 'before' and 'after' held-out metrics, sample counts, 'seconds'.
+    """
+    start = time.time()
+    check_paths(config)
+    source_config = read_config(config.source)
+    with tempfile.TemporaryDirectory(prefix='defeat-finetune-') as work:
+        train = train_config(config, source_config, work)
+        height, width, offsets = train.model.height, train.model.width, train.data.offsets
+        bag_config = BagConfig(paths=list(config.bags), image_topic=config.image_topic,
+                               depth_topic=config.depth_topic)
+        sources = [BagSequence(path, bag_config, height, width) for path in config.bags]
+        selection = select_samples(sources, offsets, config)
+        night = int(np.count_nonzero(selection.night))
+        log(f'{len(selection.train)} training samples ({night} night), '
+            f'{len(selection.held_out)} held out, {selection.static} skipped as static')
+        sample = SampleConfig(height=height, width=width, offsets=offsets, seed=config.seed)
+        held_out = sample_dataset(sources, selection.held_out,
+                                  replace(sample, augment={'enabled': False}))
+        weights = balance_weights(selection.night) if config.balance_lighting else None
+        trainer = Trainer(train, sample_dataset(sources, selection.train, sample), log,
+                          weights=None if weights is None else torch.from_numpy(weights))
+        measure = (trainer.model, trainer.loss, held_out, offsets, config.batch_size,
+                   trainer.device)
+        before = held_out_metrics(*measure)
+        trainer.train()
+        after = held_out_metrics(*measure)
+    summary = {'before': before, 'after': after, 'steps': trainer.step,
+               'train_samples': len(selection.train), 'night_samples': night,
+               'held_out_samples': len(selection.held_out), 'static_skipped': selection.static}
+    trainer.model.config.provenance.update({
+        'made_by': 'defeat-ros finetune', 'source_model': str(config.source),
+        'source_provenance': source_config.provenance, 'bags': [str(b) for b in config.bags],
+        'finetune_config': config.to_dict(), **summary})
+    write_model(trainer.model, config.out)
+    summary['seconds'] = time.time() - start
+    for name in ['loss'] + [m for m in ('abs_rel', 'a1') if m in before]:
+        log(f'held-out {name}: {before[name]:.4f} -> {after[name]:.4f}')
+    log(f'model written to {config.out} in {summary["seconds"]:.0f} s')
+    return summary
