@@ -23,30 +23,34 @@ drops the message into a one-frame :class:`~defeat_ros.ros.latest_slot.LatestSlo
 thread runs inference on the newest frame, so a slow model drops frames (counted in the
 diagnostics) and never builds a queue. A frame that cannot be processed (wrong encoding,
 corrupt data) is logged (throttled) and reported as a diagnostics ERROR; the node keeps going.
+
+With ``online_finetune`` the node also adapts its networks to the camera it watches: a
+background :class:`~defeat_ros.online_finetune.OnlineFinetuner` trains a copy on the processed
+frames and swaps validated improvements into the Perception (a second diagnostics status
+reports its steps, losses, swaps and rollbacks).
 """
 
-from pathlib import Path
 import sys
 import threading
 import time
 
-import cv2
-from defeat_ros.data.bag_writer import camera_info_msg, depth_msg, header, image_msg
-from defeat_ros.data.bag_writer import odometry_msg
+from defeat_ros.data.bag_writer import header
+from defeat_ros.online_finetune import OnlineConfig, OnlineFinetuner
 from defeat_ros.ros import parameters
-from defeat_ros.ros.conversions import camera_info_intrinsics, compressed_to_rgb, features_msg
-from defeat_ros.ros.conversions import image_to_array, parameter_intrinsics, point_cloud_msg
+from defeat_ros.ros.conversions import camera_info_intrinsics, compressed_to_rgb
+from defeat_ros.ros.conversions import image_to_array, parameter_intrinsics
 from defeat_ros.ros.conversions import stamp_to_ns, transform_msg
-from defeat_ros.ros.diagnostics import diagnostic_status, PipelineStats
+from defeat_ros.ros.diagnostics import diagnostic_status, online_status, PipelineStats
+from defeat_ros.ros.frame_outputs import OUTPUT_TOPICS, process_frame
 from defeat_ros.ros.latest_slot import LatestSlot
-from defeat_ros.ros.message_bridge import to_rclpy
+from defeat_ros.ros.message_bridge import rclpy_class, to_rclpy
+from defeat_ros.ros.model_location import ConfigurationError, resolve_model
+from defeat_ros.ros.model_location import default_model_candidates, PACKAGE  # noqa: F401
 from defeat_ros.ros.odometry import OdometryChain
 from defeat_ros.ros.qos import qos_profile
-from defeat_ros.runtime.image_encoding import to_rgb, UnsupportedEncoding
+from defeat_ros.runtime.image_encoding import UnsupportedEncoding
 from defeat_ros.runtime.perception import Perception
-from defeat_ros.visualisation import colourise_depth, colourise_features
 from diagnostic_msgs.msg import DiagnosticArray
-from nav_msgs.msg import Odometry
 import numpy as np
 import rclpy
 from rclpy.clock import Clock, ClockType
@@ -54,65 +58,21 @@ from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.logging import get_logger
 from rclpy.node import Node
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+import torch
 
 try:  # tf2_ros is not on PyPI: TF is broadcast where a ROS 2 installation provides it
     from tf2_ros import TransformBroadcaster
 except ImportError:
     TransformBroadcaster = None
 
-PACKAGE = 'defeat_ros'
 NODE_NAME = 'defeat'
 DIAGNOSTICS_PERIOD_S = 1.0
 ERROR_THROTTLE_S = 5.0
 """At most one error log line per this many seconds (every error still counts)."""
 
-OUTPUTS = {
-    'depth': (Image, 'depth'),
-    'depth_info': (CameraInfo, 'depth/camera_info'),
-    'features': (Image, 'features'),
-    'features_visual': (Image, 'features/visual'),
-    'depth_visual': (Image, 'depth/visual'),
-    'odometry': (Odometry, 'odometry'),
-    'points': (PointCloud2, 'points'),
-}
+OUTPUTS = {key: (rclpy_class(msgtype), topic) for key, (msgtype, topic) in OUTPUT_TOPICS.items()}
 """Published outputs: key -> (message type, relative topic)."""
-
-
-class ConfigurationError(RuntimeError):
-    """The node cannot start with its parameters (the message names the parameter)."""
-
-
-def default_model_candidates():
-    """Return where the default model may live: the installed share folder, then the sources."""
-    candidates = []
-    try:
-        from ament_index_python.packages import get_package_share_directory
-        candidates.append(Path(get_package_share_directory(PACKAGE)) / 'models' / 'default')
-    except (ImportError, LookupError, OSError):  # no ament prefix (pip install -e, tests)
-        pass
-    candidates.append(Path(__file__).resolve().parents[2] / 'models' / 'default')
-    return candidates
-
-
-def resolve_model(value):
-    """
-    Return the model directory named by the ``model`` parameter (empty: the default model).
-
-    :raises ConfigurationError: naming the parameter when there is no model there.
-    """
-    if value:
-        if not (Path(value) / 'config.json').is_file():
-            raise ConfigurationError(f'parameter model: {value!r} is not a model directory '
-                                     f'(no config.json)')
-        return Path(value)
-    candidates = default_model_candidates()
-    for candidate in candidates:
-        if (candidate / 'config.json').is_file():
-            return candidate
-    raise ConfigurationError(
-        'parameter model is empty and no default model is installed (looked in '
-        f'{", ".join(map(str, candidates))}); set model:=/path/to/model_dir')
 
 
 def compressed_topic(node):
@@ -156,8 +116,10 @@ class DepthNode(Node):
         input_qos = qos_profile(config['input_qos'], 'input_qos')
         output_qos = qos_profile(config['output_qos'], 'output_qos')
         self.model_dir = resolve_model(config['model'])
-        self.perception = Perception(self.model_dir, config['backend'], device=config['device'],
+        self.perception = Perception(self.model_dir, config['backend'], config['scale_mode'],
+                                     config['camera_height'], device=config['device'],
                                      precision=config['precision'])
+        self._online = self._start_online(config) if config['online_finetune'] else None
         self._outputs = {key: self.create_publisher(kind, topic, output_qos)
                          for key, (kind, topic) in OUTPUTS.items()}
         self._diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
@@ -173,6 +135,7 @@ class DepthNode(Node):
         self._camera_info = None
         self._broadcaster = None
         self._warned = set()
+        self._scale = (1.0, None)
         self._stats = PipelineStats()
         self._odometry = OdometryChain(config['max_gap_s'])
         self._worker = threading.Thread(target=self._work, name='defeat_inference', daemon=True)
@@ -182,6 +145,21 @@ class DepthNode(Node):
         self.get_logger().info(
             f'model {self.model_dir} on {self.perception.backend.name}; images from '
             f'{self.image_topic}')
+
+    def _start_online(self, config):
+        """Start online fine-tuning on a copy of the model (see online_finetune)."""
+        device = config['device']
+        if device == 'auto':
+            device = 'cuda' if torch.cuda.is_available() else 'cpu'
+        settings = OnlineConfig(
+            checkpoint_dir=config['online_checkpoint_dir'], step_rate=config['online_step_rate'],
+            buffer_size=config['online_buffer_size'],
+            learning_rate=config['online_learning_rate'],
+            validate_every=config['online_validate_every'])
+        self.get_logger().info(f'online fine-tuning on {device}; accepted models go to '
+                               f'{settings.checkpoint_dir}')
+        return OnlineFinetuner(self.model_dir, settings, self.perception.swap_model,
+                               self.get_logger().info, device)
 
     def _on_image(self, message):
         """Offer the newest frame to the worker (replacing one it has not started)."""
@@ -229,46 +207,29 @@ class DepthNode(Node):
         decode = compressed_to_rgb if self._compressed else image_to_array
         image, encoding = decode(message)
         config = parameters.values(self)
-        size = image.shape[:2]
         stamp = stamp_to_ns(message.header.stamp)
         self._odometry.max_gap_s = config['max_gap_s']
-        reason = self._odometry.reset_reason(stamp, size)
-        if reason:
-            self.perception.reset()
-        wanted = self._wanted(config)
-        result = self.perception(
-            image, encoding, features=wanted['features'] or wanted['features_visual'],
-            pose=True, output_size=size if config['output_resolution'] == 'input' else None)
-        estimate = self._odometry.update(stamp, size, result.transform)
-        if estimate.reset_reason and reason != 'first frame':
-            self.get_logger().info(f'odometry reset: {estimate.reset_reason}',
+        self.perception.set_scale(config['scale_mode'], config['camera_height'])
+        k_norm = self._intrinsics(config, image.shape[:2])
+        frame = process_frame(
+            self.perception, self._odometry, image, encoding, stamp, message.header.frame_id,
+            k_norm, self._wanted(config), config['output_resolution'], config['point_stride'],
+            config['odom_frame'], config['base_frame'])
+        if frame.estimate.reset_reason not in ('', 'first frame'):
+            self.get_logger().info(f'odometry reset: {frame.estimate.reset_reason}',
                                    throttle_duration_sec=ERROR_THROTTLE_S)
-        hdr = header(stamp, message.header.frame_id)
-        depth = result.depth
-        k_norm = self._intrinsics(config, size)
-        if wanted['depth']:
-            self._send('depth', depth_msg(depth, hdr))
-        if wanted['depth_info']:
-            self._send('depth_info', camera_info_msg(k_norm, *depth.shape, hdr))
-        if wanted['features']:
-            self._send('features', features_msg(result.features, hdr))
-        if wanted['features_visual']:
-            self._send('features_visual', image_msg(colourise_features(result.features), hdr))
-        if wanted['depth_visual']:
-            self._send('depth_visual', image_msg(colourise_depth(depth), hdr))
-        if wanted['points']:
-            rgb = to_rgb(image, encoding)
-            if rgb.shape[:2] != depth.shape:
-                rgb = cv2.resize(rgb, depth.shape[::-1], interpolation=cv2.INTER_AREA)
-            k_pix = self.perception.intrinsics(k_norm, depth.shape)
-            self._send('points', point_cloud_msg(depth, k_pix, rgb, config['point_stride'], hdr))
-        odom_header = header(stamp, config['odom_frame'])
-        self._send('odometry', odometry_msg(
-            estimate.t_odom_base, estimate.linear, estimate.angular, odom_header,
-            config['base_frame'], estimate.pose_covariance, estimate.twist_covariance))
+        for key, output in frame.messages.items():
+            self._send(key, output)
         if config['publish_tf']:
-            self._broadcast(transform_msg(estimate.t_odom_base, odom_header, config['base_frame']))
-        self._stats.processed(time.monotonic() - received, result.seconds)
+            self._broadcast(transform_msg(frame.estimate.t_odom_base,
+                                          header(stamp, config['odom_frame']),
+                                          config['base_frame']))
+        self._stats.processed(time.monotonic() - received, frame.result.seconds)
+        self._scale = (frame.result.scale, frame.result.scale_confidence)
+        if self._online is not None:
+            if frame.estimate.reset_reason:
+                self._online.reset()
+            self._online.add_frame(frame.result.frame, k_norm)
 
     def _send(self, key, message):
         """Publish a rosbags-built message on output ``key``."""
@@ -314,9 +275,16 @@ class DepthNode(Node):
             self.perception.backend.name,
             [('backend', self.perception.backend.name), ('model', str(self.model_dir)),
              ('image topic', self.image_topic),
-             ('intrinsics', 'camera_info' if self._camera_info is not None else 'parameters')],
+             ('intrinsics', 'camera_info' if self._camera_info is not None else 'parameters'),
+             ('scale mode', self.perception.scale_mode), ('depth scale', f'{self._scale[0]:.4g}'),
+             ('ground plane inliers', '-' if self._scale[1] is None
+              else f'{self._scale[1]:.2f}')],
             self.image_topic)
         array = DiagnosticArray(status=[status])
+        if self._online is not None:
+            array.status.append(online_status(
+                self._online.stats, f'{self.get_fully_qualified_name()}: online fine-tuning',
+                self.perception.backend.name))
         array.header.stamp = self.get_clock().now().to_msg()
         self._diagnostics.publish(array)
 
@@ -325,6 +293,8 @@ class DepthNode(Node):
         self._slot.close()
         if self._worker is not None and self._worker is not threading.current_thread():
             self._worker.join(timeout=30.0)
+        if getattr(self, '_online', None) is not None:
+            self._online.close()
         return super().destroy_node()
 
 
@@ -334,7 +304,8 @@ def main(args=None):
     try:
         try:
             node = DepthNode()
-        except (ConfigurationError, ParameterException, ValueError, OSError) as error:
+        except (ConfigurationError, ParameterException, ValueError, OSError,
+                RuntimeError) as error:
             get_logger(NODE_NAME).fatal(f'cannot start: {error}')
             return 1
         try:

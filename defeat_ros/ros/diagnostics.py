@@ -139,3 +139,20 @@ def diagnostic_status(report, name, hardware_id, extra, waiting_for):
     ]
     return DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id,
                             values=[KeyValue(key=k, value=str(v)) for k, v in values])
+
+
+def online_status(stats, name, hardware_id):
+    """
+    Build the DiagnosticStatus of online fine-tuning from its OnlineStats.
+
+    Level WARN once a rollback has happened (message: the latest event), else OK.
+    """
+    level = DiagnosticStatus.WARN if stats.rollbacks else DiagnosticStatus.OK
+    values = [('training steps', stats.steps), ('training loss', f'{stats.training_loss:.4f}'),
+              ('validation loss', f'{stats.validation_loss:.4f}'),
+              ('best validation loss', f'{stats.best_validation_loss:.4f}'),
+              ('swaps', stats.swaps), ('rollbacks', stats.rollbacks),
+              ('training triplets', stats.triplets), ('held-out triplets', stats.held_out)]
+    return DiagnosticStatus(level=level, name=name, message=stats.last_event,
+                            hardware_id=hardware_id,
+                            values=[KeyValue(key=k, value=str(v)) for k, v in values])

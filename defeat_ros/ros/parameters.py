@@ -15,6 +15,7 @@ import re
 
 from defeat_ros.ros.qos import QOS_NAMES
 from defeat_ros.runtime.backends import BACKENDS
+from defeat_ros.runtime.perception import SCALE_MODES
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rcl_interfaces.msg import SetParametersResult
 
@@ -84,8 +85,11 @@ PARAMETERS = (
     Spec('base_frame', 'base_link', 'Body frame whose motion the odometry reports (REP-105)',
          pattern=r'\S+'),
     Spec('publish_tf', False, 'Broadcast TF odom_frame -> base_frame (needs tf2_ros)'),
-    Spec('scale_mode', 'model', 'Where metric depth scale comes from: model (the scale it was '
-         'trained at)', choices=('model',)),
+    Spec('scale_mode', 'model', 'Where metric depth and odometry scale comes from: model (the '
+         'scale it was trained at) or camera_height (a ground plane fitted to the depth at '
+         'camera_height below the camera)', choices=SCALE_MODES),
+    Spec('camera_height', 1.65, 'Height of the camera above the ground (m), for scale_mode '
+         'camera_height', minimum=0.05, maximum=100.0),
     Spec('image_transport', 'raw', "Image subscription: 'raw' (image) or 'compressed' "
          '(image/compressed)', read_only=True, choices=('raw', 'compressed')),
     Spec('input_qos', 'SENSOR_DATA', 'QoS profile of the subscriptions', read_only=True,
@@ -99,6 +103,18 @@ PARAMETERS = (
     Spec('cy', 0.5, 'Fallback principal point y / image height', minimum=0.0, maximum=1.0),
     Spec('max_gap_s', 0.5, 'A gap between frames longer than this (s) resets odometry',
          minimum=0.001, maximum=3600.0),
+    Spec('online_finetune', False, 'Fine-tune the networks self-supervised on the incoming '
+         'frames in the background; validated improvements are swapped in', read_only=True),
+    Spec('online_checkpoint_dir', 'defeat_online', 'Where online fine-tuning saves the models '
+         'it swaps in (relative to the working directory)', read_only=True, pattern=r'\S+'),
+    Spec('online_step_rate', 1.0, 'Most online training steps per second', read_only=True,
+         minimum=0.01, maximum=100.0),
+    Spec('online_buffer_size', 60, 'Frame triplets kept for online training', read_only=True,
+         minimum=4, maximum=10000),
+    Spec('online_learning_rate', 2e-5, 'Adam learning rate of online fine-tuning',
+         read_only=True, minimum=1e-8, maximum=0.01),
+    Spec('online_validate_every', 20, 'Online training steps between validations (and swaps)',
+         read_only=True, minimum=1, maximum=100000),
 )
 """Every parameter of the node, in the order of config/depth.yaml."""
 

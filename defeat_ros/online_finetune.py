@@ -1,0 +1,254 @@
+"""
+Online self-supervised fine-tuning beside a running Perception: train a copy, swap it in safely.
+
+:class:`OnlineFinetuner` is fed every processed camera frame (at the network resolution). It
+keeps a bounded replay buffer of recent frame triplets (t-1, t, t+1) of a moving camera (a
+standing camera teaches nothing: see :mod:`~defeat_ros.data.frame_selection`); every fifth
+triplet is held out for validation and never trained on. A background thread trains a copy of
+the weights with the DeFeat loss at a bounded step rate; every ``validate_every`` steps it
+measures the mean self-supervised loss on the held-out triplets (same random draws each
+time). Only when that loss is lower than the best so far are the weights saved as a model
+directory under ``checkpoint_dir`` and handed to ``swap`` (the node builds a new backend from
+it and replaces the running one between two frames). A non-finite training loss, or a
+validation loss above ``divergence`` times the best, rolls the training copy back to the last
+accepted weights with a fresh optimiser. Inference is never blocked: it only ever sees
+complete, accepted models.
+"""
+
+from collections import deque
+from dataclasses import dataclass
+import math
+from pathlib import Path
+import shutil
+import threading
+
+from defeat_ros.data.frame_selection import STATIC_THRESHOLD, thumbnail
+from defeat_ros.losses import DeFeatLoss, LossConfig
+from defeat_ros.nets import load_model, save_model
+from defeat_ros.training_step import measure_loss, training_step
+from defeat_ros.typed_config import TypedConfig
+import numpy as np
+import torch
+
+OFFSETS = (-1, 1)
+HOLD_OUT_EVERY = 5
+"""Every this-many-th triplet goes to the validation set."""
+
+
+@dataclass
+class OnlineConfig(TypedConfig):
+    """How the node adapts its networks while it runs."""
+
+    checkpoint_dir: str = ''
+    """Where accepted models are saved (``step_<n>`` model directories); required."""
+    buffer_size: int = 60
+    """Training triplets kept (the oldest go first); a quarter as many are held out."""
+    step_rate: float = 1.0
+    """Most training steps per second (the CPU or GPU is shared with inference)."""
+    learning_rate: float = 2e-5
+    """Adam learning rate of the fine-tuning."""
+    batch_size: int = 2
+    """Triplets per training step."""
+    validate_every: int = 20
+    """Training steps between validations (and possible swaps)."""
+    min_triplets: int = 6
+    """Training triplets needed before the first step (and held-out ones before validating)."""
+    divergence: float = 1.5
+    """Roll back when the validation loss exceeds this factor times the best one."""
+    keep_checkpoints: int = 3
+    """Accepted model directories kept on disk (older ones are deleted)."""
+
+    def __post_init__(self):
+        """Check the ranges."""
+        if not self.checkpoint_dir:
+            raise ValueError('online fine-tuning needs a checkpoint_dir')
+        checks = {'buffer_size': self.buffer_size >= 2, 'step_rate': self.step_rate > 0,
+                  'learning_rate': 0 < self.learning_rate < 1,
+                  'batch_size': self.batch_size >= 1, 'validate_every': self.validate_every >= 1,
+                  'min_triplets': self.min_triplets >= 1, 'divergence': self.divergence > 1,
+                  'keep_checkpoints': self.keep_checkpoints >= 1}
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f'online fine-tuning: invalid {", ".join(bad)}')
+
+
+@dataclass
+class OnlineStats:
+    """What the fine-tuning has done so far (for diagnostics)."""
+
+    steps: int = 0
+    training_loss: float = math.nan
+    validation_loss: float = math.nan
+    best_validation_loss: float = math.nan
+    swaps: int = 0
+    rollbacks: int = 0
+    triplets: int = 0
+    held_out: int = 0
+    last_event: str = 'collecting frames'
+
+
+class OnlineFinetuner:
+    """
+    Fine-tune a copy of ``model_dir`` on frames fed with :meth:`add_frame` (see the module doc).
+
+    :param model_dir: the model the Perception runs; its weights start the copy.
+    :param config: an :class:`OnlineConfig`.
+    :param swap: called with an accepted model directory, from the training thread.
+    :param log: called with one-line messages.
+    :param device: torch device of the training copy.
+    """
+
+    def __init__(self, model_dir, config, swap, log=print, device='cpu'):
+        """Load the copy and start the training thread."""
+        self.config = config
+        self.swap = swap
+        self.log = log
+        self.device = torch.device(device)
+        self.model = load_model(model_dir).to(self.device).train()
+        self.loss_fn = DeFeatLoss(LossConfig(contrastive_positives=512)).to(self.device)
+        self.accepted = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.optimiser = self.new_optimiser()
+        self.stats = OnlineStats()
+        self._window = deque(maxlen=3)
+        self._train = deque(maxlen=config.buffer_size)
+        self._held_out = deque(maxlen=max(1, config.buffer_size // (HOLD_OUT_EVERY - 1)))
+        self._triplets_seen = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._generator = np.random.default_rng(0)
+        Path(config.checkpoint_dir).mkdir(parents=True, exist_ok=True)
+        self._thread = threading.Thread(target=self._run, name='online_finetune', daemon=True)
+        self._thread.start()
+
+    def new_optimiser(self):
+        """Return a fresh Adam over the training copy."""
+        return torch.optim.Adam(self.model.parameters(), lr=self.config.learning_rate)
+
+    def add_frame(self, frame, k_norm):
+        """
+        Offer the next frame of the stream.
+
+        :param frame: 1 x 3 x h x w float in [0, 1] at the model's resolution.
+        :param k_norm: 3 x 3 normalised intrinsics of the frame.
+        :raises ValueError: for non-finite intrinsics (nothing is added).
+        """
+        k_norm = torch.as_tensor(k_norm, dtype=torch.float32)
+        if not torch.isfinite(k_norm).all():
+            raise ValueError(f'non-finite intrinsics {k_norm.tolist()}')
+        pixels = (frame[0].clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+        self._window.append(pixels)
+        if len(self._window) < 3:
+            return
+        thumbs = [thumbnail(p.permute(1, 2, 0).numpy()) for p in self._window]
+        if min(np.abs(thumbs[1] - t).mean() for t in (thumbs[0], thumbs[2])) < STATIC_THRESHOLD:
+            return
+        triplet = (torch.stack(list(self._window)), k_norm)
+        with self._lock:
+            self._triplets_seen += 1
+            held_out = self._triplets_seen % HOLD_OUT_EVERY == 0
+            (self._held_out if held_out else self._train).append(triplet)
+            self.stats.triplets, self.stats.held_out = len(self._train), len(self._held_out)
+
+    def reset(self):
+        """Start a new stream (time jump, new resolution): no triplet spans the break."""
+        self._window.clear()
+
+    def _batch(self, triplets):
+        """Stack triplets into (target, sources, k_norm) float tensors on the device."""
+        frames = torch.stack([t[0] for t in triplets]).to(self.device).float() / 255.0
+        k_norm = torch.stack([t[1] for t in triplets]).to(self.device)
+        return frames[:, 1], [frames[:, 0], frames[:, 2]], k_norm
+
+    def _run(self):
+        """Train, validate and swap until closed."""
+        period = 1.0 / self.config.step_rate
+        while not self._stop.wait(period):
+            with self._lock:
+                ready = len(self._train) >= self.config.min_triplets
+                if ready:
+                    chosen = self._generator.choice(len(self._train), self.config.batch_size)
+                    batch = [self._train[i] for i in chosen]
+            if not ready:
+                continue
+            try:
+                self._step(batch)
+            except Exception as error:  # the node must keep running whatever happens here
+                self._roll_back(f'training failed: {type(error).__name__}: {error}')
+
+    def _step(self, batch):
+        """One training step; validation, swap or rollback when due."""
+        target, sources, k_norm = self._batch(batch)
+        terms = training_step(self.model, self.loss_fn, self.optimiser, target, sources,
+                              OFFSETS, k_norm, max_grad_norm=1.0)
+        loss = float(terms['total'])
+        self.stats.steps += 1
+        self.stats.training_loss = loss
+        if not math.isfinite(loss) or not all(torch.isfinite(p).all()
+                                              for p in self.model.parameters()):
+            self._roll_back(f'non-finite training loss at step {self.stats.steps}')
+            return
+        if self.stats.steps % self.config.validate_every == 0:
+            self._validate()
+
+    @torch.no_grad()
+    def validation_loss(self):
+        """Return the mean self-supervised loss of the training copy on the held-out triplets."""
+        with self._lock:
+            held_out = list(self._held_out)
+        if len(held_out) < 1:
+            return math.nan
+        losses = []
+        for seed, triplet in enumerate(held_out):
+            target, sources, k_norm = self._batch([triplet])
+            losses.append(measure_loss(self.model, self.loss_fn, target, sources, OFFSETS,
+                                       k_norm, seed)[0])
+        return float(torch.stack(losses).mean())
+
+    def _validate(self):
+        """Accept (save and swap) an improvement; roll back a divergence."""
+        loss = self.validation_loss()
+        self.stats.validation_loss = loss
+        if math.isnan(self.stats.best_validation_loss):
+            # The first validation measures the weights the Perception already runs.
+            self.stats.best_validation_loss = self._accepted_loss(loss)
+        best = self.stats.best_validation_loss
+        if not math.isfinite(loss) or loss > self.config.divergence * best:
+            self._roll_back(f'validation loss {loss:.4f} diverged (best {best:.4f})')
+        elif loss < best:
+            directory = Path(self.config.checkpoint_dir) / f'step_{self.stats.steps:06d}'
+            save_model(self.model, directory)
+            self.accepted = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.stats.best_validation_loss = loss
+            self.swap(directory)
+            self.stats.swaps += 1
+            self.stats.last_event = f'swapped in {directory.name} (validation loss {loss:.4f})'
+            self.log(self.stats.last_event)
+            self._prune()
+
+    def _accepted_loss(self, current):
+        """Measure the accepted weights (those running before any swap) on the held-out set."""
+        trained = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.model.load_state_dict(self.accepted)
+        loss = self.validation_loss()
+        self.model.load_state_dict(trained)
+        return loss if math.isfinite(loss) else current
+
+    def _roll_back(self, reason):
+        """Restore the last accepted weights with a fresh optimiser."""
+        self.model.load_state_dict(self.accepted)
+        self.optimiser = self.new_optimiser()
+        self.stats.rollbacks += 1
+        self.stats.last_event = f'rolled back: {reason}'
+        self.log(self.stats.last_event)
+
+    def _prune(self):
+        """Delete all but the newest ``keep_checkpoints`` accepted model directories."""
+        saved = sorted(Path(self.config.checkpoint_dir).glob('step_*'))
+        for old in saved[:-self.config.keep_checkpoints]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def close(self, timeout=30.0):
+        """Stop the training thread (after its current step)."""
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)

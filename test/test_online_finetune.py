@@ -1,0 +1,102 @@
+"""
+Online fine-tuning: triplets from a stream, validated swaps, rollback on NaN, a static camera.
+
+A small untrained model learns quickly on a synthetic drive, so the held-out loss falls and
+the fine-tuner swaps; NaN injected into the training copy's weights makes the loss non-finite
+and rolls the weights back without ever swapping.
+"""
+
+import math
+
+from defeat_ros.data.street_world import render_sequence, WorldConfig
+from defeat_ros.nets import DeFeatNet, load_model, ModelConfig, save_model
+from defeat_ros.online_finetune import OnlineConfig, OnlineFinetuner
+from defeat_ros.ros.graph import wait_for
+import pytest
+import torch
+
+
+@pytest.fixture(scope='module')
+def drive():
+    return render_sequence(WorldConfig(width=96, height=64, frames=24, seed=11))
+
+
+@pytest.fixture
+def model(tmp_path):
+    torch.manual_seed(0)
+    return save_model(DeFeatNet(ModelConfig(height=64, width=96, encoder_width=16,
+                                            feature_dims=8)), tmp_path / 'model')
+
+
+def finetuner(model, tmp_path, swapped, **overrides):
+    settings = {'checkpoint_dir': str(tmp_path / 'online'), 'step_rate': 50.0,
+                'validate_every': 4, 'min_triplets': 4, 'learning_rate': 1e-3,
+                'keep_checkpoints': 2, **overrides}
+    return OnlineFinetuner(model, OnlineConfig(**settings), swapped.append, log=lambda _: None)
+
+
+def test_fine_tuning_swaps_in_validated_weights(drive, model, tmp_path):
+    swapped = []
+    tuner = finetuner(model, tmp_path, swapped)
+    try:
+        for image in drive.images:
+            tuner.add_frame(image.unsqueeze(0), drive.k_norm)
+        assert tuner.stats.triplets + tuner.stats.held_out == len(drive) - 2
+        assert wait_for(lambda: len(swapped) >= 2, timeout=240)
+    finally:
+        tuner.close()
+    stats = tuner.stats
+    assert stats.swaps == len(swapped) and stats.best_validation_loss < math.inf
+    newest = load_model(swapped[-1])
+    original = load_model(model)
+    assert not torch.equal(newest.depth_net.decoder.heads['0'][1].weight,
+                           original.depth_net.decoder.heads['0'][1].weight)
+    assert len(list((tmp_path / 'online').glob('step_*'))) <= 2
+
+
+def test_injected_nan_weights_roll_back_and_never_swap(drive, model, tmp_path):
+    swapped = []
+    tuner = finetuner(model, tmp_path, swapped, validate_every=1000)
+    try:
+        for image in drive.images:
+            tuner.add_frame(image.unsqueeze(0), drive.k_norm)
+        assert wait_for(lambda: tuner.stats.steps >= 2, timeout=120)
+        with torch.no_grad():
+            tuner.model.depth_net.decoder.heads['0'][1].weight.fill_(math.nan)
+        assert wait_for(lambda: tuner.stats.rollbacks >= 1, timeout=120)
+    finally:
+        tuner.close()
+    assert swapped == []
+    assert 'non-finite' in tuner.stats.last_event
+    original = load_model(model).state_dict()
+    for name, value in tuner.accepted.items():
+        assert torch.equal(value, original[name]), name
+    assert all(torch.isfinite(p).all() for p in tuner.model.parameters())
+
+
+def test_non_finite_intrinsics_are_refused(drive, model, tmp_path):
+    tuner = finetuner(model, tmp_path, [])
+    broken = drive.k_norm.clone()
+    broken[0, 0] = math.nan
+    try:
+        with pytest.raises(ValueError, match='non-finite intrinsics'):
+            tuner.add_frame(drive.images[0].unsqueeze(0), broken)
+    finally:
+        tuner.close()
+
+
+def test_a_standing_camera_gives_no_triplets(drive, model, tmp_path):
+    tuner = finetuner(model, tmp_path, [])
+    try:
+        for _ in range(10):
+            tuner.add_frame(drive.images[0].unsqueeze(0), drive.k_norm)
+    finally:
+        tuner.close()
+    assert tuner.stats.triplets == 0 and tuner.stats.held_out == 0
+
+
+def test_invalid_settings_are_named():
+    with pytest.raises(ValueError, match='checkpoint_dir'):
+        OnlineConfig()
+    with pytest.raises(ValueError, match='step_rate, learning_rate'):
+        OnlineConfig(checkpoint_dir='x', step_rate=0, learning_rate=2.0)
