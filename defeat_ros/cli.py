@@ -5,21 +5,22 @@ import sys
 
 
 def add_demo(subparsers):
-    """``defeat-ros demo``: train from scratch on a rendered drive and report depth accuracy."""
-    parser = subparsers.add_parser('demo', help='train on a rendered drive and evaluate it')
+    """``defeat-ros demo``: day and night drives through the ROS 2 node graph, measured."""
+    parser = subparsers.add_parser(
+        'demo', help='play synthetic day and night drives through the ROS 2 node graph')
     parser.add_argument('--out', default='demo_output', help='output directory')
-    parser.add_argument('--steps', type=int, default=60, help='optimisation steps')
-    parser.add_argument('--frames', type=int, default=24, help='frames in the training drive')
-    parser.add_argument('--height', type=int, default=96, help='network height (multiple of 32)')
-    parser.add_argument('--width', type=int, default=320, help='network width (multiple of 32)')
-    parser.add_argument('--batch', type=int, default=2, help='frame triplets per step')
-    parser.add_argument('--lr', type=float, default=2e-4, help='Adam learning rate')
-    parser.add_argument('--seed', type=int, default=0, help='seed of scene, path and weights')
+    parser.add_argument('--model', default='', help='model directory (default: the default model)')
+    parser.add_argument('--backend', default='auto', help='auto, onnxruntime, pytorch, tensorrt')
+    parser.add_argument('--frames', type=int, default=80, help='frames per drive')
+    parser.add_argument('--height', type=int, default=192, help='camera image height')
+    parser.add_argument('--width', type=int, default=640, help='camera image width')
+    parser.add_argument('--rate', type=float, default=0.5, help='playback speed factor')
+    parser.add_argument('--seed', type=int, default=7, help='street and drive of the demo')
 
     def run(args):
         from defeat_ros.demo import run_demo
-        run_demo(args.out, args.steps, args.frames, args.height, args.width, args.batch, args.lr,
-                 args.seed)
+        run_demo(args.out, args.model, args.backend, args.frames, args.height, args.width,
+                 args.rate, args.seed)
     parser.set_defaults(run=run)
 
 
@@ -123,6 +124,106 @@ def add_benchmark(subparsers):
     parser.set_defaults(run=run)
 
 
+def add_finetune(subparsers):
+    """``defeat-ros finetune``: self-supervised fine-tuning of a model on rosbag2 recordings."""
+    parser = subparsers.add_parser(
+        'finetune', help='fine-tune a model on bags (self-supervised) and write a new model')
+    parser.add_argument('--bag', dest='bags', action='append', required=True, metavar='BAG',
+                        help='rosbag2 recording with a camera (repeatable)')
+    parser.add_argument('--from', dest='source', required=True, metavar='MODEL',
+                        help='model directory to start from')
+    parser.add_argument('--out', required=True, metavar='MODEL',
+                        help='new model directory (must not exist)')
+    parser.add_argument('--steps', type=int, default=200, help='optimisation steps')
+    parser.add_argument('--batch-size', type=int, default=4, help='frame triplets per step')
+    parser.add_argument('--learning-rate', type=float, default=5e-5, help='Adam learning rate')
+    parser.add_argument('--height', type=int, default=0,
+                        help="training height (multiple of 32; default: the source model's)")
+    parser.add_argument('--width', type=int, default=0,
+                        help="training width (multiple of 32; default: the source model's)")
+    parser.add_argument('--workers', type=int, default=0, help='data-loading processes')
+    parser.add_argument('--static-threshold', type=float, default=None,
+                        help='skip frames whose thumbnail differs less than this (mean absolute '
+                             'RGB in [0, 1]) from a neighbour: a standing camera; 0 keeps all '
+                             '(default and details: defeat_ros/data/frame_selection.py)')
+    parser.add_argument('--balance-lighting', action='store_true',
+                        help='draw night frames (dark: low mean luma) and day frames equally '
+                             'often')
+    parser.add_argument('--held-out', type=float, default=0.1,
+                        help='fraction of each bag, at its end, measured but never trained on')
+    parser.add_argument('--image-topic', default='',
+                        help="image topic (default: the bag's only colour image topic)")
+    parser.add_argument('--depth-topic', default='',
+                        help='ground-truth depth topic: also report depth metrics')
+    parser.add_argument('--seed', type=int, default=0, help='seed of sampling and augmentation')
+
+    def run(args):
+        from defeat_ros.finetune import FinetuneConfig, run_finetune
+        options = {name: value for name, value in vars(args).items()
+                   if name not in ('command', 'run') and value is not None}
+        run_finetune(FinetuneConfig(**options))
+    parser.set_defaults(run=run)
+
+
+def add_process_bag(subparsers):
+    """``defeat-ros process-bag``: the node's outputs for every frame of a bag, into a new bag."""
+    parser = subparsers.add_parser(
+        'process-bag', help='run depth, features and odometry over a rosbag2 recording, as fast '
+                            'as the machine allows, and write the results into a new bag')
+    parser.add_argument('input', help='rosbag2 recording (directory, or one .mcap/.db3 file)')
+    parser.add_argument('output', help='bag directory to write (must not exist)')
+    parser.add_argument('--model', default='', help='model directory (default: the default model)')
+    parser.add_argument('--backend', default='auto',
+                        help='auto, onnxruntime, pytorch or tensorrt (default: auto)')
+    parser.add_argument('--device', default='auto', help='auto, cpu, cuda or cuda:<index>')
+    parser.add_argument('--precision', default='fp32', help='fp32, fp16, bf16 or int8')
+    parser.add_argument('--storage', choices=['mcap', 'sqlite3'], default='mcap',
+                        help='storage of the output bag (default: mcap)')
+    parser.add_argument('--image-topic', default='',
+                        help="Image or CompressedImage topic (default: the bag's only colour "
+                             'image topic)')
+    parser.add_argument('--camera-info-topic', default='',
+                        help='CameraInfo topic (default: the one beside the image topic)')
+    parser.add_argument('--intrinsics', default='',
+                        help='fx,fy,cx,cy normalised by image size, for bags without CameraInfo')
+    parser.add_argument('--namespace', default='',
+                        help="namespace of the output topics (default: the image topic's, e.g. "
+                             '/camera for /camera/image_raw; / for none)')
+    parser.add_argument('--outputs', default='depth,depth/camera_info,features/visual,odometry,'
+                        'points', help='comma-separated output topics, of: depth, '
+                        'depth/camera_info, features, features/visual, depth/visual, odometry, '
+                        'points (default: %(default)s)')
+    parser.add_argument('--output-resolution', choices=['input', 'model'], default='input',
+                        help="size of depth and features: each image's or the network's")
+    parser.add_argument('--no-copy', dest='copy_input', action='store_false',
+                        help='do not copy the input topics into the output bag')
+    parser.add_argument('--point-stride', type=int, default=4,
+                        help='keep every n-th pixel in both directions for points')
+    parser.add_argument('--max-gap', dest='max_gap_s', type=float, default=0.5,
+                        help='a gap between frames longer than this (s) restarts odometry')
+    parser.add_argument('--scale-mode', choices=['model', 'camera_height'], default='model',
+                        help='metric scale from the model or from the camera height')
+    parser.add_argument('--camera-height', type=float, default=1.65,
+                        help='camera height above the ground (m), for --scale-mode camera_height')
+    parser.add_argument('--odom-frame', default='odom', help='fixed frame of the odometry')
+    parser.add_argument('--base-frame', default='base_link', help='body frame of the odometry')
+    parser.add_argument('--quiet', action='store_true', help='no progress bar')
+
+    def run(args):
+        from defeat_ros.bag_processing import PartialBagError, process_bag, ProcessConfig
+        from defeat_ros.bag_processing import Progress
+        options = {name: value for name, value in vars(args).items()
+                   if name not in ('command', 'run', 'input', 'output', 'quiet')}
+        try:
+            report = process_bag(args.input, args.output, ProcessConfig(**options),
+                                 progress=None if args.quiet else Progress())
+        except PartialBagError as error:
+            print(error.report.summary())
+            raise
+        print(report.summary())
+    parser.set_defaults(run=run)
+
+
 def main(argv=None):
     """Parse ``argv`` and run the chosen subcommand; returns the process exit code."""
     parser = argparse.ArgumentParser(prog='defeat-ros', description=__doc__)
@@ -131,6 +232,8 @@ def main(argv=None):
     add_synth(subparsers)
     add_export(subparsers)
     add_benchmark(subparsers)
+    add_process_bag(subparsers)
+    add_finetune(subparsers)
     args = parser.parse_args(argv)
     try:
         args.run(args)

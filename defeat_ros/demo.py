@@ -1,113 +1,191 @@
 """
-The interim demo: train DeFeat-Net from scratch on a rendered drive and measure it.
+The demo: synthetic drives by day and by night through the real ROS 2 node graph, measured.
 
-Runs the smallest real end-to-end path of the package: exact-ground-truth frames -> the three
-networks -> the DeFeat loss -> Adam steps -> depth evaluated against ground truth, and writes a
-self-describing model directory, a contact sheet and a JSON summary.
+For each condition a drive of the synthetic street is rendered once and recorded as a rosbag2
+(``drives/<condition>``, reused by later runs), then played through real rclpy nodes talking
+over DDS in this process (:mod:`~defeat_ros.ros.playback_pipeline`): ``bag_player`` (with
+``/clock``) -> ``defeat_node`` (on simulated time) -> a recorder writing the node's outputs
+into ``results/<condition>``. The results bag is
+then compared with the ground truth in the drive's bag: depth (median-scaled AbsRel and
+delta < 1.25, and metric AbsRel), odometry (ATE after sim(3) alignment), frames/s and drops.
+Written to the output folder: the two bags per condition, ``contact_sheet.png`` (input, true
+depth, predicted depth, error and feature PCA per condition), ``trajectory.png`` and
+``summary.json``; the summary is also printed.
 """
 
 import json
 from pathlib import Path
 import platform
+import shutil
 import time
 
-import cv2
-from defeat_ros.data.textured_corridor import Corridor, render_drive
-from defeat_ros.evaluation import depth_metrics
-from defeat_ros.losses import DeFeatLoss, LossConfig
-from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
-from defeat_ros.training_step import training_step
-from defeat_ros.visualisation import colourise_depth, rgb_to_uint8
+from defeat_ros.data.bag_writer import ODOMETRY_TOPIC, write_bag
+from defeat_ros.data.rosbag_sequence import depth_array, header_ns, image_array
+from defeat_ros.data.street_world import render_sequence, WorldConfig
+from defeat_ros.evaluation import DepthEvaluation
+from defeat_ros.evaluation.pose import align_trajectory, orthonormalise, trajectory_errors
+from defeat_ros.evaluation.report import depth_figure, label_tile, trajectory_figure, write_png
+from defeat_ros.ros.model_location import resolve_model
+from defeat_ros.ros.playback_pipeline import NAMESPACE, run_graph
 import numpy as np
+from rosbags.highlevel import AnyReader
 import torch
 
-OFFSETS = (-1, 1)
+CONDITIONS = ('day', 'night')
 
 
-def triplets(drive, centres):
-    """Target, sources and intrinsics for frame indices ``centres`` (B of them)."""
-    centres = torch.as_tensor(centres)
-    target = drive.images[centres]
-    sources = [drive.images[centres + offset] for offset in OFFSETS]
-    return target, sources, drive.k_norm.expand(len(centres), 3, 3)
-
-
-@torch.no_grad()
-def evaluate(model, loss_fn, drive, seed=0):
-    """Median-scaled depth metrics and the self-supervised loss over a drive's inner frames."""
-    model.eval()
-    centres = list(range(1, len(drive.images) - 1))
-    depth = model.depth_net.depth(drive.images[centres])
-    metrics = [depth_metrics(d, gt) for d, gt in zip(depth, drive.depths[centres])]
-    torch.manual_seed(seed)  # the contrastive loss samples pixels
-    target, sources, k_norm = triplets(drive, centres)
-    total, _ = loss_fn(model.forward_train(target, sources, OFFSETS), target, sources, k_norm,
-                       model.to_depth)
-    model.train()
-    summary = {name: float(np.mean([m[name] for m in metrics])) for name in metrics[0]}
-    summary['self_supervised_loss'] = total.item()
-    return summary, depth
-
-
-def contact_sheet(drive, before, after, index):
+def drive_bag(out, condition, frames, height, width, seed):
     """
-    Stack input, true depth, and depth before and after training into one RGB array.
+    Return the bag of the ``condition`` drive, rendering and recording it unless it exists.
 
-    Predictions are median-scaled to the ground truth (as evaluated) and share its colour range.
+    The drive's settings are kept beside it (``drive.json``); other settings re-render it.
     """
-    gt = drive.depths[index + 1, 0]
-    low, high = float(gt.min()), float(gt.max())
-    scaled = [d[index, 0] * gt.median() / d[index, 0].median() for d in (before, after)]
-    tiles = [rgb_to_uint8(drive.images[index + 1])]
-    tiles += [colourise_depth(d, low, high) for d in [gt] + scaled]
-    return np.concatenate(tiles, axis=0)
+    path = Path(out) / 'drives' / condition
+    settings = {'frames': frames, 'height': height, 'width': width, 'seed': seed}
+    record = path.with_suffix('.json')
+    if path.is_dir() and record.is_file() and json.loads(record.read_text()) == settings:
+        return path
+    shutil.rmtree(path, ignore_errors=True)
+    world = WorldConfig(width=width, height=height, frames=frames, seed=seed,
+                        night=condition == 'night')
+    partial = path.with_name(path.name + '.partial')
+    shutil.rmtree(partial, ignore_errors=True)
+    write_bag(render_sequence(world), partial, depth=True, namespace=NAMESPACE)
+    partial.rename(path)
+    record.write_text(json.dumps(settings) + '\n')
+    return path
 
 
-def run_demo(out, steps=60, frames=24, height=96, width=320, batch=2, learning_rate=2e-4,
-             seed=0, log=print):
-    """Train for ``steps`` on a rendered drive; evaluate on an unseen drive; write ``out``."""
-    start = time.time()
+def read_topics(bag, topics):
+    """Return {topic: {stamp ns: deserialised message}} for ``topics`` of a bag."""
+    found = {topic: {} for topic in topics}
+    with AnyReader([Path(bag)]) as reader:
+        connections = [c for c in reader.connections if c.topic in found]
+        for connection, _, raw in reader.messages(connections=connections):
+            message = reader.deserialize(raw, connection.msgtype)
+            found[connection.topic][header_ns(message)] = message
+    return found
+
+
+def poses_of(odometry_messages):
+    """Return N x 4 x 4 odom -> base transforms of nav_msgs/Odometry messages."""
+    poses = []
+    for message in odometry_messages:
+        p, q = message.pose.pose.position, message.pose.pose.orientation
+        x, y, z, w = q.x, q.y, q.z, q.w
+        pose = np.eye(4)
+        pose[:3, :3] = [[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]]
+        pose[:3, 3] = [p.x, p.y, p.z]
+        poses.append(pose)
+    return np.stack(poses)
+
+
+def body_to_display(positions):
+    """REP-103 body positions (x forward, y left, z up) N x 3 -> x right, y down, z forward."""
+    return np.stack([-positions[:, 1], -positions[:, 2], positions[:, 0]], axis=1)
+
+
+def evaluate_condition(drive, results, condition, sheet_frames=2):
+    """
+    Compare a results bag with its drive's ground truth.
+
+    :return: (metrics dict, contact-sheet column H' x W x 3 uint8, (true, predicted) positions
+        N x 3 after alignment, in display axes).
+    """
+    inputs = read_topics(drive, [f'{NAMESPACE}/image_raw', f'{NAMESPACE}/depth/ground_truth',
+                                 ODOMETRY_TOPIC])
+    outputs = read_topics(results, [f'{NAMESPACE}/depth', f'{NAMESPACE}/odometry',
+                                    f'{NAMESPACE}/features/visual'])
+    truths, images = inputs[f'{NAMESPACE}/depth/ground_truth'], inputs[f'{NAMESPACE}/image_raw']
+    depths = outputs[f'{NAMESPACE}/depth']
+    stamps = sorted(set(depths) & set(truths))
+    if not stamps:
+        raise RuntimeError(f'{results} holds no depth for any frame of {drive}')
+    scaled, metric = DepthEvaluation(crop=False), DepthEvaluation(crop=False, median_scaling=False)
+    for stamp in stamps:
+        prediction = torch.from_numpy(depth_array(depths[stamp], 'depth'))
+        truth = torch.from_numpy(depth_array(truths[stamp], 'ground truth'))
+        scaled.add(prediction, truth)
+        metric.add(prediction, truth)
+    odometry = outputs[f'{NAMESPACE}/odometry']
+    common = sorted(set(odometry) & set(inputs[ODOMETRY_TOPIC]))
+    predicted = poses_of([odometry[s] for s in common])
+    truth_poses = poses_of([inputs[ODOMETRY_TOPIC][s] for s in common])
+    trajectory = trajectory_errors(predicted, truth_poses)
+    metric_trajectory = trajectory_errors(predicted, truth_poses, with_scale=False)
+    aligned = align_trajectory(orthonormalise(predicted), truth_poses)[0]
+    tiles = []
+    features = outputs[f'{NAMESPACE}/features/visual']
+    for stamp in np.array(stamps)[np.linspace(0, len(stamps) - 1, sheet_frames).astype(int)]:
+        image = torch.from_numpy(image_array(images[stamp], 'image')).permute(2, 0, 1) / 255.0
+        column = [depth_figure(image, depth_array(truths[stamp], 'gt'),
+                               depth_array(depths[stamp], 'depth'))]
+        if stamp in features:
+            column.append(label_tile(image_array(features[stamp], 'features/visual'),
+                                     f'features (PCA), {condition}'))
+        tiles.append(np.concatenate(column, axis=0))
+    summary = scaled.summary()
+    metrics = {'frames_evaluated': len(stamps), 'frames_in_drive': len(truths),
+               'abs_rel': summary['abs_rel'], 'a1': summary['a1'],
+               'metric_abs_rel': metric.summary()['abs_rel'],
+               'ate_rmse_m': trajectory['ate_rmse'], 'ate_scale': trajectory['scale'],
+               'metric_ate_rmse_m': metric_trajectory['ate_rmse'],
+               'rpe_rot_deg': trajectory['rpe_rot_mean_deg']}
+    positions = (body_to_display(truth_poses[:, :3, 3]), body_to_display(aligned[:, :3, 3]))
+    return metrics, np.concatenate(tiles, axis=1), positions
+
+
+def run_demo(out, model='', backend='auto', frames=80, height=192, width=640, rate=0.5,
+             seed=7, log=print):
+    """
+    Run the demo into ``out`` (see the module docstring); return the summary dict.
+
+    :param model: model directory; '' is the default model.
+    :param rate: playback speed; below the node's frame rate every frame is processed.
+    """
+    start = time.monotonic()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(seed)
-    corridor = Corridor(seed=seed)
-    train_drive = render_drive(frames, height, width, seed=seed, corridor=corridor)
-    eval_drive = render_drive(8, height, width, seed=seed + 1, corridor=corridor)
-    config = ModelConfig(feature_dims=16, height=height, width=width, max_depth=80.0,
-                         provenance={'trained_by': 'defeat-ros demo', 'steps': steps,
-                                     'data': f'textured corridor, {frames} frames, seed {seed}'})
-    model = DeFeatNet(config)
-    loss_fn = DeFeatLoss(LossConfig(contrastive_positives=512))
-    optimiser = torch.optim.Adam(model.parameters(), lr=learning_rate)
-    before, depth_before = evaluate(model, loss_fn, eval_drive)
-    log(f'untrained: AbsRel {before["abs_rel"]:.3f}, loss {before["self_supervised_loss"]:.4f}')
-    generator = torch.Generator().manual_seed(seed)
-    train_start = time.time()
-    for step in range(1, steps + 1):
-        centres = torch.randint(1, frames - 1, (batch,), generator=generator)
-        target, sources, k_norm = triplets(train_drive, centres)
-        terms = training_step(model, loss_fn, optimiser, target, sources, OFFSETS, k_norm,
-                              max_grad_norm=10.0)
-        if step % 10 == 0 or step == steps:
-            log(f'step {step}/{steps}: loss {terms["total"]:.4f} '
-                f'({(time.time() - train_start) / step:.2f} s/step)')
-    train_seconds = time.time() - train_start
-    after, depth_after = evaluate(model, loss_fn, eval_drive)
-    save_model(model, out / 'model')
-    sheet = np.concatenate([contact_sheet(eval_drive, depth_before, depth_after, i)
-                            for i in (0, 3)], axis=1)
-    cv2.imwrite(str(out / 'contact_sheet.png'), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
-    summary = {
-        'before': before, 'after': after, 'steps': steps, 'batch': batch,
-        'resolution': [height, width], 'train_seconds': train_seconds,
-        'train_images_per_second': steps * batch / train_seconds,
-        'total_seconds': time.time() - start, 'torch_threads': torch.get_num_threads(),
-        'machine': f'{platform.machine()} {platform.processor() or ""}'.strip(),
-    }
+    model = resolve_model(model)
+    summary = {'model': str(model), 'rate': rate, 'conditions': {},
+               'machine': f'{platform.machine()} {platform.processor() or ""}'.strip()}
+    columns, plots = [], []
+    for condition in CONDITIONS:
+        drive = drive_bag(out, condition, frames, height, width, seed)
+        log(f'{condition}: playing {drive} through bag_player -> defeat_node -> recorder')
+        graph = run_graph(drive, out / 'results' / condition, model, backend, rate)
+        metrics, column, (truth, predicted) = evaluate_condition(
+            drive, out / 'results' / condition, condition)
+        metrics.update(backend=graph['backend'],
+                       frames_per_second=metrics['frames_evaluated'] / graph['seconds'],
+                       dropped=metrics['frames_in_drive'] - metrics['frames_evaluated'])
+        summary['backend'] = graph['backend']
+        summary['conditions'][condition] = metrics
+        columns.append(column)
+        plots += [(f'{condition}: ground truth', truth), (f'{condition}: odometry', predicted)]
+    write_png(out / 'contact_sheet.png', np.concatenate(columns, axis=1))
+    write_png(out / 'trajectory.png', trajectory_figure(
+        plots, title='odometry after sim(3) alignment (day and night drives)'))
+    summary['seconds'] = time.monotonic() - start
     (out / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
-    log(f'\n{"":24s}{"untrained":>12s}{"trained":>12s}')
-    for name in ('self_supervised_loss', 'abs_rel', 'rmse', 'a1'):
-        log(f'{name:24s}{before[name]:12.4f}{after[name]:12.4f}')
-    log(f'\n{steps} steps of batch {batch} at {width}x{height} in {train_seconds:.0f} s; '
-        f'outputs in {out}/ (model/, contact_sheet.png, summary.json)')
+    log(summary_table(summary, out))
     return summary
+
+
+def summary_table(summary, out):
+    """Format the printed summary of a demo run."""
+    names = [('abs_rel', 'AbsRel (median-scaled)'), ('a1', 'delta < 1.25'),
+             ('metric_abs_rel', 'AbsRel (metric, unscaled)'), ('ate_rmse_m', 'ATE RMSE (m)'),
+             ('frames_per_second', 'frames/s through the graph'),
+             ('frames_evaluated', 'frames with results'), ('dropped', 'frames dropped')]
+    lines = [f'\n{"":30s}' + ''.join(f'{c:>10s}' for c in summary['conditions'])]
+    for key, label in names:
+        values = [summary['conditions'][c][key] for c in summary['conditions']]
+        cells = [f'{v:10.3f}' if isinstance(v, float) else f'{v:10d}' for v in values]
+        lines.append(f'{label:30s}' + ''.join(cells))
+    lines.append(f'\nbackend {summary["backend"]}, model {summary["model"]}; '
+                 f'{summary["seconds"]:.0f} s in all. Outputs in {out}/: results/<condition> '
+                 f'(bags), drives/<condition> (inputs), contact_sheet.png, trajectory.png, '
+                 f'summary.json')
+    return '\n'.join(lines)

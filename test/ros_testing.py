@@ -1,91 +1,28 @@
 """
 Helpers for tests with real rclpy nodes talking over DDS on this machine (no mocks).
 
-Each test module gets its own rclpy Context; the DDS domain is unique to the test session's
-process and discovery stays on localhost, so concurrent test runs on one machine do not hear
-each other. Tests additionally use a namespace of their own.
+Each test module gets its own rclpy Context (:func:`defeat_ros.ros.graph.ros_context`: a DDS
+domain of the test process's own, discovery on localhost), so concurrent test runs on one
+machine do not hear each other. Tests additionally use a namespace of their own.
 """
 
 from collections import defaultdict
-from contextlib import contextmanager
 import itertools
 import os
 import threading
-import time
 
+from defeat_ros.ros.graph import publisher_matched, ros_context, spinning  # noqa: F401
+from defeat_ros.ros.graph import wait_for, WAIT_S  # noqa: F401
 import numpy as np
 import rclpy
-from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-WAIT_S = 60.0
-"""Longest wait for something that should happen within milliseconds (a hang, not a timing)."""
-
 _NAMESPACES = itertools.count()
-
-
-def ros_environment():
-    """Pick a DDS domain for this process and keep discovery on localhost."""
-    os.environ['ROS_DOMAIN_ID'] = str(100 + os.getpid() % 100)
-    os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-
-
-@contextmanager
-def ros_context():
-    """Yield an initialised rclpy Context, shut down afterwards."""
-    ros_environment()
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    try:
-        yield context
-    finally:
-        rclpy.try_shutdown(context=context)
 
 
 def unique_namespace(prefix):
     """Return a namespace no other test of this session uses."""
     return f'/{prefix}_{os.getpid()}_{next(_NAMESPACES)}'
-
-
-@contextmanager
-def spinning(context, *nodes):
-    """
-    Spin ``nodes`` in a background thread; destroy them afterwards.
-
-    The thread calls spin_once until told to stop and is joined before the executor shuts
-    down: rclpy 9's Executor.shutdown does not wait for callbacks in flight (it destroys its
-    guard condition under them), so no callback may be running by then. Callbacks here are
-    short (the node under test infers on its own thread), so one thread serves them all.
-    """
-    executor = SingleThreadedExecutor(context=context)
-    for node in nodes:
-        executor.add_node(node)
-    stop = threading.Event()
-
-    def spin():
-        while not stop.is_set() and context.ok():
-            executor.spin_once(timeout_sec=0.05)
-
-    thread = threading.Thread(target=spin, daemon=True)
-    thread.start()
-    try:
-        yield executor
-    finally:
-        stop.set()
-        thread.join(timeout=30.0)
-        executor.shutdown(timeout_sec=10.0)
-        for node in nodes:
-            node.destroy_node()
-
-
-def wait_for(predicate, timeout=WAIT_S, period=0.01):
-    """Poll ``predicate`` until it is true (True) or ``timeout`` seconds pass (False)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(period)
-    return bool(predicate())
 
 
 class Probe:
@@ -113,11 +50,6 @@ class Probe:
         """Forget what arrived on ``topic``."""
         with self._lock:
             self._messages[topic].clear()
-
-
-def publisher_matched(node, topic):
-    """Whether ``node``'s publisher on the fully qualified ``topic`` has a subscriber."""
-    return any(p.topic_name == topic and p.get_subscription_count() > 0 for p in node.publishers)
 
 
 def set_stamp(message, nanoseconds, frame_id):

@@ -1,28 +1,59 @@
-"""The ``defeat-ros demo`` command end to end, on a tiny budget."""
+"""
+``defeat-ros demo``: synthetic drives through the real node graph (player, node, recorder).
+
+Runs the whole demo on tiny drives with a small untrained model: bags in and out, the recorded
+results line up with the input frames, the figures and summary are written, and a second run
+reuses the rendered drives.
+"""
 
 import json
 
 from defeat_ros.cli import main
-from defeat_ros.nets import load_model
+from defeat_ros.data.bag_writer import stamp_ns
+from defeat_ros.data.street_world import render_sequence, WorldConfig
+from defeat_ros.demo import CONDITIONS, read_topics
+from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
+import torch
+
+FRAMES = 6
+ARGS = ['--frames', str(FRAMES), '--height', '64', '--width', '128', '--rate', '0.25',
+        '--backend', 'pytorch', '--seed', '3']
 
 
-def test_demo_trains_evaluates_and_writes_its_outputs(tmp_path, capsys):
+def test_demo_runs_the_node_graph_and_measures_it(tmp_path, capsys):
+    torch.manual_seed(0)
+    model = save_model(DeFeatNet(ModelConfig(height=64, width=96, encoder_width=16,
+                                             feature_dims=8)), tmp_path / 'model')
     out = tmp_path / 'demo'
-    code = main(['demo', '--out', str(out), '--steps', '2', '--frames', '6', '--height', '64',
-                 '--width', '96'])
-    assert code == 0
+    assert main(['demo', '--out', str(out), '--model', str(model), *ARGS]) == 0
     summary = json.loads((out / 'summary.json').read_text())
-    for when in ('before', 'after'):
-        assert 0 < summary[when]['abs_rel'] < 10
-        assert summary[when]['self_supervised_loss'] > 0
-    assert summary['steps'] == 2
-    assert (out / 'contact_sheet.png').stat().st_size > 1000
-    model = load_model(out / 'model')
-    assert (model.config.height, model.config.width) == (64, 96)
-    assert 'untrained' in capsys.readouterr().out
+    world = render_sequence(WorldConfig(width=128, height=64, frames=FRAMES, seed=3))
+    stamps = set(stamp_ns(1_700_000_000.0, world.stamps))
+    for condition in CONDITIONS:
+        metrics = summary['conditions'][condition]
+        assert metrics['frames_in_drive'] == FRAMES
+        assert metrics['frames_evaluated'] >= FRAMES - 1
+        assert 0 < metrics['abs_rel'] < 2 and 0 <= metrics['a1'] <= 1
+        assert metrics['ate_rmse_m'] >= 0
+        results = read_topics(out / 'results' / condition,
+                              ['/camera/depth', '/camera/odometry', '/camera/points'])
+        for topic, messages in results.items():
+            assert messages, f'{topic} was not recorded'
+            assert set(messages) <= stamps, f'{topic} stamps are not input stamps'
+        depth = next(iter(results['/camera/depth'].values()))
+        assert (depth.encoding, depth.height, depth.width) == ('32FC1', 64, 128)
+    assert summary['backend'].startswith('pytorch')
+    for figure in ('contact_sheet.png', 'trajectory.png'):
+        assert (out / figure).stat().st_size > 10_000
+    printed = capsys.readouterr().out
+    assert 'AbsRel (median-scaled)' in printed and 'night' in printed
+
+    drive = out / 'drives' / 'night'
+    rendered = (drive / 'metadata.yaml').stat().st_mtime_ns
+    assert main(['demo', '--out', str(out), '--model', str(model), *ARGS]) == 0
+    assert (drive / 'metadata.yaml').stat().st_mtime_ns == rendered
 
 
-def test_demo_rejects_a_bad_resolution_with_a_clear_error(tmp_path, capsys):
-    code = main(['demo', '--out', str(tmp_path), '--steps', '1', '--height', '100'])
-    assert code == 2
-    assert 'multiples of 32' in capsys.readouterr().err
+def test_demo_without_a_model_directory_is_a_clear_error(tmp_path, capsys):
+    assert main(['demo', '--out', str(tmp_path), '--model', str(tmp_path / 'nothing')]) == 2
+    assert 'not a model directory' in capsys.readouterr().err

@@ -82,7 +82,8 @@ def markdown_report(results):
     return '\n'.join(part for part in parts if part is not None)
 
 
-def _label(tile, text):
+def label_tile(tile, text):
+    """Write ``text`` in the top-left corner of an H x W x 3 uint8 tile; return the tile."""
     tile = np.ascontiguousarray(tile)
     cv2.putText(tile, text, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 3, cv2.LINE_AA)
     cv2.putText(tile, text, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, TEXT_COLOUR, 1,
@@ -155,11 +156,11 @@ def depth_figure(image, ground_truth, prediction, mask=None, max_error=0.5,
     shown_gt = np.where(known, gt, 0.0)
     shown_gt = _spread_sparse(shown_gt) if sparse else shown_gt
     error_gt = np.where(valid, gt, 0.0)
-    tiles = [_label(rgb_to_uint8(image), 'input'),
-             _label(colourise_depth(shown_gt, low, high), 'ground truth'),
-             _label(colourise_depth(pred, low, high), 'prediction (median-scaled)'),
-             _label(error_map(pred, error_gt, max_error, min_depth, max_depth, sparse),
-                    f'abs rel error (0 to {max_error})')]
+    tiles = [label_tile(rgb_to_uint8(image), 'input'),
+             label_tile(colourise_depth(shown_gt, low, high), 'ground truth'),
+             label_tile(colourise_depth(pred, low, high), 'prediction (median-scaled)'),
+             label_tile(error_map(pred, error_gt, max_error, min_depth, max_depth, sparse),
+                        f'abs rel error (0 to {max_error})')]
     return np.ascontiguousarray(np.concatenate(tiles, axis=0))
 
 

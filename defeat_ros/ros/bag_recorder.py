@@ -1,0 +1,82 @@
+"""
+Record topics into a rosbag2 (MCAP or SQLite 3) from a running graph, without rosbag2.
+
+:class:`BagRecorder` subscribes to the given topics with ``raw=True``, so messages arrive as the
+CDR bytes that travelled over DDS, and writes those bytes unchanged with rosbags' Writer: what
+is recorded is exactly what was published. Each message is logged at its header stamp when it
+has one (so results line up with the input frames they came from), else at the node's clock
+(``/clock`` with ``use_sim_time``). The bag is complete once :meth:`BagRecorder.close` (or
+``destroy_node``) has run.
+"""
+
+from pathlib import Path
+import threading
+import time
+
+from defeat_ros.data.bag_writer import BAG_VERSION, STORAGES, TYPESTORE
+from defeat_ros.ros.message_bridge import rclpy_class
+from rclpy.node import Node
+from rclpy.serialization import deserialize_message
+from rosbags.rosbag2 import Writer
+
+QUEUE_DEPTH = 100
+
+
+class BagRecorder(Node):
+    """
+    Write every message on ``topics`` into a new bag at ``path``.
+
+    :param path: bag directory to create (must not exist).
+    :param topics: {topic: message type such as ``'sensor_msgs/msg/Image'``}.
+    :param storage: ``'mcap'`` or ``'sqlite3'``.
+    :param kwargs: passed to rclpy's Node (context, parameter_overrides, ...).
+    """
+
+    def __init__(self, path, topics, storage='mcap', node_name='bag_recorder', **kwargs):
+        """Open the bag and subscribe to ``topics``."""
+        if storage not in STORAGES:
+            raise ValueError(f'storage must be one of {tuple(STORAGES)}, got {storage!r}')
+        super().__init__(node_name, **kwargs)
+        self.path = Path(path)
+        self.counts = dict.fromkeys(topics, 0)
+        """Messages recorded per topic."""
+        self.last_message = time.monotonic()
+        """Monotonic time of the latest message (of the start, before any)."""
+        self._lock = threading.Lock()
+        self._writer = Writer(self.path, version=BAG_VERSION, storage_plugin=STORAGES[storage])
+        self._writer.open()
+        for topic, msgtype in topics.items():
+            cls = rclpy_class(msgtype)
+            connection = self._writer.add_connection(topic, msgtype, typestore=TYPESTORE)
+            self.create_subscription(
+                cls, topic, self._recorder(topic, cls, connection), QUEUE_DEPTH, raw=True)
+
+    def _recorder(self, topic, cls, connection):
+        """Return the callback that writes raw messages of ``topic``."""
+        stamped = 'header' in cls.get_fields_and_field_types()
+
+        def record(raw):
+            if stamped:
+                stamp = deserialize_message(raw, cls).header.stamp
+                nanoseconds = stamp.sec * 10 ** 9 + stamp.nanosec
+            else:
+                nanoseconds = self.get_clock().now().nanoseconds
+            with self._lock:
+                if self._writer is None:
+                    return
+                self._writer.write(connection, nanoseconds, raw)
+                self.counts[topic] += 1
+                self.last_message = time.monotonic()
+        return record
+
+    def close(self):
+        """Finish the bag (idempotent); later messages are ignored."""
+        with self._lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+
+    def destroy_node(self):
+        """Finish the bag, then destroy the node."""
+        self.close()
+        return super().destroy_node()
