@@ -195,7 +195,10 @@ def ground_albedo(road, x, z, footprint):
     side = lateral.abs()
     texture = (filtered_noise(x, z, 4.0, footprint) * 0.6
                + filtered_noise(x, z, 0.7, footprint, 1.0) * 0.4)
-    asphalt = 0.22 + 0.12 * texture
+    # Repairs, stains and wear: metre-sized patches that stay visible far down the road, as on
+    # real streets (a uniform road gives a self-supervised loss nothing to match there).
+    patches = filtered_noise(x, z, 0.35, footprint, 2.0)
+    asphalt = 0.12 + 0.12 * texture + 0.24 * patches
     marking = torch.maximum(band(side, -0.08, 0.08, footprint)
                             * periodic_band(along, 9.0, 0.5, 4.0, footprint),
                             band(side, LANE_EDGE - 0.12, LANE_EDGE, footprint))
