@@ -7,6 +7,7 @@ private DDS graph (:func:`~defeat_ros.ros.graph.ros_context`). What ``defeat-ros
 also a way to turn a bag into results through the very node a robot runs.
 """
 
+from pathlib import Path
 import shutil
 import time
 
@@ -30,18 +31,19 @@ SETTLE_S = 3.0
 """After playback, wait until no result has arrived for this long (the node finishing)."""
 
 
-def run_graph(drive, results, model, backend, rate, node_parameters=None, timeout=600.0):
+def run_graph(drive, results, model, backend, rate, timeout=600.0):
     """
     Play ``drive`` into the DeFeat-Net node and record its outputs into ``results``.
 
-    :param node_parameters: further ``defeat`` node parameters {name: value}.
+    :param timeout: longest wait (s) for playback, and then for the node to finish.
     :return: dict of messages played, results recorded per topic, seconds from the start of
         playback to the last result, and the node's backend.
     """
+    results = Path(results)
     shutil.rmtree(results, ignore_errors=True)
     results.parent.mkdir(parents=True, exist_ok=True)
     values = {'model': str(model), 'backend': backend, 'use_sim_time': True,
-              'output_resolution': 'input', **(node_parameters or {})}
+              'output_resolution': 'input'}
     with ros_context() as context:
         node = DepthNode(namespace=NAMESPACE, context=context,
                          parameter_overrides=[Parameter(k, value=v) for k, v in values.items()],
