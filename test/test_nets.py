@@ -170,3 +170,14 @@ def test_narrow_encoders_build_smaller_models_and_refuse_imagenet_weights(width,
         DepthNet(weights_path=path, width=width)
     with pytest.raises(ValueError, match='encoder_width'):
         ModelConfig(encoder_width=48)
+
+
+def test_pose_scale_multiplies_the_pose_outputs():
+    torch.manual_seed(0)
+    small, large = PoseNet(width=16), PoseNet(width=16, output_scale=0.1)
+    large.load_state_dict(small.state_dict())
+    frames = torch.rand(2, 3, 64, 96), torch.rand(2, 3, 64, 96)
+    with torch.no_grad():
+        for low, high in zip(small.eval()(*frames), large.eval()(*frames)):
+            assert torch.allclose(high, 10 * low, rtol=1e-4, atol=1e-7)
+    assert DeFeatNet(ModelConfig(height=64, width=96, pose_scale=0.1)).pose_net.output_scale == 0.1

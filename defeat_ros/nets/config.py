@@ -29,6 +29,10 @@ class ModelConfig(TypedConfig):
     """Network input height in pixels (multiple of 32); the training and export resolution."""
     width: int = 640
     """Network input width in pixels (multiple of 32)."""
+    pose_scale: float = 0.01
+    """
+    Factor on PoseNet's raw outputs (axis-angle and translation), as in Monodepth2: small
+    initial motions; larger values let the translation reach the true scale sooner."""
     explainability: bool = False
     """Add SfMLearner's explainability decoder to PoseNet."""
     pose_temporal_order: bool = True

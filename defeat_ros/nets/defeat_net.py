@@ -47,7 +47,8 @@ class DeFeatNet(nn.Module):
         self.depth_net = DepthNet(cfg.depth_layers, cfg.min_depth, cfg.max_depth, weights,
                                   cfg.encoder_width)
         self.feat_net = FeatNet(cfg.feat_layers, cfg.feature_dims, weights, cfg.encoder_width)
-        self.pose_net = PoseNet(cfg.pose_layers, weights, cfg.explainability, cfg.encoder_width)
+        self.pose_net = PoseNet(cfg.pose_layers, weights, cfg.explainability, cfg.encoder_width,
+                                cfg.pose_scale)
 
     def to_depth(self, disparity):
         """Sigmoid disparity (any shape) -> depth in metres within the model's range."""

@@ -20,8 +20,10 @@ class PoseNet(nn.Module):
     frame a, the probability that it can be explained by a rigid warp from frame b (SfMLearner).
     """
 
-    def __init__(self, num_layers=18, weights_path=None, explainability=False, width=64):
+    def __init__(self, num_layers=18, weights_path=None, explainability=False, width=64,
+                 output_scale=POSE_SCALE):
         super().__init__()
+        self.output_scale = output_scale
         self.encoder = ResnetEncoder(num_layers, 2, weights_path, width)
         hidden = 4 * width
         self.decoder = nn.Sequential(
@@ -38,8 +40,8 @@ class PoseNet(nn.Module):
         return self.encoder(torch.cat([frame_a, frame_b], dim=1))
 
     def pose(self, features):
-        """Decode (axis_angle B x 3, translation B x 3) from encoder maps, scaled by POSE_SCALE."""
-        out = POSE_SCALE * self.decoder(features[-1]).mean(dim=(2, 3))
+        """Decode (axis_angle B x 3, translation B x 3) from encoder maps, times output_scale."""
+        out = self.output_scale * self.decoder(features[-1]).mean(dim=(2, 3))
         return out[:, :3], out[:, 3:]
 
     def explainability(self, features):
