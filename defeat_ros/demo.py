@@ -20,6 +20,7 @@ import shutil
 import time
 
 from defeat_ros.data.bag_writer import ODOMETRY_TOPIC, write_bag
+from defeat_ros.data.kitti_writer import R_OPTICAL_BODY
 from defeat_ros.data.rosbag_sequence import depth_array, header_ns, image_array
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.evaluation import DepthEvaluation
@@ -82,11 +83,6 @@ def poses_of(odometry_messages):
     return np.stack(poses)
 
 
-def body_to_display(positions):
-    """REP-103 body positions (x forward, y left, z up) N x 3 -> x right, y down, z forward."""
-    return np.stack([-positions[:, 1], -positions[:, 2], positions[:, 0]], axis=1)
-
-
 def evaluate_condition(drive, results, condition, sheet_frames=2):
     """
     Compare a results bag with its drive's ground truth.
@@ -133,7 +129,8 @@ def evaluate_condition(drive, results, condition, sheet_frames=2):
                'ate_rmse_m': trajectory['ate_rmse'], 'ate_scale': trajectory['scale'],
                'metric_ate_rmse_m': metric_trajectory['ate_rmse'],
                'rpe_rot_deg': trajectory['rpe_rot_mean_deg']}
-    positions = (body_to_display(truth_poses[:, :3, 3]), body_to_display(aligned[:, :3, 3]))
+    # trajectory_figure draws optical-style axes (x right, z forward): rotate the body axes.
+    positions = (truth_poses[:, :3, 3] @ R_OPTICAL_BODY.T, aligned[:, :3, 3] @ R_OPTICAL_BODY.T)
     return metrics, np.concatenate(tiles, axis=1), positions
 
 
