@@ -48,6 +48,7 @@ from defeat_ros.ros.model_location import ConfigurationError, resolve_model
 from defeat_ros.ros.model_location import default_model_candidates, PACKAGE  # noqa: F401
 from defeat_ros.ros.odometry import OdometryChain
 from defeat_ros.ros.qos import qos_profile
+from defeat_ros.runtime.backends import resolve_device
 from defeat_ros.runtime.image_encoding import UnsupportedEncoding
 from defeat_ros.runtime.perception import Perception
 from diagnostic_msgs.msg import DiagnosticArray
@@ -59,7 +60,6 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.logging import get_logger
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
-import torch
 
 try:  # tf2_ros is not on PyPI: TF is broadcast where a ROS 2 installation provides it
     from tf2_ros import TransformBroadcaster
@@ -148,9 +148,7 @@ class DepthNode(Node):
 
     def _start_online(self, config):
         """Start online fine-tuning on a copy of the model (see online_finetune)."""
-        device = config['device']
-        if device == 'auto':
-            device = 'cuda' if torch.cuda.is_available() else 'cpu'
+        device = resolve_device(config['device'])
         settings = OnlineConfig(
             checkpoint_dir=config['online_checkpoint_dir'], step_rate=config['online_step_rate'],
             buffer_size=config['online_buffer_size'],

@@ -9,6 +9,13 @@ LOG = logging.getLogger(__name__)
 BACKENDS = ('auto', 'onnxruntime', 'pytorch', 'tensorrt')
 
 
+def resolve_device(device):
+    """Return ``device`` with 'auto' replaced by 'cuda' when a GPU is visible, else 'cpu'."""
+    if device == 'auto':
+        return 'cuda' if torch.cuda.is_available() else 'cpu'
+    return device
+
+
 def make_backend(model_dir, backend='auto', device='auto', precision=None, threads=0,
                  cuda_graphs=False):
     """
@@ -23,8 +30,7 @@ def make_backend(model_dir, backend='auto', device='auto', precision=None, threa
     """
     if backend not in BACKENDS:
         raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')
-    if device == 'auto':
-        device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    device = resolve_device(device)
     if backend == 'auto':
         return auto_backend(model_dir, device, precision, threads)
     if backend == 'onnxruntime':
