@@ -3,23 +3,35 @@ Record topics into a rosbag2 (MCAP or SQLite 3) from a running graph, without ro
 
 :class:`BagRecorder` subscribes to the given topics with ``raw=True``, so messages arrive as the
 CDR bytes that travelled over DDS, and writes those bytes unchanged with rosbags' Writer: what
-is recorded is exactly what was published. Each message is logged at its header stamp when it
-has one (so results line up with the input frames they came from), else at the node's clock
-(``/clock`` with ``use_sim_time``). The bag is complete once :meth:`BagRecorder.close` (or
-``destroy_node``) has run.
+is recorded is exactly what was published. Each message whose first field is a header is
+logged at its header stamp, read from the bytes without deserialising (so results line up with
+the input frames they came from); others at the node's clock (``/clock`` with
+``use_sim_time``). The bag is complete once :meth:`BagRecorder.close` (or ``destroy_node``)
+has run.
 """
 
 from pathlib import Path
+import struct
 import threading
 import time
 
 from defeat_ros.data.bag_writer import BAG_VERSION, STORAGES, TYPESTORE
 from defeat_ros.ros.message_bridge import rclpy_class
 from rclpy.node import Node
-from rclpy.serialization import deserialize_message
 from rosbags.rosbag2 import Writer
 
 QUEUE_DEPTH = 100
+
+
+def header_stamp_ns(raw):
+    """
+    Read the header stamp of a CDR message whose first field is std_msgs/Header.
+
+    After the 4-byte encapsulation (its second byte: 1 little-endian, 0 big-endian) come the
+    stamp's int32 sec and uint32 nanosec, so a large image need not be deserialised for it.
+    """
+    sec, nanosec = struct.unpack_from('<iI' if raw[1] == 1 else '>iI', raw, 4)
+    return sec * 10 ** 9 + nanosec
 
 
 class BagRecorder(Node):
@@ -53,12 +65,11 @@ class BagRecorder(Node):
 
     def _recorder(self, topic, cls, connection):
         """Return the callback that writes raw messages of ``topic``."""
-        stamped = 'header' in cls.get_fields_and_field_types()
+        stamped = next(iter(cls.get_fields_and_field_types()), None) == 'header'
 
         def record(raw):
             if stamped:
-                stamp = deserialize_message(raw, cls).header.stamp
-                nanoseconds = stamp.sec * 10 ** 9 + stamp.nanosec
+                nanoseconds = header_stamp_ns(raw)
             else:
                 nanoseconds = self.get_clock().now().nanoseconds
             with self._lock:
