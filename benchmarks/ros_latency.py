@@ -1,24 +1,27 @@
 """
 End-to-end latency and throughput of the DeFeat-Net node against the bare Perception call.
 
+    .venv/bin/python benchmarks/ros_latency.py --model models/default --seconds 10
     .venv/bin/python benchmarks/ros_latency.py --width 640 --height 192 --seconds 10
 
 The node runs as its own process (``python -m defeat_ros.ros.depth_node``), as on a robot.
-This process publishes synthetic street frames (sensor_msgs/Image rgb8) at 10 Hz and 30 Hz,
+This process publishes synthetic street frames (sensor_msgs/Image rgb8) at each input rate,
 stamped with the wall time of publication, and subscribes to ``depth``: latency is receive time
 minus stamp. Before the node starts, the same frames go through a bare Perception call in this
-process (depth + pose at the input size: the node's work for a depth subscriber), so the two
-measurements never share the CPU. The node runs with ``max_gap_s`` 3600 so that slow inference
-never resets odometry (a reset skips the pose network, which would flatter the node). Without
-``--model`` a random-weights model of the requested size is made (inference cost does not
-depend on the weights).
+process (depth + pose at the input size: the node's work for a depth subscriber), paced at the
+same rate, so the two measurements never share the CPU and both see the same cold caches and
+sleeping thread pools between frames (calls back to back are markedly faster, which would
+flatter the bare call). The node runs with ``max_gap_s`` 3600 so that slow inference never
+resets odometry (a reset skips the pose network, which would flatter the node). Without
+``--model`` a random-weights ResNet-18 model of the requested size is made (inference cost
+does not depend on the weights).
 
-Printed: the machine, Perception p50/p99, and per input rate the output rate, dropped frames,
-end-to-end p50/p99, the node's own diagnostics (receive -> published, inference) and the ROS
-overhead ratio = end-to-end p50 / Perception p50 - 1. When the input outpaces inference, the
-end-to-end latency also includes waiting for the inference in progress (newest-frame policy),
-which is not ROS overhead; the node-side ratio (diagnostics latency / inference - 1) isolates
-the in-node overhead.
+Printed per input rate: output rate, dropped frames, end-to-end p50/p99, the bare paced
+Perception p50, and from the node's diagnostics its inference p50 and queue wait p50 (a frame
+waiting for the inference of an older one: the newest-frame policy when the model is slower
+than the camera, not ROS overhead). ROS overhead = end-to-end p50 - queue wait p50 - bare
+Perception p50: DDS transport of the image and the outputs, (de)serialisation, the hand-over
+to the inference thread and message building, in milliseconds and as a share of the bare call.
 """
 
 import argparse
@@ -69,19 +72,30 @@ def percentiles(values):
     return tuple(1000.0 * float(np.percentile(values, q)) for q in (50, 99))
 
 
-def time_perception(model_dir, backend, frames, repeats):
-    """Return seconds per bare Perception call (depth + pose at the input size)."""
-    perception = Perception(model_dir, backend)
+def time_perception(perception, frames, hz, repeats):
+    """
+    Return seconds per bare Perception call (depth + pose at the input size), paced at ``hz``.
+
+    A call starts every 1 / ``hz`` seconds, or at once when the previous one took longer.
+    """
     size = frames[0].shape[:2]
     for frame in frames[:3]:
         perception(frame, 'rgb8', features=False, pose=True, output_size=size)
     seconds = []
+    next_start = time.monotonic()
     for index in range(repeats):
+        time.sleep(max(0.0, next_start - time.monotonic()))
+        next_start = time.monotonic() + 1.0 / hz
         start = time.perf_counter()
         perception(frames[index % len(frames)], 'rgb8', features=False, pose=True,
                    output_size=size)
         seconds.append(time.perf_counter() - start)
-    return seconds, perception.backend.name
+    return seconds
+
+
+def bare_repeats(hz, args):
+    """Return how many paced bare calls to time at ``hz``: the node's frame count, 8 to 40."""
+    return int(min(40, max(8, hz * args.seconds)))
 
 
 def image_message(pixels):
@@ -124,7 +138,7 @@ class Client:
         Publish at ``hz`` for ``seconds``.
 
         :return: (frames published, end-to-end latencies in s, the node's median per-period
-            latency and inference p50 in ms).
+            latency, inference and queue wait p50 in ms).
         """
         self.latencies, self.diagnostics = [], []
         start = time.monotonic()
@@ -137,7 +151,8 @@ class Client:
         time.sleep(2.0)  # the last outputs and a diagnostics period covering the end
         periods = list(self.diagnostics)
         node_side = [float(np.median([float(d[key]) for d in periods])) if periods else np.nan
-                     for key in ('latency p50 (ms)', 'inference p50 (ms)')]
+                     for key in ('latency p50 (ms)', 'inference p50 (ms)',
+                                 'queue wait p50 (ms)')]
         return count, list(self.latencies), node_side
 
 
@@ -165,11 +180,14 @@ def main():
             model_dir = str(save_model(DeFeatNet(config), Path(scratch) / 'model'))
         sequence = render_sequence(WorldConfig(width=args.width, height=args.height, frames=20))
         frames = list(images_uint8(sequence.images))
-        bare, backend = time_perception(model_dir, args.backend, frames, repeats=40)
-        bare_p50, bare_p99 = percentiles(bare)
-        print(f'input {args.width}x{args.height}, backend {backend}, depth + pose per frame')
-        print(f'bare Perception: p50 {bare_p50:.1f} ms, p99 {bare_p99:.1f} ms '
-              f'({1000.0 / bare_p50:.1f} frames/s)')
+        rates = [float(r) for r in args.rates.split(',')]
+        perception = Perception(model_dir, args.backend)
+        backend = perception.backend.name
+        bare = {hz: percentiles(time_perception(perception, frames, hz, bare_repeats(hz, args)))
+                for hz in rates}
+        del perception
+        print(f'input {args.width}x{args.height}, model {args.model or "random ResNet-18"}, '
+              f'backend {backend}, depth + pose per frame')
 
         node = subprocess.Popen(
             [sys.executable, '-m', 'defeat_ros.ros.depth_node', '--ros-args',
@@ -185,16 +203,18 @@ def main():
                 time.sleep(0.5)
             if not client.latencies:
                 raise SystemExit('the node never answered')
-            for hz in [float(r) for r in args.rates.split(',')]:
+            print('| input | output | dropped | end-to-end p50 / p99 | bare Perception p50 '
+                  '(paced) | node inference p50 | queue wait p50 | ROS overhead |')
+            print('|---|---|---|---|---|---|---|---|')
+            for hz in rates:
                 published, latencies, node_side = client.run(frames, hz, args.seconds)
                 p50, p99 = percentiles(latencies)
-                node_latency, node_inference = node_side
-                print(f'{hz:4.0f} Hz in: {len(latencies) / args.seconds:5.1f} Hz out, '
-                      f'{published - len(latencies)} of {published} dropped; end-to-end p50 '
-                      f'{p50:.1f} ms, p99 {p99:.1f} ms; ROS overhead ratio '
-                      f'{p50 / bare_p50 - 1.0:+.1%} of bare Perception; node-side: latency '
-                      f'{node_latency:.1f} ms, inference {node_inference:.1f} ms '
-                      f'({node_latency / node_inference - 1.0:+.1%})')
+                _, node_inference, wait = node_side
+                overhead = p50 - wait - bare[hz][0]
+                print(f'| {hz:.0f} Hz | {len(latencies) / args.seconds:.1f} Hz | '
+                      f'{published - len(latencies)} of {published} | {p50:.1f} / {p99:.1f} ms '
+                      f'| {bare[hz][0]:.1f} ms | {node_inference:.1f} ms | {wait:.1f} ms | '
+                      f'{overhead:.1f} ms ({overhead / bare[hz][0]:+.1%}) |')
         finally:
             client.executor.shutdown(timeout_sec=5.0)
             rclpy.try_shutdown()

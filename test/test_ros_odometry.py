@@ -134,11 +134,12 @@ def test_diagnostics_levels_and_counts():
     status = diagnostic_status(stats.report(), 'n', 'hw', [('model', 'm')], '/cam/image')
     assert status.level == DiagnosticStatus.WARN and '/cam/image' in status.message
     stats.received(False)
-    stats.processed(0.05, 0.04)
+    stats.processed(0.05, 0.04, 0.002)
     status = diagnostic_status(stats.report(), 'n', 'hw', [], '/cam/image')
     values = {kv.key: kv.value for kv in status.values}
     assert status.level == DiagnosticStatus.OK
     assert values['latency p50 (ms)'] == '50.0' and values['inference p50 (ms)'] == '40.0'
+    assert values['queue wait p50 (ms)'] == '2.0'
     stats.received(False)
     stats.received(True)
     status = diagnostic_status(stats.report(), 'n', 'hw', [], '/cam/image')
@@ -154,7 +155,7 @@ def test_diagnostics_levels_and_counts():
 def test_diagnostics_memory_is_bounded():
     stats = PipelineStats()
     for _ in range(MAX_SAMPLES + 500):
-        stats.processed(0.01, 0.01)
+        stats.processed(0.01, 0.01, 0.0)
     report = stats.report()
     assert report.processed == MAX_SAMPLES + 500 and len(report.latencies) == MAX_SAMPLES
     assert stats.report().latencies == []

@@ -174,7 +174,7 @@ class DepthNode(Node):
             if frame is None or not self.context.ok():
                 return
             try:
-                self._process(*frame)
+                self._process(*frame, taken=time.monotonic())
             except (UnsupportedEncoding, ValueError) as error:
                 self._fail(f'bad input frame: {error}')
             except Exception as error:  # a failing backend must not silence the node for good
@@ -200,8 +200,14 @@ class DepthNode(Node):
             'points': config['publish_points'] and self._subscribed('points'),
         }
 
-    def _process(self, message, received):
-        """Run Perception on one frame and publish every wanted output with its header."""
+    def _process(self, message, received, taken):
+        """
+        Run Perception on one frame and publish every wanted output with its header.
+
+        :param message: the Image or CompressedImage.
+        :param received: monotonic time the subscription callback got it.
+        :param taken: monotonic time the inference thread took it from the slot.
+        """
         decode = compressed_to_rgb if self._compressed else image_to_array
         image, encoding = decode(message)
         config = parameters.values(self)
@@ -222,7 +228,8 @@ class DepthNode(Node):
             self._broadcast(transform_msg(frame.estimate.t_odom_base,
                                           header(stamp, config['odom_frame']),
                                           config['base_frame']))
-        self._stats.processed(time.monotonic() - received, frame.result.seconds)
+        self._stats.processed(time.monotonic() - received, frame.result.seconds,
+                              taken - received)
         self._scale = (frame.result.scale, frame.result.scale_confidence)
         if self._online is not None:
             if frame.estimate.reset_reason:

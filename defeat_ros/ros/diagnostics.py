@@ -34,6 +34,8 @@ class PeriodReport:
     """Seconds from receiving a frame to having published its outputs."""
     inference: list = field(default_factory=list)
     """Seconds of the Perception call per processed frame."""
+    waits: list = field(default_factory=list)
+    """Seconds a processed frame waited for the inference thread (busy with an older one)."""
     last_error: str = ''
     """The latest error of the period ('' when none)."""
     total_received: int = 0
@@ -54,7 +56,7 @@ class PipelineStats:
     def _start_period(self, now):
         """Zero the period's counters and samples (the lock is held or not needed yet)."""
         self._period = dict.fromkeys(COUNTS, 0)
-        self._latencies, self._inference = [], []
+        self._latencies, self._inference, self._waits = [], [], []
         self._last_error = ''
         self._period_start = now
 
@@ -69,13 +71,14 @@ class PipelineStats:
             if dropped:
                 self._count('dropped')
 
-    def processed(self, latency, inference):
-        """Count a processed frame with its latency and inference time (seconds)."""
+    def processed(self, latency, inference, wait):
+        """Count a processed frame with its latency, inference time and wait (seconds)."""
         with self._lock:
             self._count('processed')
             if len(self._latencies) < MAX_SAMPLES:
                 self._latencies.append(latency)
                 self._inference.append(inference)
+                self._waits.append(wait)
 
     def failed(self, message):
         """Count a frame that could not be processed and remember why."""
@@ -89,7 +92,8 @@ class PipelineStats:
         with self._lock:
             report = PeriodReport(
                 seconds=now - self._period_start, latencies=self._latencies,
-                inference=self._inference, last_error=self._last_error, **self._period,
+                inference=self._inference, waits=self._waits, last_error=self._last_error,
+                **self._period,
                 **{f'total_{key}': value for key, value in self._totals.items()})
             self._start_period(now)
         return report
@@ -130,6 +134,7 @@ def diagnostic_status(report, name, hardware_id, extra, waiting_for):
         ('latency p50 (ms)', milliseconds(report.latencies, 50)),
         ('latency max (ms)', milliseconds(report.latencies, 100)),
         ('inference p50 (ms)', milliseconds(report.inference, 50)),
+        ('queue wait p50 (ms)', milliseconds(report.waits, 50)),
         ('dropped frames', str(report.total_dropped)),
         ('dropped frames (period)', str(report.dropped)),
         ('frames received', str(report.total_received)),
