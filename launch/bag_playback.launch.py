@@ -28,11 +28,12 @@ PLAYERS = ('defeat', 'ros2')
 
 
 def _player(context):
-    """Start the chosen player with the bag, rate, loop and start offset."""
+    """Start the chosen player with the bag, rate, loop, start offset and delay."""
     player = LaunchConfiguration('player').perform(context)
     bag = LaunchConfiguration('bag').perform(context)
     rate = float(LaunchConfiguration('rate').perform(context))
     offset = float(LaunchConfiguration('start_offset').perform(context))
+    delay = float(LaunchConfiguration('delay').perform(context))
     loop = evaluate_condition_expression(context, [LaunchConfiguration('loop')])
     if player not in PLAYERS:
         raise ValueError(f'player must be one of {PLAYERS}, got {player!r}')
@@ -40,14 +41,16 @@ def _player(context):
         raise ValueError('bag:=<rosbag2 directory> is required')
     if player == 'ros2':
         command = ['ros2', 'bag', 'play', bag, '--clock', '--rate', str(rate),
-                   '--start-offset', str(offset)] + (['--loop'] if loop else [])
+                   '--start-offset', str(offset), '--delay', str(delay)] + (
+                       ['--loop'] if loop else [])
         return [ExecuteProcess(cmd=command, output='screen')]
     return [
         Node(
             package=PACKAGE,
             executable='bag_player',
             name='bag_player',
-            parameters=[{'bag': bag, 'rate': rate, 'loop': loop, 'start_offset': offset}],
+            parameters=[{'bag': bag, 'rate': rate, 'loop': loop, 'start_offset': offset,
+                         'delay': delay}],
             output='screen',
             emulate_tty=True,
         ),
@@ -70,6 +73,9 @@ def generate_launch_description():
                               description='Start over at the end of the bag'),
         DeclareLaunchArgument('start_offset', default_value='0.0',
                               description='Seconds into the bag to start at'),
+        DeclareLaunchArgument('delay', default_value='2.0',
+                              description='Wall seconds to wait before playing, so that the '
+                                          'node has loaded its model and subscribed'),
         DeclareLaunchArgument('namespace', default_value='camera',
                               description='Camera namespace of the node'),
         DeclareLaunchArgument('image', default_value='image_raw',

@@ -87,7 +87,14 @@ def test_bag_playback_arguments():
     tree = ast.parse((REPO / 'launch' / 'bag_playback.launch.py').read_text())
     declared = {c.args[0].value for c in ast.walk(tree) if isinstance(c, ast.Call)
                 and getattr(c.func, 'id', None) == 'DeclareLaunchArgument'}
-    assert {'bag', 'player', 'rate', 'loop', 'start_offset', 'namespace', 'image',
+    assert {'bag', 'player', 'rate', 'loop', 'start_offset', 'delay', 'namespace', 'image',
             'camera_info', 'model', 'backend', 'image_transport', 'rviz'} <= declared
     source = (REPO / 'launch' / 'bag_playback.launch.py').read_text()
     assert "('use_sim_time', 'true')" in source and "'--clock'" in source
+    from defeat_ros.ros.bag_player import PARAMETERS
+    passed = {key.value for call in ast.walk(tree) if isinstance(call, ast.Call)
+              and getattr(call.func, 'id', None) == 'Node'
+              for keyword in call.keywords if keyword.arg == 'parameters'
+              for mapping in keyword.value.elts for key in mapping.keys}
+    assert passed == {'bag', 'rate', 'loop', 'start_offset', 'delay'}
+    assert passed <= {name for name, _, _ in PARAMETERS}  # the player declares each one
