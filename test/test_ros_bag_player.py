@@ -5,6 +5,9 @@ The last test plays a bag into the DeFeat-Net node running on simulated time, wh
 launch/bag_playback.launch.py composes.
 """
 
+import subprocess
+import sys
+
 from defeat_ros.data.bag_writer import stamp_ns as stamps_ns
 from defeat_ros.data.bag_writer import write_bag
 from defeat_ros.data.kitti_writer import images_uint8
@@ -129,6 +132,14 @@ def test_start_offset_and_loop(context, bag):
 def test_missing_bag_is_a_clear_error(context, tmp_path):
     with pytest.raises(ValueError, match='parameter bag'):
         make_player(context, tmp_path / 'missing', '/unused_clock')
+    result = subprocess.run(  # the executable: one fatal line and exit status 1
+        [sys.executable, '-m', 'defeat_ros.ros.bag_player', '--ros-args', '-p',
+         f'bag:={tmp_path / "missing"}'],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 1
+    output = result.stderr + result.stdout
+    assert 'cannot start' in output and 'parameter bag' in output
+    assert 'Traceback' not in output
 
 
 def test_node_on_sim_time_processes_the_played_bag(context, drive, bag, tmp_path):

@@ -22,11 +22,10 @@ import time
 
 from defeat_ros.data.bag_writer import TYPESTORE
 from defeat_ros.ros.message_bridge import rclpy_class, to_rclpy
+from defeat_ros.ros.node_main import run_node
 from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
 import rclpy
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException
-from rclpy.logging import get_logger
 from rclpy.node import Node
 from rosbags.highlevel import AnyReader, AnyReaderError
 from rosgraph_msgs.msg import Clock
@@ -194,26 +193,17 @@ class BagPlayer(Node):
         return super().destroy_node()
 
 
+def play(node):
+    """Play until the bag ends (never with ``loop``) or rclpy shuts down."""
+    node.start()
+    while rclpy.ok() and not node.finished.is_set():
+        rclpy.spin_once(node, timeout_sec=0.1)
+
+
 def main(args=None):
     """Play the bag to its end (or forever with ``loop``); exit status 1 when it cannot."""
-    rclpy.init(args=args)
-    try:
-        try:
-            node = BagPlayer()
-        except (ParameterException, ValueError, OSError) as error:
-            get_logger(NODE_NAME).fatal(f'cannot start: {error}')
-            return 1
-        node.start()
-        try:
-            while rclpy.ok() and not node.finished.is_set():
-                rclpy.spin_once(node, timeout_sec=0.1)
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
-        finally:
-            node.destroy_node()
-    finally:
-        rclpy.try_shutdown()
-    return 0
+    return run_node(BagPlayer, NODE_NAME, (ParameterException, ValueError, OSError), play,
+                    args)
 
 
 if __name__ == '__main__':

@@ -46,6 +46,7 @@ from defeat_ros.ros.latest_slot import LatestSlot
 from defeat_ros.ros.message_bridge import rclpy_class, to_rclpy
 from defeat_ros.ros.model_location import ConfigurationError, resolve_model
 from defeat_ros.ros.model_location import default_model_candidates, PACKAGE  # noqa: F401
+from defeat_ros.ros.node_main import run_node
 from defeat_ros.ros.odometry import OdometryChain
 from defeat_ros.ros.qos import qos_profile
 from defeat_ros.runtime.backends import resolve_device
@@ -53,11 +54,8 @@ from defeat_ros.runtime.image_encoding import UnsupportedEncoding
 from defeat_ros.runtime.perception import Perception
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
-import rclpy
 from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException
-from rclpy.logging import get_logger
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
@@ -305,23 +303,8 @@ class DepthNode(Node):
 
 def main(args=None):
     """Run the node until shutdown; exit status 1 when it cannot start."""
-    rclpy.init(args=args)
-    try:
-        try:
-            node = DepthNode()
-        except (ConfigurationError, ParameterException, ValueError, OSError,
-                RuntimeError) as error:
-            get_logger(NODE_NAME).fatal(f'cannot start: {error}')
-            return 1
-        try:
-            rclpy.spin(node)
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
-        finally:
-            node.destroy_node()
-    finally:
-        rclpy.try_shutdown()
-    return 0
+    return run_node(DepthNode, NODE_NAME, (ConfigurationError, ParameterException, ValueError,
+                                           OSError, RuntimeError), args=args)
 
 
 if __name__ == '__main__':
