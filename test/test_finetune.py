@@ -62,20 +62,20 @@ def provenance(model_dir):
     return json.loads((model_dir / CONFIG_FILE).read_text())['model']['provenance']
 
 
-def test_finetuning_improves_the_held_out_loss_and_measures_depth(finetuned):
+def test_finetuning_lowers_abs_rel_on_held_out_frames(finetuned):
     """
-    The held-out self-supervised loss, what fine-tuning minimises, falls.
+    Depth on frames never trained on (the end of the drive) gets better against ground truth.
 
-    Depth accuracy is measured and recorded but not required to improve: on the synthetic
-    street the DeFeat loss and AbsRel stop moving together after a few hundred steps of
-    training (the loss keeps falling while AbsRel rises), a known open problem of the
-    synthetic world, not of the fine-tuning.
+    The held-out self-supervised loss is recorded, not required to fall: on this 44-frame
+    drive it rises by up to 15 % while AbsRel falls by a quarter. PoseNet's held-out
+    translations stay within 1 degree of the truth and its rotation error under 0.2 degree; what
+    moves is the global scale of depth against the translation (about 10 % from step to step),
+    which median-scaled AbsRel ignores and the photometric loss does not. It stays bounded.
     """
     record = provenance(finetuned)
     before, after = record['before'], record['after']
-    assert after['loss'] < before['loss']
-    for summary in (before, after):
-        assert 0 < summary['abs_rel'] < 10 and 0 <= summary['a1'] <= 1
+    assert after['abs_rel'] < 0.9 * before['abs_rel'] and after['a1'] > before['a1']
+    assert after['loss'] < 1.25 * before['loss']
     assert record['held_out_samples'] == 9  # the windows inside the last 11 of 44 frames
 
 
