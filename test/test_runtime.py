@@ -84,6 +84,34 @@ def test_missing_stale_or_corrupt_onnx_is_exported_again(tmp_path):
         check_onnx(onnx_path(directory, graph), CONFIG, directory)
 
 
+def test_a_read_only_model_directory_exports_to_the_user_cache(tmp_path, monkeypatch):
+    """
+    An installed package's share directory can be read-only: its ONNX files go to the cache.
+
+    The directory is made read-only; this process may still be able to write there (root is),
+    so the writability check is told the truth a user account would see.
+    """
+    from defeat_ros.runtime import derived_files
+    from defeat_ros.runtime.engine_cache import engine_dir
+    directory = save_model(DeFeatNet(CONFIG), tmp_path / 'share' / 'model')
+    directory.chmod(0o555)
+    monkeypatch.setattr(derived_files.os, 'access',
+                        lambda path, mode: not str(path).startswith(str(directory)))
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
+    try:
+        backend = OnnxRuntimeBackend(directory)
+    finally:
+        directory.chmod(0o755)
+    assert sorted(p.name for p in directory.iterdir()) == ['config.json', 'model.safetensors']
+    cached = onnx_path(directory, 'depth')
+    assert cached.parent.parent == tmp_path / 'cache' / 'defeat_ros' and cached.is_file()
+    assert engine_dir(directory).parent == cached.parent
+    a, _ = images()
+    assert torch.allclose(backend.depth(a), TorchBackend(directory).depth(a), rtol=1e-4)
+    other = save_model(DeFeatNet(CONFIG), tmp_path / 'elsewhere' / 'model')  # same name
+    assert onnx_path(other, 'depth').parent == other  # writable: beside its weights
+
+
 def test_onnx_for_another_resolution_is_rejected(tmp_path):
     small = save_model(DeFeatNet(CONFIG), tmp_path / 'small')
     export_onnx(small, graphs=('depth',))

@@ -1,5 +1,5 @@
 """
-The TensorRT engine cache of a model directory, ``<model_dir>/engines/``.
+The TensorRT engine cache of a model directory, ``<model_dir>/engines/`` (see derived_files).
 
 A serialized engine only runs on the GPU model and TensorRT version it was built with, and only
 answers for the ONNX file and precision it was built from. Each cache entry is therefore
@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 from typing import NamedTuple, Optional
 
+from defeat_ros.runtime.derived_files import derived_dir
 from defeat_ros.runtime.onnx_export import file_digest
 
 LOG = logging.getLogger(__name__)
@@ -87,8 +88,8 @@ def engine_spec(onnx_file, precision, platform, dla_core=None):
 
 
 def engine_dir(model_dir):
-    """Return the engine cache directory of a model directory."""
-    return Path(model_dir) / ENGINE_DIR
+    """Return the engine cache directory of a model directory (see derived_files)."""
+    return derived_dir(model_dir) / ENGINE_DIR
 
 
 def engine_file(model_dir, graph, spec):

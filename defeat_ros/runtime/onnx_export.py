@@ -6,6 +6,7 @@ from pathlib import Path
 
 from defeat_ros.nets import load_model
 from defeat_ros.nets.model_dir import WEIGHTS_FILE
+from defeat_ros.runtime.derived_files import derived_dir
 from defeat_ros.runtime.export_graphs import graph_modules, GRAPHS
 import onnx
 import torch
@@ -17,13 +18,16 @@ OUTPUT_NAMES = {'depth': ['depth'], 'features': ['features'], 'pose': ['transfor
 
 
 def onnx_path(model_dir, graph):
-    """Where the ONNX file of ``graph`` lives: beside the weights."""
-    return Path(model_dir) / f'{graph}.onnx'
+    """Where the ONNX file of ``graph`` lives: beside the weights (see derived_files)."""
+    return derived_dir(model_dir) / f'{graph}.onnx'
 
 
 def export_onnx(model_dir, graphs=GRAPHS, opset=OPSET):
     """
     Export ``graphs`` of the model in ``model_dir`` to ``<model_dir>/<graph>.onnx``.
+
+    A read-only model directory exports to its folder under the user's cache instead
+    (:func:`~defeat_ros.runtime.derived_files.derived_dir`).
 
     Inputs are 1 x 3 x H x W at the model's configured resolution (static shapes, as TensorRT
     engines and int8 calibration want). Each file is verified by :func:`check_onnx`.
@@ -38,6 +42,7 @@ def export_onnx(model_dir, graphs=GRAPHS, opset=OPSET):
     for graph in graphs:
         inputs = (example,) if graph != 'pose' else (example, example.flip(-1))
         path = onnx_path(model_dir, graph)
+        path.parent.mkdir(parents=True, exist_ok=True)
         with torch.no_grad():
             output = modules[graph](*inputs)
             torch.onnx.export(modules[graph], inputs, str(path), opset_version=opset,

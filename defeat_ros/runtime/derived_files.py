@@ -1,0 +1,31 @@
+"""
+Where the files derived from a model directory go: ONNX exports, int8 graphs, TensorRT engines.
+
+Beside the weights when the model directory is writable (a source checkout, a colcon workspace,
+a model the user trained). An installed package's share directory can be read-only (a
+system-wide install, a read-only root file system on a vehicle); the derived files of such a
+model go to a folder of their own under the user's cache,
+``$XDG_CACHE_HOME/defeat_ros/<name>-<hash of the model path>`` (``~/.cache`` by default). Every
+derived file records the weights it was made from and is checked against them before use, so a
+cache entry is never used for other weights.
+"""
+
+import hashlib
+import os
+from pathlib import Path
+
+
+def derived_dir(model_dir):
+    """
+    Return the directory for files derived from ``model_dir``.
+
+    :param model_dir: a model directory.
+    :return: ``model_dir`` when this process can write to it, else its cache folder (which may
+        not exist yet: writers create it).
+    """
+    model_dir = Path(model_dir)
+    if os.access(model_dir, os.W_OK):
+        return model_dir
+    key = hashlib.sha256(str(model_dir.resolve()).encode()).hexdigest()[:16]
+    cache = Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache')
+    return cache / 'defeat_ros' / f'{model_dir.name}-{key}'
