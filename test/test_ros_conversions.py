@@ -42,6 +42,19 @@ def test_image_to_array_reads_every_encoding_and_drops_row_padding(encoding, pix
         np.testing.assert_array_equal(rgb, RGB)
 
 
+@pytest.mark.parametrize('big_endian', [False, True])
+def test_16_bit_images_are_read_at_8_bits(big_endian):
+    for encoding, pixels in (('rgb16', RGB), ('mono16', RGB[..., 0]), ('bayer_rggb16',
+                                                                        RGB[..., 1])):
+        wide = pixels.astype(np.uint16) * 257  # full 16-bit range: the high byte is the value
+        message = image_message(np.asarray(wide, '>u2' if big_endian else '<u2').view(np.uint8)
+                                .reshape(*wide.shape[:2], -1), encoding, 0, padding=3)
+        message.is_bigendian = int(big_endian)
+        array, read_encoding = image_to_array(message)
+        assert read_encoding == encoding[:-2] + '8'
+        np.testing.assert_array_equal(array, pixels)
+
+
 def test_unsupported_and_malformed_images_are_clear_errors():
     with pytest.raises(UnsupportedEncoding, match="'yuv422'.*supported: bayer_bggr8"):
         image_to_array(image_message(np.zeros((4, 4, 2), np.uint8), 'yuv422', 0))

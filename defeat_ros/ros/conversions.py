@@ -9,7 +9,7 @@ turns them into rclpy messages. Nothing here imports rclpy.
 
 | message | direction | function |
 | --- | --- | --- |
-| Image (rgb8, bgr8, rgba8, bgra8, mono8, bayer_*8) | in | :func:`image_to_array` |
+| Image (rgb8, bgr8, rgba8, bgra8, mono8, bayer_*8; their 16-bit versions) | in | :func:`image_to_array` |
 | CompressedImage (JPEG, PNG) | in | :func:`compressed_to_rgb` |
 | CameraInfo | in | :func:`camera_info_intrinsics` |
 | Image 32FC1 depth, rgb8, CameraInfo, Odometry | out | bag_writer's ``depth_msg``, ... |
@@ -21,7 +21,7 @@ turns them into rclpy messages. Nothing here imports rclpy.
 import cv2
 from defeat_ros.data.bag_writer import matrix_to_quaternion, msg, vector3
 from defeat_ros.geometry import backproject, normalise_intrinsics
-from defeat_ros.runtime.image_encoding import TO_RGB, unpack_pixels, UnsupportedEncoding
+from defeat_ros.runtime.image_encoding import unpack_pixels, UnsupportedEncoding
 import numpy as np
 import torch
 
@@ -41,19 +41,17 @@ def image_to_array(message):
     """
     Read the pixels of a sensor_msgs/Image.
 
-    Row padding (``step`` larger than ``width`` times the pixel size) is dropped. The array is a
-    copy: it does not keep the message alive.
+    Row padding (``step`` larger than ``width`` times the pixel size) is dropped; 16-bit
+    versions of the encodings (``rgb16``, ``mono16``, ``bayer_rggb16``...; either byte order) are
+    reduced to 8 bits. The array is a copy: it does not keep the message alive.
 
-    :param message: Image with an 8-bit encoding Perception reads.
-    :return: (H x W x C or H x W uint8 array, encoding).
+    :param message: Image with an encoding Perception reads, or its 16-bit version.
+    :return: (H x W x C or H x W uint8 array, its 8-bit encoding).
     :raises UnsupportedEncoding: for any other encoding.
     :raises ValueError: when size, step and data length disagree.
     """
-    if message.encoding not in TO_RGB:
-        raise UnsupportedEncoding(f'unsupported image encoding {message.encoding!r}; '
-                                  f'supported: {", ".join(sorted(TO_RGB))}')
     return unpack_pixels(message.data, message.height, message.width, message.step,
-                         message.encoding)
+                         message.encoding, bool(message.is_bigendian))
 
 
 def compressed_to_rgb(message):
