@@ -44,8 +44,8 @@ def test_image_to_array_reads_every_encoding_and_drops_row_padding(encoding, pix
 
 @pytest.mark.parametrize('big_endian', [False, True])
 def test_16_bit_images_are_read_at_8_bits(big_endian):
-    for encoding, pixels in (('rgb16', RGB), ('mono16', RGB[..., 0]), ('bayer_rggb16',
-                                                                        RGB[..., 1])):
+    cases = [('rgb16', RGB), ('mono16', RGB[..., 0]), ('bayer_rggb16', RGB[..., 1])]
+    for encoding, pixels in cases:
         wide = pixels.astype(np.uint16) * 257  # full 16-bit range: the high byte is the value
         message = image_message(np.asarray(wide, '>u2' if big_endian else '<u2').view(np.uint8)
                                 .reshape(*wide.shape[:2], -1), encoding, 0, padding=3)

@@ -9,7 +9,7 @@ turns them into rclpy messages. Nothing here imports rclpy.
 
 | message | direction | function |
 | --- | --- | --- |
-| Image (rgb8, bgr8, rgba8, bgra8, mono8, bayer_*8; their 16-bit versions) | in | :func:`image_to_array` |
+| Image (rgb8, bgr8, rgba8, bgra8, mono8, bayer_*8, or 16-bit) | in | :func:`image_to_array` |
 | CompressedImage (JPEG, PNG) | in | :func:`compressed_to_rgb` |
 | CameraInfo | in | :func:`camera_info_intrinsics` |
 | Image 32FC1 depth, rgb8, CameraInfo, Odometry | out | bag_writer's ``depth_msg``, ... |
