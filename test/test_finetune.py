@@ -21,7 +21,8 @@ from rosbags.rosbag2 import Writer
 import torch
 
 HEIGHT, WIDTH = 96, 320
-STANDING = list(range(10)) + [9] * 4 + list(range(10, 40))
+FRAMES = 80
+STANDING = list(range(10)) + [9] * 4 + list(range(10, FRAMES))
 """Frame order of the recorded drive: the camera stands still on frame 9 for five frames."""
 STATIC_TARGETS = 5
 """Targets with an identical neighbour: the five copies of frame 9."""
@@ -31,7 +32,7 @@ STEPS, LEARNING_RATE = 40, 2e-4
 
 def standing_drive(seed=11):
     """Render a 320 x 96 street drive and stop the camera on frame 9 (five identical frames)."""
-    drive = render_sequence(WorldConfig(width=WIDTH, height=HEIGHT, frames=40, seed=seed),
+    drive = render_sequence(WorldConfig(width=WIDTH, height=HEIGHT, frames=FRAMES, seed=seed),
                             workers=2)
     order = torch.tensor(STANDING)
     return replace(drive, images=drive.images[order], depths=drive.depths[order],
@@ -62,27 +63,29 @@ def provenance(model_dir):
     return json.loads((model_dir / CONFIG_FILE).read_text())['model']['provenance']
 
 
-def test_finetuning_lowers_abs_rel_on_held_out_frames(finetuned):
+def test_finetuning_lowers_the_held_out_loss_and_abs_rel(finetuned):
     """
-    Depth on frames never trained on (the end of the drive) gets better against ground truth.
+    On frames never trained on (the end of the drive) both the loss and depth get better.
 
-    The held-out self-supervised loss is recorded, not required to fall: on this 44-frame
-    drive it rises by up to 15 % while AbsRel falls by a quarter. PoseNet's held-out
-    translations stay within 1 degree of the truth and its rotation error under 0.2 degree; what
-    moves is the global scale of depth against the translation (about 10 % from step to step),
-    which median-scaled AbsRel ignores and the photometric loss does not. It stays bounded.
+    The drive is 8 s long: on a 4 s one the held-out loss rose by about 12 % while AbsRel
+    fell, because the global scale of depth against PoseNet's translation drifts by about
+    10 % from step to step when the training part is that short, which the photometric loss
+    feels and median-scaled AbsRel does not.
     """
     record = provenance(finetuned)
     before, after = record['before'], record['after']
-    assert after['abs_rel'] < 0.9 * before['abs_rel'] and after['a1'] > before['a1']
-    assert after['loss'] < 1.25 * before['loss']
-    assert record['held_out_samples'] == 9  # the windows inside the last 11 of 44 frames
+    assert after['loss'] < before['loss']
+    assert after['abs_rel'] < before['abs_rel'] and after['a1'] > before['a1']
+    assert record['held_out_samples'] == 19  # the windows inside the last 21 of 84 frames
 
 
 def test_static_frames_are_skipped(finetuned):
     record = provenance(finetuned)
     assert record['static_skipped'] == STATIC_TARGETS
-    assert record['train_samples'] + record['held_out_samples'] + STATIC_TARGETS == 42 - 2
+    windows = len(STANDING) - 2  # every frame with both neighbours is a target
+    straddling = 2  # windows with frames on both sides of the held-out boundary: neither set
+    assert record['train_samples'] + record['held_out_samples'] + STATIC_TARGETS == \
+        windows - straddling
 
 
 def test_the_new_model_loads_describes_itself_and_runs_in_onnx_runtime(finetuned, bag):
