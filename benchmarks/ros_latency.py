@@ -38,6 +38,7 @@ import time
 from defeat_ros.data.kitti_writer import images_uint8
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
+from defeat_ros.runtime.backends import leave_cpu_to_backend
 from defeat_ros.runtime.perception import Perception
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
@@ -182,6 +183,7 @@ def main():
         frames = list(images_uint8(sequence.images))
         rates = [float(r) for r in args.rates.split(',')]
         perception = Perception(model_dir, args.backend)
+        leave_cpu_to_backend(perception.backend)  # as the node does
         backend = perception.backend.name
         bare = {hz: percentiles(time_perception(perception, frames, hz, bare_repeats(hz, args)))
                 for hz in rates}

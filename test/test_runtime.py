@@ -174,6 +174,19 @@ def test_auto_backend_picks_a_measured_cpu_backend(model_dir):
     assert perception.backend.name in ('onnxruntime', 'pytorch-cpu-fp32', 'pytorch-cpu-bf16-cl')
 
 
+def test_a_process_running_onnx_runtime_leaves_the_cpu_to_it(model_dir):
+    from defeat_ros.runtime.backends import leave_cpu_to_backend
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        leave_cpu_to_backend(TorchBackend(model_dir))  # PyTorch infers: keeps its threads
+        assert torch.get_num_threads() == 2
+        leave_cpu_to_backend(OnnxRuntimeBackend(model_dir))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_unknown_backend_is_rejected_with_the_choices(model_dir):
     with pytest.raises(ValueError, match='onnxruntime'):
         Perception(model_dir, backend='tflite')

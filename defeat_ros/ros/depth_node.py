@@ -49,7 +49,7 @@ from defeat_ros.ros.model_location import default_model_candidates, PACKAGE  # n
 from defeat_ros.ros.node_main import run_node
 from defeat_ros.ros.odometry import OdometryChain
 from defeat_ros.ros.qos import qos_profile
-from defeat_ros.runtime.backends import resolve_device
+from defeat_ros.runtime.backends import leave_cpu_to_backend, resolve_device
 from defeat_ros.runtime.image_encoding import UnsupportedEncoding
 from defeat_ros.runtime.perception import Perception
 from diagnostic_msgs.msg import DiagnosticArray
@@ -301,10 +301,17 @@ class DepthNode(Node):
         return super().destroy_node()
 
 
+def make_process_node():
+    """Build the node for a process of its own (see ``leave_cpu_to_backend``)."""
+    node = DepthNode()
+    leave_cpu_to_backend(node.perception.backend)
+    return node
+
+
 def main(args=None):
     """Run the node until shutdown; exit status 1 when it cannot start."""
-    return run_node(DepthNode, NODE_NAME, (ConfigurationError, ParameterException, ValueError,
-                                           OSError, RuntimeError), args=args)
+    return run_node(make_process_node, NODE_NAME, (ConfigurationError, ParameterException,
+                                                   ValueError, OSError, RuntimeError), args=args)
 
 
 if __name__ == '__main__':

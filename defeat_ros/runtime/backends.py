@@ -16,6 +16,19 @@ def resolve_device(device):
     return device
 
 
+def leave_cpu_to_backend(backend):
+    """
+    Put PyTorch on one CPU thread unless ``backend`` is PyTorch on the CPU (process-wide).
+
+    With ONNX Runtime or TensorRT, PyTorch only does small pre- and post-processing, and its
+    thread pool (busy-waiting after every operation) competes with the inference threads: on a
+    2-core CPU a node's inference took 2 to 3 times as long as with one PyTorch thread. For a
+    process that runs one Perception (the node, a benchmark), not a library default.
+    """
+    if not backend.name.startswith('pytorch-cpu'):
+        torch.set_num_threads(1)
+
+
 def make_backend(model_dir, backend='auto', device='auto', precision=None, threads=0,
                  cuda_graphs=False):
     """
