@@ -1,5 +1,6 @@
 """The training loop: learning, resume, the NaN guard, flips, and a DDP step on 2 processes."""
 
+from dataclasses import replace
 import hashlib
 import json
 import os
@@ -207,3 +208,8 @@ def test_validation_logs_the_held_out_loss_and_depth_accuracy(tmp_path):
         assert 0 <= record['val/a1'] <= 1
     assert any('validation loss' in line for line in lines)
     assert validation_dataset(config(tmp_path)) is None
+    plain = replace(cfg, out=str(tmp_path / 'plain'))  # the same run without validation
+    Trainer(plain, training_dataset(plain), log=lambda *_: None).train()
+    validated, unvalidated = (load_model(tmp_path / run / 'checkpoint').state_dict()
+                              for run in ('run', 'plain'))
+    assert all(torch.equal(validated[k], unvalidated[k]) for k in validated)  # no side effects

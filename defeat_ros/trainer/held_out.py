@@ -25,7 +25,10 @@ def held_out_metrics(model, loss_fn, dataset, offsets, batch_size, device):
     training = model.training
     model.eval()
     loss_sum, evaluation = 0.0, DepthEvaluation(crop=False)
-    for number, batch in enumerate(DataLoader(dataset, batch_size=batch_size)):
+    # A loader of its own generator: iterating a DataLoader otherwise draws its base seed from
+    # the global generator, and measuring would change the training run that follows.
+    loader = DataLoader(dataset, batch_size=batch_size, generator=torch.Generator())
+    for number, batch in enumerate(loader):
         target = batch['target'].to(device)
         sources = list(batch['sources'].to(device).unbind(1))
         total, _ = measure_loss(model, loss_fn, target, sources, offsets,
