@@ -25,7 +25,7 @@ def load_script():
 def tiny_model(tmp_path_factory):
     """Save an untrained DeFeatNet with 8 feature channels at 64 x 96 as a model directory."""
     torch.manual_seed(0)
-    model = DeFeatNet(ModelConfig(feature_dims=8, height=64, width=96))
+    model = DeFeatNet(ModelConfig(feature_dims=8, height=64, width=96, encoder_width=16))
     return save_model(model, tmp_path_factory.mktemp('model') / 'tiny')
 
 

@@ -28,7 +28,7 @@ import torch
 WORLD = WorldConfig(width=160, height=64, frames=8, seed=21, fx=0.7, fy=2.0, cx=0.52, cy=0.48)
 FACTOR = 0.37
 """The model-unit depth of the tests is the true depth times this."""
-CONFIG = ModelConfig(feature_dims=8, height=64, width=96)
+CONFIG = ModelConfig(feature_dims=8, height=64, width=96, encoder_width=16)
 
 
 @pytest.fixture(scope='module')

@@ -109,7 +109,7 @@ def test_pretrained_encoder_weights_load_from_a_local_file(tmp_path):
 
 def test_model_directory_round_trip(tmp_path):
     torch.manual_seed(0)
-    net = DeFeatNet(ModelConfig(feature_dims=8, height=64, width=96,
+    net = DeFeatNet(ModelConfig(feature_dims=8, height=64, width=96, encoder_width=16,
                                 provenance={'command': 'test'})).eval()
     save_model(net, tmp_path / 'model')
     loaded = load_model(tmp_path / 'model').eval()
@@ -121,7 +121,7 @@ def test_model_directory_round_trip(tmp_path):
 
 
 def test_a_model_directory_for_another_architecture_is_rejected(tmp_path):
-    save_model(DeFeatNet(ModelConfig(feature_dims=8)), tmp_path / 'model')
+    save_model(DeFeatNet(ModelConfig(feature_dims=8, encoder_width=16)), tmp_path / 'model')
     config_path = tmp_path / 'model' / 'config.json'
     config = json.loads(config_path.read_text())
     config['model']['depth_layers'] = 34
@@ -133,7 +133,8 @@ def test_a_model_directory_for_another_architecture_is_rejected(tmp_path):
 def test_corrupt_or_incomplete_model_directories_give_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match='not a defeat_ros model directory'):
         load_model(tmp_path)
-    directory = save_model(DeFeatNet(ModelConfig(feature_dims=8)), tmp_path / 'model')
+    directory = save_model(DeFeatNet(ModelConfig(feature_dims=8, encoder_width=16)),
+                           tmp_path / 'model')
     weights = directory / 'model.safetensors'
     weights.write_bytes(weights.read_bytes()[:1000])
     with pytest.raises(ValueError, match='corrupt'):

@@ -146,7 +146,8 @@ def test_node_on_sim_time_processes_the_played_bag(context, drive, bag, tmp_path
     """Bag -> player (/clock) -> DeFeat-Net node with use_sim_time: what the launch file does."""
     path, namespace = bag
     torch.manual_seed(0)
-    model = save_model(DeFeatNet(ModelConfig(feature_dims=8, height=64, width=96)),
+    model = save_model(DeFeatNet(ModelConfig(feature_dims=8, height=64, width=96,
+                                             encoder_width=16)),
                        tmp_path / 'model')
     node = DepthNode(namespace=namespace, context=context, parameter_overrides=[
         Parameter('model', value=str(model)), Parameter('backend', value='pytorch'),

@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-CONFIG = ModelConfig(feature_dims=8, height=64, width=96)
+CONFIG = ModelConfig(feature_dims=8, height=64, width=96, encoder_width=16)
 
 
 @pytest.fixture(scope='module')

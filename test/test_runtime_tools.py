@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-CONFIG = ModelConfig(feature_dims=8, height=64, width=96)
+CONFIG = ModelConfig(feature_dims=8, height=64, width=96, encoder_width=16)
 
 
 @pytest.fixture

@@ -259,7 +259,7 @@ def test_tensorrt_without_cuda_is_refused(monkeypatch):
 
 # Below: TensorRT 10 and a CUDA GPU. The model is the tiny one of test_runtime.py.
 
-CONFIG = ModelConfig(feature_dims=8, height=64, width=96)
+CONFIG = ModelConfig(feature_dims=8, height=64, width=96, encoder_width=16)
 
 
 @pytest.fixture(scope='module')

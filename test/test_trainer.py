@@ -44,7 +44,7 @@ class Triplets(Dataset):
 
 
 def config(tmp_path, **overrides):
-    base = {'model': {'height': 64, 'width': 96, 'feature_dims': 8},
+    base = {'model': {'height': 64, 'width': 96, 'feature_dims': 8, 'encoder_width': 16},
             'loss': {'contrastive_positives': 128},
             'data': {'batch_size': 2, 'workers': 0}, 'epochs': 2, 'log_every': 1,
             'image_every': 2, 'out': str(tmp_path / 'run')}
@@ -77,7 +77,8 @@ def test_resume_continues_where_the_run_stopped(tmp_path):
     fresh = Trainer(config(tmp_path, epochs=2, resume=False), Triplets(), log=lambda *_: None)
     assert fresh.step == 0
     with pytest.raises(ValueError, match='another configuration'):
-        Trainer(config(tmp_path, model={'height': 64, 'width': 96, 'feature_dims': 4}),
+        Trainer(config(tmp_path, model={'height': 64, 'width': 96, 'feature_dims': 4,
+                                        'encoder_width': 16}),
                 Triplets())
 
 
@@ -151,6 +152,7 @@ def test_train_script_runs_the_quick_synthetic_config(tmp_path, capsys):
     code = script['main'](['--config', str(TRAIN_CONFIGS[0].parent / 'synthetic_quick.yaml'),
                            '--set', f'out={tmp_path / "quick"}', '--set', 'max_steps=2',
                            '--set', 'model.height=64', '--set', 'model.width=96',
+                           '--set', 'model.encoder_width=16',
                            '--set', 'data.source.frames=6', '--set', 'data.source.seeds=[0]',
                            '--set', 'data.batch_size=2'])
     assert code == 0
