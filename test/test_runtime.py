@@ -1,6 +1,7 @@
 """ONNX export, the CPU backends' parity with PyTorch fp32, and Perception's input handling."""
 
 import json
+import shutil
 
 from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
 from defeat_ros.runtime.image_encoding import to_rgb, UnsupportedEncoding
@@ -110,6 +111,25 @@ def test_a_read_only_model_directory_exports_to_the_user_cache(tmp_path, monkeyp
     assert torch.allclose(backend.depth(a), TorchBackend(directory).depth(a), rtol=1e-4)
     other = save_model(DeFeatNet(CONFIG), tmp_path / 'elsewhere' / 'model')  # same name
     assert onnx_path(other, 'depth').parent == other  # writable: beside its weights
+
+
+def test_a_read_only_model_directory_uses_its_current_onnx_files(model_dir, tmp_path,
+                                                                 monkeypatch):
+    """Exports installed beside the weights are used in place; stale ones go to the cache."""
+    from defeat_ros.runtime import derived_files
+    shipped = shutil.copytree(model_dir, tmp_path / 'share' / 'model')
+    monkeypatch.setattr(derived_files.os, 'access',
+                        lambda path, mode: not str(path).startswith(str(shipped)))
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
+    a, _ = images()
+    expected = TorchBackend(shipped).depth(a)
+    assert torch.allclose(OnnxRuntimeBackend(shipped).depth(a), expected, rtol=1e-4)
+    assert not (tmp_path / 'cache').exists()
+    torch.manual_seed(1)
+    save_model(DeFeatNet(CONFIG), shipped)  # other weights: the shipped exports are stale
+    assert torch.allclose(OnnxRuntimeBackend(shipped).depth(a), TorchBackend(shipped).depth(a),
+                          rtol=1e-4)
+    assert (tmp_path / 'cache' / 'defeat_ros').is_dir() and onnx_path(shipped, 'depth').is_file()
 
 
 def test_onnx_for_another_resolution_is_rejected(tmp_path):

@@ -7,7 +7,8 @@ system-wide install, a read-only root file system on a vehicle); the derived fil
 model go to a folder of their own under the user's cache,
 ``$XDG_CACHE_HOME/defeat_ros/<name>-<hash of the model path>`` (``~/.cache`` by default). Every
 derived file records the weights it was made from and is checked against them before use, so a
-cache entry is never used for other weights.
+cache entry is never used for other weights. Current ONNX exports installed beside read-only
+weights are used in place (``onnx_export.ensure_onnx``).
 """
 
 import hashlib

@@ -105,13 +105,19 @@ def file_digest(path):
 
 
 def ensure_onnx(model_dir, graph, config):
-    """Path of a valid ONNX file for ``graph``: exported anew when missing, stale or corrupt."""
+    """
+    Path of a valid ONNX file for ``graph``: exported anew when missing, stale or corrupt.
+
+    A current file shipped beside the weights is used even when the directory is read-only, so
+    an installed model with its exports is not exported again into the cache.
+    """
     path = onnx_path(model_dir, graph)
-    if path.is_file():
-        try:
-            check_onnx(path, config, model_dir)
-            return path
-        except ValueError as error:
-            LOG.warning('%s; exporting it again', error)
+    for candidate in dict.fromkeys([Path(model_dir) / path.name, path]):
+        if candidate.is_file():
+            try:
+                check_onnx(candidate, config, model_dir)
+                return candidate
+            except ValueError as error:
+                LOG.warning('%s; exporting it again', error)
     export_onnx(model_dir, graphs=(graph,))
     return path
