@@ -1,5 +1,6 @@
 """Network shapes, ranges, gradients, export-friendliness and self-describing model directories."""
 
+from dataclasses import replace
 import json
 
 from defeat_ros.geometry import normalise_intrinsics
@@ -155,6 +156,19 @@ def test_model_config_validation():
         ModelConfig(pose_layers=101)
     with pytest.raises(ValueError, match='min_depth'):
         ModelConfig(min_depth=10.0, max_depth=1.0)
+    with pytest.raises(ValueError, match='initial_depth'):
+        ModelConfig(initial_depth=150.0)
+
+
+def test_initial_depth_sets_what_an_untrained_depth_net_predicts():
+    torch.manual_seed(0)
+    config = ModelConfig(height=64, width=96, encoder_width=16, max_depth=80.0)
+    image = torch.rand(2, 3, 64, 96)
+    with torch.no_grad():
+        default = DeFeatNet(config).eval().depth_net.depth(image)
+        started = DeFeatNet(replace(config, initial_depth=10.0)).eval().depth_net.depth(image)
+    assert default.median() < 0.5  # PyTorch's initialisation: near 2 x min_depth
+    assert 8.0 < started.min() and started.max() < 12.5
 
 
 @pytest.mark.parametrize('width', [16, 32])

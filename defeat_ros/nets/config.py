@@ -25,6 +25,12 @@ class ModelConfig(TypedConfig):
     """Depth (m) that sigmoid disparity 1 maps to."""
     max_depth: float = 100.0
     """Depth (m) that sigmoid disparity 0 maps to."""
+    initial_depth: float = 0.0
+    """
+    Depth (m) the untrained DepthNet predicts everywhere, set through its output bias; between
+    min_depth and max_depth. 0 keeps PyTorch's initialisation: disparity about 0.5, a depth near
+    2 x min_depth, from which photometric training alone can collapse to max_depth everywhere
+    (see models/README.md). Only affects new networks, not loaded weights."""
     height: int = 192
     """Network input height in pixels (multiple of 32); the training and export resolution."""
     width: int = 640
@@ -60,6 +66,9 @@ class ModelConfig(TypedConfig):
         if not 0 < self.min_depth < self.max_depth:
             raise ValueError(f'need 0 < min_depth < max_depth, '
                              f'got {self.min_depth}, {self.max_depth}')
+        if self.initial_depth and not self.min_depth < self.initial_depth < self.max_depth:
+            raise ValueError(f'initial_depth must lie between min_depth and max_depth (or be 0), '
+                             f'got {self.initial_depth}')
         if self.encoder_width not in (16, 32, 64):
             raise ValueError(f'encoder_width must be 16, 32 or 64, got {self.encoder_width}')
         if self.feature_dims < 1:

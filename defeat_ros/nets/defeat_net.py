@@ -45,7 +45,7 @@ class DeFeatNet(nn.Module):
         cfg = self.config
         weights = cfg.pretrained_encoder or None
         self.depth_net = DepthNet(cfg.depth_layers, cfg.min_depth, cfg.max_depth, weights,
-                                  cfg.encoder_width)
+                                  cfg.encoder_width, cfg.initial_depth)
         self.feat_net = FeatNet(cfg.feat_layers, cfg.feature_dims, weights, cfg.encoder_width)
         self.pose_net = PoseNet(cfg.pose_layers, weights, cfg.explainability, cfg.encoder_width,
                                 cfg.pose_scale)
