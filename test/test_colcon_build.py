@@ -16,8 +16,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = 'defeat_ros'
-# Top-level entries of the repository that are not part of the package source.
-NOT_SOURCE = {'.git', '.venv', '.pytest_cache', 'build', 'install', 'log', 'demo_output'}
+# Top-level entries of the repository that are not part of the package source (runs: training
+# outputs, the configs' default `out`).
+NOT_SOURCE = {'.git', '.venv', '.pytest_cache', 'build', 'install', 'log', 'demo_output', 'runs'}
 BUILD_TIMEOUT_S = 600
 
 
