@@ -1,7 +1,7 @@
 """ONNX Runtime int8 static quantisation of the exported graphs, calibrated on real frames."""
 
 from defeat_ros.nets.model_dir import read_config
-from defeat_ros.runtime.onnx_export import (check_onnx, export_onnx, file_digest, INPUT_NAMES,
+from defeat_ros.runtime.onnx_export import (check_onnx, ensure_onnx, file_digest, INPUT_NAMES,
                                             onnx_path)
 import onnx
 from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, quantize_static,
@@ -45,12 +45,11 @@ def quantise_onnx(model_dir, frames, graphs=tuple(INPUT_NAMES)):
     config = read_config(model_dir)
     paths = {}
     for graph in graphs:
-        source = onnx_path(model_dir, graph)
-        if not source.is_file():
-            export_onnx(model_dir, graphs=(graph,))
-        prepared = source.with_suffix('.pre.onnx')
-        quant_pre_process(str(source), str(prepared))
+        source = ensure_onnx(model_dir, graph, config)
         target = int8_path(model_dir, graph)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        prepared = target.with_suffix('.pre.onnx')
+        quant_pre_process(str(source), str(prepared))
         quantize_static(str(prepared), str(target), FrameReader(graph, frames),
                         quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
