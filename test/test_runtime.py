@@ -85,20 +85,25 @@ def test_missing_stale_or_corrupt_onnx_is_exported_again(tmp_path):
         check_onnx(onnx_path(directory, graph), CONFIG, directory)
 
 
-def test_a_read_only_model_directory_exports_to_the_user_cache(tmp_path, monkeypatch):
+def treat_as_read_only(directory, cache, monkeypatch):
     """
-    An installed package's share directory can be read-only: its ONNX files go to the cache.
+    Make derived_files see ``directory`` as read-only and use ``cache`` as the user cache.
 
-    The directory is made read-only; this process may still be able to write there (root is),
-    so the writability check is told the truth a user account would see.
+    This process may still be able to write there (root is), so the writability check is told
+    the truth a user account would see.
     """
     from defeat_ros.runtime import derived_files
+    monkeypatch.setattr(derived_files.os, 'access',
+                        lambda path, mode: not str(path).startswith(str(directory)))
+    monkeypatch.setenv('XDG_CACHE_HOME', str(cache))
+
+
+def test_a_read_only_model_directory_exports_to_the_user_cache(tmp_path, monkeypatch):
+    """An installed package's share directory can be read-only: its ONNX files go to the cache."""
     from defeat_ros.runtime.engine_cache import engine_dir
     directory = save_model(DeFeatNet(CONFIG), tmp_path / 'share' / 'model')
     directory.chmod(0o555)
-    monkeypatch.setattr(derived_files.os, 'access',
-                        lambda path, mode: not str(path).startswith(str(directory)))
-    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
+    treat_as_read_only(directory, tmp_path / 'cache', monkeypatch)
     try:
         backend = OnnxRuntimeBackend(directory)
     finally:
@@ -116,11 +121,8 @@ def test_a_read_only_model_directory_exports_to_the_user_cache(tmp_path, monkeyp
 def test_a_read_only_model_directory_uses_its_current_onnx_files(model_dir, tmp_path,
                                                                  monkeypatch):
     """Exports installed beside the weights are used in place; stale ones go to the cache."""
-    from defeat_ros.runtime import derived_files
     shipped = shutil.copytree(model_dir, tmp_path / 'share' / 'model')
-    monkeypatch.setattr(derived_files.os, 'access',
-                        lambda path, mode: not str(path).startswith(str(shipped)))
-    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
+    treat_as_read_only(shipped, tmp_path / 'cache', monkeypatch)
     a, _ = images()
     expected = TorchBackend(shipped).depth(a)
     assert torch.allclose(OnnxRuntimeBackend(shipped).depth(a), expected, rtol=1e-4)
