@@ -27,17 +27,28 @@ from defeat_ros.trainer.config import TrainConfig
 from defeat_ros.trainer.trainer import Trainer
 import torch
 
-VARIANTS = {'defeat': {}, 'no_features': {'feature_warp_weight': 0.0, 'contrastive_weight': 0.0}}
+NO_FEATURES = {'feature_warp_weight': 0.0, 'contrastive_weight': 0.0}
+REFERENCE_POSE = {'translation_scaling': 'mean_inverse_depth', 'pose_scale': 0.01,
+                  'initial_depth': 0.0}
+"""The reference code's pose convention with its own initialisation (Monodepth2's)."""
+VARIANTS = {
+    'defeat': ({}, {}),
+    'defeat_per_scale': ({'feature_balance': 'per_scale'}, {}),
+    'defeat_inverse_depth': ({}, REFERENCE_POSE),
+    'defeat_per_scale_inverse_depth': ({'feature_balance': 'per_scale'}, REFERENCE_POSE),
+    'no_features': (NO_FEATURES, {}),
+}
+"""Name: (LossConfig overrides, ModelConfig overrides) of the shipped recipe."""
 RECIPE = Path(__file__).resolve().parents[1] / 'config' / 'train' / 'default_model.yaml'
 
 
-def config(out, steps, loss, model=None, batch=None, amp=True):
-    """Return the shipped model's TrainConfig with ``loss`` and ``model`` overrides."""
+def config(out, steps, loss, model=None, batch=None, amp=None):
+    """Return the shipped model's TrainConfig with ``loss``, ``model`` and ``amp`` overrides."""
     recipe = TrainConfig.from_yaml(RECIPE).to_dict()
     recipe['model'].update(model or {})
     recipe['loss'].update(loss)
     recipe['data']['batch_size'] = batch or recipe['data']['batch_size']
-    recipe['optim']['amp'] = amp
+    recipe['optim']['amp'] = recipe['optim']['amp'] if amp is None else amp
     recipe.update(max_steps=steps, log_every=max(steps // 5, 1), out=out)
     return TrainConfig.from_dict(recipe)
 
@@ -78,8 +89,10 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--steps', type=int, default=900, help='training steps per variant')
     parser.add_argument('--initial-depth', type=float, default=10.0,
-                        help='depth (m) both untrained variants predict (model.initial_depth); '
-                             '0: PyTorch initialisation, as the shipped recipe')
+                        help='depth (m) the untrained variants predict (model.initial_depth) '
+                             'unless a variant sets its own; 0: PyTorch initialisation')
+    parser.add_argument('--variants', nargs='+', choices=sorted(VARIANTS), default=list(VARIANTS),
+                        help='variants to train, one after the other')
     args = parser.parse_args()
     print(f'machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, '
           f'{torch.get_num_threads()} threads, cuda {torch.cuda.is_available()}')
@@ -89,9 +102,10 @@ def main():
                 for c in ('day', 'night')}
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
-        for name, loss in VARIANTS.items():
+        for name in args.variants:
+            loss, model_overrides = VARIANTS[name]
             cfg = config(f'{scratch}/{name}', args.steps, loss,
-                         {'initial_depth': args.initial_depth})
+                         {'initial_depth': args.initial_depth, **model_overrides})
             torch.manual_seed(cfg.seed)
             before = accuracy(DeFeatNet(cfg.model), held_out)
             start = time.perf_counter()
@@ -101,8 +115,9 @@ def main():
             for condition in held_out:
                 rows.append((name, condition, *before[condition], *after[condition], seconds))
     print(f'\n{args.steps} steps, batch {cfg.data.batch_size}, {model.width}x{model.height}, '
-          f'encoder width {model.encoder_width}, pose scale {model.pose_scale}, initial depth '
-          f'{args.initial_depth} m, synthetic day+night; tested on 40 unseen frames each')
+          f'encoder width {model.encoder_width}, pose scale {model.pose_scale} and initial depth '
+          f'{args.initial_depth} m unless the variant says otherwise ({VARIANTS}), synthetic '
+          f'day+night; tested on 40 unseen frames each')
     print('| variant | test | AbsRel before | a1 before | AbsRel after | a1 after | train s |')
     print('| --- | --- | --- | --- | --- | --- | --- |')
     for name, condition, rel0, a10, rel1, a11, seconds in rows:

@@ -14,6 +14,9 @@ from defeat_ros.typed_config import TypedConfig
 import torch
 from torch import nn
 
+FEATURE_BALANCES = ('reference', 'per_scale')
+"""Choices of LossConfig.feature_balance."""
+
 
 @dataclass
 class LossConfig(TypedConfig):
@@ -40,6 +43,16 @@ class LossConfig(TypedConfig):
     contrastive_weight: float = 1.0
     """Weight of the pixel-wise contrastive loss (on the scale-0 correspondences, detached, so
     it shapes the features only)."""
+    feature_balance: str = 'reference'
+    """
+    How the feature terms enter the total beside the photometric loss averaged over ``scales``:
+    'reference' as DeFeat-Net's own code (jspenmar/DeFeat-Net): both feature terms once, on
+    the full-resolution depth (scale 0), added into the sum over scales that is divided by the
+    number of scales, the contrastive term summed over sources; their effective weights are
+    ``feature_warp_weight / scales`` and ``contrastive_weight * sources / scales``.
+    'per_scale': the feature warp averaged over every scale's depth and the contrastive term
+    averaged over sources, each at its full weight (4x and 2x the reference's with 4 scales
+    and 2 sources; this package's behaviour before the reference's became the default)."""
     contrastive_margin: float = 0.5
     """Margin m of the negative term 1/2 max(0, m - d)^2."""
     contrastive_positives: int = 1024
@@ -78,6 +91,26 @@ class LossConfig(TypedConfig):
         if self.correspondences not in ('automask', 'in_view'):
             raise ValueError(f"correspondences must be 'automask' or 'in_view', "
                              f'got {self.correspondences!r}')
+        if self.feature_balance not in FEATURE_BALANCES:
+            raise ValueError(f'feature_balance must be one of {FEATURE_BALANCES}, '
+                             f'got {self.feature_balance!r}')
+
+    def feature_weights(self, sources):
+        """
+        Return the (feature warp, contrastive) factors on their reported terms in the total.
+
+        The reported feature warp term is its mean over the scales it is computed at, the
+        contrastive term its mean over the ``sources`` source frames.
+        """
+        if self.feature_balance == 'per_scale':
+            return self.feature_warp_weight, self.contrastive_weight
+        return (self.feature_warp_weight / self.scales,
+                self.contrastive_weight * sources / self.scales)
+
+    @property
+    def feature_warp_scales(self):
+        """Number of scales (from 0) whose depth the feature warp loss is computed from."""
+        return self.scales if self.feature_balance == 'per_scale' else 1
 
 
 def stack(maps):
@@ -142,7 +175,7 @@ class DeFeatLoss(nn.Module):
                                    * self.smoothness(disparity, image))
             in_view = torch.gather(stack([valid for _, valid in matches]), 1, chosen.source)
             counted = in_view * chosen.automask if cfg.correspondences == 'automask' else in_view
-            if cfg.feature_warp_weight:
+            if cfg.feature_warp_weight and scale < cfg.feature_warp_scales:
                 warped = [sample(features, pixels)
                           for features, (pixels, _) in zip(outputs.source_features, matches)]
                 terms['feature_warp'] = terms['feature_warp'] + self.feature_warp(
@@ -153,10 +186,12 @@ class DeFeatLoss(nn.Module):
                                      counted * (chosen.source == i).to(counted.dtype))
                     for i, (features, (pixels, _)) in enumerate(
                         zip(outputs.source_features, matches))) / len(sources)
-        terms = {name: value / cfg.scales if name != 'contrastive' else value
-                 for name, value in terms.items()}
-        total = (terms['smoothness'] + cfg.feature_warp_weight * terms['feature_warp']
-                 + cfg.contrastive_weight * terms['contrastive'])
+        # Each term is reported as its mean over the scales (or sources) it was computed at.
+        counts = {'feature_warp': cfg.feature_warp_scales, 'contrastive': 1}
+        terms = {name: value / counts.get(name, cfg.scales) for name, value in terms.items()}
+        feature_warp_weight, contrastive_weight = cfg.feature_weights(len(sources))
+        total = (terms['smoothness'] + feature_warp_weight * terms['feature_warp']
+                 + contrastive_weight * terms['contrastive'])
         if cfg.explainability:
             total = total + cfg.explainability_weight * terms['explainability']
         if cfg.bidirectional:

@@ -4,6 +4,9 @@ from dataclasses import dataclass, field
 
 from defeat_ros.typed_config import TypedConfig
 
+TRANSLATION_SCALINGS = ('none', 'mean_inverse_depth')
+"""Choices of ModelConfig.translation_scaling."""
+
 
 @dataclass
 class ModelConfig(TypedConfig):
@@ -42,6 +45,13 @@ class ModelConfig(TypedConfig):
     translations several times too small for the predicted depth (which cannot shrink below
     ``min_depth``), and depth got worse while the loss fell; 1.0 keeps the two consistent (the
     shipped model, see models/README.md)."""
+    translation_scaling: str = 'none'
+    """
+    What PoseNet's translation is multiplied by before it meets depth: 'none', or
+    'mean_inverse_depth', the mean of the target frame's full-resolution inverse depth, as
+    DeFeat-Net's own code does (jspenmar/DeFeat-Net, per scale there; here the full-resolution
+    depth at every scale, so a pose has one value in training and inference). The pose graph
+    then runs DepthNet on the newer frame too."""
     explainability: bool = False
     """Add SfMLearner's explainability decoder to PoseNet."""
     pose_temporal_order: bool = True
@@ -71,5 +81,8 @@ class ModelConfig(TypedConfig):
                              f'got {self.initial_depth}')
         if self.encoder_width not in (16, 32, 64):
             raise ValueError(f'encoder_width must be 16, 32 or 64, got {self.encoder_width}')
+        if self.translation_scaling not in TRANSLATION_SCALINGS:
+            raise ValueError(f'translation_scaling must be one of {TRANSLATION_SCALINGS}, '
+                             f'got {self.translation_scaling!r}')
         if self.feature_dims < 1:
             raise ValueError(f'feature_dims must be positive, got {self.feature_dims}')

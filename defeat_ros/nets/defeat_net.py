@@ -60,14 +60,26 @@ class DeFeatNet(nn.Module):
             return self.pose_net.encode(source, target), True
         return self.pose_net.encode(target, source), False
 
-    def transform_from_features(self, features, inverted):
-        """Run the PoseNet head on encoded pair features -> T_source_target B x 4 x 4."""
-        transform = pose_to_matrix(*self.pose_net.pose(features))
+    def transform_from_features(self, features, inverted, target_disparity):
+        """
+        Run the PoseNet head on encoded pair features -> T_source_target B x 4 x 4.
+
+        :param target_disparity: B x 1 x H x W full-resolution disparity of the target frame
+            (read with ``translation_scaling`` 'mean_inverse_depth' only; else may be None).
+        """
+        axis_angle, translation = self.pose_net.pose(features)
+        if self.config.translation_scaling == 'mean_inverse_depth':
+            inverse_depth = 1.0 / self.to_depth(target_disparity)
+            translation = translation * inverse_depth.mean(dim=(1, 2, 3)).unsqueeze(1)
+        transform = pose_to_matrix(axis_angle, translation)
         return invert_pose(transform) if inverted else transform
 
     def relative_pose(self, target, source, source_is_earlier):
         """T_source_target B x 4 x 4 for images B x 3 x H x W."""
-        return self.transform_from_features(*self.pose_features(target, source, source_is_earlier))
+        disparity = (self.depth_net(target)[0]
+                     if self.config.translation_scaling != 'none' else None)
+        return self.transform_from_features(
+            *self.pose_features(target, source, source_is_earlier), disparity)
 
     def forward(self, target, sources, source_offsets, with_source_depth=False):
         """Run :meth:`forward_train` (the entry DistributedDataParallel wraps)."""
@@ -94,7 +106,8 @@ class DeFeatNet(nn.Module):
             out.explainability = []
         for source, offset in zip(sources, source_offsets):
             features, inverted = self.pose_features(target, source, offset < 0)
-            out.poses.append(self.transform_from_features(features, inverted))
+            out.poses.append(self.transform_from_features(features, inverted,
+                                                          out.disparities[0]))
             if out.explainability is not None:
                 # Masks are predicted for (target, source) pairs fed target-first.
                 mask_features = self.pose_net.encode(target, source) if inverted else features

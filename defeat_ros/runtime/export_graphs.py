@@ -8,7 +8,6 @@ The three exported graphs: networks wrapped so that their outputs need no post-p
   frame), so odometry chains as T_odom_current = T_odom_previous @ T_previous_current.
 """
 
-from defeat_ros.geometry import invert_pose, pose_to_matrix
 from torch import nn
 
 GRAPHS = ('depth', 'features', 'pose')
@@ -44,16 +43,12 @@ class PoseGraph(nn.Module):
 
     def __init__(self, model):
         super().__init__()
-        self.pose_net = model.pose_net
-        self.temporal_order = model.config.pose_temporal_order
+        self.model = model
 
     def forward(self, previous, current):
         """Images 1 x 3 x H x W each -> T_previous_current 1 x 4 x 4."""
-        if self.temporal_order:
-            # PoseNet(a, b) gives T_b_a: fed (previous, current) it returns T_current_previous.
-            return invert_pose(pose_to_matrix(*self.pose_net(previous, current)))
-        # Fed (target, source) = (current, previous) it returns T_previous_current directly.
-        return pose_to_matrix(*self.pose_net(current, previous))
+        # The current frame is the target and the previous one its earlier source.
+        return self.model.relative_pose(current, previous, source_is_earlier=True)
 
 
 def graph_modules(model):
