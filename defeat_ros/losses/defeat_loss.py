@@ -136,13 +136,27 @@ class DeFeatLoss(nn.Module):
             cfg.occlusion_alpha1, cfg.occlusion_alpha2, self.error)
 
     @property
+    def uses_every_network_output(self):
+        """
+        Whether every parameter of a DeFeatNet gets a gradient from this loss.
+
+        Not so without feature losses (FeatNet) or with fewer than 4 scales (DepthNet heads);
+        DistributedDataParallel must then look for unused parameters.
+        """
+        cfg = self.config
+        return bool(cfg.feature_warp_weight or cfg.contrastive_weight) and cfg.scales == 4
+
+    @property
     def needs_source_depth(self):
         """Whether the networks must also predict source depth (seed-001 terms)."""
         return self.config.bidirectional
 
     def forward(self, outputs, target, sources, k_norm, to_depth):
         """
-        Return (total scalar, dict of detached named terms).
+        Return (total scalar, dict of detached named terms), computed in float32.
+
+        The networks may have run in reduced precision (autocast): the loss and its geometry
+        always compute in float32, whatever the caller's autocast state.
 
         :param outputs: TrainOutputs of DeFeatNet.forward_train for this batch.
         :param target: B x 3 x H x W frame t.
@@ -150,6 +164,13 @@ class DeFeatLoss(nn.Module):
         :param k_norm: B x 3 x 3 intrinsics normalised by image size.
         :param to_depth: maps sigmoid disparity to metric depth (DeFeatNet.to_depth).
         """
+        with torch.autocast(target.device.type, enabled=False):
+            return self.float32_loss(outputs.to_float(), target.float(),
+                                     [source.float() for source in sources], k_norm.float(),
+                                     to_depth)
+
+    def float32_loss(self, outputs, target, sources, k_norm, to_depth):
+        """:meth:`forward` on float32 inputs, outside autocast."""
         cfg = self.config
         h, w = target.shape[-2:]
         k_pix = scale_intrinsics(k_norm, h, w)

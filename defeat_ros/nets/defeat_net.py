@@ -1,12 +1,13 @@
 """DeFeatNet: the bundle of DepthNet, FeatNet and PoseNet trained together."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 from defeat_ros.geometry import invert_pose, pose_to_matrix
 from defeat_ros.nets.config import ModelConfig
 from defeat_ros.nets.depth_net import DepthNet, disparity_to_depth
 from defeat_ros.nets.feat_net import FeatNet
 from defeat_ros.nets.pose_net import PoseNet
+import torch
 from torch import nn
 
 
@@ -34,6 +35,14 @@ class TrainOutputs:
     """Target DepthNet encoder map at stride 2, B x 64 x H/2 x W/2 (with source_disparities)."""
     source_encoder_features: list = None
     """S source DepthNet encoder maps at stride 2 (with source_disparities)."""
+
+    def to_float(self):
+        """Return a copy with every tensor in float32 (what a mixed-precision forward gives)."""
+        def cast(value):
+            if isinstance(value, list):
+                return [cast(item) for item in value]
+            return value.float() if value is not None else None
+        return replace(self, **{f.name: cast(getattr(self, f.name)) for f in fields(self)})
 
 
 class DeFeatNet(nn.Module):
@@ -68,11 +77,14 @@ class DeFeatNet(nn.Module):
             (read with ``translation_scaling`` 'mean_inverse_depth' only; else may be None).
         """
         axis_angle, translation = self.pose_net.pose(features)
-        if self.config.translation_scaling == 'mean_inverse_depth':
-            inverse_depth = 1.0 / self.to_depth(target_disparity)
-            translation = translation * inverse_depth.mean(dim=(1, 2, 3)).unsqueeze(1)
-        transform = pose_to_matrix(axis_angle, translation)
-        return invert_pose(transform) if inverted else transform
+        # Rotation and translation maths in fp32 whatever precision the networks ran in.
+        with torch.autocast(translation.device.type, enabled=False):
+            axis_angle, translation = axis_angle.float(), translation.float()
+            if self.config.translation_scaling == 'mean_inverse_depth':
+                inverse_depth = 1.0 / self.to_depth(target_disparity.float())
+                translation = translation * inverse_depth.mean(dim=(1, 2, 3)).unsqueeze(1)
+            transform = pose_to_matrix(axis_angle, translation)
+            return invert_pose(transform) if inverted else transform
 
     def relative_pose(self, target, source, source_is_earlier):
         """T_source_target B x 4 x 4 for images B x 3 x H x W."""

@@ -5,6 +5,10 @@ from dataclasses import dataclass, field
 from defeat_ros.losses import LossConfig
 from defeat_ros.nets import ModelConfig
 from defeat_ros.typed_config import TypedConfig
+import torch
+
+AMP_DTYPES = {'auto': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+"""Choices of OptimConfig.amp_dtype and the dtypes they name."""
 
 
 @dataclass
@@ -40,7 +44,27 @@ class OptimConfig(TypedConfig):
     grad_clip: float = 10.0
     """Clip the global gradient norm to this (0 disables)."""
     amp: bool = True
-    """Automatic mixed precision (fp16 autocast + loss scaling); used only on CUDA."""
+    """
+    Automatic mixed precision: the networks run under autocast in ``amp_dtype``; losses and
+    geometry compute in float32. fp16 adds loss scaling (GradScaler)."""
+    amp_dtype: str = 'auto'
+    """
+    Autocast dtype with ``amp``: 'auto' (fp16 on CUDA, bf16 on the CPU, fast where the CPU
+    has AVX-512 BF16 or AMX), 'bf16' or 'fp16'."""
+
+    def __post_init__(self):
+        """Reject an unknown autocast dtype."""
+        if self.amp_dtype not in AMP_DTYPES:
+            raise ValueError(f'amp_dtype must be one of {tuple(AMP_DTYPES)}, '
+                             f'got {self.amp_dtype!r}')
+
+    def autocast_dtype(self, device_type):
+        """Return the torch dtype the networks run in on ``device_type``, or None for fp32."""
+        if not self.amp:
+            return None
+        if self.amp_dtype == 'auto':
+            return torch.float16 if device_type == 'cuda' else torch.bfloat16
+        return AMP_DTYPES[self.amp_dtype]
 
 
 @dataclass

@@ -32,13 +32,17 @@ def world_size():
     return dist.get_world_size() if dist.is_initialized() else 1
 
 
-def mean_over_processes(value):
-    """Average a scalar tensor over all processes (for logging)."""
+def sum_over_processes(value):
+    """Sum a tensor over all processes (every process must call this)."""
     if world_size() > 1:
         value = value.clone()
         dist.all_reduce(value)
-        value /= world_size()
     return value
+
+
+def mean_over_processes(value):
+    """Average a tensor over all processes (every process must call this)."""
+    return sum_over_processes(value) / world_size()
 
 
 def barrier():

@@ -15,12 +15,12 @@ from defeat_ros.trainer.checkpoint import load_checkpoint, save_checkpoint
 from defeat_ros.trainer.flip import unflip_outputs
 from defeat_ros.trainer.held_out import held_out_metrics
 from defeat_ros.trainer.run_log import RunLog
+from defeat_ros.trainer.sampler import EpochSampler
 from defeat_ros.visualisation import colourise_depth, colourise_features, rgb_to_uint8
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Subset
-from torch.utils.data import WeightedRandomSampler
+from torch.utils.data import DataLoader, Subset
 
 LOG = logging.getLogger(__name__)
 
@@ -71,8 +71,12 @@ class Trainer:
         self.optimiser = torch.optim.Adam(self.model.parameters(), config.optim.learning_rate)
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimiser, config.optim.step_size,
                                                          config.optim.gamma)
-        self.amp = config.optim.amp and self.device.type == 'cuda'
-        self.scaler = torch.amp.GradScaler('cuda', enabled=self.amp)
+        self.amp_dtype = config.optim.autocast_dtype(self.device.type)
+        self.precision = {None: 'fp32', torch.bfloat16: 'bf16', torch.float16: 'fp16'}[
+            self.amp_dtype]
+        # fp16 gradients underflow without loss scaling; bf16 has fp32's range and needs none.
+        self.scaler = torch.amp.GradScaler(self.device.type,
+                                           enabled=self.amp_dtype == torch.float16)
         self.out = Path(config.out)
         self.step, self.epoch, self.bad_steps = 0, 0, 0
         checkpoint = self.out / 'checkpoint'
@@ -82,8 +86,10 @@ class Trainer:
             self.log(f'resumed from {checkpoint} at step {self.step}, epoch {self.epoch}')
         elif config.init_from:
             self.initialise(config.init_from)
-        self.network = (DistributedDataParallel(self.model) if distributed.world_size() > 1
-                        else self.model)
+        self.network = self.model
+        if distributed.world_size() > 1:
+            self.network = DistributedDataParallel(
+                self.model, find_unused_parameters=not self.loss.uses_every_network_output)
         self.loader = self.make_loader(dataset, weights)
         self.offsets = list(config.data.offsets)
         self.run_log = RunLog(self.out, enabled=self.rank == 0)
@@ -99,21 +105,17 @@ class Trainer:
 
     def make_loader(self, dataset, weights=None):
         """Shuffled (or weighted) batches, one shard per process under torchrun, no last one."""
-        generator = torch.Generator().manual_seed(self.config.seed)
-        if weights is not None:
-            if distributed.world_size() > 1:
-                raise ValueError('sample weights need a single training process')
-            if len(weights) != len(dataset):
-                raise ValueError(f'{len(weights)} sample weights for {len(dataset)} samples')
-            sampler = WeightedRandomSampler(weights, len(dataset), generator=generator)
-        elif distributed.world_size() > 1:
-            sampler = DistributedSampler(dataset, seed=self.config.seed)
-        else:
-            sampler = RandomSampler(dataset, generator=generator)
+        sampler = EpochSampler(len(dataset), self.config.seed, self.rank,
+                               distributed.world_size(), weights)
         data = self.config.data
         return DataLoader(dataset, batch_size=data.batch_size, sampler=sampler,
                           num_workers=data.workers, drop_last=True,
                           pin_memory=self.device.type == 'cuda', worker_init_fn=seed_worker)
+
+    @property
+    def steps_per_epoch(self):
+        """Full batches in one epoch of this process."""
+        return self.loader.sampler.per_process // self.config.data.batch_size
 
     def train_step(self, batch):
         """
@@ -126,19 +128,24 @@ class Trainer:
                  for k, v in batch.items()}
         sources = list(batch['sources'].unbind(1))
         sources_aug = list(batch['sources_aug'].unbind(1))
-        with torch.autocast(self.device.type, enabled=self.amp):
+        with torch.autocast(self.device.type, dtype=self.amp_dtype,
+                            enabled=self.amp_dtype is not None):
             outputs = self.forward(batch['target_aug'], sources_aug)
             outputs = unflip_outputs(outputs, batch['flipped'])
         total, terms = self.loss(outputs, batch['target'], sources, batch['k_norm'].float(),
                                  self.model.to_depth)
         self.optimiser.zero_grad(set_to_none=True)
-        if not torch.isfinite(total):
-            return self.skip(f'non-finite loss {total.item()}')
+        # Every process skips together: one that stepped alone would wait in all-reduce.
+        non_finite = distributed.sum_over_processes(
+            (~torch.isfinite(total.detach())).float().reshape(1)).item()
+        if non_finite:
+            return self.skip(f'non-finite loss in {non_finite:.0f} of '
+                             f'{distributed.world_size()} processes')
         self.scaler.scale(total).backward()
         self.scaler.unscale_(self.optimiser)
         clip = self.config.optim.grad_clip or math.inf
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
-        if not torch.isfinite(norm) and not self.amp:
+        if not torch.isfinite(norm) and not self.scaler.is_enabled():
             return self.skip(f'non-finite gradient norm {norm.item()}')
         self.scaler.step(self.optimiser)  # with AMP, skips steps with inf gradients itself
         self.scaler.update()
@@ -163,14 +170,18 @@ class Trainer:
     def train(self):
         """Run to the configured epochs or steps; returns the final model directory."""
         cfg = self.config
-        total_steps = cfg.max_steps or cfg.epochs * len(self.loader)
+        per_epoch = self.steps_per_epoch
+        total_steps = cfg.max_steps or cfg.epochs * per_epoch
+        processes = distributed.world_size()
+        self.log(f'training {total_steps} steps on {self.device.type} {self.precision}'
+                 + (f', {processes} processes' if processes > 1 else ''))
         start, start_step = time.time(), self.step
         while self.epoch < cfg.epochs and self.step < total_steps:
-            if isinstance(self.loader.sampler, DistributedSampler):
-                self.loader.sampler.set_epoch(self.epoch)
+            # Every finished epoch was whole: the steps beyond them were taken in this one.
+            done = min(max(self.step - self.epoch * per_epoch, 0), per_epoch)
+            self.loader.sampler.set_epoch(self.epoch, skip=done * cfg.data.batch_size)
             if hasattr(self.loader.dataset, 'set_epoch'):  # fresh augmentation draws
                 self.loader.dataset.set_epoch(self.epoch)
-            done = 0
             for batch in self.loader:
                 terms = self.train_step(batch)
                 self.step += 1
@@ -185,7 +196,7 @@ class Trainer:
                     self.checkpoint()
                 if self.step >= total_steps:
                     break
-            if done == len(self.loader):  # a whole epoch, not a step limit mid-epoch
+            if done == per_epoch:  # a whole epoch, not a step limit mid-epoch
                 self.epoch += 1
                 self.scheduler.step()
             self.checkpoint()
@@ -225,6 +236,7 @@ class Trainer:
     def log_images(self):
         """Depth colour map, feature PCA and the first source warped into the target."""
         batch, outputs = self.last
+        outputs = outputs.to_float()
         depth = self.model.to_depth(outputs.disparities[0][0, 0]).detach()
         height, width = depth.shape
         k_pix = scale_intrinsics(batch['k_norm'][:1].float(), height, width)
@@ -234,7 +246,7 @@ class Trainer:
         self.run_log.image(self.step, 'target', rgb_to_uint8(batch['target'][0]))
         self.run_log.image(self.step, 'depth', colourise_depth(depth))
         self.run_log.image(self.step, 'features',
-                           colourise_features(outputs.features[0].detach().float().cpu()))
+                           colourise_features(outputs.features[0].detach().cpu()))
         self.run_log.image(self.step, 'warped_source', rgb_to_uint8(warped))
 
     def checkpoint(self):
