@@ -18,7 +18,8 @@ def training_step(model, loss_fn, optimiser, target, sources, offsets, k_norm, m
     :param k_norm: B x 3 x 3 normalised intrinsics.
     :param max_grad_norm: clip the global gradient norm to this value when given.
     """
-    outputs = model.forward_train(target, sources, offsets, loss_fn.needs_source_depth)
+    outputs = model.forward_train(target, sources, offsets, loss_fn.needs_source_depth,
+                                  loss_fn.uses_features)
     total, terms = loss_fn(outputs, target, sources, k_norm, model.to_depth)
     optimiser.zero_grad(set_to_none=True)
     if not torch.isfinite(total):
@@ -50,7 +51,8 @@ def measure_loss(model, loss_fn, target, sources, offsets, k_norm, seed=0):
     devices = [target.device.index or 0] if target.is_cuda else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        outputs = model.forward_train(target, sources, offsets, loss_fn.needs_source_depth)
+        outputs = model.forward_train(target, sources, offsets, loss_fn.needs_source_depth,
+                                      loss_fn.uses_features)
         total, terms = loss_fn(outputs, target, sources, k_norm, model.to_depth)
     model.train(training)
     return total, terms

@@ -8,6 +8,7 @@ import shutil
 import struct
 
 import cv2
+from data_layouts import mosaic, write_robotcar_run
 from defeat_ros.data.augment import (augment, Augmentation, AugmentConfig, draw_augmentation,
                                      jitter, unflip_images, unflip_poses)
 from defeat_ros.data.bag_writer import (BAG_VERSION, CAMERA_INFO, camera_info_msg, header, IMAGE,
@@ -93,15 +94,6 @@ def check_windows(dataset, expected, tolerance=0.0, first_frames=None):
             found, error = identify(frame, expected)
             assert found == want and error <= tolerance, (index, found, want, error)
         assert sample['offsets'].tolist() == list(offsets)
-
-
-def mosaic(rgb, pattern):
-    """Sample an RGB uint8 image with a Bayer pattern ('gbrg': G B on even rows, R G on odd)."""
-    out = np.zeros(rgb.shape[:2], np.uint8)
-    for position, colour in enumerate(pattern):
-        row, col = divmod(position, 2)
-        out[row::2, col::2] = rgb[row::2, col::2, 'rgb'.index(colour)]
-    return out
 
 
 # Samples, windows and augmentations ------------------------------------------------------
@@ -532,23 +524,9 @@ def test_rectifier_undistorts_to_the_projection_camera():
 @pytest.fixture(scope='module')
 def robotcar(drive, tmp_path_factory):
     """Write a RobotCar-style run: Bayer (gbrg) stereo centre frames at 16 Hz with a 1 s gap."""
-    root = tmp_path_factory.mktemp('robotcar')
-    folder = root / '2014-12-09-13-21-02' / 'stereo' / 'centre'
-    folder.mkdir(parents=True)
     times = 1418132462000000 + np.arange(FRAMES) * 62500
     times[5:] += 1000000
-    for number, rgb in enumerate(images_uint8(drive.images)):
-        cv2.imwrite(str(folder / f'{times[number]}.png'), mosaic(rgb, 'gbrg'))
-    models = root / 'models'
-    models.mkdir()
-    fx, fy, cx, cy = pixel_intrinsics_opencv(drive.k_norm, HEIGHT, WIDTH)
-    g_camera_image = '\n'.join(' '.join(f'{v:.6f}' for v in row) for row in np.eye(4))
-    (models / 'stereo_narrow_left.txt').write_text(
-        f'{fx:.9f} {fy:.9f} {cx:.9f} {cy:.9f}\n{g_camera_image}\n')
-    columns, rows = np.meshgrid(np.arange(WIDTH, dtype=np.float64),
-                                np.arange(HEIGHT, dtype=np.float64))
-    np.concatenate([columns.reshape(-1), rows.reshape(-1)]).tofile(
-        models / 'stereo_narrow_left_distortion_lut.bin')
+    folder, models = write_robotcar_run(drive, tmp_path_factory.mktemp('robotcar'), times)
     return folder, models, times
 
 

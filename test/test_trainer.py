@@ -10,9 +10,11 @@ import socket
 
 from defeat_ros.data.datasets import DATASETS
 from defeat_ros.data.street_world import render_sequence, WorldConfig
+from defeat_ros.losses import DeFeatLoss, LossConfig
 from defeat_ros.nets import DeFeatNet, load_model, ModelConfig
 from defeat_ros.trainer.config import TrainConfig
 from defeat_ros.trainer.flip import unflip_outputs
+from defeat_ros.trainer.sampler import EpochSampler
 from defeat_ros.trainer.trainer import NonFiniteLoss, Trainer
 import pytest
 import torch
@@ -55,9 +57,7 @@ def config(tmp_path, **overrides):
 def test_training_lowers_the_loss_and_writes_a_loadable_checkpoint(tmp_path):
     lines = []
     result = Trainer(config(tmp_path, epochs=3), Triplets(), log=lines.append).train()
-    losses = [json.loads(line)['total'] for line in
-              (tmp_path / 'run' / 'logs' / 'scalars.jsonl').read_text().splitlines()
-              if '"total"' in line]
+    losses = logged_losses(tmp_path / 'run')
     assert len(losses) == 9
     assert sum(losses[-3:]) < sum(losses[:3])
     model = load_model(result)
@@ -80,6 +80,83 @@ def test_resume_continues_where_the_run_stopped(tmp_path):
         Trainer(config(tmp_path, model={'height': 64, 'width': 96, 'feature_dims': 4,
                                         'encoder_width': 16}),
                 Triplets())
+
+
+def logged_losses(out):
+    """Return the training loss of every logged step of the run in ``out``."""
+    return [json.loads(line)['total'] for line in
+            (out / 'logs' / 'scalars.jsonl').read_text().splitlines() if '"total"' in line]
+
+
+@pytest.mark.parametrize('amp_dtype, dtype', [('bf16', torch.bfloat16),
+                                              ('fp16', torch.float16)])
+def test_autocast_training_lowers_the_loss_like_fp32(tmp_path, amp_dtype, dtype):
+    """The CPU twin of CUDA AMP: the same autocast and (for fp16) GradScaler code."""
+    drops = {}
+    for amp in (False, True):
+        out = tmp_path / f'amp_{amp}'
+        cfg = config(out, epochs=3, optim={'amp': amp, 'amp_dtype': amp_dtype})
+        lines = []
+        trainer = Trainer(cfg, Triplets(), log=lines.append)
+        trainer.train()
+        losses = logged_losses(out / 'run')
+        drops[amp] = sum(losses[:3]) - sum(losses[-3:])
+        ran_in = trainer.last[1].disparities[0].dtype
+        assert ran_in == (dtype if amp else torch.float32)
+        assert lines[0] == f'training 9 steps on cpu {amp_dtype if amp else "fp32"}'
+        assert trainer.scaler.is_enabled() == (amp and dtype == torch.float16)
+    assert drops[False] > 0 and drops[True] > 0.5 * drops[False]
+
+
+def test_losses_and_pose_compute_in_fp32_under_autocast():
+    net = DeFeatNet(ModelConfig(feature_dims=4, height=64, width=96, encoder_width=16))
+    loss = DeFeatLoss(LossConfig(contrastive_positives=64))
+    images = SEQUENCE.images[:3]
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        outputs = net.forward_train(images[1:2], [images[:1], images[2:]], [-1, 1])
+        total, terms = loss(outputs, images[1:2], [images[:1], images[2:]],
+                            SEQUENCE.k_norm[None], net.to_depth)
+    assert outputs.disparities[0].dtype == torch.bfloat16
+    assert outputs.poses[0].dtype == torch.float32
+    assert total.dtype == torch.float32 and torch.isfinite(total)
+    total.backward()
+    assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
+
+
+def test_epoch_order_is_drawn_from_seed_and_epoch_and_resumes_mid_epoch():
+    sampler = EpochSampler(10, seed=5)
+    sampler.set_epoch(1)
+    epoch_1 = list(sampler)
+    assert sorted(epoch_1) == list(range(10))
+    sampler.set_epoch(0)
+    assert list(sampler) != epoch_1
+    sampler.set_epoch(1, skip=4)
+    assert list(sampler) == epoch_1[4:] and len(sampler) == 6
+    shards = []
+    for rank in (0, 1, 2):
+        shard = EpochSampler(10, seed=5, rank=rank, world=3)
+        shard.set_epoch(1)
+        shards.append(list(shard))
+    assert [len(shard) for shard in shards] == [4, 4, 4]
+    assert set().union(*shards) == set(range(10))
+    weighted = EpochSampler(10, seed=5, weights=[0.0] * 9 + [1.0])
+    assert list(weighted) == [9] * 10
+    with pytest.raises(ValueError, match='single training process'):
+        EpochSampler(10, seed=5, world=2, weights=[1.0] * 10)
+
+
+def test_a_run_resumed_mid_epoch_ends_as_the_uninterrupted_run(tmp_path):
+    whole = Trainer(config(tmp_path / 'whole'), Triplets(), log=lambda *_: None)
+    whole.train()
+    Trainer(config(tmp_path / 'parts', max_steps=4), Triplets(), log=lambda *_: None).train()
+    resumed = Trainer(config(tmp_path / 'parts'), Triplets(), log=lambda *_: None)
+    assert (resumed.step, resumed.epoch) == (4, 1)
+    resumed.train()
+    assert resumed.step == whole.step == 6
+    assert logged_losses(tmp_path / 'parts' / 'run') == logged_losses(tmp_path / 'whole' / 'run')
+    expected = whole.model.state_dict()
+    assert all(torch.equal(value, expected[key])
+               for key, value in resumed.model.state_dict().items())
 
 
 def test_nan_guard_skips_steps_then_stops(tmp_path):

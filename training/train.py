@@ -28,12 +28,14 @@ def main(argv=None):
         with open(args.config) as stream:
             values = yaml.safe_load(stream) or {}
         config = TrainConfig.from_dict(apply_overrides(values, args.set))
-        result = Trainer(config, training_dataset(config),
-                         validation=validation_dataset(config)).train()
+        trainer = Trainer(config, training_dataset(config),
+                          validation=validation_dataset(config))
+        result = trainer.train()
     except (ValueError, FileNotFoundError) as error:
         print(f'train.py: error: {error}', file=sys.stderr)
         return 2
-    print(f'model written to {result}')
+    if trainer.rank == 0:
+        print(f'model written to {result}')
     return 0
 
 

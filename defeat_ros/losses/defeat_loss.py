@@ -109,7 +109,7 @@ class LossConfig(TypedConfig):
 
     @property
     def feature_warp_scales(self):
-        """Number of scales (from 0) whose depth the feature warp loss is computed from."""
+        """Return the number of scales (from 0) whose depth the feature warp loss reads."""
         return self.scales if self.feature_balance == 'per_scale' else 1
 
 
@@ -143,8 +143,12 @@ class DeFeatLoss(nn.Module):
         Not so without feature losses (FeatNet) or with fewer than 4 scales (DepthNet heads);
         DistributedDataParallel must then look for unused parameters.
         """
-        cfg = self.config
-        return bool(cfg.feature_warp_weight or cfg.contrastive_weight) and cfg.scales == 4
+        return self.uses_features and self.config.scales == 4
+
+    @property
+    def uses_features(self):
+        """Whether a term reads FeatNet's outputs (not so in the no-feature ablation)."""
+        return bool(self.config.feature_warp_weight or self.config.contrastive_weight)
 
     @property
     def needs_source_depth(self):

@@ -22,9 +22,9 @@ class TrainOutputs:
     disparities: list
     """4 target disparities B x 1 x H/2^s x W/2^s, s = 0..3."""
     features: object
-    """Target features B x n x H x W."""
+    """Target features B x n x H x W (None when not asked for)."""
     source_features: list
-    """S source feature maps B x n x H x W."""
+    """S source feature maps B x n x H x W (empty when not asked for)."""
     poses: list
     """S transforms T_source_target B x 4 x 4."""
     explainability: list = None
@@ -93,11 +93,14 @@ class DeFeatNet(nn.Module):
         return self.transform_from_features(
             *self.pose_features(target, source, source_is_earlier), disparity)
 
-    def forward(self, target, sources, source_offsets, with_source_depth=False):
+    def forward(self, target, sources, source_offsets, with_source_depth=False,
+                with_features=True):
         """Run :meth:`forward_train` (the entry DistributedDataParallel wraps)."""
-        return self.forward_train(target, sources, source_offsets, with_source_depth)
+        return self.forward_train(target, sources, source_offsets, with_source_depth,
+                                  with_features)
 
-    def forward_train(self, target, sources, source_offsets, with_source_depth=False):
+    def forward_train(self, target, sources, source_offsets, with_source_depth=False,
+                      with_features=True):
         """
         Run every network a training step needs.
 
@@ -106,12 +109,14 @@ class DeFeatNet(nn.Module):
         :param source_offsets: S frame offsets relative to t (e.g. [-1, 1]); the sign sets the
             pose order.
         :param with_source_depth: also predict depth (and encoder maps) for the source frames.
+        :param with_features: run FeatNet (a loss without feature terms leaves it out, and
+            DistributedDataParallel then sees FeatNet unused rather than waiting for it).
         """
         depth_encoder = self.depth_net.encoder(target)
         out = TrainOutputs(
             disparities=self.depth_net.decode(depth_encoder),
-            features=self.feat_net(target),
-            source_features=[self.feat_net(source) for source in sources],
+            features=self.feat_net(target) if with_features else None,
+            source_features=[self.feat_net(source) for source in sources] if with_features else [],
             poses=[],
         )
         if self.pose_net.mask_decoder is not None:

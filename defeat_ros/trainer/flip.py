@@ -11,7 +11,8 @@ def unflip_outputs(outputs, flipped):
     image of the true one (see :func:`defeat_ros.data.augment.unflip_poses`).
     """
     outputs.disparities = [unflip_images(d, flipped) for d in outputs.disparities]
-    outputs.features = unflip_images(outputs.features, flipped)
+    if outputs.features is not None:
+        outputs.features = unflip_images(outputs.features, flipped)
     outputs.source_features = [unflip_images(f, flipped) for f in outputs.source_features]
     outputs.poses = [unflip_poses(pose, flipped) for pose in outputs.poses]
     if outputs.explainability is not None:

@@ -19,6 +19,8 @@ class EpochSampler(Sampler):
 
     def __init__(self, size, seed, rank=0, world=1, weights=None):
         """
+        Sample ``size`` items from ``seed``, as process ``rank`` of ``world``.
+
         :param size: number of samples in the dataset.
         :param seed: base seed of every epoch's order.
         :param rank: this process's rank; world: number of processes.
@@ -36,11 +38,11 @@ class EpochSampler(Sampler):
         self.epoch, self.skip = 0, 0
 
     def set_epoch(self, epoch, skip=0):
-        """Draw epoch ``epoch``'s order and leave out its first ``skip`` indices of this process."""
+        """Draw epoch ``epoch``'s order; leave out the first ``skip`` indices of this process."""
         self.epoch, self.skip = epoch, min(max(skip, 0), self.per_process)
 
     def order(self):
-        """This process's indices of the current epoch, all ``per_process`` of them."""
+        """Return this process's indices of the current epoch, all ``per_process`` of them."""
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         if self.weights is not None:
             return torch.multinomial(self.weights, self.size, True, generator=generator).tolist()

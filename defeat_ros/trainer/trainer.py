@@ -108,9 +108,12 @@ class Trainer:
         sampler = EpochSampler(len(dataset), self.config.seed, self.rank,
                                distributed.world_size(), weights)
         data = self.config.data
+        # The loader's own generator: iterating it would otherwise draw from the global one,
+        # and a resumed run (global state restored) would draw differently from an unbroken one.
         return DataLoader(dataset, batch_size=data.batch_size, sampler=sampler,
                           num_workers=data.workers, drop_last=True,
-                          pin_memory=self.device.type == 'cuda', worker_init_fn=seed_worker)
+                          pin_memory=self.device.type == 'cuda', worker_init_fn=seed_worker,
+                          generator=torch.Generator().manual_seed(self.config.seed + self.rank))
 
     @property
     def steps_per_epoch(self):
@@ -155,7 +158,8 @@ class Trainer:
 
     def forward(self, target, sources):
         """Run the (possibly distributed) networks on one batch of network inputs."""
-        return self.network(target, sources, self.offsets, self.loss.needs_source_depth)
+        return self.network(target, sources, self.offsets, self.loss.needs_source_depth,
+                            self.loss.uses_features)
 
     def skip(self, reason):
         """Count a skipped step; give up after ``nan_patience`` in a row."""
@@ -245,8 +249,9 @@ class Trainer:
         warped = sample(batch['sources'][:1, 0], pixels)[0]
         self.run_log.image(self.step, 'target', rgb_to_uint8(batch['target'][0]))
         self.run_log.image(self.step, 'depth', colourise_depth(depth))
-        self.run_log.image(self.step, 'features',
-                           colourise_features(outputs.features[0].detach().cpu()))
+        if outputs.features is not None:
+            self.run_log.image(self.step, 'features',
+                               colourise_features(outputs.features[0].detach().cpu()))
         self.run_log.image(self.step, 'warped_source', rgb_to_uint8(warped))
 
     def checkpoint(self):
