@@ -68,6 +68,22 @@ def accuracy(model, held_out):
     return result
 
 
+def machine():
+    """Describe the machine: CPU model and its bf16 instructions, threads, torch, GPU."""
+    cpu, flags = platform.machine(), set()
+    with open('/proc/cpuinfo') as info:
+        for line in info:
+            key, _, value = line.partition(':')
+            if key.strip() == 'model name':
+                cpu = value.strip()
+            elif key.strip() == 'flags':
+                flags = set(value.split())
+    bf16 = [name for name in ('avx512_bf16', 'amx_bf16') if name in flags] or ['none']
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else 'none'
+    return (f'machine: {cpu} (bf16 instructions: {", ".join(bf16)}), '
+            f'{torch.get_num_threads()} threads, torch {torch.__version__}, GPU {gpu}')
+
+
 def gpu_throughput(steps=20):
     """Training images/s at 640x192, batch 12, with AMP and with fp32 (CUDA only)."""
     rates = {}
@@ -94,8 +110,7 @@ def main():
     parser.add_argument('--variants', nargs='+', choices=sorted(VARIANTS), default=list(VARIANTS),
                         help='variants to train, one after the other')
     args = parser.parse_args()
-    print(f'machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, '
-          f'{torch.get_num_threads()} threads, cuda {torch.cuda.is_available()}')
+    print(machine())
     model = TrainConfig.from_yaml(RECIPE).model
     held_out = {c: render_sequence(WorldConfig(width=model.width, height=model.height,
                                                frames=40, seed=1000, night=c == 'night'))

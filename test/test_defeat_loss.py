@@ -89,3 +89,41 @@ def test_loss_config_loads_from_yaml(tmp_path):
     path.write_text('- not a mapping\n')
     with pytest.raises(ValueError, match='expected a mapping'):
         LossConfig.from_yaml(path)
+
+
+def loss_terms(config, views, sources=2):
+    """Total and terms of ``config`` on the true geometry with ``sources`` copies of the source."""
+    torch.manual_seed(0)
+    outputs = outputs_from_geometry(views, views.t_source_target)
+    outputs.poses = outputs.poses * sources
+    outputs.source_features = outputs.source_features * sources
+    return DeFeatLoss(config)(outputs, views.target, [views.source] * sources, views.k_norm,
+                              to_depth)
+
+
+def test_reference_balance_weighs_the_feature_terms_as_the_reference_code(two_views):
+    """Reference: feature terms once, from scale 0, in the sum over 4 scales divided by 4."""
+    total, terms = loss_terms(LossConfig(), two_views)
+    assert total == pytest.approx((terms['photometric'] + terms['smoothness']
+                                   + terms['feature_warp'] / 4
+                                   + 2 * terms['contrastive'] / 4).item(), rel=1e-6)
+    _, scale_0 = loss_terms(LossConfig(scales=1), two_views)
+    assert terms['feature_warp'] == pytest.approx(scale_0['feature_warp'].item(), rel=1e-6)
+    assert terms['contrastive'] == pytest.approx(scale_0['contrastive'].item(), rel=1e-6)
+
+
+def test_per_scale_balance_averages_the_feature_warp_over_scales(two_views):
+    total, terms = loss_terms(LossConfig(feature_balance='per_scale'), two_views)
+    assert total == pytest.approx((terms['photometric'] + terms['smoothness']
+                                   + terms['feature_warp'] + terms['contrastive']).item(),
+                                  rel=1e-6)
+    per_scale = [loss_terms(LossConfig(scales=1), two_views)[1]['feature_warp']]
+    for scales in (2, 3, 4):
+        # The mean over n scales, times n, minus the sum over n - 1: scale n - 1 alone.
+        mean_n = loss_terms(LossConfig(scales=scales, feature_balance='per_scale'),
+                            two_views)[1]['feature_warp']
+        per_scale.append(mean_n * scales - sum(per_scale))
+    assert terms['feature_warp'] == pytest.approx(sum(per_scale).item() / 4, rel=1e-5)
+    assert per_scale[3] > per_scale[0]  # coarse depth warps worse: the scales differ
+    with pytest.raises(ValueError, match='feature_balance'):
+        LossConfig(feature_balance='equal')

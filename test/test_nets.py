@@ -196,3 +196,25 @@ def test_pose_scale_multiplies_the_pose_outputs():
         for low, high in zip(small.eval()(*frames), large.eval()(*frames)):
             assert torch.allclose(high, 10 * low, rtol=1e-4, atol=1e-7)
     assert DeFeatNet(ModelConfig(height=64, width=96, pose_scale=0.1)).pose_net.output_scale == 0.1
+
+
+def test_mean_inverse_depth_translation_scaling_matches_training_and_export():
+    """The reference's translation times the target's mean inverse depth, everywhere alike."""
+    from defeat_ros.runtime.export_graphs import PoseGraph
+    torch.manual_seed(0)
+    plain = DeFeatNet(ModelConfig(height=64, width=96, encoder_width=16, feature_dims=4))
+    scaled = DeFeatNet(replace(plain.config, translation_scaling='mean_inverse_depth'))
+    scaled.load_state_dict(plain.state_dict())
+    previous, current = torch.rand(1, 3, 64, 96), torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        plain.eval(), scaled.eval()
+        factor = (1 / scaled.depth_net.depth(current)).mean()
+        unscaled = plain.relative_pose(current, previous, True)
+        pose = scaled.relative_pose(current, previous, True)
+        assert torch.allclose(pose[:, :3, :3], unscaled[:, :3, :3])
+        assert torch.allclose(pose[:, :3, 3], unscaled[:, :3, 3] * factor, rtol=1e-5)
+        trained = scaled.forward_train(current, [previous], [-1]).poses[0]
+        assert torch.allclose(trained, pose, atol=1e-6)
+        assert torch.allclose(PoseGraph(scaled)(previous, current), pose, atol=1e-6)
+    with pytest.raises(ValueError, match='translation_scaling'):
+        ModelConfig(translation_scaling='median')

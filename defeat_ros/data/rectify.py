@@ -8,6 +8,11 @@ The rectified intrinsics are the left 3 x 3 of the projection ``P`` (``K`` when 
 empty). Images without distortion (all coefficients 0, identity ``R``) pass through unchanged
 with intrinsics ``K``. Pixel intrinsics follow OpenCV (pixel centres at integers) and come out
 normalised in the corner convention of :mod:`defeat_ros.geometry`.
+
+Images that are already rectified (``image_proc``'s ``image_rect``) come with the CameraInfo of
+the raw camera: ``D``, ``K`` and ``R`` describe the raw images, ``P`` the rectified ones. They
+are described by ``Rectifier(width, height, rectified_camera_matrix(k, p))``: intrinsics from
+``P`` and no remapping.
 """
 
 import cv2
@@ -18,6 +23,20 @@ PINHOLE_MODELS = ('plumb_bob', 'rational_polynomial', '')
 """Distortion models OpenCV's pinhole undistortion handles ('' : none given)."""
 FISHEYE_MODELS = ('equidistant', 'fisheye')
 """Distortion models OpenCV's fisheye undistortion handles."""
+
+
+def rectified_camera_matrix(k, p):
+    """
+    Return the camera matrix of rectified images: the left 3 x 3 of ``P``, else ``K``.
+
+    :param k: 3 x 3 camera matrix (9 numbers, row-major) of the raw camera.
+    :param p: 3 x 4 projection (12 numbers, row-major; all zero or empty: unset, use ``k``).
+    :return: 3 x 3 float64 array.
+    """
+    p = np.asarray(p, dtype=np.float64).reshape(-1)
+    if p.size == 12 and p.any():
+        return p.reshape(3, 4)[:, :3]
+    return np.asarray(k, dtype=np.float64).reshape(3, 3)
 
 
 class Rectifier:
@@ -42,8 +61,7 @@ class Rectifier:
         d = np.asarray(d, dtype=np.float64).reshape(-1)
         r = np.asarray(r, dtype=np.float64).reshape(-1)
         r = np.eye(3) if r.size == 0 or not r.any() else r.reshape(3, 3)
-        p = np.asarray(p, dtype=np.float64).reshape(-1)
-        new_k = p.reshape(3, 4)[:, :3] if p.size == 12 and p.any() else k
+        new_k = rectified_camera_matrix(k, p)
         if k[0, 0] <= 0 or k[1, 1] <= 0 or self.width <= 0 or self.height <= 0:
             raise ValueError(f'{where}: invalid calibration (K = {k.reshape(-1).tolist()}, '
                              f'size {self.width}x{self.height})')

@@ -10,22 +10,29 @@ bayer_rggb8/bggr8/gbrg8/grbg8, and their 16-bit versions, which keep the upper 8
 Image topic with a colour encoding (depth images such as 32FC1 do not count); failing that, the
 one CompressedImage topic. ``camera_info_topic`` left empty is the one CameraInfo topic, or,
 among several, the one beside the image topic (``<namespace>/camera_info``). Anything
-ambiguous or missing is an error that lists the bag's topics and types. Without a CameraInfo
-topic, ``intrinsics`` (normalised fx, fy, cx, cy) must be given. The first CameraInfo message
-is used; distorted images are undistorted with it (see :mod:`defeat_ros.data.rectify`).
-An optional ``depth_topic`` (32FC1 metres, NaN unknown; or 16UC1 millimetres) adds ground
-truth matched to the images by header stamp.
+ambiguous or missing is an error that lists the bag's topics and types. An optional
+``depth_topic`` (32FC1 metres, NaN unknown; or 16UC1 millimetres) adds ground truth matched to
+the images by header stamp, in the geometry of the images (undistorted with them).
+
+Geometry. The first CameraInfo message is used, read as image_pipeline writes it: D, K and R
+describe the raw camera, P the rectified one (also on the CameraInfo of rectified topics).
+Raw topics are undistorted with D and R to the camera P (see :mod:`defeat_ros.data.rectify`);
+rectified topics are used as recorded with the intrinsics of P. ``rectified`` 'auto' takes a
+topic as rectified when a component of its name starts with ``image_rect`` (``image_rect``,
+``image_rect_color/compressed``); True or False override that. Configured ``intrinsics``
+(normalised fx, fy, cx, cy) replace CameraInfo, which is then not read, and the images are used
+as recorded, without undistortion; bags without CameraInfo need them.
 
 Time. Frames are ordered as recorded; their stamps (``header``, or ``log``: the recording time)
 must increase, else a ValueError names the bag, topic and frame. Consecutive frames more than
 ``max_gap_s`` apart (default: 2.5 times the median frame interval) do not share a sample.
 
-Memory. With ``preload`` (the default) every frame is decoded once, undistorted and resized to
-the training resolution, and kept as uint8: H x W x 3 bytes a frame (640 x 192: 369 kB, so
-about 370 MB per 1000 frames; ground-truth depth adds 4 bytes a pixel). Data-loading workers
-share these arrays copy-on-write. With ``preload`` off only the message index is kept and each
-frame is read from the bag when a sample needs it (every worker opens the bag itself); depth
-ground truth is always preloaded.
+Memory. With ``preload`` (the default) every frame is decoded once, undistorted (raw topics)
+and resized to the training resolution, and kept as uint8: H x W x 3 bytes a frame
+(640 x 192: 369 kB, so about 370 MB per 1000 frames; ground-truth depth adds 4 bytes a pixel).
+Data-loading workers share these arrays copy-on-write. With ``preload`` off only the message
+index is kept and each frame is read from the bag when a sample needs it (every worker opens
+the bag itself); depth ground truth is always preloaded.
 
 Errors. A missing, truncated or corrupt bag raises :class:`BagError` (a ValueError) naming the
 bag, as does an image topic with fewer readable messages than the bag's index lists.
@@ -40,7 +47,7 @@ import struct
 from defeat_ros.data.bag_writer import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, TYPESTORE
 from defeat_ros.data.frame_windows import check_increasing
 from defeat_ros.data.image_ops import decode_rgb, resize_depth, resize_rgb
-from defeat_ros.data.rectify import Rectifier
+from defeat_ros.data.rectify import rectified_camera_matrix, Rectifier
 from defeat_ros.data.sample import as_sample_config
 from defeat_ros.data.sequence_dataset import FrameSource, SequenceDataset
 from defeat_ros.runtime.image_encoding import TO_RGB, to_rgb, unpack_pixels
@@ -79,7 +86,9 @@ class BagConfig(TypedConfig):
     depth_topic: str = ''
     """Ground-truth depth Image topic (32FC1 m or 16UC1 mm); '' : none."""
     intrinsics: list = field(default_factory=list)
-    """Normalised [fx, fy, cx, cy] for bags without CameraInfo; [] : CameraInfo required."""
+    """Normalised [fx, fy, cx, cy] used instead of CameraInfo, no undistortion; [] : CameraInfo."""
+    rectified: object = 'auto'
+    """Topic already rectified (P, no undistortion): True, False, 'auto' (name has image_rect*)."""
     stamp_source: str = 'header'
     """Frame times: 'header' (header.stamp) or 'log' (when the message was recorded)."""
     max_gap_s: float = 0.0
@@ -96,6 +105,16 @@ class BagConfig(TypedConfig):
             raise ValueError(f"stamp_source must be 'header' or 'log', got {self.stamp_source!r}")
         if self.intrinsics and len(self.intrinsics) != 4:
             raise ValueError(f'intrinsics are [fx, fy, cx, cy] normalised, got {self.intrinsics}')
+        if self.intrinsics and self.camera_info_topic:
+            raise ValueError('set intrinsics or camera_info_topic, not both: configured '
+                             'intrinsics replace CameraInfo')
+        if self.rectified != 'auto' and not isinstance(self.rectified, bool):
+            raise ValueError(f"rectified must be 'auto', true or false, got {self.rectified!r}")
+
+
+def is_rectified_topic(topic):
+    """Whether a topic name has a component starting with ``image_rect`` (image_pipeline's)."""
+    return any(part.startswith('image_rect') for part in topic.split('/'))
 
 
 def open_bag(path):
@@ -299,6 +318,9 @@ class BagSequence(FrameSource):
             self.image_topic = self.find_image_topic(reader)
             self.where = f'bag {self.path}, topic {self.image_topic}'
             self.name = f'{self.path}:{self.image_topic}'
+            self.rectified = (is_rectified_topic(self.image_topic)
+                              if config.rectified == 'auto' else config.rectified)
+            """Whether the topic is taken as rectified (used as recorded, intrinsics from P)."""
             info = self.find_camera_info(reader)
             self.read_frames(reader, info)
             self.has_depth = bool(config.depth_topic)
@@ -319,11 +341,10 @@ class BagSequence(FrameSource):
 
     def find_camera_info(self, reader):
         """Return the first CameraInfo message to use, or None when ``intrinsics`` are set."""
-        topic = find_camera_info_topic(reader, self.path, self.image_topic,
-                                       self.config.camera_info_topic,
-                                       optional=bool(self.config.intrinsics))
-        if topic is None:
+        if self.config.intrinsics:
             return None
+        topic = find_camera_info_topic(reader, self.path, self.image_topic,
+                                       self.config.camera_info_topic)
         connections = self.topic_connections(reader, topic, (CAMERA_INFO,), 'camera info')
         first = next(read_messages(reader, connections, self.path), None)
         if first is None:
@@ -331,7 +352,12 @@ class BagSequence(FrameSource):
         return first[2]
 
     def make_rectifier(self, info, width, height):
-        """Return the Rectifier of the frames (from CameraInfo, or the configured intrinsics)."""
+        """
+        Return the Rectifier of the W x H frames.
+
+        Configured intrinsics (``info`` None) and rectified topics (intrinsics from P) pass the
+        frames through unchanged; raw topics are undistorted with D and R to the camera P.
+        """
         if info is None:
             fx, fy, cx, cy = self.config.intrinsics
             k = [fx * width, 0.0, cx * width - 0.5, 0.0, fy * height, cy * height - 0.5,
@@ -341,6 +367,9 @@ class BagSequence(FrameSource):
         if (info_width, info_height) != (width, height):
             raise BagError(f'{self.where}: images are {width}x{height} but the camera info is '
                            f'for {info_width}x{info_height}')
+        if self.rectified:
+            return Rectifier(width, height, rectified_camera_matrix(info.k, info.p),
+                             where=self.where)
         return Rectifier(width, height, info.k, info.d, info.distortion_model, info.r, info.p,
                          where=self.where)
 

@@ -52,6 +52,11 @@ class OptimConfig(TypedConfig):
     Autocast dtype with ``amp``: 'auto' (fp16 on CUDA, bf16 on the CPU, fast where the CPU
     has AVX-512 BF16 or AMX), 'bf16' or 'fp16'."""
 
+    channels_last: bool = False
+    """
+    Keep the networks' weights and inputs in channels-last memory layout (NHWC), which some
+    CPU and GPU convolution kernels run faster in; benchmarks/train_speed.py measures it."""
+
     def __post_init__(self):
         """Reject an unknown autocast dtype."""
         if self.amp_dtype not in AMP_DTYPES:

@@ -66,7 +66,10 @@ class Trainer:
         self.rank = distributed.rank()
         self.log = log if self.rank == 0 else (lambda *_: None)
         seed_everything(config.seed + self.rank)
-        self.model = DeFeatNet(replace(config.model, provenance={})).to(self.device)
+        self.memory_format = (torch.channels_last if config.optim.channels_last
+                              else torch.contiguous_format)
+        self.model = DeFeatNet(replace(config.model, provenance={})).to(
+            self.device, memory_format=self.memory_format)
         self.loss = DeFeatLoss(config.loss).to(self.device)
         self.optimiser = torch.optim.Adam(self.model.parameters(), config.optim.learning_rate)
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimiser, config.optim.step_size,
@@ -130,10 +133,12 @@ class Trainer:
         batch = {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v
                  for k, v in batch.items()}
         sources = list(batch['sources'].unbind(1))
-        sources_aug = list(batch['sources_aug'].unbind(1))
+        sources_aug = [source.contiguous(memory_format=self.memory_format)
+                       for source in batch['sources_aug'].unbind(1)]
+        target_aug = batch['target_aug'].contiguous(memory_format=self.memory_format)
         with torch.autocast(self.device.type, dtype=self.amp_dtype,
                             enabled=self.amp_dtype is not None):
-            outputs = self.forward(batch['target_aug'], sources_aug)
+            outputs = self.forward(target_aug, sources_aug)
             outputs = unflip_outputs(outputs, batch['flipped'])
         total, terms = self.loss(outputs, batch['target'], sources, batch['k_norm'].float(),
                                  self.model.to_depth)
