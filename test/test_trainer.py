@@ -238,9 +238,11 @@ def test_train_script_runs_the_quick_synthetic_config(tmp_path, capsys):
     assert 'key=value' in capsys.readouterr().err
 
 
-def test_one_command_trains_on_kitti_raw_with_the_kitti_config(tmp_path):
+def test_one_command_trains_on_kitti_raw_with_the_kitti_config_then_evaluates(tmp_path):
     """
     config/train/kitti_defeat.yaml as a user runs it, on a drive in KITTI raw's own layout.
+
+    Then training/evaluate.py scores the trained model on an unseen synthetic drive.
 
     Only the data location and the size of the run are overridden (the paper's 640 x 192,
     batch 12 and 20 epochs are for a GPU).
@@ -266,6 +268,15 @@ def test_one_command_trains_on_kitti_raw_with_the_kitti_config(tmp_path):
     assert model.config.provenance['step'] == 2
     assert recorded['data']['dataset'] == 'kitti' and recorded['optim']['step_size'] == 15
     assert model.config.feature_dims == 32 and model.config.max_depth == 100.0
+    evaluate = runpy.run_path(str(Path(__file__).resolve().parents[1] / 'training'
+                                  / 'evaluate.py'))
+    report = tmp_path / 'evaluation'
+    assert evaluate['main']([str(out / 'checkpoint'), '--out', str(report), '--frames', '6',
+                             '--conditions', 'day', '--no-crop']) == 0
+    day = json.loads((report / 'results.json').read_text())['conditions']['day']
+    assert 0 < day['depth']['abs_rel'] < 5 and 0 <= day['depth']['a1'] <= 1
+    assert day['pose']['snippet']['snippets'] == 2 and day['pose']['snippet']['ate_mean'] > 0
+    assert 0.5 <= day['features']['global_auc'] <= 1
 
 
 def test_validation_logs_the_held_out_loss_and_depth_accuracy(tmp_path):

@@ -47,7 +47,8 @@ def parse_args(argv=None):
     parser.add_argument('--trajectory-backend', default='builtin', choices=['builtin', 'evo'],
                         help='full-trajectory ATE/RPE implementation (evo: pip install evo)')
     parser.add_argument('--monodepth2-shift', action='store_true',
-                        help="shift projected LiDAR by one pixel as Monodepth2's export does")
+                        help="ground truth as Monodepth2 exports it: LiDAR points one pixel up "
+                             'and left, Velodyne x as depth')
     parser.add_argument('--max-anchors', type=int, default=5000,
                         help='feature anchors per image pair')
     parser.add_argument('--device', help='torch device (default: cuda when available)')

@@ -4,12 +4,15 @@ The KITTI dataset: raw drives (or odometry sequences) through a split file, as u
 ``KittiDataset(KittiConfig(root=..., split=...), SampleConfig(...))`` reads the frames a split
 file lists (see :mod:`defeat_ros.data.kitti_split` for the format and where the standard
 Eigen-Zhou, Eigen and odometry splits come from), with each drive's own rectified intrinsics
-(``P_rect_02``/``P_rect_03`` of its date's ``calib_cam_to_cam.txt``, normalised) rather than
-one fixed matrix for all of KITTI. Without a split file every frame of every drive under the
-root that has its neighbours is used. Ground-truth depth (KITTI depth benchmark PNGs) is added
-as ``depth`` when ``depth`` is set; frames without a ground-truth file get all zeros (unknown).
-Samples are named by their split-file line and keep the split's order (so that results line up
-with per-frame ground truth exported in that order).
+(``P_rect_02``/``P_rect_03`` of its date's ``calib_cam_to_cam.txt``, normalised by the
+calibrated image size ``S_rect_0X``) rather than one fixed matrix for all of KITTI; frames that
+are neither that size nor a pure resize of it (a crop) are refused, see
+:mod:`defeat_ros.data.kitti_calib` (odometry states no size: its rule is there). Without a
+split file every frame of every drive under the root that has its neighbours is used.
+Ground-truth depth (KITTI depth benchmark PNGs) is added as ``depth`` when ``depth`` is set;
+frames without a ground-truth file get all zeros (unknown). Samples are named by their
+split-file line and keep the split's order (so that results line up with per-frame ground
+truth exported in that order).
 """
 
 from dataclasses import dataclass

@@ -22,6 +22,10 @@ layouts are read unchanged:
       <root>/sequences/<NN>/image_X/<6 digits>.png        (or .jpg)
       <root>/sequences/<NN>/calib.txt                     P2, P3
       <root>/sequences/<NN>/times.txt                     seconds, one line per frame
+
+Frames must be the calibrated images or pure resizes of them (see
+:mod:`defeat_ros.data.kitti_calib`): the first frame is checked when the drive is opened,
+every frame when it is read; a crop or an aspect-changing resize raises a ValueError.
 """
 
 from datetime import datetime, timezone
@@ -29,8 +33,8 @@ import os
 from pathlib import Path
 
 from defeat_ros.data.image_ops import read_kitti_depth, read_rgb
-from defeat_ros.data.kitti_calib import (projection, projection_intrinsics,
-                                         raw_camera_intrinsics, RAW_CAMERAS, read_calib_file)
+from defeat_ros.data.kitti_calib import (calibrated_intrinsics, check_image_size, projection,
+                                         raw_camera_projection, RAW_CAMERAS, read_calib_file)
 from defeat_ros.data.sequence_dataset import FrameSource
 import numpy as np
 
@@ -114,7 +118,9 @@ class KittiDrive(FrameSource):
         self.present = np.zeros(self.count, dtype=bool)
         self.present[list(self.files)] = True
         if self.count:
-            self.k_norm, self.size = self.read_intrinsics()
+            self.calib_path = (self.drive_dir / 'calib.txt' if self.odometry else
+                               self.drive_dir.parent / 'calib_cam_to_cam.txt')
+            self.k_norm, self.size = self.read_intrinsics()  # size: calibrated (w, h)
             self.stamps = self.read_stamps()
         self.has_depth = bool(depth)
         if self.has_depth and self.odometry:
@@ -127,17 +133,22 @@ class KittiDrive(FrameSource):
         return self.image_dir / self.files[index]
 
     def read_intrinsics(self):
-        """Return (normalised intrinsics, (width, height)) from the drive's calibration."""
+        """
+        Return the drive's normalised intrinsics and calibrated size, checking the first frame.
+
+        :return: (3 x 3 float32 normalised intrinsics, calibrated (width, height)).
+        :raises ValueError: when the first frame is not the calibrated image or a pure resize
+            of it (see :func:`~defeat_ros.data.kitti_calib.calibrated_intrinsics`).
+        """
         first = self.image_path(int(np.flatnonzero(self.present)[0]))
-        if self.odometry:
-            path = self.drive_dir / 'calib.txt'
-            height, width = read_rgb(first).shape[:2]
-            return (projection_intrinsics(projection(read_calib_file(path), f'P{self.camera}',
-                                                     path), width, height), (width, height))
-        path = self.drive_dir.parent / 'calib_cam_to_cam.txt'
+        path = self.calib_path
         if not path.is_file():
-            raise FileNotFoundError(f'{path} is missing: KITTI raw calibration of {self.folder}')
-        return raw_camera_intrinsics(path, self.camera, lambda: read_rgb(first).shape[1::-1])
+            raise FileNotFoundError(f'{path} is missing: KITTI calibration of {self.folder}')
+        if self.odometry:
+            matrix, stated = projection(read_calib_file(path), f'P{self.camera}', path), None
+        else:
+            matrix, stated = raw_camera_projection(path, self.camera)
+        return calibrated_intrinsics(matrix, stated, read_rgb(first).shape[1::-1], first, path)
 
     def read_stamps(self):
         """Return F float64 capture times (s), or None without a complete timestamps file."""
@@ -168,8 +179,15 @@ class KittiDrive(FrameSource):
         return inside
 
     def image(self, index):
-        """Return frame ``index`` as RGB uint8."""
-        return read_rgb(self.image_path(index))
+        """
+        Return frame ``index`` as RGB uint8 H x W x 3.
+
+        :raises ValueError: when it is not the calibrated size or a pure resize of it.
+        """
+        path = self.image_path(index)
+        image = read_rgb(path)
+        check_image_size(image.shape[1::-1], self.size, path, self.calib_path)
+        return image
 
     def depth(self, index):
         """Return the ground truth of frame ``index`` in metres (all 0 when it has none)."""

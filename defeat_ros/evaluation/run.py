@@ -55,7 +55,9 @@ class EvaluationConfig:
     figure_index: int = -1
     """Frame shown in the depth figure (-1: the middle one)."""
     monodepth2_shift: bool = False
-    """Shift projected LiDAR one pixel up and left as Monodepth2's ground truth export does."""
+    """
+    Ground truth as Monodepth2 exports it: LiDAR points one pixel up and left, the Velodyne x
+    coordinate as depth (see :func:`defeat_ros.evaluation.velodyne.velodyne_depth`)."""
 
 
 def network_input(images, height, width):

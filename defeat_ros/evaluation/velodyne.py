@@ -12,6 +12,11 @@ layouts, and projects the points into a rectified camera image:
 Files are parsed by :mod:`defeat_ros.data.kitti_calib`. In both layouts a Velodyne point ``X``
 lands at ``P_rect R_rect T_cam_velo X``: OpenCV-style pixel coordinates (pixel centres at
 integers) and the depth along the rectified optical axis.
+
+:func:`velodyne_depth` can instead reproduce the ground truth Monodepth2 exports for the Eigen
+split (``export_gt_depth.py``, which projects with ``vel_depth`` on): points kept when their
+Velodyne x is >= 0, pixels one up and one left of the rounded projection, and the Velodyne x
+coordinate (forward from the scanner, about 0.27 m more than the camera's z on KITTI) as depth.
 """
 
 from dataclasses import dataclass
@@ -109,19 +114,31 @@ def velodyne_depth(points, calibration, height=None, width=None, monodepth2_shif
     """
     Project a Velodyne scan into a sparse H x W depth map.
 
-    Points in front of the camera (positive depth) are projected with the calibration; each
-    lands in the pixel that contains it (column ``floor(u + 0.5)``, row ``floor(v + 0.5)`` for
-    the calibration's integer pixel centres), points outside the image are dropped, and where
-    several points share a pixel the nearest is kept.
+    By default points in front of the camera (positive depth along the rectified optical axis)
+    are projected with the calibration; each lands in the pixel that contains it (column
+    ``floor(u + 0.5)``, row ``floor(v + 0.5)`` for the calibration's integer pixel centres),
+    points outside the image are dropped, and where several points share a pixel the nearest is
+    kept. The depth is the camera's z.
+
+    With ``monodepth2_shift`` the map is Monodepth2's exported Eigen ground truth
+    (``generate_depth_map(..., vel_depth=True)`` in its ``kitti_utils.py``) instead:
+
+    * points are kept when their Velodyne x (forward) is >= 0, not when their camera z is > 0
+      (a point with x >= 0 but z <= 0, within 0.27 m ahead of the scanner, is still projected;
+      z == 0 cannot be, and is dropped);
+    * the pixel is one left of and one above the rounded projection, ``(round(u) - 1,
+      round(v) - 1)`` (from a 1-based MATLAB original; ``round`` halves to even as NumPy's);
+    * the depth is the point's Velodyne x, not its camera z (on KITTI about 0.27 m more), and
+      the smallest x wins a shared pixel.
 
     :param points: N x 3 or N x 4 array (x, y, z[, reflectance]) in the Velodyne frame.
     :param calibration: VelodyneCalibration.
     :param height: image height; defaults to the calibration's image size.
     :param width: image width; defaults to the calibration's image size.
-    :param monodepth2_shift: subtract one pixel after rounding, as Monodepth2's
-        ``export_gt_depth.py`` (from a 1-based MATLAB original) does; the published Eigen-split
-        numbers were computed on ground truth shifted this way.
-    :return: H x W float32 tensor of depths in metres (along the optical axis), 0 where none.
+    :param monodepth2_shift: reproduce Monodepth2's exported ground truth (above); the
+        published Eigen-split numbers were computed on it.
+    :return: H x W float32 tensor of depths in metres, 0 where none: camera z by default,
+        Velodyne x with ``monodepth2_shift``.
     """
     if height is None or width is None:
         if calibration.image_size is None:
@@ -129,16 +146,20 @@ def velodyne_depth(points, calibration, height=None, width=None, monodepth2_shif
         height, width = calibration.image_size
     xyz = np.asarray(points, dtype=np.float64)[:, :3]
     homogeneous = np.concatenate([xyz, np.ones((len(xyz), 1))], axis=1)
-    projected = homogeneous @ calibration.velo_to_image().T
-    depth = projected[:, 2]
-    front = depth > 0
-    projected, depth = projected[front], depth[front]
-    u = projected[:, 0] / depth
-    v = projected[:, 1] / depth
-    column = np.floor(u + 0.5)
-    row = np.floor(v + 0.5)
+    projected = homogeneous @ calibration.velo_to_image().T  # N x 3: (u z, v z, z)
+    if monodepth2_shift:
+        kept = (xyz[:, 0] >= 0) & (projected[:, 2] != 0)
+        depth = xyz[kept, 0]
+    else:
+        kept = projected[:, 2] > 0
+        depth = projected[kept, 2]
+    projected = projected[kept]
+    u = projected[:, 0] / projected[:, 2]
+    v = projected[:, 1] / projected[:, 2]
     if monodepth2_shift:
         column, row = np.round(u) - 1, np.round(v) - 1
+    else:
+        column, row = np.floor(u + 0.5), np.floor(v + 0.5)
     inside = (column >= 0) & (column < width) & (row >= 0) & (row < height)
     column = column[inside].astype(np.int64)
     row = row[inside].astype(np.int64)
