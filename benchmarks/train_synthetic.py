@@ -32,9 +32,9 @@ REFERENCE_POSE = {'translation_scaling': 'mean_inverse_depth', 'pose_scale': 0.0
                   'initial_depth': 0.0}
 """The reference code's pose convention with its own initialisation (Monodepth2's)."""
 VARIANTS = {
-    'defeat': ({}, {}),
+    'defeat': ({'feature_balance': 'reference'}, {}),
     'defeat_per_scale': ({'feature_balance': 'per_scale'}, {}),
-    'defeat_inverse_depth': ({}, REFERENCE_POSE),
+    'defeat_inverse_depth': ({'feature_balance': 'reference'}, REFERENCE_POSE),
     'defeat_per_scale_inverse_depth': ({'feature_balance': 'per_scale'}, REFERENCE_POSE),
     'no_features': (NO_FEATURES, {}),
 }

@@ -47,7 +47,7 @@ def parse_args(argv=None):
     parser.add_argument('--trajectory-backend', default='builtin', choices=['builtin', 'evo'],
                         help='full-trajectory ATE/RPE implementation (evo: pip install evo)')
     parser.add_argument('--monodepth2-shift', action='store_true',
-                        help="ground truth as Monodepth2 exports it: LiDAR points one pixel up "
+                        help='ground truth as Monodepth2 exports it: LiDAR points one pixel up '
                              'and left, Velodyne x as depth')
     parser.add_argument('--max-anchors', type=int, default=5000,
                         help='feature anchors per image pair')

@@ -91,3 +91,21 @@ def balance_weights(night):
     counts = np.array([np.count_nonzero(~night), np.count_nonzero(night)])
     kinds = np.count_nonzero(counts)
     return 1.0 / (kinds * counts[night.astype(np.int64)])
+
+
+def keep_moving(candidates, distance, threshold):
+    """
+    Keep the first candidate frame, then each frame at least ``threshold`` from the last kept.
+
+    :param candidates: F bool, the frames that may be kept.
+    :param distance: function of two frame indices (last kept, candidate) to a float.
+    :param threshold: the smallest distance of a kept frame.
+    :return: F bool, the kept frames.
+    """
+    keep = np.zeros(len(candidates), dtype=bool)
+    last = None
+    for index in np.flatnonzero(candidates):
+        if last is None or distance(last, index) >= threshold:
+            keep[index] = True
+            last = index
+    return keep

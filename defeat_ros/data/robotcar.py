@@ -10,9 +10,19 @@ not share a sample.
 Images. Frames as downloaded are raw single-channel Bayer images: they are demosaiced with the
 pattern the SDK's ``image.py`` uses for the camera (``gbrg`` for the Bumblebee stereo cameras,
 ``rggb`` for the Grasshopper mono cameras; OpenCV's ``COLOR_BayerGR2RGB`` and
-``COLOR_BayerBG2RGB``, as OpenCV names a pattern by its second row) and, with
-``undistort='auto'``, undistorted with the SDK's look-up table as its ``camera_model.py`` does.
-Three-channel frames are taken as already demosaiced (and, under 'auto', undistorted).
+``COLOR_BayerBG2RGB``, as OpenCV names a pattern by its second row) and undistorted with the
+SDK's look-up table as its ``camera_model.py`` does. Three-channel frames were converted by
+someone: demosaiced only (still distorted, e.g. the SDK's ``load_image`` without a model) or
+demosaiced and undistorted (with a model). The SDK's undistortion keeps the image size, so
+neither the size nor anything else in a frame tells the two apart. Hence ``undistort``:
+
+- ``'auto'``: single-channel (Bayer) frames are undistorted. Three-channel frames are refused
+  with a ValueError that says to set ``'always'`` or ``'never'``: when the first frame has the
+  table's size (W * H = half the table's values) both are possible; when it does not, the frames
+  were resized or cropped after download, so neither the table nor the model file's pixel
+  intrinsics describe them (``'never'`` with a camera model for that size).
+- ``'always'``: undistort every frame (the table must fit the frame size).
+- ``'never'``: use the frames as they are (already undistorted).
 
 Intrinsics come from the SDK's camera model file, ``<models_dir>/<model>.txt``: the first line
 is ``fx fy cx cy`` in pixels of the undistorted image (pixel centres at integers, as OpenCV),
@@ -24,26 +34,55 @@ one the SDK picks for the folder (``stereo/centre``: ``stereo_narrow_left``, ``s
 undistorted pixel (row-major) the distorted pixel to sample bilinearly. ``crop`` removes
 border pixels (e.g. the car's bonnet at the bottom) after undistortion, and the intrinsics
 follow the crop.
+
+Standing car. Frames taken while the car waits (at lights, in traffic) repeat the previous
+view: a sample of them teaches depth nothing and pushes pose towards zero. With ``stationary``
+on, each folder keeps its first frame and then every frame that moved at least a threshold
+away from the previous *kept* frame; the others are dropped before samples are built, so a
+sample's neighbours are the adjacent kept frames. The gap check then applies to the kept
+frames: a wait (or a crawl slower than about ``min_motion_m / max_gap_s``) splits the sequence
+there, and no sample spans it. Motion is measured
+
+- with the run's visual odometry, ``vo/vo.csv`` (SDK format: a header, then rows
+  ``source_timestamp, destination_timestamp, x, y, z, roll, pitch, yaw``, the pose of each
+  stereo frame relative to the previous one, rotations ``Rz(yaw) Ry(pitch) Rx(roll)``): the
+  rows are chained as the SDK's ``interpolate_vo_poses`` does, positions interpolated linearly
+  to the frame times, and motion is the distance in metres (``min_motion_m``). Frames outside
+  the time span of vo.csv are dropped (their motion is unknown);
+- without it, from the images: the mean absolute difference of the frames' thumbnails
+  (:func:`defeat_ros.data.frame_selection.thumbnail`, RGB in [0, 1]), threshold
+  ``min_difference``. This reads every frame once when the dataset is built (minutes for a
+  whole run; vo.csv is much cheaper).
 """
 
 from dataclasses import dataclass, field
+import logging
 import os
 from pathlib import Path
 import re
 
 import cv2
+from defeat_ros.data.frame_selection import keep_moving, STATIC_THRESHOLD, thumbnail
 from defeat_ros.data.frame_windows import check_increasing
 from defeat_ros.data.image_ops import Crop, opencv_to_rgb, read_unchanged
+from defeat_ros.data.robotcar_vo import read_vo_positions
 from defeat_ros.data.sequence_dataset import FrameSource, SequenceDataset
 from defeat_ros.geometry import normalise_intrinsics
 from defeat_ros.runtime.image_encoding import to_rgb
 from defeat_ros.typed_config import TypedConfig
 import numpy as np
 
+LOG = logging.getLogger(__name__)
+
 BAYER_PATTERNS = {'stereo': 'gbrg', 'mono': 'rggb'}
 """The SDK's Bayer pattern of each camera family (first row, then second row)."""
 
 UNDISTORT_CHOICES = ('auto', 'always', 'never')
+
+STATIONARY_CHOICES = ('off', 'auto', 'vo', 'image')
+
+CAMERA_FOLDER = re.compile('stereo|mono_(left|right|rear)')
+"""Names of the camera folders of a run (``<run>/stereo/centre``, ``<run>/mono_rear``)."""
 
 
 @dataclass
@@ -59,20 +98,44 @@ class RobotCarConfig(TypedConfig):
     bayer_pattern: str = ''
     """Bayer pattern of single-channel frames (``gbrg``, ``rggb``, ...); '' : the camera's."""
     undistort: str = 'auto'
-    """'auto': undistort raw Bayer frames with the SDK table; 'always'; 'never'."""
+    """
+    'auto': undistort single-channel (raw Bayer) frames with the SDK table and refuse
+    3-channel frames (undistorted or not cannot be told; see the module docstring); 'always';
+    'never' (frames already undistorted)."""
     crop: list = field(default_factory=lambda: [0, 0, 0, 0])
     """Pixels removed [top, bottom, left, right] after undistortion (intrinsics follow)."""
     max_gap_s: float = 0.2
-    """Largest time between consecutive frames of a sample (stereo runs at 16 Hz); 0: off."""
+    """Largest time between consecutive (kept) frames of a sample (stereo: 16 Hz); 0: off."""
+    stationary: str = 'off'
+    """
+    Drop frames of a standing car (see the module docstring): 'vo' (vo.csv, which must exist),
+    'image' (thumbnail difference), 'auto' (vo.csv where it exists, else 'image'), 'off'."""
+    vo_csv: list = field(default_factory=list)
+    """
+    The visual odometry file of each folder, in the order of ``folders``; empty (or '' for a
+    folder): ``<run>/vo/vo.csv``, the run being the folder above ``stereo``/``mono_*``."""
+    min_motion_m: float = 0.1
+    """With vo.csv: metres a frame must be from the previous kept frame to be kept."""
+    min_difference: float = STATIC_THRESHOLD
+    """Without vo.csv: mean absolute thumbnail difference to the previous kept frame to keep."""
 
     def __post_init__(self):
-        """Accept one folder as a string and check the choices."""
+        """Accept one folder (and one vo.csv) as a string and check the choices."""
         if isinstance(self.folders, (str, os.PathLike)):
             self.folders = [self.folders]
         self.folders = [str(folder) for folder in self.folders]
+        if isinstance(self.vo_csv, (str, os.PathLike)):
+            self.vo_csv = [self.vo_csv] if str(self.vo_csv) else []
+        self.vo_csv = [str(path) for path in self.vo_csv]
+        if self.vo_csv and len(self.vo_csv) != len(self.folders):
+            raise ValueError(f'vo_csv lists {len(self.vo_csv)} files for '
+                             f'{len(self.folders)} folders (one per folder, or none)')
         if self.undistort not in UNDISTORT_CHOICES:
             raise ValueError(f'undistort must be one of {UNDISTORT_CHOICES}, '
                              f'got {self.undistort!r}')
+        if self.stationary not in STATIONARY_CHOICES:
+            raise ValueError(f'stationary must be one of {STATIONARY_CHOICES}, '
+                             f'got {self.stationary!r}')
         Crop.from_list(self.crop)
 
 
@@ -136,16 +199,26 @@ def read_undistortion_lut(path, height, width):
     return table[0], table[1]
 
 
+def run_folder(folder):
+    """Return the run of a camera folder (the folder above ``stereo``/``mono_*``), or None."""
+    parts = Path(folder).parts
+    for index in range(len(parts) - 1, -1, -1):
+        if CAMERA_FOLDER.fullmatch(parts[index]):
+            return Path(*parts[:index]) if index else Path('.')
+    return None
+
+
 class RobotCarFolder(FrameSource):
     """
     One folder of timestamped RobotCar frames as a frame source.
 
     :param folder: the image folder.
-    :param config: a :class:`RobotCarConfig` (its ``folders`` are not used here).
+    :param config: a :class:`RobotCarConfig` (its ``folders`` and ``vo_csv`` are not used here).
+    :param vo_csv: the folder's visual odometry; '' : ``<run>/vo/vo.csv``.
     """
 
-    def __init__(self, folder, config):
-        """List the frames, read the camera model and (if used) the undistortion table."""
+    def __init__(self, folder, config, vo_csv=''):
+        """List the frames, read the camera model and table, drop frames of a standing car."""
         self.folder = Path(folder)
         self.name = str(folder)
         self.config = config
@@ -157,8 +230,6 @@ class RobotCarFolder(FrameSource):
         if not times:
             raise ValueError(f'{folder} has no <timestamp>.png frames')
         self.times = np.array(times, dtype=np.int64)
-        self.count = len(times)
-        self.stamps = self.times / 1e6
         check_increasing(self.times, f'RobotCar folder {folder}', 1e-6)
         model = config.camera_model or camera_model_name(folder)
         family = 'stereo' if model.startswith('stereo') else 'mono'
@@ -167,14 +238,95 @@ class RobotCarFolder(FrameSource):
         fx, fy, cx, cy = read_camera_model(models / f'{model}.txt')
         raw = read_unchanged(self.path(0))
         height, width = raw.shape[:2]
-        bayer = raw.ndim == 2 or raw.shape[2] == 1
-        self.maps = None
-        if config.undistort == 'always' or (config.undistort == 'auto' and bayer):
-            self.maps = read_undistortion_lut(models / f'{model}_distortion_lut.bin', height,
-                                              width)
+        self.maps = self.undistortion(raw, models / f'{model}_distortion_lut.bin')
         self.crop = Crop.from_list(config.crop)
         self.k_norm = self.crop.intrinsics(normalise_intrinsics(fx, fy, cx, cy, width, height),
                                            height, width)
+        run = run_folder(self.folder)
+        default = None if run is None else run / 'vo' / 'vo.csv'
+        self.vo_csv = Path(vo_csv) if vo_csv else default
+        """The visual odometry file looked for (None: the run is unknown)."""
+        self.times = self.times[self.moving()]
+        self.count = len(self.times)
+        self.stamps = self.times / 1e6
+
+    def undistortion(self, raw, table):
+        """
+        Return the remap maps the frames need (None: none), deciding 'auto' by the first frame.
+
+        :param raw: the first frame as stored: H x W (x 1) Bayer or H x W x C.
+        :param table: the SDK look-up table of the camera model.
+        :raises ValueError: for 3-channel frames under 'auto' (see the module docstring).
+        """
+        height, width = raw.shape[:2]
+        mode = self.config.undistort
+        if mode == 'auto' and raw.ndim == 3 and raw.shape[2] > 1:
+            pixels = table.stat().st_size // 16 if table.is_file() else None
+            if pixels is None:
+                reason = f'there is no SDK table {table} to compare their {width}x{height} with'
+            elif pixels == height * width:
+                reason = (f'the SDK table {table} fits their {width}x{height} size and the '
+                          "SDK's undistortion keeps the size, so they may be demosaiced only "
+                          '(distorted) or demosaiced and undistorted')
+            else:
+                reason = (f'the SDK table {table} is for {pixels} pixels, not their '
+                          f'{width}x{height}: they were resized or cropped after download, and '
+                          "neither the table nor the model's pixel intrinsics may fit them "
+                          "(use 'never' with a camera model for this size)")
+            raise ValueError(f'{self.name}: 3-channel frames under undistort: auto: {reason}; '
+                             "set undistort to 'always' (demosaiced only) or 'never' (already "
+                             'undistorted)')
+        if mode == 'never':
+            return None
+        return read_undistortion_lut(table, height, width)
+
+    def moving(self):
+        """
+        Return which frames to keep under ``config.stationary`` (see the module docstring).
+
+        :return: F bool over :attr:`times` (all True when 'off').
+        :raises FileNotFoundError: under 'vo' without the vo.csv.
+        :raises ValueError: when the vo.csv does not cover any frame.
+        """
+        config = self.config
+        everything = np.ones(len(self.times), dtype=bool)
+        if config.stationary == 'off':
+            return everything
+        has_vo = self.vo_csv is not None and self.vo_csv.is_file()
+        if config.stationary == 'vo' and not has_vo:
+            raise FileNotFoundError(
+                f'{self.name}: stationary: vo needs the visual odometry '
+                f'{self.vo_csv or "<run>/vo/vo.csv"}, which does not exist; set vo_csv, or '
+                "stationary to 'image' or 'off'")
+        if has_vo and config.stationary != 'image':
+            vo_times, positions = read_vo_positions(self.vo_csv)
+            inside = (self.times >= vo_times[0]) & (self.times <= vo_times[-1])
+            if not inside.any():
+                raise ValueError(f'{self.vo_csv} covers {vo_times[0]} to {vo_times[-1]}, no '
+                                 f'frame of {self.name} ({self.times[0]} to {self.times[-1]}): '
+                                 'the vo.csv of another run?')
+            offsets = (vo_times - vo_times[0]).astype(np.float64)
+            at = (self.times - vo_times[0]).astype(np.float64)
+            where = np.stack([np.interp(at, offsets, axis) for axis in positions.T], axis=1)
+            keep = keep_moving(inside, lambda a, b: float(np.linalg.norm(where[a] - where[b])),
+                               config.min_motion_m)
+            how = f'moved < {config.min_motion_m} m in {self.vo_csv} or outside it'
+        else:
+            small = {}
+
+            def difference(last, index):
+                for frame in [frame for frame in small if frame not in (last, index)]:
+                    del small[frame]
+                for frame in (last, index):
+                    if frame not in small:
+                        small[frame] = thumbnail(self.image(frame))
+                return float(np.abs(small[last] - small[index]).mean())
+
+            keep = keep_moving(everything, difference, config.min_difference)
+            how = f'thumbnail difference < {config.min_difference}'
+        LOG.info('%s: dropped %d of %d frames of a standing car (%s)', self.name,
+                 len(keep) - np.count_nonzero(keep), len(keep), how)
+        return keep
 
     def path(self, index):
         """Return the file of frame ``index``."""
@@ -214,4 +366,6 @@ class RobotCarDataset(SequenceDataset):
         if not config.folders:
             raise ValueError('RobotCarConfig.folders lists no image folders')
         self.source_config = config
-        super().__init__([RobotCarFolder(folder, config) for folder in config.folders], sample)
+        vo_files = config.vo_csv or [''] * len(config.folders)
+        super().__init__([RobotCarFolder(folder, config, vo)
+                          for folder, vo in zip(config.folders, vo_files)], sample)
