@@ -108,6 +108,11 @@ class LossConfig(TypedConfig):
                 self.contrastive_weight * sources / self.scales)
 
     @property
+    def uses_features(self):
+        """Whether a term reads FeatNet's outputs (not so in the no-feature ablation)."""
+        return bool(self.feature_warp_weight or self.contrastive_weight)
+
+    @property
     def feature_warp_scales(self):
         """Return the number of scales (from 0) whose depth the feature warp loss reads."""
         return self.scales if self.feature_balance == 'per_scale' else 1
@@ -136,19 +141,9 @@ class DeFeatLoss(nn.Module):
             cfg.occlusion_alpha1, cfg.occlusion_alpha2, self.error)
 
     @property
-    def uses_every_network_output(self):
-        """
-        Whether every parameter of a DeFeatNet gets a gradient from this loss.
-
-        Not so without feature losses (FeatNet) or with fewer than 4 scales (DepthNet heads);
-        DistributedDataParallel must then look for unused parameters.
-        """
-        return self.uses_features and self.config.scales == 4
-
-    @property
     def uses_features(self):
         """Whether a term reads FeatNet's outputs (not so in the no-feature ablation)."""
-        return bool(self.config.feature_warp_weight or self.config.contrastive_weight)
+        return self.config.uses_features
 
     @property
     def needs_source_depth(self):

@@ -10,6 +10,7 @@ import time
 from defeat_ros.geometry import correspondences, sample, scale_intrinsics
 from defeat_ros.losses import DeFeatLoss
 from defeat_ros.nets import DeFeatNet, load_model
+from defeat_ros.nets.depth_net import DEPTH_SCALES
 from defeat_ros.trainer import distributed
 from defeat_ros.trainer.checkpoint import load_checkpoint, save_checkpoint
 from defeat_ros.trainer.flip import unflip_outputs
@@ -34,6 +35,19 @@ def seed_everything(seed):
     random.seed(seed)
     np.random.seed(seed % 2 ** 32)
     torch.manual_seed(seed)
+
+
+def leaves_parameters_unused(config):
+    """
+    Whether some DeFeatNet parameters get no gradient in training as TrainConfig ``config`` says.
+
+    FeatNet without feature losses, DepthNet heads beyond ``loss.scales``, an explainability
+    decoder the loss does not read: DistributedDataParallel must then look for unused
+    parameters every step (it fails at the second step otherwise).
+    """
+    loss, model = config.loss, config.model
+    return (not loss.uses_features or loss.scales < len(DEPTH_SCALES)
+            or (model.explainability and not loss.explainability))
 
 
 def seed_worker(worker_id):
@@ -92,7 +106,7 @@ class Trainer:
         self.network = self.model
         if distributed.world_size() > 1:
             self.network = DistributedDataParallel(
-                self.model, find_unused_parameters=not self.loss.uses_every_network_output)
+                self.model, find_unused_parameters=leaves_parameters_unused(config))
         self.loader = self.make_loader(dataset, weights)
         self.offsets = list(config.data.offsets)
         self.run_log = RunLog(self.out, enabled=self.rank == 0)
