@@ -76,6 +76,9 @@ def test_resume_continues_where_the_run_stopped(tmp_path):
     assert trainer.step == 6
     fresh = Trainer(config(tmp_path, epochs=2, resume=False), Triplets(), log=lambda *_: None)
     assert fresh.step == 0
+    with pytest.raises(ValueError, match='fewer than one batch of data.batch_size 7'):
+        Trainer(config(tmp_path, resume=False, data={'batch_size': 7, 'workers': 0}),
+                Triplets())
     with pytest.raises(ValueError, match='another configuration'):
         Trainer(config(tmp_path, model={'height': 64, 'width': 96, 'feature_dims': 4,
                                         'encoder_width': 16}),

@@ -125,6 +125,10 @@ class Trainer:
         sampler = EpochSampler(len(dataset), self.config.seed, self.rank,
                                distributed.world_size(), weights)
         data = self.config.data
+        if sampler.per_process < data.batch_size:
+            raise ValueError(f'{len(dataset)} training samples give each of '
+                             f'{distributed.world_size()} processes {sampler.per_process}, '
+                             f'fewer than one batch of data.batch_size {data.batch_size}')
         # The loader's own generator: iterating it would otherwise draw from the global one,
         # and a resumed run (global state restored) would draw differently from an unbroken one.
         return DataLoader(dataset, batch_size=data.batch_size, sampler=sampler,
