@@ -43,7 +43,11 @@ RECIPE = Path(__file__).resolve().parents[1] / 'config' / 'train' / 'default_mod
 
 
 def config(out, steps, loss, model=None, batch=None, amp=None):
-    """Return the shipped model's TrainConfig with ``loss``, ``model`` and ``amp`` overrides."""
+    """
+    Return the shipped model's TrainConfig with ``loss``, ``model`` and ``amp`` overrides.
+
+    ``amp`` None keeps the recipe's; True is bf16 on the CPU, fp16 on CUDA.
+    """
     recipe = TrainConfig.from_yaml(RECIPE).to_dict()
     recipe['model'].update(model or {})
     recipe['loss'].update(loss)
@@ -109,6 +113,8 @@ def main():
                              'unless a variant sets its own; 0: PyTorch initialisation')
     parser.add_argument('--variants', nargs='+', choices=sorted(VARIANTS), default=list(VARIANTS),
                         help='variants to train, one after the other')
+    parser.add_argument('--precision', choices=['recipe', 'fp32', 'bf16'], default='recipe',
+                        help="the networks' precision in training (recipe: its optim.amp)")
     args = parser.parse_args()
     print(machine())
     model = TrainConfig.from_yaml(RECIPE).model
@@ -120,7 +126,8 @@ def main():
         for name in args.variants:
             loss, model_overrides = VARIANTS[name]
             cfg = config(f'{scratch}/{name}', args.steps, loss,
-                         {'initial_depth': args.initial_depth, **model_overrides})
+                         {'initial_depth': args.initial_depth, **model_overrides},
+                         amp=None if args.precision == 'recipe' else args.precision == 'bf16')
             torch.manual_seed(cfg.seed)
             before = accuracy(DeFeatNet(cfg.model), held_out)
             start = time.perf_counter()
@@ -131,8 +138,8 @@ def main():
                 rows.append((name, condition, *before[condition], *after[condition], seconds))
     print(f'\n{args.steps} steps, batch {cfg.data.batch_size}, {model.width}x{model.height}, '
           f'encoder width {model.encoder_width}, pose scale {model.pose_scale} and initial depth '
-          f'{args.initial_depth} m unless the variant says otherwise ({VARIANTS}), synthetic '
-          f'day+night; tested on 40 unseen frames each')
+          f'{args.initial_depth} m unless the variant says otherwise ({VARIANTS}), precision '
+          f'{args.precision}, synthetic day+night; tested on 40 unseen frames each')
     print('| variant | test | AbsRel before | a1 before | AbsRel after | a1 after | train s |')
     print('| --- | --- | --- | --- | --- | --- | --- |')
     for name, condition, rel0, a10, rel1, a11, seconds in rows:
