@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 import sys
 
+from defeat_ros.trainer import distributed
 from defeat_ros.trainer.trainer import NonFiniteLoss, Trainer
 from test_trainer import config, Triplets
 import torch
@@ -35,7 +36,7 @@ def main(out):
     (out / f'rank{rank}.yaml').write_text(yaml.safe_dump({
         'stopped': stopped, 'parameters_changed': changed, 'digest': digest.hexdigest(),
         'log': [line for line in lines if 'skipped' in line]}))
-    torch.distributed.destroy_process_group()
+    distributed.teardown()
 
 
 if __name__ == '__main__':

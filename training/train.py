@@ -21,6 +21,7 @@ def main(argv=None):
     parser.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
                         help='override a config field, e.g. data.batch_size=4 (repeatable)')
     args = parser.parse_args(argv)
+    from defeat_ros.trainer import distributed
     from defeat_ros.trainer.build import apply_overrides, training_dataset, validation_dataset
     from defeat_ros.trainer.config import TrainConfig
     from defeat_ros.trainer.trainer import Trainer
@@ -34,6 +35,8 @@ def main(argv=None):
     except (ValueError, FileNotFoundError) as error:
         print(f'train.py: error: {error}', file=sys.stderr)
         return 2
+    finally:
+        distributed.teardown()
     if trainer.rank == 0:
         print(f'model written to {result}')
     return 0

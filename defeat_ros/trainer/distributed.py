@@ -22,6 +22,17 @@ def setup():
     return device
 
 
+def teardown():
+    """
+    Leave the process group (a no-op without one).
+
+    Call before the process exits: a gloo group still alive at interpreter shutdown can abort
+    the process ("terminate called without an active exception").
+    """
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def rank():
     """Return the rank of this process (0 without a process group)."""
     return dist.get_rank() if dist.is_initialized() else 0
