@@ -53,7 +53,7 @@ setup(
     extras_require={'test': ['pytest']},
     entry_points={
         'console_scripts': [
-            'defeat-ros = defeat_ros.cli:main',
+            'defeat-ros = defeat_ros.apps.cli:main',
             'defeat_node = defeat_ros.ros.depth_node:main',
             'bag_player = defeat_ros.ros.bag_player:main',
         ],

@@ -24,12 +24,12 @@ fraction of frames where a ground plane was found.
 
 import argparse
 
+from defeat_ros.apps.benchmark import machine
 from defeat_ros.data.kitti_writer import images_uint8
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.evaluation import DepthEvaluation, trajectory_errors
 from defeat_ros.evaluation.pose import chain_motions, invert
 from defeat_ros.ros.depth_node import resolve_model
-from defeat_ros.runtime.benchmark import machine
 from defeat_ros.runtime.perception import Perception
 import numpy as np
 import torch

@@ -13,8 +13,12 @@ Conventions (see DESIGN.md):
   principal point moves by half a pixel between the two (see :func:`normalise_intrinsics`).
 """
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+
+R_OPTICAL_BODY = np.array([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])
+"""Rotation from body axes (x forward, y left, z up: REP-103, KITTI velodyne) to optical axes."""
 
 ALIGN_CORNERS = False
 """The ``align_corners`` of every resampling in the package (matches the corner convention)."""
@@ -205,3 +209,21 @@ def resize(tensor, height, width, mode='bilinear'):
     if mode == 'nearest':
         return F.interpolate(tensor, size=(height, width), mode='nearest')
     return F.interpolate(tensor, size=(height, width), mode=mode, align_corners=ALIGN_CORNERS)
+
+
+def matrix_to_quaternion(rotation):
+    """Return the unit quaternion (x, y, z, w), w >= 0, of a 3 x 3 rotation (numpy)."""
+    m = np.asarray(rotation, dtype=np.float64)
+    trace = np.trace(m)
+    if trace > 0:
+        s = 2.0 * np.sqrt(trace + 1.0)
+        q = [(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, 0.25 * s]
+    else:
+        i = int(np.argmax(np.diag(m)))
+        j, k = (i + 1) % 3, (i + 2) % 3
+        s = 2.0 * np.sqrt(1.0 + m[i, i] - m[j, j] - m[k, k])
+        q = [0.0] * 4
+        q[i], q[j], q[k] = 0.25 * s, (m[j, i] + m[i, j]) / s, (m[k, i] + m[i, k]) / s
+        q[3] = (m[k, j] - m[j, k]) / s
+    q = np.array(q) / np.linalg.norm(q)
+    return q if q[3] >= 0 else -q

@@ -4,12 +4,14 @@ from dataclasses import replace
 import re
 
 import cv2
-from defeat_ros.data.bag_writer import (BAG_VERSION, body_trajectory, matrix_to_quaternion,
-                                        TYPESTORE, write_bag)
-from defeat_ros.data.kitti_writer import images_uint8, R_OPTICAL_BODY
+from defeat_ros.bags.writer import BAG_VERSION
+from defeat_ros.data.kitti_writer import images_uint8
+from defeat_ros.data.sequence_bag import body_trajectory, write_bag
 from defeat_ros.data.textured_corridor import render_drive
-from defeat_ros.geometry import (axis_angle_to_matrix, invert_pose, normalise_intrinsics,
-                                 pixel_intrinsics_opencv, scale_intrinsics)
+from defeat_ros.geometry import axis_angle_to_matrix, invert_pose, matrix_to_quaternion
+from defeat_ros.geometry import normalise_intrinsics, pixel_intrinsics_opencv, R_OPTICAL_BODY
+from defeat_ros.geometry import scale_intrinsics
+from defeat_ros.messages.typestore import TYPESTORE
 import numpy as np
 import pytest
 from rosbags.highlevel import AnyReader

@@ -8,10 +8,10 @@ reuses the rendered drives.
 
 import json
 
-from defeat_ros.cli import main
-from defeat_ros.data.bag_writer import stamp_ns
+from defeat_ros.apps.cli import main
+from defeat_ros.apps.demo import CONDITIONS, read_topics
 from defeat_ros.data.street_world import render_sequence, WorldConfig
-from defeat_ros.demo import CONDITIONS, read_topics
+from defeat_ros.messages.typestore import stamp_ns
 from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
 import torch
 

@@ -1,6 +1,6 @@
 """``defeat-ros synth`` end to end: paired day and night drives as KITTI folders and bags."""
 
-from defeat_ros.cli import main
+from defeat_ros.apps.cli import main
 from rosbags.rosbag2 import Reader
 
 

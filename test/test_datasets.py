@@ -9,10 +9,10 @@ import struct
 
 import cv2
 from data_layouts import mosaic, write_robotcar_run
+from defeat_ros.bags.reader import BagError
+from defeat_ros.bags.writer import BAG_VERSION
 from defeat_ros.data.augment import (augment, Augmentation, AugmentConfig, draw_augmentation,
                                      jitter, unflip_images, unflip_poses)
-from defeat_ros.data.bag_writer import (BAG_VERSION, CAMERA_INFO, camera_info_msg, header, IMAGE,
-                                        image_msg, msg, TYPESTORE, write_bag)
 from defeat_ros.data.datasets import make_dataset
 from defeat_ros.data.frame_windows import valid_targets
 from defeat_ros.data.image_folder import ImageFolderDataset, read_calibration
@@ -24,11 +24,14 @@ from defeat_ros.data.kitti_split import (build_split, main as split_main, read_s
 from defeat_ros.data.kitti_writer import images_uint8, write_kitti_raw
 from defeat_ros.data.rectify import Rectifier
 from defeat_ros.data.robotcar import camera_model_name, RobotCarDataset
-from defeat_ros.data.rosbag_sequence import BagError, image_array, RosbagDataset
+from defeat_ros.data.rosbag_sequence import image_array, RosbagDataset
 from defeat_ros.data.sample import SampleConfig
+from defeat_ros.data.sequence_bag import write_bag
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.data.synthetic import SyntheticDataset
 from defeat_ros.geometry import normalise_intrinsics, pixel_intrinsics_opencv
+from defeat_ros.messages.builders import camera_info_msg, image_msg
+from defeat_ros.messages.typestore import CAMERA_INFO, header, IMAGE, msg, TYPESTORE
 import numpy as np
 import pytest
 from rosbags.rosbag2 import StoragePlugin, Writer

@@ -3,13 +3,15 @@
 from dataclasses import replace
 import json
 
-from defeat_ros.cli import main
-from defeat_ros.data.bag_writer import (BAG_VERSION, CAMERA_INFO, camera_info_msg, header,
-                                        TYPESTORE, write_bag)
+from defeat_ros.apps.cli import main
+from defeat_ros.bags.writer import BAG_VERSION
 from defeat_ros.data.frame_selection import (balance_weights, brightness, motion,
                                              NIGHT_BRIGHTNESS, STATIC_THRESHOLD)
+from defeat_ros.data.sequence_bag import write_bag
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.data.synthetic import FrameSequenceSource
+from defeat_ros.messages.builders import camera_info_msg
+from defeat_ros.messages.typestore import CAMERA_INFO, header, TYPESTORE
 from defeat_ros.nets import load_model
 from defeat_ros.nets.model_dir import CONFIG_FILE, read_config
 from defeat_ros.ros.depth_node import resolve_model

@@ -10,8 +10,8 @@ import math
 
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.nets import DeFeatNet, load_model, ModelConfig, save_model
-from defeat_ros.online_finetune import OnlineConfig, OnlineFinetuner
 from defeat_ros.ros.graph import wait_for
+from defeat_ros.trainer.online import OnlineConfig, OnlineFinetuner
 import pytest
 import torch
 

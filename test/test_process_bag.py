@@ -11,21 +11,23 @@ from dataclasses import replace
 from pathlib import Path
 import shutil
 
-import defeat_ros.bag_processing as bag_processing
-from defeat_ros.bag_processing import BagError, PartialBagError, process_bag, ProcessConfig
-from defeat_ros.bag_processing import Progress
-from defeat_ros.cli import main
-from defeat_ros.data.bag_writer import (BAG_VERSION, CAMERA_INFO, camera_info_msg, header,
-                                        IMAGE, image_msg, TYPESTORE, write_bag)
+from defeat_ros.apps.cli import main
+from defeat_ros.bags.writer import BAG_VERSION
+import defeat_ros.camera.bag_processing as bag_processing
+from defeat_ros.camera.bag_processing import BagError, PartialBagError, process_bag, ProcessConfig
+from defeat_ros.camera.bag_processing import Progress
+from defeat_ros.camera.frame_step import OUTPUT_TOPICS, process_frame
+from defeat_ros.camera.model_location import ConfigurationError, resolve_model
+from defeat_ros.camera.odometry import LOST_VARIANCE, OdometryChain
 from defeat_ros.data.kitti_writer import images_uint8
+from defeat_ros.data.sequence_bag import write_bag
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.evaluation import depth_metrics
+from defeat_ros.messages.builders import camera_info_msg, image_msg
+from defeat_ros.messages.decode import camera_info_intrinsics
+from defeat_ros.messages.typestore import CAMERA_INFO, header, IMAGE, TYPESTORE
 from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
 from defeat_ros.nets.model_dir import read_config
-from defeat_ros.ros.conversions import camera_info_intrinsics
-from defeat_ros.ros.frame_outputs import OUTPUT_TOPICS, process_frame
-from defeat_ros.ros.model_location import ConfigurationError, resolve_model
-from defeat_ros.ros.odometry import LOST_VARIANCE, OdometryChain
 from defeat_ros.runtime.perception import Perception
 import numpy as np
 import pytest

@@ -8,10 +8,10 @@ launch/bag_playback.launch.py composes.
 import subprocess
 import sys
 
-from defeat_ros.data.bag_writer import stamp_ns as stamps_ns
-from defeat_ros.data.bag_writer import write_bag
 from defeat_ros.data.kitti_writer import images_uint8
+from defeat_ros.data.sequence_bag import write_bag
 from defeat_ros.data.street_world import render_sequence, WorldConfig
+from defeat_ros.messages.typestore import stamp_ns as stamps_ns
 from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
 from defeat_ros.ros.bag_player import BagPlayer
 from defeat_ros.ros.depth_node import DepthNode

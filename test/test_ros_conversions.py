@@ -5,14 +5,13 @@ Images in every supported encoding, compressed images, camera info, the depth, f
 point-cloud messages, and the rosbags -> rclpy converter (checked through the CDR bytes).
 """
 
-from defeat_ros.data.bag_writer import camera_info_msg, depth_msg, header, image_msg
-from defeat_ros.data.bag_writer import odometry_msg, TYPESTORE
 from defeat_ros.geometry import normalise_intrinsics, scale_intrinsics
-from defeat_ros.ros.conversions import camera_info_intrinsics, compressed_to_rgb, features_msg
-from defeat_ros.ros.conversions import image_to_array, pack_rgb, point_cloud_msg
-from defeat_ros.ros.conversions import transform_msg
+from defeat_ros.messages.builders import camera_info_msg, depth_msg, features_msg, image_msg
+from defeat_ros.messages.builders import odometry_msg, pack_rgb, point_cloud_msg, transform_msg
+from defeat_ros.messages.decode import camera_info_intrinsics, compressed_to_rgb, image_to_array
+from defeat_ros.messages.image_encoding import to_rgb, UnsupportedEncoding
+from defeat_ros.messages.typestore import header, TYPESTORE
 from defeat_ros.ros.message_bridge import rclpy_class, to_rclpy
-from defeat_ros.runtime.image_encoding import to_rgb, UnsupportedEncoding
 from defeat_ros.visualisation import colourise_features
 import numpy as np
 import pytest

@@ -11,16 +11,16 @@ import subprocess
 import sys
 
 import cv2
-from defeat_ros.data.bag_writer import stamp_ns as stamps_ns
+from defeat_ros.camera.odometry import LOST_VARIANCE
 from defeat_ros.data.kitti_writer import images_uint8
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.geometry import pixel_intrinsics_opencv, scale_intrinsics
+from defeat_ros.messages.decode import parameter_intrinsics
+from defeat_ros.messages.typestore import stamp_ns as stamps_ns
 from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
 from defeat_ros.ros import parameters
-from defeat_ros.ros.conversions import parameter_intrinsics
 from defeat_ros.ros.depth_node import ConfigurationError, default_model_candidates, DepthNode
 from defeat_ros.ros.depth_node import OUTPUTS, resolve_model
-from defeat_ros.ros.odometry import LOST_VARIANCE
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 import numpy as np
 import pytest

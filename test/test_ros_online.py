@@ -5,10 +5,10 @@ A small untrained model learns quickly on a synthetic drive, so the node's backg
 fine-tuning swaps improved weights in while depth keeps coming for every frame.
 """
 
-from defeat_ros.data.bag_writer import stamp_ns as stamps_ns
 from defeat_ros.data.kitti_writer import images_uint8
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.geometry import pixel_intrinsics_opencv
+from defeat_ros.messages.typestore import stamp_ns as stamps_ns
 from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
 from defeat_ros.ros.depth_node import DepthNode
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus

@@ -1,13 +1,15 @@
 """Camera geometry of rosbag2 training bags: raw topics undistorted, rectified ones used as is."""
 
 import cv2
-from defeat_ros.data.bag_writer import (BAG_VERSION, CAMERA_INFO, COMPRESSED_IMAGE, header, IMAGE,
-                                        image_msg, msg, TYPESTORE)
+from defeat_ros.bags.reader import BagError
+from defeat_ros.bags.writer import BAG_VERSION
 from defeat_ros.data.kitti_writer import images_uint8
-from defeat_ros.data.rosbag_sequence import (BagConfig, BagError, is_rectified_topic,
-                                             RosbagDataset)
+from defeat_ros.data.rosbag_sequence import BagConfig, is_rectified_topic, RosbagDataset
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.geometry import normalise_intrinsics
+from defeat_ros.messages.builders import image_msg
+from defeat_ros.messages.typestore import CAMERA_INFO, COMPRESSED_IMAGE, header, IMAGE, msg
+from defeat_ros.messages.typestore import TYPESTORE
 import numpy as np
 import pytest
 from rosbags.rosbag2 import StoragePlugin, Writer

@@ -3,8 +3,8 @@
 import json
 import shutil
 
+from defeat_ros.messages.image_encoding import to_rgb, UnsupportedEncoding
 from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
-from defeat_ros.runtime.image_encoding import to_rgb, UnsupportedEncoding
 from defeat_ros.runtime.onnx_export import check_onnx, export_onnx, onnx_path
 from defeat_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from defeat_ros.runtime.perception import Perception

@@ -1,6 +1,6 @@
 """int8 quantisation, calibration frames, and the export and benchmark commands."""
 
-from defeat_ros.cli import main
+from defeat_ros.apps.cli import main
 from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
 from defeat_ros.runtime.calibration import calibration_frames
 from defeat_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend

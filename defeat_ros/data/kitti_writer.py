@@ -33,7 +33,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import cv2
-from defeat_ros.geometry import invert_pose, pixel_intrinsics_opencv
+from defeat_ros.geometry import invert_pose, pixel_intrinsics_opencv, R_OPTICAL_BODY
+from defeat_ros.messages.image_encoding import encode_jpeg
 import numpy as np
 import torch
 
@@ -49,8 +50,6 @@ MAX_DEPTH = 255.0
 STEREO_BASELINE = 0.54
 """Metres from camera 00/02 to the (image-less) cameras 01/03, as in KITTI."""
 
-R_OPTICAL_BODY = np.array([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])
-"""Rotation from body axes (x forward, y left, z up: REP-103, KITTI velodyne) to optical axes."""
 
 _MONTHS = ('Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec')
 
@@ -59,22 +58,6 @@ def images_uint8(images):
     """Quantise RGB F x 3 x H x W in [0, 1] to uint8 images F x H x W x 3 (numpy)."""
     scaled = (images.detach().float().cpu().clamp(0.0, 1.0) * 255.0).round()
     return scaled.to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
-
-
-def encode_jpeg(rgb, quality):
-    """
-    Encode a uint8 H x W x 3 RGB image as JPEG bytes (numpy uint8) at ``quality``.
-
-    Chroma is kept at full resolution (4:4:4) where OpenCV supports choosing it: rendered
-    textures change colour from pixel to pixel, and 4:2:0 subsampling would blur them visibly.
-    """
-    params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
-    if hasattr(cv2, 'IMWRITE_JPEG_SAMPLING_FACTOR'):
-        params += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
-    ok, encoded = cv2.imencode('.jpg', cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
-    if not ok:
-        raise RuntimeError('JPEG encoding failed')
-    return encoded.reshape(-1)
 
 
 def depth_png(depth):

@@ -68,7 +68,7 @@ from defeat_ros.data.image_ops import Crop, opencv_to_rgb, read_unchanged
 from defeat_ros.data.robotcar_vo import read_vo_positions
 from defeat_ros.data.sequence_dataset import FrameSource, SequenceDataset
 from defeat_ros.geometry import normalise_intrinsics
-from defeat_ros.runtime.image_encoding import to_rgb
+from defeat_ros.messages.image_encoding import to_rgb
 from defeat_ros.typed_config import TypedConfig
 import numpy as np
 

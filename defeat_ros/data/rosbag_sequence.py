@@ -41,36 +41,22 @@ bag, as does an image topic with fewer readable messages than the bag's index li
 from dataclasses import dataclass, field
 import os
 from pathlib import Path
-import sqlite3
-import struct
 
-from defeat_ros.data.bag_writer import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, TYPESTORE
+from defeat_ros.bags.reader import BagError, open_bag, read_messages
+from defeat_ros.bags.topics import find_camera_info_topic, find_image_topic, topic_connections
 from defeat_ros.data.frame_windows import check_increasing
 from defeat_ros.data.image_ops import decode_rgb, resize_depth, resize_rgb
 from defeat_ros.data.rectify import rectified_camera_matrix, Rectifier
 from defeat_ros.data.sample import as_sample_config
 from defeat_ros.data.sequence_dataset import FrameSource, SequenceDataset
-from defeat_ros.runtime.image_encoding import TO_RGB, to_rgb, unpack_pixels
+from defeat_ros.messages.image_encoding import to_rgb, unpack_pixels
+from defeat_ros.messages.typestore import CAMERA_INFO, header_ns, IMAGE
 from defeat_ros.typed_config import TypedConfig
 import numpy as np
-from rosbags.highlevel import AnyReader
-from rosbags.highlevel.anyreader import AnyReaderError
-from rosbags.rosbag2 import ReaderError
-from rosbags.serde import SerdeError
 
-IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
-"""Message types an image topic may have."""
-
-READ_ERRORS = (AnyReaderError, ReaderError, SerdeError, sqlite3.Error, struct.error, EOFError,
-               OSError, KeyError, IndexError, ValueError, AssertionError)
-"""What reading a damaged bag raises inside rosbags and its storage libraries."""
 
 MEDIAN_GAP_FACTOR = 2.5
 """Default largest frame interval, in median intervals (one dropped frame is tolerated)."""
-
-
-class BagError(ValueError):
-    """A bag that cannot be used: missing, damaged, or without the topics asked for."""
 
 
 @dataclass
@@ -117,67 +103,6 @@ def is_rectified_topic(topic):
     return any(part.startswith('image_rect') for part in topic.split('/'))
 
 
-def open_bag(path):
-    """Open a bag with rosbags, raising BagError naming it when it cannot be opened."""
-    path = Path(path)
-    if not path.exists():
-        raise BagError(f'bag {path} does not exist')
-    try:
-        reader = AnyReader([path], default_typestore=TYPESTORE)
-        reader.open()
-    except READ_ERRORS as error:
-        raise BagError(f'cannot open bag {path}: it is truncated, corrupt or not a rosbag2 '
-                       f'recording ({type(error).__name__}: {error})') from error
-    return reader
-
-
-def read_raw(reader, connections, path, start=None, stop=None):
-    """
-    Yield (connection, log time ns, serialised bytes) of ``connections``, wrapping read errors.
-
-    :raises BagError: naming ``path`` when the bag cannot be read.
-    """
-    try:
-        iterator = reader.messages(connections=connections, start=start, stop=stop)
-    except READ_ERRORS as error:
-        raise BagError(f'cannot read bag {path} ({type(error).__name__}: {error})') from error
-    while True:
-        try:
-            item = next(iterator)
-        except StopIteration:
-            return
-        except READ_ERRORS as error:
-            raise BagError(f'cannot read bag {path}: it is truncated or corrupt '
-                           f'({type(error).__name__}: {error})') from error
-        yield item
-
-
-def read_messages(reader, connections, path, start=None, stop=None):
-    """
-    Yield (connection, log time ns, message) of ``connections``, wrapping read errors.
-
-    :raises BagError: naming ``path`` when the bag cannot be read or a message deserialised.
-    """
-    for connection, timestamp, raw in read_raw(reader, connections, path, start, stop):
-        try:
-            message = reader.deserialize(raw, connection.msgtype)
-        except READ_ERRORS as error:
-            raise BagError(f'cannot read bag {path}: it is truncated or corrupt '
-                           f'({type(error).__name__}: {error})') from error
-        yield connection, timestamp, message
-
-
-def describe_topics(reader):
-    """Return 'topic (type), ...' of every topic of an open bag, sorted."""
-    topics = sorted({(c.topic, c.msgtype) for c in reader.connections})
-    return ', '.join(f'{topic} ({msgtype})' for topic, msgtype in topics) or 'no topics'
-
-
-def header_ns(message):
-    """Return the header stamp of a message in integer nanoseconds."""
-    return message.header.stamp.sec * 10 ** 9 + message.header.stamp.nanosec
-
-
 def image_array(message, where):
     """
     Decode a sensor_msgs Image or CompressedImage message to RGB uint8 H x W x 3.
@@ -213,87 +138,6 @@ def depth_array(message, where):
     rows = data[:message.height * message.step].reshape(message.height, message.step)
     values = np.ascontiguousarray(rows[:, :message.width * dtype.itemsize]).view(dtype)
     return values.astype(np.float32) * np.float32(scale)
-
-
-def topic_connections(reader, path, topic, types, role):
-    """
-    Return the connections of ``topic`` in an open bag, checking that it has one of ``types``.
-
-    :param path: the bag, for messages.
-    :param role: what the topic is for ('image', 'camera info', ...), for messages.
-    :raises BagError: when the topic is missing (listing the bag's topics) or of another type.
-    """
-    connections = [c for c in reader.connections if c.topic == topic]
-    if not connections:
-        raise BagError(f'bag {path} has no {role} topic {topic}; it has: '
-                       f'{describe_topics(reader)}')
-    wrong = sorted({c.msgtype for c in connections} - set(types))
-    if wrong:
-        raise BagError(f'bag {path}: {role} topic {topic} has type {wrong[0]}, '
-                       f'expected {" or ".join(types)}')
-    return connections
-
-
-def find_image_topic(reader, path, topic=''):
-    """
-    Return the image topic of an open bag: ``topic`` (checked), or the only colour image topic.
-
-    Without ``topic``: the one Image topic whose first message has a colour encoding (depth
-    images do not count), failing that the one CompressedImage topic that is not
-    compressedDepth.
-
-    :raises BagError: when the topic is missing or of another type, or when there is not
-        exactly one candidate (the message lists the bag's topics).
-    """
-    if topic:
-        topic_connections(reader, path, topic, IMAGE_TYPES, 'image')
-        return topic
-    colour = []
-    for candidate in sorted({c.topic for c in reader.connections if c.msgtype == IMAGE}):
-        connections = [c for c in reader.connections if c.topic == candidate]
-        first = next(read_messages(reader, connections, path), None)
-        encoding = first[2].encoding if first else ''
-        if encoding in TO_RGB or (encoding.endswith('16') and encoding[:-2] + '8' in TO_RGB):
-            colour.append(candidate)
-    compressed = sorted({c.topic for c in reader.connections
-                         if c.msgtype == COMPRESSED_IMAGE
-                         and not c.topic.endswith('compressedDepth')})
-    candidates = colour or compressed
-    if len(candidates) != 1:
-        found = ', '.join(candidates) if candidates else 'none'
-        raise BagError(f'bag {path}: set image_topic, there is not exactly one colour '
-                       f'image topic (found: {found}); the bag has: '
-                       f'{describe_topics(reader)}')
-    return candidates[0]
-
-
-def find_camera_info_topic(reader, path, image_topic, topic='', optional=False):
-    """
-    Return the CameraInfo topic of ``image_topic``: ``topic`` (checked), or the one there is.
-
-    Without ``topic``: the only CameraInfo topic, or among several the one beside the image
-    topic (``<namespace>/camera_info``, also for ``<namespace>/image_raw/compressed``).
-
-    :param optional: return None instead of failing when the bag has no CameraInfo topic.
-    :raises BagError: when there is not exactly one candidate, listing the bag's topics.
-    """
-    if topic:
-        topic_connections(reader, path, topic, (CAMERA_INFO,), 'camera info')
-        return topic
-    topics = sorted({c.topic for c in reader.connections if c.msgtype == CAMERA_INFO})
-    namespace = image_topic.rsplit('/', 1)[0]
-    beside = [t for t in topics if t.rsplit('/', 1)[0] in
-              (namespace, namespace.rsplit('/', 1)[0])]
-    if len(topics) == 1:
-        return topics[0]
-    if len(beside) == 1:
-        return beside[0]
-    if not topics and optional:
-        return None
-    found = ', '.join(topics) if topics else 'none'
-    raise BagError(f'bag {path}: set camera_info_topic (or intrinsics), there '
-                   f'is not exactly one CameraInfo topic for {image_topic} '
-                   f'(found: {found}); the bag has: {describe_topics(reader)}')
 
 
 class BagSequence(FrameSource):

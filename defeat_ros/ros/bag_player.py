@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 
-from defeat_ros.data.bag_writer import TYPESTORE
+from defeat_ros.messages.typestore import TYPESTORE
 from defeat_ros.ros.message_bridge import rclpy_class, to_rclpy
 from defeat_ros.ros.node_main import run_node
 from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor

@@ -15,7 +15,8 @@ import struct
 import threading
 import time
 
-from defeat_ros.data.bag_writer import BAG_VERSION, STORAGES, TYPESTORE
+from defeat_ros.bags.writer import BAG_VERSION, STORAGES
+from defeat_ros.messages.typestore import TYPESTORE
 from defeat_ros.ros.message_bridge import rclpy_class
 from rclpy.node import Node
 from rosbags.rosbag2 import Writer

@@ -17,7 +17,7 @@ the ROS interface of DESIGN.md specifies (relative topic names, so namespaces an
 | ``/diagnostics`` | diagnostic_msgs/DiagnosticArray | about once a second |
 
 The node is thin: parameters live in :mod:`~defeat_ros.ros.parameters`, message conversions in
-:mod:`~defeat_ros.ros.conversions`, odometry in :mod:`~defeat_ros.ros.odometry`; inference is
+:mod:`~defeat_ros.messages.builders`, odometry in :mod:`~defeat_ros.camera.odometry`; inference is
 one :class:`~defeat_ros.runtime.perception.Perception` call. The subscription callback only
 drops the message into a one-frame :class:`~defeat_ros.ros.latest_slot.LatestSlot`; a worker
 thread runs inference on the newest frame, so a slow model drops frames (counted in the
@@ -25,7 +25,7 @@ diagnostics) and never builds a queue. A frame that cannot be processed (wrong e
 corrupt data) is logged (throttled) and reported as a diagnostics ERROR; the node keeps going.
 
 With ``online_finetune`` the node also adapts its networks to the camera it watches: a
-background :class:`~defeat_ros.online_finetune.OnlineFinetuner` trains a copy on the processed
+background :class:`~defeat_ros.trainer.online.OnlineFinetuner` trains a copy on the processed
 frames and swaps validated improvements into the Perception (a second diagnostics status
 reports its steps, losses, swaps and rollbacks).
 """
@@ -34,24 +34,25 @@ import sys
 import threading
 import time
 
-from defeat_ros.data.bag_writer import header
-from defeat_ros.online_finetune import OnlineConfig, OnlineFinetuner
+from defeat_ros.camera.frame_step import OUTPUT_TOPICS, process_frame
+from defeat_ros.camera.model_location import ConfigurationError, resolve_model
+from defeat_ros.camera.model_location import default_model_candidates, PACKAGE  # noqa: F401
+from defeat_ros.camera.odometry import OdometryChain
+from defeat_ros.messages.builders import transform_msg
+from defeat_ros.messages.decode import camera_info_intrinsics, compressed_to_rgb
+from defeat_ros.messages.decode import image_to_array, parameter_intrinsics
+from defeat_ros.messages.image_encoding import UnsupportedEncoding
+from defeat_ros.messages.typestore import header
+from defeat_ros.messages.typestore import stamp_to_ns
 from defeat_ros.ros import parameters
-from defeat_ros.ros.conversions import camera_info_intrinsics, compressed_to_rgb
-from defeat_ros.ros.conversions import image_to_array, parameter_intrinsics
-from defeat_ros.ros.conversions import stamp_to_ns, transform_msg
 from defeat_ros.ros.diagnostics import diagnostic_status, online_status, PipelineStats
-from defeat_ros.ros.frame_outputs import OUTPUT_TOPICS, process_frame
 from defeat_ros.ros.latest_slot import LatestSlot
 from defeat_ros.ros.message_bridge import rclpy_class, to_rclpy
-from defeat_ros.ros.model_location import ConfigurationError, resolve_model
-from defeat_ros.ros.model_location import default_model_candidates, PACKAGE  # noqa: F401
 from defeat_ros.ros.node_main import run_node
-from defeat_ros.ros.odometry import OdometryChain
 from defeat_ros.ros.qos import qos_profile
 from defeat_ros.runtime.backends import leave_cpu_to_backend, resolve_device
-from defeat_ros.runtime.image_encoding import UnsupportedEncoding
 from defeat_ros.runtime.perception import Perception
+from defeat_ros.trainer.online import OnlineConfig, OnlineFinetuner
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 from rclpy.clock import Clock, ClockType

@@ -2,7 +2,7 @@
 Turn rosbags messages into rclpy messages, field by field, for any message type.
 
 One generic converter serves the node (whose messages are built with rosbags, see
-:mod:`defeat_ros.ros.conversions`) and the bag player (which deserialises with rosbags). The
+:mod:`defeat_ros.messages.builders`) and the bag player (which deserialises with rosbags). The
 rclpy class of ``pkg/msg/Name`` is ``pkg.msg.Name`` from the installed Python interfaces;
 numeric arrays are copied as bytes, never element by element.
 """

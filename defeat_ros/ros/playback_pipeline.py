@@ -11,7 +11,7 @@ from pathlib import Path
 import shutil
 import time
 
-from defeat_ros.data.bag_writer import CAMERA_INFO, IMAGE, ODOMETRY
+from defeat_ros.messages.typestore import CAMERA_INFO, IMAGE, ODOMETRY
 from defeat_ros.ros.bag_player import BagPlayer
 from defeat_ros.ros.bag_recorder import BagRecorder
 from defeat_ros.ros.depth_node import DepthNode

@@ -15,10 +15,10 @@ import time
 
 import cv2
 from defeat_ros.geometry import scale_intrinsics
+from defeat_ros.messages.image_encoding import to_rgb
 from defeat_ros.nets.model_dir import read_config
 from defeat_ros.runtime.backends import make_backend
 from defeat_ros.runtime.ground_scale import GroundScale
-from defeat_ros.runtime.image_encoding import to_rgb
 import numpy as np
 import torch
 

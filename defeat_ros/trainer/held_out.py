@@ -1,7 +1,7 @@
 """The self-supervised loss and depth accuracy of a model on held-out samples."""
 
 from defeat_ros.evaluation import DepthEvaluation
-from defeat_ros.training_step import measure_loss
+from defeat_ros.trainer.step import measure_loss
 import torch
 from torch.utils.data import DataLoader
 

@@ -25,7 +25,7 @@ import threading
 from defeat_ros.data.frame_selection import STATIC_THRESHOLD, thumbnail
 from defeat_ros.losses import DeFeatLoss, LossConfig
 from defeat_ros.nets import load_model, save_model
-from defeat_ros.training_step import measure_loss, training_step
+from defeat_ros.trainer.step import measure_loss, training_step
 from defeat_ros.typed_config import TypedConfig
 import numpy as np
 import torch

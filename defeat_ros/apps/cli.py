@@ -18,7 +18,7 @@ def add_demo(subparsers):
     parser.add_argument('--seed', type=int, default=7, help='street and drive of the demo')
 
     def run(args):
-        from defeat_ros.demo import run_demo
+        from defeat_ros.apps.demo import run_demo
         run_demo(args.out, args.model, args.backend, args.frames, args.height, args.width,
                  args.rate, args.seed)
     parser.set_defaults(run=run)
@@ -52,7 +52,7 @@ def add_synth(subparsers):
 
     def run(args):
         from defeat_ros.data.street_world import WorldConfig
-        from defeat_ros.synth import run_synth
+        from defeat_ros.apps.synth import run_synth
         try:
             fx, fy, cx, cy = (float(v) for v in args.intrinsics.split(','))
         except ValueError:
@@ -108,7 +108,7 @@ def add_benchmark(subparsers):
 
     def run(args):
         import torch
-        from defeat_ros.runtime.benchmark import BACKENDS, CPU_DEFAULT, GPU_DEFAULT, run_benchmark
+        from defeat_ros.apps.benchmark import BACKENDS, CPU_DEFAULT, GPU_DEFAULT, run_benchmark
         default = GPU_DEFAULT if torch.cuda.is_available() else CPU_DEFAULT
         names = tuple(args.backends.split(',')) if args.backends else default
         unknown = sorted(set(names) - set(BACKENDS))
@@ -158,7 +158,7 @@ def add_finetune(subparsers):
     parser.add_argument('--seed', type=int, default=0, help='seed of sampling and augmentation')
 
     def run(args):
-        from defeat_ros.finetune import FinetuneConfig, run_finetune
+        from defeat_ros.trainer.finetune import FinetuneConfig, run_finetune
         options = {name: value for name, value in vars(args).items()
                    if name not in ('command', 'run') and value is not None}
         run_finetune(FinetuneConfig(**options))
@@ -210,8 +210,8 @@ def add_process_bag(subparsers):
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
 
     def run(args):
-        from defeat_ros.bag_processing import PartialBagError, process_bag, ProcessConfig
-        from defeat_ros.bag_processing import Progress
+        from defeat_ros.camera.bag_processing import PartialBagError, process_bag, ProcessConfig
+        from defeat_ros.camera.bag_processing import Progress
         options = {name: value for name, value in vars(args).items()
                    if name not in ('command', 'run', 'input', 'output', 'quiet')}
         try:

@@ -7,7 +7,7 @@ processed bag cannot drift apart.
 :func:`process_frame` restarts odometry when it must (first frame, time going backwards, a
 repeated stamp, a new image size, a gap), runs :class:`~defeat_ros.runtime.perception.Perception`,
 chains the relative pose and builds the wanted outputs of :data:`OUTPUT_TOPICS` as rosbags
-messages (:mod:`defeat_ros.ros.conversions`). The node publishes them through
+messages (:mod:`defeat_ros.messages.builders`). The node publishes them through
 :func:`~defeat_ros.ros.message_bridge.to_rclpy`; the bag processor serialises them into a bag.
 Nothing here imports rclpy.
 """
@@ -15,11 +15,11 @@ Nothing here imports rclpy.
 from dataclasses import dataclass
 
 import cv2
-from defeat_ros.data.bag_writer import camera_info_msg, depth_msg, header, image_msg, ODOMETRY
-from defeat_ros.data.bag_writer import odometry_msg
-from defeat_ros.ros.conversions import features_msg, point_cloud_msg
-from defeat_ros.ros.odometry import OdometryEstimate
-from defeat_ros.runtime.image_encoding import to_rgb
+from defeat_ros.camera.odometry import OdometryEstimate
+from defeat_ros.messages.builders import camera_info_msg, depth_msg, features_msg, image_msg
+from defeat_ros.messages.builders import odometry_msg, point_cloud_msg
+from defeat_ros.messages.image_encoding import to_rgb
+from defeat_ros.messages.typestore import header, ODOMETRY
 from defeat_ros.runtime.perception import PerceptionResult
 from defeat_ros.visualisation import colourise_depth, colourise_features
 
@@ -54,7 +54,7 @@ def process_frame(perception, chain, image, encoding, stamp, frame_id, k_norm, w
     Run Perception on one frame, chain odometry and build the wanted output messages.
 
     :param perception: the camera's :class:`~defeat_ros.runtime.perception.Perception`.
-    :param chain: the camera's :class:`~defeat_ros.ros.odometry.OdometryChain`.
+    :param chain: the camera's :class:`~defeat_ros.camera.odometry.OdometryChain`.
     :param image: H x W (x C) uint8 array in ``encoding``.
     :param stamp: the image's header stamp, integer nanoseconds; every output carries it.
     :param frame_id: the image's header frame_id (an optical frame).

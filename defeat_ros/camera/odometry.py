@@ -28,8 +28,7 @@ Covariances (6 x 6, diagonal, x y z then rotations about x y z; m^2 and rad^2):
 
 from dataclasses import dataclass
 
-from defeat_ros.data.kitti_writer import R_OPTICAL_BODY
-from defeat_ros.geometry import matrix_to_axis_angle
+from defeat_ros.geometry import matrix_to_axis_angle, R_OPTICAL_BODY
 import numpy as np
 import torch
 

@@ -2,7 +2,7 @@
 Offline bag processing (``defeat-ros process-bag IN OUT``): the node's outputs, as fast as it goes.
 
 Every frame of a rosbag2 recording's camera topic (sensor_msgs Image or CompressedImage, MCAP
-or SQLite 3) goes through :func:`~defeat_ros.ros.frame_outputs.process_frame`, the step the
+or SQLite 3) goes through :func:`~defeat_ros.camera.frame_step.process_frame`, the step the
 ``defeat_node`` runs live, and the messages it builds are written into a new bag OUT, in the
 same order as the input, without waiting for the recording's clock:
 
@@ -34,7 +34,7 @@ Bad input, and what happens:
   with them, then :class:`PartialBagError` (a ``BagError``) names the file, where the damage is
   and how many frames OUT holds. MCAP files rosbags cannot open at all (no summary: the
   recorder was killed) are read from the start up to the damage
-  (:mod:`defeat_ros.data.bag_salvage`); a SQLite 3 file SQLite cannot open is an error.
+  (:mod:`defeat_ros.bags.salvage`); a SQLite 3 file SQLite cannot open is an error.
 - no image topic, several, or one of the wrong type; no CameraInfo (without ``intrinsics``):
   a ``BagError`` that lists the bag's topics and types.
 - time going backwards (a looped or concatenated recording): odometry restarts at a new
@@ -58,17 +58,17 @@ import sys
 import tempfile
 import time
 
-from defeat_ros.data.bag_salvage import mcap_files, SalvageReader
-from defeat_ros.data.bag_writer import BAG_VERSION, CAMERA_INFO, COMPRESSED_IMAGE, STORAGES
-from defeat_ros.data.bag_writer import TYPESTORE
-from defeat_ros.data.rosbag_sequence import BagError, describe_topics, find_camera_info_topic
-from defeat_ros.data.rosbag_sequence import find_image_topic, open_bag, READ_ERRORS, read_raw
-from defeat_ros.ros.conversions import camera_info_intrinsics, compressed_to_rgb
-from defeat_ros.ros.conversions import image_to_array, parameter_intrinsics, stamp_to_ns
-from defeat_ros.ros.frame_outputs import OUTPUT_TOPICS, process_frame
-from defeat_ros.ros.model_location import ConfigurationError, default_model_candidates
-from defeat_ros.ros.model_location import resolve_model
-from defeat_ros.ros.odometry import OdometryChain
+from defeat_ros.bags.reader import BagError, open_bag, READ_ERRORS, read_raw
+from defeat_ros.bags.salvage import mcap_files, SalvageReader
+from defeat_ros.bags.topics import describe_topics, find_camera_info_topic, find_image_topic
+from defeat_ros.bags.writer import BAG_VERSION, STORAGES
+from defeat_ros.camera.frame_step import OUTPUT_TOPICS, process_frame
+from defeat_ros.camera.model_location import ConfigurationError, default_model_candidates
+from defeat_ros.camera.model_location import resolve_model
+from defeat_ros.camera.odometry import OdometryChain
+from defeat_ros.messages.decode import camera_info_intrinsics, compressed_to_rgb, image_to_array
+from defeat_ros.messages.decode import parameter_intrinsics
+from defeat_ros.messages.typestore import CAMERA_INFO, COMPRESSED_IMAGE, stamp_to_ns, TYPESTORE
 from defeat_ros.typed_config import TypedConfig
 import numpy as np
 from rosbags.rosbag2 import Writer

@@ -83,3 +83,19 @@ def unpack_pixels(data, height, width, step, encoding, big_endian=False):
         rows = (rows.view('>u2' if big_endian else '<u2') >> 8).astype(np.uint8)
     shape = (height, width, channels) if channels > 1 else (height, width)
     return rows.reshape(shape).copy(), base
+
+
+def encode_jpeg(rgb, quality):
+    """
+    Encode a uint8 H x W x 3 RGB image as JPEG bytes (numpy uint8) at ``quality``.
+
+    Chroma is kept at full resolution (4:4:4) where OpenCV supports choosing it: rendered
+    textures change colour from pixel to pixel, and 4:2:0 subsampling would blur them visibly.
+    """
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+    if hasattr(cv2, 'IMWRITE_JPEG_SAMPLING_FACTOR'):
+        params += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
+    ok, encoded = cv2.imencode('.jpg', cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
+    if not ok:
+        raise RuntimeError('JPEG encoding failed')
+    return encoded.reshape(-1)

@@ -3,8 +3,8 @@
 from pathlib import Path
 import time
 
-from defeat_ros.data.bag_writer import write_bag
 from defeat_ros.data.kitti_writer import write_kitti_raw
+from defeat_ros.data.sequence_bag import write_bag
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 
 FORMATS = ('kitti', 'bag')

@@ -19,14 +19,15 @@ import platform
 import shutil
 import time
 
-from defeat_ros.data.bag_writer import ODOMETRY_TOPIC, write_bag
-from defeat_ros.data.kitti_writer import R_OPTICAL_BODY
-from defeat_ros.data.rosbag_sequence import depth_array, header_ns, image_array
+from defeat_ros.camera.model_location import resolve_model
+from defeat_ros.data.rosbag_sequence import depth_array, image_array
+from defeat_ros.data.sequence_bag import ODOMETRY_TOPIC, write_bag
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.evaluation import DepthEvaluation
 from defeat_ros.evaluation.pose import align_trajectory, orthonormalise, trajectory_errors
 from defeat_ros.evaluation.report import depth_figure, label_tile, trajectory_figure, write_png
-from defeat_ros.ros.model_location import resolve_model
+from defeat_ros.geometry import R_OPTICAL_BODY
+from defeat_ros.messages.typestore import header_ns
 from defeat_ros.ros.playback_pipeline import NAMESPACE, run_graph
 import numpy as np
 from rosbags.highlevel import AnyReader

@@ -1,0 +1,96 @@
+"""Find a bag's camera topics: the colour image topic and its CameraInfo."""
+
+from defeat_ros.bags.reader import BagError, read_messages
+from defeat_ros.messages.image_encoding import TO_RGB
+from defeat_ros.messages.typestore import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE
+
+
+IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
+"""Message types an image topic may have."""
+
+
+def describe_topics(reader):
+    """Return 'topic (type), ...' of every topic of an open bag, sorted."""
+    topics = sorted({(c.topic, c.msgtype) for c in reader.connections})
+    return ', '.join(f'{topic} ({msgtype})' for topic, msgtype in topics) or 'no topics'
+
+
+def topic_connections(reader, path, topic, types, role):
+    """
+    Return the connections of ``topic`` in an open bag, checking that it has one of ``types``.
+
+    :param path: the bag, for messages.
+    :param role: what the topic is for ('image', 'camera info', ...), for messages.
+    :raises BagError: when the topic is missing (listing the bag's topics) or of another type.
+    """
+    connections = [c for c in reader.connections if c.topic == topic]
+    if not connections:
+        raise BagError(f'bag {path} has no {role} topic {topic}; it has: '
+                       f'{describe_topics(reader)}')
+    wrong = sorted({c.msgtype for c in connections} - set(types))
+    if wrong:
+        raise BagError(f'bag {path}: {role} topic {topic} has type {wrong[0]}, '
+                       f'expected {" or ".join(types)}')
+    return connections
+
+
+def find_image_topic(reader, path, topic=''):
+    """
+    Return the image topic of an open bag: ``topic`` (checked), or the only colour image topic.
+
+    Without ``topic``: the one Image topic whose first message has a colour encoding (depth
+    images do not count), failing that the one CompressedImage topic that is not
+    compressedDepth.
+
+    :raises BagError: when the topic is missing or of another type, or when there is not
+        exactly one candidate (the message lists the bag's topics).
+    """
+    if topic:
+        topic_connections(reader, path, topic, IMAGE_TYPES, 'image')
+        return topic
+    colour = []
+    for candidate in sorted({c.topic for c in reader.connections if c.msgtype == IMAGE}):
+        connections = [c for c in reader.connections if c.topic == candidate]
+        first = next(read_messages(reader, connections, path), None)
+        encoding = first[2].encoding if first else ''
+        if encoding in TO_RGB or (encoding.endswith('16') and encoding[:-2] + '8' in TO_RGB):
+            colour.append(candidate)
+    compressed = sorted({c.topic for c in reader.connections
+                         if c.msgtype == COMPRESSED_IMAGE
+                         and not c.topic.endswith('compressedDepth')})
+    candidates = colour or compressed
+    if len(candidates) != 1:
+        found = ', '.join(candidates) if candidates else 'none'
+        raise BagError(f'bag {path}: set image_topic, there is not exactly one colour '
+                       f'image topic (found: {found}); the bag has: '
+                       f'{describe_topics(reader)}')
+    return candidates[0]
+
+
+def find_camera_info_topic(reader, path, image_topic, topic='', optional=False):
+    """
+    Return the CameraInfo topic of ``image_topic``: ``topic`` (checked), or the one there is.
+
+    Without ``topic``: the only CameraInfo topic, or among several the one beside the image
+    topic (``<namespace>/camera_info``, also for ``<namespace>/image_raw/compressed``).
+
+    :param optional: return None instead of failing when the bag has no CameraInfo topic.
+    :raises BagError: when there is not exactly one candidate, listing the bag's topics.
+    """
+    if topic:
+        topic_connections(reader, path, topic, (CAMERA_INFO,), 'camera info')
+        return topic
+    topics = sorted({c.topic for c in reader.connections if c.msgtype == CAMERA_INFO})
+    namespace = image_topic.rsplit('/', 1)[0]
+    beside = [t for t in topics if t.rsplit('/', 1)[0] in
+              (namespace, namespace.rsplit('/', 1)[0])]
+    if len(topics) == 1:
+        return topics[0]
+    if len(beside) == 1:
+        return beside[0]
+    if not topics and optional:
+        return None
+    found = ', '.join(topics) if topics else 'none'
+    raise BagError(f'bag {path}: set camera_info_topic (or intrinsics), there '
+                   f'is not exactly one CameraInfo topic for {image_topic} '
+                   f'(found: {found}); the bag has: {describe_topics(reader)}')

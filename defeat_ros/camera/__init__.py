@@ -1,0 +1,1 @@
+"""ROS-free per-frame step: one camera frame in, every output message out."""

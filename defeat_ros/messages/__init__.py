@@ -1,0 +1,1 @@
+"""ROS messages without ROS: the typestore, message builders, one image decoder, stamps."""
