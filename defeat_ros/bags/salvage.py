@@ -11,7 +11,7 @@ messages come in file order (recording order), and :meth:`SalvageReader.messages
 
 Messages are kept in whole chunks only: a chunk cut short is lost, since its records cannot
 be trusted. Messages are deserialised with the ROS 2 Humble typestore of
-:mod:`defeat_ros.data.sequence_bag` (sensor_msgs and nav_msgs are the same in Jazzy); other
+:mod:`defeat_ros.messages.typestore` (sensor_msgs and nav_msgs are the same in Jazzy); other
 types stay raw bytes, with the definitions the file's schemas give. SQLite 3 files are not
 salvaged: a truncated SQLite database does not open at all.
 """

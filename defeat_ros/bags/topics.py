@@ -1,7 +1,8 @@
 """Find a bag's camera topics: the colour image topic and its CameraInfo."""
 
 from defeat_ros.bags.reader import BagError, read_messages
-from defeat_ros.messages.image_encoding import TO_RGB
+from defeat_ros.messages.decode import is_compressed_depth
+from defeat_ros.messages.image_encoding import eight_bit_encoding
 from defeat_ros.messages.typestore import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE
 
 
@@ -34,13 +35,21 @@ def topic_connections(reader, path, topic, types, role):
     return connections
 
 
+def first_messages(reader, path, msgtype):
+    """Yield (topic, its first message or None) of every topic of ``msgtype``, sorted."""
+    for topic in sorted({c.topic for c in reader.connections if c.msgtype == msgtype}):
+        connections = [c for c in reader.connections if c.topic == topic]
+        first = next(read_messages(reader, connections, path), None)
+        yield topic, None if first is None else first[2]
+
+
 def find_image_topic(reader, path, topic=''):
     """
     Return the image topic of an open bag: ``topic`` (checked), or the only colour image topic.
 
     Without ``topic``: the one Image topic whose first message has a colour encoding (depth
-    images do not count), failing that the one CompressedImage topic that is not
-    compressedDepth.
+    images do not count), failing that the one CompressedImage topic whose first message is
+    not compressed depth (:func:`~defeat_ros.messages.decode.is_compressed_depth`).
 
     :raises BagError: when the topic is missing or of another type, or when there is not
         exactly one candidate (the message lists the bag's topics).
@@ -48,16 +57,11 @@ def find_image_topic(reader, path, topic=''):
     if topic:
         topic_connections(reader, path, topic, IMAGE_TYPES, 'image')
         return topic
-    colour = []
-    for candidate in sorted({c.topic for c in reader.connections if c.msgtype == IMAGE}):
-        connections = [c for c in reader.connections if c.topic == candidate]
-        first = next(read_messages(reader, connections, path), None)
-        encoding = first[2].encoding if first else ''
-        if encoding in TO_RGB or (encoding.endswith('16') and encoding[:-2] + '8' in TO_RGB):
-            colour.append(candidate)
-    compressed = sorted({c.topic for c in reader.connections
-                         if c.msgtype == COMPRESSED_IMAGE
-                         and not c.topic.endswith('compressedDepth')})
+    colour = [candidate for candidate, first in first_messages(reader, path, IMAGE)
+              if first is not None and eight_bit_encoding(first.encoding)]
+    compressed = [candidate for candidate, first
+                  in first_messages(reader, path, COMPRESSED_IMAGE)
+                  if first is not None and not is_compressed_depth(first.format)]
     candidates = colour or compressed
     if len(candidates) != 1:
         found = ', '.join(candidates) if candidates else 'none'

@@ -8,8 +8,10 @@ unchanged and only a crop changes them.
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
+from defeat_ros.messages.decode import decode_compressed
 import numpy as np
 import torch
 
@@ -19,31 +21,20 @@ KITTI_DEPTH_SCALE = 256.0
 
 def read_rgb(path):
     """
-    Read an image file as RGB uint8 H x W x 3.
+    Read an image file as RGB uint8 H x W x 3, decoded as compressed images are.
 
-    Grey images are replicated to three channels, an alpha channel is dropped and 16-bit
-    images keep their 8 most significant bits.
+    The bytes go through :func:`~defeat_ros.messages.decode.decode_compressed`: grey images are
+    replicated to three channels, an alpha channel is dropped, 16-bit images keep their 8 most
+    significant bits and an EXIF orientation is ignored (pixels as stored).
 
     :param path: image file (anything OpenCV decodes: PNG, JPEG, ...).
     :return: H x W x 3 uint8 RGB.
     :raises OSError: when the file is missing or cannot be decoded.
     """
-    return opencv_to_rgb(read_unchanged(path))
-
-
-def decode_rgb(data, where='image'):
-    """
-    Decode an encoded image (PNG, JPEG, ... bytes) to RGB uint8 H x W x 3 like :func:`read_rgb`.
-
-    :param data: the encoded bytes (bytes or a uint8 array).
-    :param where: what the bytes are, for the message.
-    :return: H x W x 3 uint8 RGB.
-    :raises ValueError: when the bytes do not decode.
-    """
-    image = cv2.imdecode(np.frombuffer(memoryview(data), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise ValueError(f'{where}: cannot decode the compressed image')
-    return opencv_to_rgb(eight_bit(image, where))
+    try:
+        return decode_compressed(Path(path).read_bytes(), f'image {path}')
+    except ValueError as error:
+        raise OSError(str(error)) from None
 
 
 def opencv_to_rgb(image):

@@ -45,11 +45,11 @@ from pathlib import Path
 from defeat_ros.bags.reader import BagError, open_bag, read_messages
 from defeat_ros.bags.topics import find_camera_info_topic, find_image_topic, topic_connections
 from defeat_ros.data.frame_windows import check_increasing
-from defeat_ros.data.image_ops import decode_rgb, resize_depth, resize_rgb
+from defeat_ros.data.image_ops import resize_depth, resize_rgb
 from defeat_ros.data.rectify import rectified_camera_matrix, Rectifier
 from defeat_ros.data.sample import as_sample_config
 from defeat_ros.data.sequence_dataset import FrameSource, SequenceDataset
-from defeat_ros.messages.image_encoding import to_rgb, unpack_pixels
+from defeat_ros.messages.decode import depth_to_metres, message_to_rgb
 from defeat_ros.messages.typestore import CAMERA_INFO, header_ns, IMAGE
 from defeat_ros.typed_config import TypedConfig
 import numpy as np
@@ -111,33 +111,22 @@ def image_array(message, where):
     :param where: bag and topic, for messages.
     :raises BagError: for an unsupported encoding or a malformed message.
     """
-    if hasattr(message, 'format'):
-        if 'compressedDepth' in message.format:
-            raise BagError(f'{where}: compressedDepth images are depth, not colour')
-        try:
-            return decode_rgb(message.data, where)
-        except ValueError as error:
-            raise BagError(str(error)) from None
     try:
-        pixels, base = unpack_pixels(message.data, message.height, message.width, message.step,
-                                     message.encoding, bool(message.is_bigendian))
+        return message_to_rgb(message)
     except ValueError as error:
         raise BagError(f'{where}: {error}') from None
-    return to_rgb(pixels, base)
 
 
 def depth_array(message, where):
-    """Decode a 32FC1 (metres) or 16UC1 (millimetres) depth Image to float32 H x W metres."""
-    types = {'32FC1': ('f4', 1.0), '16UC1': ('u2', 1e-3), 'mono16': ('u2', 1e-3)}
-    if message.encoding not in types:
-        raise BagError(f'{where}: depth encoding must be 32FC1 or 16UC1, got '
-                       f'{message.encoding!r}')
-    kind, scale = types[message.encoding]
-    dtype = np.dtype(('>' if message.is_bigendian else '<') + kind)
-    data = np.asarray(message.data, dtype=np.uint8)
-    rows = data[:message.height * message.step].reshape(message.height, message.step)
-    values = np.ascontiguousarray(rows[:, :message.width * dtype.itemsize]).view(dtype)
-    return values.astype(np.float32) * np.float32(scale)
+    """
+    Decode a 32FC1 (metres) or 16UC1 (millimetres) depth Image to float32 H x W metres.
+
+    :raises BagError: naming ``where`` for another encoding or a malformed message.
+    """
+    try:
+        return depth_to_metres(message)
+    except ValueError as error:
+        raise BagError(f'{where}: {error}') from None
 
 
 class BagSequence(FrameSource):

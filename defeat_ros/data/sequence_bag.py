@@ -17,19 +17,18 @@ Odometry follows REP-105/REP-103: ``base_link`` is a body frame (x forward, y le
 the camera, ``odom`` is that body frame at the first image, and the twist is the finite
 difference of consecutive poses expressed in ``base_link`` (backward; forward for frame 0).
 Messages are typed with rosbags' ROS 2 Humble typestore (these definitions are identical in
-Jazzy) and the bag uses rosbag2 metadata version 8, which Humble and Jazzy both read.
+Jazzy) and the bag uses rosbag2 metadata version 8, which Humble and Jazzy both read. The bag
+is written atomically (:func:`~defeat_ros.bags.writer.create_bag`): it appears at its path only
+once complete.
 """
 
-from pathlib import Path
-
-from defeat_ros.bags.writer import BAG_VERSION, STORAGES
+from defeat_ros.bags.writer import create_bag
 from defeat_ros.data.kitti_writer import images_uint8
-from defeat_ros.geometry import invert_pose, matrix_to_axis_angle, R_OPTICAL_BODY
+from defeat_ros.geometry import invert_pose, matrix_to_axis_angle, optical_to_body
 from defeat_ros.messages.builders import camera_info_msg, compressed_image_msg, depth_msg
 from defeat_ros.messages.builders import image_msg, odometry_msg
 from defeat_ros.messages.typestore import CAMERA_INFO, COMPRESSED_IMAGE, header, IMAGE, ODOMETRY
 from defeat_ros.messages.typestore import stamp_ns, TYPESTORE
-from rosbags.rosbag2 import Writer
 import torch
 
 
@@ -51,10 +50,7 @@ def body_trajectory(poses):
         camera, relative to the body frame of the first camera.
     """
     poses = poses.detach().to(torch.float64).cpu()
-    optical_body = torch.eye(4, dtype=torch.float64)
-    optical_body[:3, :3] = torch.from_numpy(R_OPTICAL_BODY)
-    relative = invert_pose(poses[:1]) @ poses
-    return optical_body.T @ relative @ optical_body
+    return torch.from_numpy(optical_to_body(invert_pose(poses[:1]) @ poses))
 
 
 def body_twists(trajectory, seconds):
@@ -103,8 +99,6 @@ def write_bag(sequence, path, storage='mcap', image_transport='raw', camera_info
     :raises ValueError: for unknown choices, bad quality or non-increasing stamps.
     :raises FileExistsError: when ``path`` exists.
     """
-    if storage not in STORAGES:
-        raise ValueError(f'storage must be one of {tuple(STORAGES)}, got {storage!r}')
     if image_transport not in IMAGE_TRANSPORTS:
         raise ValueError(f'image_transport must be one of {IMAGE_TRANSPORTS}, '
                          f'got {image_transport!r}')
@@ -114,9 +108,6 @@ def write_bag(sequence, path, storage='mcap', image_transport='raw', camera_info
         raise ValueError('the sequence has no frames')
     if not bool((sequence.stamps[1:] > sequence.stamps[:-1]).all()):
         raise ValueError('sequence.stamps must increase strictly')
-    path = Path(path)
-    if path.exists():
-        raise FileExistsError(f'{path} exists already, not overwriting')
 
     prefix = '/' + namespace.strip('/') if namespace.strip('/') else ''
     topics = {}
@@ -151,7 +142,7 @@ def write_bag(sequence, path, storage='mcap', image_transport='raw', camera_info
                                 header(nanoseconds, ODOM_FRAME))
         return depth_msg(depths[index], camera_header)
 
-    with Writer(path, version=BAG_VERSION, storage_plugin=STORAGES[storage]) as writer:
+    with create_bag(path, storage) as writer:
         connections = {key: writer.add_connection(topic, msgtype, typestore=TYPESTORE)
                        for key, (topic, msgtype) in topics.items()}
         for index, nanoseconds in enumerate(stamp_ns(start_time, sequence.stamps)):
@@ -159,4 +150,4 @@ def write_bag(sequence, path, storage='mcap', image_transport='raw', camera_info
                 data = TYPESTORE.serialize_cdr(frame_message(key, index, nanoseconds),
                                                connection.msgtype)
                 writer.write(connection, nanoseconds, data)
-    return path
+    return writer.path

@@ -1,20 +1,35 @@
 """
-Read incoming messages into arrays: Image and CompressedImage pixels, CameraInfo intrinsics.
+Read incoming messages into arrays: the one image decoder, and CameraInfo intrinsics.
 
-Messages are read by duck typing, so rclpy messages and rosbags messages both work.
+Messages are read by duck typing, so rclpy messages and rosbags messages both work. Every
+image anyone reads (the node, process-bag, the rosbag dataset, the demo, image files) is
+decoded here:
 
 | message | function |
 | --- | --- |
 | Image (rgb8, bgr8, rgba8, bgra8, mono8, bayer_*8, or 16-bit) | :func:`image_to_array` |
 | CompressedImage (JPEG, PNG) | :func:`compressed_to_rgb` |
+| either of the two | :func:`decode_image` (:func:`message_to_rgb`: as RGB) |
+| depth Image (32FC1 metres, 16UC1 millimetres) | :func:`depth_to_metres` |
 | CameraInfo | :func:`camera_info_intrinsics` |
+
+Compressed bytes (JPEG, PNG, and for files anything OpenCV reads) are decoded by
+:func:`decode_compressed` with :data:`IMREAD_FLAGS`: colour, 8 bits (16-bit PNGs keep their
+high byte, grey is replicated, alpha is dropped), pixels as stored (EXIF orientation ignored).
+A CompressedImage is compressed depth when its ``format`` says so (:func:`is_compressed_depth`).
 """
 
 import cv2
 from defeat_ros.geometry import normalise_intrinsics
-from defeat_ros.messages.image_encoding import unpack_pixels, UnsupportedEncoding
+from defeat_ros.messages.image_encoding import to_rgb, unpack_pixels, UnsupportedEncoding
 import numpy as np
 import torch
+
+IMREAD_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+"""How compressed images are read: 8-bit BGR, pixels as stored (no EXIF rotation)."""
+
+DEPTH_ENCODINGS = {'32FC1': ('f4', 1.0), '16UC1': ('u2', 1e-3), 'mono16': ('u2', 1e-3)}
+"""Depth Image encodings: (numpy type, metres per unit)."""
 
 
 def image_to_array(message):
@@ -34,6 +49,26 @@ def image_to_array(message):
                          message.encoding, bool(message.is_bigendian))
 
 
+def is_compressed_depth(image_format):
+    """Whether a CompressedImage ``format`` is compressed depth (names 'compressedDepth')."""
+    return 'compresseddepth' in image_format.lower().replace(' ', '')
+
+
+def decode_compressed(data, what='the compressed image'):
+    """
+    Decode compressed image bytes (JPEG, PNG, ...) to RGB uint8 H x W x 3 with IMREAD_FLAGS.
+
+    :param data: the encoded bytes (bytes, memoryview or a uint8 array).
+    :param what: what the bytes are, for the message.
+    :raises ValueError: when the bytes do not decode.
+    """
+    buffer = np.frombuffer(memoryview(data), dtype=np.uint8)
+    bgr = cv2.imdecode(buffer, IMREAD_FLAGS) if buffer.size else None
+    if bgr is None:
+        raise ValueError(f'cannot decode {what} ({buffer.size} bytes)')
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
 def compressed_to_rgb(message):
     """
     Decode a sensor_msgs/CompressedImage (JPEG or PNG, colour or grey) to RGB.
@@ -42,15 +77,60 @@ def compressed_to_rgb(message):
     :raises UnsupportedEncoding: for compressed depth (``compressedDepth`` formats).
     :raises ValueError: when the data cannot be decoded.
     """
-    if 'compresseddepth' in message.format.lower().replace(' ', ''):
+    if is_compressed_depth(message.format):
         raise UnsupportedEncoding(f'unsupported CompressedImage format {message.format!r}: '
                                   f'compressed depth is not a camera image')
-    data = np.frombuffer(message.data, dtype=np.uint8)
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if bgr is None:
-        raise ValueError(f'cannot decode the CompressedImage (format {message.format!r}, '
-                         f'{data.size} bytes) as JPEG or PNG')
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), 'rgb8'
+    what = f'the CompressedImage (format {message.format!r}) as JPEG or PNG'
+    return decode_compressed(message.data, what), 'rgb8'
+
+
+def decode_image(message):
+    """
+    Read the pixels of a sensor_msgs Image or CompressedImage (told apart by ``format``).
+
+    :return: (H x W x C or H x W uint8 array, its 8-bit encoding); 'rgb8' for compressed images.
+    :raises UnsupportedEncoding: for an encoding Perception cannot read (or compressed depth).
+    :raises ValueError: for malformed or undecodable data.
+    """
+    if hasattr(message, 'format'):
+        return compressed_to_rgb(message)
+    return image_to_array(message)
+
+
+def message_to_rgb(message):
+    """
+    Decode a sensor_msgs Image or CompressedImage to RGB uint8 H x W x 3.
+
+    :raises UnsupportedEncoding: for an encoding Perception cannot read (or compressed depth).
+    :raises ValueError: for malformed or undecodable data.
+    """
+    return to_rgb(*decode_image(message))
+
+
+def depth_to_metres(message):
+    """
+    Read a depth sensor_msgs/Image: 32FC1 metres (NaN unknown) or 16UC1 millimetres (0 unknown).
+
+    ``mono16`` is read as millimetres too. Row padding is dropped; either byte order.
+
+    :return: float32 H x W metres (a copy).
+    :raises UnsupportedEncoding: for any other encoding.
+    :raises ValueError: when size, step and data length disagree.
+    """
+    if message.encoding not in DEPTH_ENCODINGS:
+        raise UnsupportedEncoding(f'depth encoding must be 32FC1 or 16UC1, got '
+                                  f'{message.encoding!r}')
+    kind, scale = DEPTH_ENCODINGS[message.encoding]
+    dtype = np.dtype(('>' if message.is_bigendian else '<') + kind)
+    height, width, step = int(message.height), int(message.width), int(message.step)
+    row = width * dtype.itemsize
+    data = np.frombuffer(memoryview(message.data), dtype=np.uint8)
+    if height == 0 or width == 0 or step < row or data.size < step * height:
+        raise ValueError(f'{message.encoding} depth image {width}x{height} with step {step} '
+                         f'does not fit its {data.size} bytes')
+    rows = data[:height * step].reshape(height, step)
+    values = np.ascontiguousarray(rows[:, :row]).view(dtype)
+    return values.astype(np.float32) * np.float32(scale)
 
 
 def camera_info_intrinsics(message, height, width):

@@ -48,6 +48,19 @@ def to_rgb(array, encoding):
     return cv2.cvtColor(array.reshape(array.shape[:2]) if channels == 1 else array, code)
 
 
+def eight_bit_encoding(encoding):
+    """
+    Return the supported 8-bit encoding an Image in ``encoding`` is read as ('' for none).
+
+    That is ``encoding`` itself when supported, the 8-bit version of a supported 16-bit
+    encoding (``mono16``: ``mono8``), else ''.
+    """
+    if encoding in TO_RGB:
+        return encoding
+    base = encoding[:-2] + '8' if encoding.endswith('16') else ''
+    return base if base in TO_RGB else ''
+
+
 def unpack_pixels(data, height, width, step, encoding, big_endian=False):
     """
     Read the pixels of a raw image buffer (a sensor_msgs/Image's fields), dropping row padding.
@@ -61,11 +74,11 @@ def unpack_pixels(data, height, width, step, encoding, big_endian=False):
     :raises UnsupportedEncoding: for any other encoding.
     :raises ValueError: when size, step and data length disagree.
     """
-    wide = encoding.endswith('16')
-    base = encoding[:-2] + '8' if wide else encoding
-    if base not in TO_RGB:
+    base = eight_bit_encoding(encoding)
+    if not base:
         raise UnsupportedEncoding(f'unsupported image encoding {encoding!r}; supported: '
                                   f'{", ".join(sorted(TO_RGB))}')
+    wide = base != encoding
     height, width, step = int(height), int(width), int(step)
     channels = CHANNELS.get(base, 1)
     row = width * channels * (2 if wide else 1)

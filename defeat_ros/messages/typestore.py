@@ -52,4 +52,4 @@ def stamp_to_ns(stamp):
 
 def header_ns(message):
     """Return the header stamp of a message in integer nanoseconds."""
-    return message.header.stamp.sec * 10 ** 9 + message.header.stamp.nanosec
+    return stamp_to_ns(message.header.stamp)

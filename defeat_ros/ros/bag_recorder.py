@@ -2,24 +2,22 @@
 Record topics into a rosbag2 (MCAP or SQLite 3) from a running graph, without rosbag2.
 
 :class:`BagRecorder` subscribes to the given topics with ``raw=True``, so messages arrive as the
-CDR bytes that travelled over DDS, and writes those bytes unchanged with rosbags' Writer: what
-is recorded is exactly what was published. Each message whose first field is a header is
-logged at its header stamp, read from the bytes without deserialising (so results line up with
-the input frames they came from); others at the node's clock (``/clock`` with
-``use_sim_time``). The bag is complete once :meth:`BagRecorder.close` (or ``destroy_node``)
-has run.
+CDR bytes that travelled over DDS, and writes those bytes unchanged with
+:func:`~defeat_ros.bags.writer.create_bag`: what is recorded is exactly what was published. Each
+message whose first field is a header is logged at its header stamp, read from the bytes without
+deserialising (so results line up with the input frames they came from); others at the node's clock
+(``/clock`` with ``use_sim_time``). The bag is written beside its path and appears there, complete,
+once :meth:`BagRecorder.close` (or ``destroy_node``) has run.
 """
 
-from pathlib import Path
 import struct
 import threading
 import time
 
-from defeat_ros.bags.writer import BAG_VERSION, STORAGES
+from defeat_ros.bags.writer import create_bag
 from defeat_ros.messages.typestore import TYPESTORE
 from defeat_ros.ros.message_bridge import rclpy_class
 from rclpy.node import Node
-from rosbags.rosbag2 import Writer
 
 QUEUE_DEPTH = 100
 
@@ -46,23 +44,24 @@ class BagRecorder(Node):
     """
 
     def __init__(self, path, topics, storage='mcap', node_name='bag_recorder', **kwargs):
-        """Open the bag and subscribe to ``topics``."""
-        if storage not in STORAGES:
-            raise ValueError(f'storage must be one of {tuple(STORAGES)}, got {storage!r}')
-        super().__init__(node_name, **kwargs)
-        self.path = Path(path)
-        self.counts = dict.fromkeys(topics, 0)
-        """Messages recorded per topic."""
-        self.last_message = time.monotonic()
-        """Monotonic time of the latest message (of the start, before any)."""
-        self._lock = threading.Lock()
-        self._writer = Writer(self.path, version=BAG_VERSION, storage_plugin=STORAGES[storage])
-        self._writer.open()
-        for topic, msgtype in topics.items():
-            cls = rclpy_class(msgtype)
-            connection = self._writer.add_connection(topic, msgtype, typestore=TYPESTORE)
-            self.create_subscription(
-                cls, topic, self._recorder(topic, cls, connection), QUEUE_DEPTH, raw=True)
+        """Open the bag and subscribe to ``topics`` (an error leaves no bag behind)."""
+        self._writer = create_bag(path, storage)
+        try:
+            super().__init__(node_name, **kwargs)
+            self.path = self._writer.path
+            self.counts = dict.fromkeys(topics, 0)
+            """Messages recorded per topic."""
+            self.last_message = time.monotonic()
+            """Monotonic time of the latest message (of the start, before any)."""
+            self._lock = threading.Lock()
+            for topic, msgtype in topics.items():
+                cls = rclpy_class(msgtype)
+                connection = self._writer.add_connection(topic, msgtype, typestore=TYPESTORE)
+                self.create_subscription(
+                    cls, topic, self._recorder(topic, cls, connection), QUEUE_DEPTH, raw=True)
+        except BaseException:
+            self._writer.abort()
+            raise
 
     def _recorder(self, topic, cls, connection):
         """Return the callback that writes raw messages of ``topic``."""
@@ -84,9 +83,9 @@ class BagRecorder(Node):
     def close(self):
         """Finish the bag (idempotent); later messages are ignored."""
         with self._lock:
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
+            writer, self._writer = self._writer, None
+            if writer is not None:
+                writer.close()
 
     def destroy_node(self):
         """Finish the bag, then destroy the node."""

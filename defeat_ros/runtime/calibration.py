@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-import cv2
+from defeat_ros.data.image_ops import read_rgb, resize_rgb, rgb_tensor
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.nets.model_dir import read_config
 import torch
@@ -30,10 +30,9 @@ def calibration_frames(model_dir, count=16, image_folder=None):
     step = max(len(files) // count, 1)
     frames = []
     for path in files[::step][:count]:
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise ValueError(f'{path} is not a readable image')
-        rgb = cv2.cvtColor(cv2.resize(bgr, (config.width, config.height),
-                                      interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
-        frames.append(torch.from_numpy(rgb).permute(2, 0, 1).float().div(255.0).unsqueeze(0))
+        try:
+            rgb = resize_rgb(read_rgb(path), config.height, config.width)
+        except OSError as error:
+            raise ValueError(f'{path} is not a readable image ({error})') from None
+        frames.append(rgb_tensor(rgb).unsqueeze(0))
     return frames
