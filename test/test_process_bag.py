@@ -13,9 +13,8 @@ import shutil
 
 from defeat_ros.apps.cli import main
 from defeat_ros.bags.writer import BAG_VERSION
-import defeat_ros.camera.bag_processing as bag_processing
 from defeat_ros.camera.bag_processing import BagError, PartialBagError, process_bag, ProcessConfig
-from defeat_ros.camera.bag_processing import Progress
+import defeat_ros.camera.frame_step as frame_step
 from defeat_ros.camera.frame_step import OUTPUT_TOPICS, process_frame
 from defeat_ros.camera.model_location import ConfigurationError, resolve_model
 from defeat_ros.camera.odometry import LOST_VARIANCE, OdometryChain
@@ -288,7 +287,7 @@ def test_no_half_written_output_after_a_failure(bag, model_dir, tmp_path, monkey
         if len(calls) == 3:
             raise RuntimeError('backend failed')
         return process_frame(*args, **kwargs)
-    monkeypatch.setattr(bag_processing, 'process_frame', failing)
+    monkeypatch.setattr(frame_step, 'process_frame', failing)
     with pytest.raises(RuntimeError, match='backend failed'):
         process_bag(bag, tmp_path / 'out', options(model_dir, image_topic='/camera/image_raw',
                                                    outputs=['depth']))
@@ -310,12 +309,12 @@ def test_time_backwards_and_mixed_sizes_restart_odometry(drive, model_dir, tmp_p
             hdr = header(10 ** 9 + round(seconds * 1e9), 'cam')
             writer.write(image, 10 ** 9 + index * 10 ** 8,
                          TYPESTORE.serialize_cdr(image_msg(pixels, hdr), IMAGE))
-    progress = Progress()
     report = process_bag(path, tmp_path / 'out', options(model_dir, outputs=['depth', 'odometry'],
-                                                         copy_input=False), progress=progress)
-    assert report.frames == 5 and progress.total == 5
+                                                         copy_input=False), progress=True)
+    assert report.frames == 5
     assert report.odometry_restarts == {'image size changed': 1, 'time jumped backwards': 1}
     warnings = capsys.readouterr().err
+    assert '5/5' in warnings.rsplit('\r', 1)[-1]  # the bar's last state: all frames done
     assert 'frame 2 of /cam/image: image size changed' in warnings
     assert 'frame 3 of /cam/image: time jumped backwards by 0.150 s' in warnings
     topics = read_bag(tmp_path / 'out')
@@ -329,11 +328,12 @@ def test_time_backwards_and_mixed_sizes_restart_odometry(drive, model_dir, tmp_p
     assert (new_origin.position.x, new_origin.position.y, new_origin.orientation.w) == (0, 0, 1)
 
 
-def test_defaults_match_the_node_parameters():
-    parameters = pytest.importorskip('defeat_ros.ros.parameters')
-    defaults = ProcessConfig()
-    for name in ('model', 'backend', 'device', 'precision', 'scale_mode', 'camera_height',
-                 'output_resolution', 'point_stride', 'odom_frame', 'base_frame', 'max_gap_s'):
-        assert getattr(defaults, name) == parameters.SPECS[name].default, name
+def test_config_rejects_what_the_options_forbid():
     with pytest.raises(ValueError, match='outputs must be some of'):
         ProcessConfig(outputs='depth,normals')
+    with pytest.raises(ValueError, match="backend: 'tensorflow' is not one of"):
+        ProcessConfig(backend='tensorflow')
+    with pytest.raises(ValueError, match=r'point_stride: 0 is not in \[1, 64\]'):
+        ProcessConfig(point_stride=0)
+    with pytest.raises(ValueError, match='device: .gpu0. does not match'):
+        ProcessConfig(device='gpu0')

@@ -1,8 +1,15 @@
 """
 One camera frame in, the node's output messages out.
 
-The step shared by ``defeat_node`` and ``defeat-ros process-bag``, so that a live node and a
-processed bag cannot drift apart.
+The step shared by ``defeat_node`` (and so the demo, which runs it) and ``defeat-ros
+process-bag``, so that a live node and a processed bag cannot drift apart.
+
+:class:`FrameStep` holds one camera's state: its Perception, its
+:class:`~defeat_ros.camera.odometry.OdometryChain`, its camera_info
+(:class:`~defeat_ros.camera.camera_info_cache.CameraInfoCache`, the one camera_info policy)
+and its :class:`~defeat_ros.camera.options.OutputOptions`. Called with an Image or
+CompressedImage message and the outputs wanted, it decodes the image
+(:func:`~defeat_ros.messages.decode.decode_image`) and runs :func:`process_frame`.
 
 :func:`process_frame` restarts odometry when it must (first frame, time going backwards, a
 repeated stamp, a new image size, a gap), runs :class:`~defeat_ros.runtime.perception.Perception`,
@@ -15,11 +22,14 @@ Nothing here imports rclpy.
 from dataclasses import dataclass
 
 import cv2
-from defeat_ros.camera.odometry import OdometryEstimate
+from defeat_ros.camera.camera_info_cache import CameraInfoCache
+from defeat_ros.camera.odometry import OdometryChain, OdometryEstimate
+from defeat_ros.camera.options import OutputOptions
 from defeat_ros.messages.builders import camera_info_msg, depth_msg, features_msg, image_msg
 from defeat_ros.messages.builders import odometry_msg, point_cloud_msg
+from defeat_ros.messages.decode import decode_image
 from defeat_ros.messages.image_encoding import to_rgb
-from defeat_ros.messages.typestore import header, ODOMETRY
+from defeat_ros.messages.typestore import header, ODOMETRY, stamp_to_ns
 from defeat_ros.runtime.perception import PerceptionResult
 from defeat_ros.visualisation import colourise_depth, colourise_features
 
@@ -45,6 +55,46 @@ class FrameOutputs:
     """The odometry chain's state after the frame (``reset_reason`` says why it restarted)."""
     result: PerceptionResult
     """Depth, features and relative pose at the output size."""
+    k_norm: object
+    """3 x 3 float32 tensor: the normalised intrinsics the frame was processed with."""
+
+
+class FrameStep:
+    """One camera's per-frame step: image message in, :class:`FrameOutputs` out."""
+
+    def __init__(self, perception, options=None, camera_info=None):
+        """
+        Start the camera's odometry chain; no frame is processed yet.
+
+        :param perception: the camera's :class:`~defeat_ros.runtime.perception.Perception`.
+        :param options: :class:`~defeat_ros.camera.options.OutputOptions` (or a config that
+            extends it); None: the defaults. It may be replaced between frames (the node
+            re-reads its parameters on every frame).
+        :param camera_info: the camera's CameraInfoCache (warnings go through its ``warn``);
+            None: one without fallback intrinsics, which needs a CameraInfo before a frame.
+        """
+        self.perception = perception
+        self.options = options if options is not None else OutputOptions()
+        self.camera_info = camera_info if camera_info is not None else CameraInfoCache()
+        self.chain = OdometryChain(self.options.max_gap_s)
+
+    def __call__(self, message, outputs=frozenset(OUTPUT_TOPICS)):
+        """
+        Process one sensor_msgs Image or CompressedImage (rclpy or rosbags message).
+
+        :param outputs: keys of :data:`OUTPUT_TOPICS` to build; the others are not computed.
+        :return: FrameOutputs, its messages in the order of :data:`OUTPUT_TOPICS`.
+        :raises UnsupportedEncoding, ValueError: for a frame that cannot be decoded or read,
+            or without intrinsics (no usable camera_info and no fallback).
+        """
+        image, encoding = decode_image(message)
+        options = self.options
+        self.chain.max_gap_s = options.max_gap_s
+        return process_frame(
+            self.perception, self.chain, image, encoding, stamp_to_ns(message.header.stamp),
+            message.header.frame_id, self.camera_info.intrinsics(image.shape[:2]),
+            {key: key in outputs for key in OUTPUT_TOPICS}, options.output_resolution,
+            options.point_stride, options.odom_frame, options.base_frame)
 
 
 def process_frame(perception, chain, image, encoding, stamp, frame_id, k_norm, wanted,
@@ -99,4 +149,4 @@ def process_frame(perception, chain, image, encoding, stamp, frame_id, k_norm, w
         k_pix = perception.intrinsics(k_norm, depth.shape)
         messages['points'] = point_cloud_msg(depth, k_pix, rgb, point_stride, hdr)
     return FrameOutputs({key: messages[key] for key in OUTPUT_TOPICS if key in messages},
-                        estimate, result)
+                        estimate, result, k_norm)

@@ -28,7 +28,7 @@ Covariances (6 x 6, diagonal, x y z then rotations about x y z; m^2 and rad^2):
 
 from dataclasses import dataclass
 
-from defeat_ros.geometry import matrix_to_axis_angle, R_OPTICAL_BODY
+from defeat_ros.geometry import matrix_to_axis_angle, optical_to_body
 import numpy as np
 import torch
 
@@ -43,15 +43,6 @@ STEP_TRANSLATION_FLOOR = 0.01
 
 STEP_ROTATION_SIGMA = 0.005
 """Standard deviation (rad) of a step's rotation about each axis."""
-
-T_OPTICAL_BODY = np.eye(4)
-T_OPTICAL_BODY[:3, :3] = R_OPTICAL_BODY
-"""Maps coordinates in body axes to coordinates in optical axes at the same camera."""
-
-
-def optical_to_body(t_optical):
-    """Express a 4 x 4 motion between two optical camera frames between their body frames."""
-    return T_OPTICAL_BODY.T @ np.asarray(t_optical, dtype=np.float64) @ T_OPTICAL_BODY
 
 
 @dataclass

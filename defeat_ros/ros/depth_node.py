@@ -7,7 +7,7 @@ the ROS interface of DESIGN.md specifies (relative topic names, so namespaces an
 | topic | type | |
 | --- | --- | --- |
 | ``image`` or ``image/compressed`` | sensor_msgs/Image or CompressedImage | subscribed |
-| ``camera_info`` | sensor_msgs/CameraInfo | subscribed, latest wins |
+| ``camera_info`` | sensor_msgs/CameraInfo | subscribed, latest usable one wins |
 | ``depth`` | sensor_msgs/Image 32FC1 (m) | |
 | ``depth/camera_info`` | sensor_msgs/CameraInfo | intrinsics at the depth's size |
 | ``features`` | sensor_msgs/Image 32FC<n> | computed while subscribed |
@@ -16,9 +16,10 @@ the ROS interface of DESIGN.md specifies (relative topic names, so namespaces an
 | ``points`` | sensor_msgs/PointCloud2 | computed while subscribed |
 | ``/diagnostics`` | diagnostic_msgs/DiagnosticArray | about once a second |
 
-The node is thin: parameters live in :mod:`~defeat_ros.ros.parameters`, message conversions in
-:mod:`~defeat_ros.messages.builders`, odometry in :mod:`~defeat_ros.camera.odometry`; inference is
-one :class:`~defeat_ros.runtime.perception.Perception` call. The subscription callback only
+The node is thin: parameters live in :mod:`~defeat_ros.ros.parameters`; decoding, camera_info
+(:mod:`~defeat_ros.camera.camera_info_cache`), Perception, odometry and the output messages are
+one :class:`~defeat_ros.camera.frame_step.FrameStep` call, the step process-bag runs too. The
+node keeps the rclpy work: topics, parameters, TF and diagnostics. The subscription callback only
 drops the message into a one-frame :class:`~defeat_ros.ros.latest_slot.LatestSlot`; a worker
 thread runs inference on the newest frame, so a slow model drops frames (counted in the
 diagnostics) and never builds a queue. A frame that cannot be processed (wrong encoding,
@@ -30,17 +31,18 @@ frames and swaps validated improvements into the Perception (a second diagnostic
 reports its steps, losses, swaps and rollbacks).
 """
 
+from dataclasses import fields
 import sys
 import threading
 import time
 
-from defeat_ros.camera.frame_step import OUTPUT_TOPICS, process_frame
+from defeat_ros.camera.camera_info_cache import CameraInfoCache
+from defeat_ros.camera.frame_step import FrameStep, OUTPUT_TOPICS
 from defeat_ros.camera.model_location import ConfigurationError, resolve_model
 from defeat_ros.camera.model_location import default_model_candidates, PACKAGE  # noqa: F401
-from defeat_ros.camera.odometry import OdometryChain
+from defeat_ros.camera.options import OutputOptions
 from defeat_ros.messages.builders import transform_msg
-from defeat_ros.messages.decode import camera_info_intrinsics, compressed_to_rgb
-from defeat_ros.messages.decode import image_to_array, parameter_intrinsics
+from defeat_ros.messages.decode import parameter_intrinsics
 from defeat_ros.messages.image_encoding import UnsupportedEncoding
 from defeat_ros.messages.typestore import header
 from defeat_ros.messages.typestore import stamp_to_ns
@@ -54,7 +56,6 @@ from defeat_ros.runtime.backends import leave_cpu_to_backend, resolve_device
 from defeat_ros.runtime.perception import Perception
 from defeat_ros.trainer.online import OnlineConfig, OnlineFinetuner
 from diagnostic_msgs.msg import DiagnosticArray
-import numpy as np
 from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import ParameterException
 from rclpy.node import Node
@@ -119,24 +120,25 @@ class DepthNode(Node):
                                      config['camera_height'], device=config['device'],
                                      precision=config['precision'])
         self._online = self._start_online(config) if config['online_finetune'] else None
+        self._warned = set()
+        self._step = FrameStep(self.perception, camera_info=CameraInfoCache(
+            topic=self.resolve_topic_name('camera_info'),
+            fallback_name='the fx, fy, cx, cy parameters', warn=self._warn_once))
         self._outputs = {key: self.create_publisher(kind, topic, output_qos)
                          for key, (kind, topic) in OUTPUTS.items()}
         self._diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self._compressed = config['image_transport'] == 'compressed'
-        if self._compressed:
+        if config['image_transport'] == 'compressed':
             self.image_topic = compressed_topic(self)
             self.create_subscription(CompressedImage, self.image_topic, self._on_image,
                                      input_qos)
         else:
             self.image_topic = self.resolve_topic_name('image')
             self.create_subscription(Image, 'image', self._on_image, input_qos)
-        self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, input_qos)
-        self._camera_info = None
+        self.create_subscription(CameraInfo, 'camera_info', self._step.camera_info.update,
+                                 input_qos)
         self._broadcaster = None
-        self._warned = set()
         self._scale = (1.0, None)
         self._stats = PipelineStats()
-        self._odometry = OdometryChain(config['max_gap_s'])
         self._worker = threading.Thread(target=self._work, name='defeat_inference', daemon=True)
         self._worker.start()
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics,
@@ -161,10 +163,6 @@ class DepthNode(Node):
     def _on_image(self, message):
         """Offer the newest frame to the worker (replacing one it has not started)."""
         self._stats.received(self._slot.put((message, time.monotonic())))
-
-    def _on_camera_info(self, message):
-        """Cache the latest camera_info."""
-        self._camera_info = message
 
     def _work(self):
         """Process frames until the node is destroyed; no frame's failure stops the loop."""
@@ -207,17 +205,14 @@ class DepthNode(Node):
         :param received: monotonic time the subscription callback got it.
         :param taken: monotonic time the inference thread took it from the slot.
         """
-        decode = compressed_to_rgb if self._compressed else image_to_array
-        image, encoding = decode(message)
         config = parameters.values(self)
-        stamp = stamp_to_ns(message.header.stamp)
-        self._odometry.max_gap_s = config['max_gap_s']
         self.perception.set_scale(config['scale_mode'], config['camera_height'])
-        k_norm = self._intrinsics(config, image.shape[:2])
-        frame = process_frame(
-            self.perception, self._odometry, image, encoding, stamp, message.header.frame_id,
-            k_norm, self._wanted(config), config['output_resolution'], config['point_stride'],
-            config['odom_frame'], config['base_frame'])
+        self._step.options = OutputOptions(**{f.name: config[f.name]
+                                              for f in fields(OutputOptions)})
+        self._step.camera_info.fallback = parameter_intrinsics(config['fx'], config['fy'],
+                                                               config['cx'], config['cy'])
+        wanted = {key for key, on in self._wanted(config).items() if on}
+        frame = self._step(message, wanted | {'odometry'})
         if frame.estimate.reset_reason not in ('', 'first frame'):
             self.get_logger().info(f'odometry reset: {frame.estimate.reset_reason}',
                                    throttle_duration_sec=ERROR_THROTTLE_S)
@@ -225,7 +220,8 @@ class DepthNode(Node):
             self._send(key, output)
         if config['publish_tf']:
             self._broadcast(transform_msg(frame.estimate.t_odom_base,
-                                          header(stamp, config['odom_frame']),
+                                          header(stamp_to_ns(message.header.stamp),
+                                                 config['odom_frame']),
                                           config['base_frame']))
         self._stats.processed(time.monotonic() - received, frame.result.seconds,
                               taken - received)
@@ -233,7 +229,7 @@ class DepthNode(Node):
         if self._online is not None:
             if frame.estimate.reset_reason:
                 self._online.reset()
-            self._online.add_frame(frame.result.frame, k_norm)
+            self._online.add_frame(frame.result.frame, frame.k_norm)
 
     def _send(self, key, message):
         """Publish a rosbags-built message on output ``key``."""
@@ -250,24 +246,8 @@ class DepthNode(Node):
             self._broadcaster = TransformBroadcaster(self)
         self._broadcaster.sendTransform(to_rclpy(transform))
 
-    def _intrinsics(self, config, size):
-        """Return normalised intrinsics: the latest camera_info's, else the parameters'."""
-        info = self._camera_info
-        if info is not None:
-            if np.any(np.asarray(info.d) != 0.0):
-                self._warn_once('camera_info has lens distortion, which the node ignores: it '
-                                "expects rectified images (image_proc's image_rect)")
-            try:
-                return camera_info_intrinsics(info, *size)
-            except ValueError as error:
-                self._warn_once(f'{error}; using the fx, fy, cx, cy parameters')
-        else:
-            self._warn_once(f'no camera_info on {self.resolve_topic_name("camera_info")} yet; '
-                            f'using the fx, fy, cx, cy parameters until one arrives')
-        return parameter_intrinsics(config['fx'], config['fy'], config['cx'], config['cy'])
-
-    def _warn_once(self, message):
-        """Log a warning the first time only (cheaper per frame than the logger's ``once``)."""
+    def _warn_once(self, kind, message):
+        """Log a warning of ``kind`` the first time only (cheaper than the logger's ``once``)."""
         if message not in self._warned:
             self._warned.add(message)
             self.get_logger().warning(message)
@@ -279,7 +259,8 @@ class DepthNode(Node):
             self.perception.backend.name,
             [('backend', self.perception.backend.name), ('model', str(self.model_dir)),
              ('image topic', self.image_topic),
-             ('intrinsics', 'camera_info' if self._camera_info is not None else 'parameters'),
+             ('intrinsics', 'parameters' if self._step.camera_info.latest is None
+              else 'camera_info'),
              ('scale mode', self.perception.scale_mode), ('depth scale', f'{self._scale[0]:.4g}'),
              ('ground plane inliers', '-' if self._scale[1] is None
               else f'{self._scale[1]:.2f}')],
