@@ -18,19 +18,19 @@ import shutil
 import tempfile
 import time
 
-from defeat_ros.data.frame_selection import (balance_weights, brightness, motion,
-                                             NIGHT_BRIGHTNESS, STATIC_THRESHOLD)
+from defeat_ros.data.frame_selection import balance_weights, brightness, motion, NIGHT_BRIGHTNESS
+from defeat_ros.data.frame_selection import STATIC_THRESHOLD
 from defeat_ros.data.rosbag_sequence import BagConfig, BagSequence
 from defeat_ros.data.sample import SampleConfig
 from defeat_ros.data.sequence_dataset import SequenceDataset
-from defeat_ros.losses import LossConfig
 from defeat_ros.nets import save_model
 from defeat_ros.nets.model_dir import read_config
 from defeat_ros.runtime.onnx_export import export_onnx
 from defeat_ros.trainer.config import DataConfig, OptimConfig, TrainConfig
 from defeat_ros.trainer.held_out import held_out_metrics
+from defeat_ros.trainer.step import recorded_objective
 from defeat_ros.trainer.trainer import Trainer
-from defeat_ros.typed_config import TypedConfig
+from defeat_ros.typed_config import option, TypedConfig
 import numpy as np
 import torch
 
@@ -39,49 +39,42 @@ import torch
 class FinetuneConfig(TypedConfig):
     """A fine-tuning run: bags in, a new model directory out."""
 
-    bags: list = field(default_factory=list)
-    """rosbag2 recordings (directories or single .mcap/.db3 files)."""
-    source: str = ''
-    """Model directory to start from."""
-    out: str = ''
-    """New model directory to write (must not exist)."""
-    steps: int = 200
-    """Optimisation steps."""
-    batch_size: int = 4
-    """Frame triplets per step."""
-    learning_rate: float = 5e-5
-    """Adam learning rate (constant)."""
-    height: int = 0
-    """Training height in pixels (multiple of 32); 0: the source model's."""
-    width: int = 0
-    """Training width in pixels (multiple of 32); 0: the source model's."""
-    workers: int = 0
-    """Data-loading worker processes."""
-    static_threshold: float = STATIC_THRESHOLD
-    """Skip samples whose thumbnails differ less from a source (see frame_selection); 0: off."""
-    balance_lighting: bool = False
-    """Draw night and day samples equally often (night: mean luma below NIGHT_BRIGHTNESS)."""
-    held_out: float = 0.1
-    """Fraction of each bag's frames, at its end, kept for measuring and never trained on."""
-    image_topic: str = ''
-    """Image topic of the bags; '' : each bag's only colour image topic."""
-    depth_topic: str = ''
-    """Ground-truth depth topic; when set, depth metrics are reported on the held-out frames."""
-    seed: int = 0
-    """Seed of sampling, augmentation and the loss's random draws."""
+    bags: list = option([], 'rosbag2 recording with a camera (directory or one .mcap/.db3 '
+                        'file)', flag='--bag', repeat=True, required=True)
+    source: str = option('', 'Model directory to start from', flag='--from', required=True)
+    out: str = option('', 'New model directory to write (must not exist)', required=True)
+    steps: int = option(200, 'Optimisation steps', minimum=1, maximum=10000000)
+    batch_size: int = option(4, 'Frame triplets per step', minimum=1, maximum=4096)
+    learning_rate: float = option(5e-5, 'Adam learning rate (constant)', minimum=1e-10,
+                                  maximum=1.0)
+    height: int = option(0, "Training height in pixels (multiple of 32); 0: the source model's",
+                         minimum=0, maximum=4320)
+    width: int = option(0, "Training width in pixels (multiple of 32); 0: the source model's",
+                        minimum=0, maximum=7680)
+    workers: int = option(0, 'Data-loading worker processes', minimum=0, maximum=256)
+    static_threshold: float = option(STATIC_THRESHOLD, 'Skip frames whose thumbnail differs '
+                                     'less than this (mean absolute RGB in [0, 1]) from a '
+                                     'neighbour: a standing camera; 0 keeps all (details: '
+                                     'defeat_ros/data/frame_selection.py)', minimum=0.0,
+                                     maximum=1.0)
+    balance_lighting: bool = option(False, 'Draw night frames (dark: low mean luma) and day '
+                                    'frames equally often')
+    held_out: float = option(0.1, "Fraction of each bag's frames, at its end, measured but "
+                             'never trained on', minimum=0.0, maximum=1.0)
+    image_topic: str = option('', "Image topic of the bags; empty: each bag's only colour image "
+                              'topic')
+    depth_topic: str = option('', 'Ground-truth depth topic: also report depth metrics on the '
+                              'held-out frames')
+    seed: int = option(0, "Seed of sampling, augmentation and the loss's random draws")
 
     def __post_init__(self):
         """Check the numbers before any work is done."""
         if not self.bags or not self.source or not self.out:
             raise ValueError('finetune needs bags (--bag), a source model (--from) and an '
                              'output directory (--out)')
-        if self.steps < 1 or self.batch_size < 1 or self.workers < 0:
-            raise ValueError(f'need steps >= 1, batch size >= 1 and workers >= 0, got '
-                             f'{self.steps}, {self.batch_size}, {self.workers}')
         if not 0 < self.held_out < 1:
             raise ValueError(f'held_out must be a fraction in (0, 1), got {self.held_out}')
-        if not self.learning_rate > 0:
-            raise ValueError(f'learning rate must be positive, got {self.learning_rate}')
+        self.check_options()
 
 
 @dataclass
@@ -175,20 +168,19 @@ def train_config(config, source_config, trainer_out):
     Architecture, loss and source offsets come from the source model (its recorded
     ``train_config`` when there is one), the resolution from ``config`` when set.
     """
-    recorded = source_config.provenance.get('train_config', {})
+    offsets, loss = recorded_objective(source_config)
     model = replace(source_config, provenance={},
                     height=config.height or source_config.height,
                     width=config.width or source_config.width)
     data = DataConfig(dataset='rosbag',
                       source={'paths': list(config.bags), 'image_topic': config.image_topic,
                               'depth_topic': config.depth_topic},
-                      offsets=list(recorded.get('data', {}).get('offsets', [-1, 1])),
+                      offsets=offsets,
                       batch_size=config.batch_size, workers=config.workers)
     optim = OptimConfig(learning_rate=config.learning_rate, step_size=config.steps + 1,
                         gamma=1.0)
-    return TrainConfig(model=model, loss=LossConfig.from_dict(recorded.get('loss', {})),
-                       data=data, optim=optim, epochs=config.steps, max_steps=config.steps,
-                       seed=config.seed, out=str(trainer_out),
+    return TrainConfig(model=model, loss=loss, data=data, optim=optim, epochs=config.steps,
+                       max_steps=config.steps, seed=config.seed, out=str(trainer_out),
                        log_every=max(1, config.steps // 10), image_every=config.steps + 1,
                        checkpoint_every=config.steps + 1, resume=False,
                        init_from=str(config.source))

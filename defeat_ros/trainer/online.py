@@ -2,17 +2,19 @@
 Online self-supervised fine-tuning beside a running Perception: train a copy, swap it in safely.
 
 :class:`OnlineFinetuner` is fed every processed camera frame (at the network resolution). It
-keeps a bounded replay buffer of recent frame triplets (t-1, t, t+1) of a moving camera (a
-standing camera teaches nothing: see :mod:`~defeat_ros.data.frame_selection`); every fifth
-triplet is held out for validation and never trained on. A background thread trains a copy of
-the weights with the DeFeat loss at a bounded step rate; every ``validate_every`` steps it
-measures the mean self-supervised loss on the held-out triplets (same random draws each
-time). Only when that loss is lower than the best so far are the weights saved as a model
-directory under ``checkpoint_dir`` and handed to ``swap`` (the node builds a new backend from
-it and replaces the running one between two frames). A non-finite training loss, or a
-validation loss above ``divergence`` times the best, rolls the training copy back to the last
-accepted weights with a fresh optimiser. Inference is never blocked: it only ever sees
-complete, accepted models.
+keeps a bounded replay buffer of recent frame tuples of a moving camera (a standing camera
+teaches nothing: see :mod:`~defeat_ros.data.frame_selection`): a target and its sources at the
+offsets the model was trained with (triplets t-1, t, t+1 by default); every fifth tuple is held
+out for validation and never trained on. A background thread trains a copy of the weights with
+the Trainer's :class:`~defeat_ros.trainer.step.TrainingStep` and the DeFeat loss the model was
+trained with (offsets and loss from the ``train_config`` its provenance records) at a bounded
+step rate; every ``validate_every`` steps it measures the mean self-supervised loss on the
+held-out tuples (same random draws each time). Only when that loss is lower than the best so
+far are the weights saved as a model directory under ``checkpoint_dir`` and handed to ``swap``
+(the node builds a new backend from it and replaces the running one between two frames). A
+skipped (non-finite) training step, or a validation loss above ``divergence`` times the best,
+rolls the training copy back to the last accepted weights with a fresh optimiser. Inference is
+never blocked: it only ever sees complete, accepted models.
 """
 
 from collections import deque
@@ -23,16 +25,17 @@ import shutil
 import threading
 
 from defeat_ros.data.frame_selection import STATIC_THRESHOLD, thumbnail
-from defeat_ros.losses import DeFeatLoss, LossConfig
+from defeat_ros.losses import DeFeatLoss
 from defeat_ros.nets import load_model, save_model
-from defeat_ros.trainer.step import measure_loss, training_step
+from defeat_ros.trainer.step import measure_loss, recorded_objective, TrainingStep
 from defeat_ros.typed_config import TypedConfig
 import numpy as np
 import torch
 
-OFFSETS = (-1, 1)
 HOLD_OUT_EVERY = 5
-"""Every this-many-th triplet goes to the validation set."""
+"""Every this-many-th frame tuple goes to the validation set."""
+GRAD_CLIP = 1.0
+"""Global gradient norm the fine-tuning clips to (a deployed model is changed cautiously)."""
 
 
 @dataclass
@@ -42,17 +45,17 @@ class OnlineConfig(TypedConfig):
     checkpoint_dir: str = ''
     """Where accepted models are saved (``step_<n>`` model directories); required."""
     buffer_size: int = 60
-    """Training triplets kept (the oldest go first); a quarter as many are held out."""
+    """Training frame tuples kept (the oldest go first); a quarter as many are held out."""
     step_rate: float = 1.0
     """Most training steps per second (the CPU or GPU is shared with inference)."""
     learning_rate: float = 2e-5
     """Adam learning rate of the fine-tuning."""
     batch_size: int = 2
-    """Triplets per training step."""
+    """Frame tuples per training step."""
     validate_every: int = 20
     """Training steps between validations (and possible swaps)."""
     min_triplets: int = 6
-    """Training triplets needed before the first step (and held-out ones before validating)."""
+    """Training tuples needed before the first step (and held-out ones before validating)."""
     divergence: float = 1.5
     """Roll back when the validation loss exceeds this factor times the best one."""
     keep_checkpoints: int = 3
@@ -105,14 +108,17 @@ class OnlineFinetuner:
         self.log = log
         self.device = torch.device(device)
         self.model = load_model(model_dir).to(self.device).train()
-        self.loss_fn = DeFeatLoss(LossConfig(contrastive_positives=512)).to(self.device)
+        self.offsets, loss_config = recorded_objective(self.model.config)
+        self.loss_fn = DeFeatLoss(loss_config).to(self.device)
         self.accepted = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        self.optimiser = self.new_optimiser()
+        self.training_step = TrainingStep(self.model, self.loss_fn, self.new_optimiser(),
+                                          self.offsets, grad_clip=GRAD_CLIP)
         self.stats = OnlineStats()
-        self._window = deque(maxlen=3)
+        self._target = -min(min(self.offsets), 0)  # the target's place in the newest frames
+        self._window = deque(maxlen=self._target + max(max(self.offsets), 0) + 1)
         self._train = deque(maxlen=config.buffer_size)
         self._held_out = deque(maxlen=max(1, config.buffer_size // (HOLD_OUT_EVERY - 1)))
-        self._triplets_seen = 0
+        self._seen = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._generator = np.random.default_rng(0)
@@ -137,27 +143,33 @@ class OnlineFinetuner:
             raise ValueError(f'non-finite intrinsics {k_norm.tolist()}')
         pixels = (frame[0].clamp(0, 1) * 255).round().to(torch.uint8).cpu()
         self._window.append(pixels)
-        if len(self._window) < 3:
+        if len(self._window) < self._window.maxlen:
             return
-        thumbs = [thumbnail(p.permute(1, 2, 0).numpy()) for p in self._window]
-        if min(np.abs(thumbs[1] - t).mean() for t in (thumbs[0], thumbs[2])) < STATIC_THRESHOLD:
+        frames = [self._window[self._target + offset] for offset in (0, *self.offsets)]
+        thumbs = [thumbnail(f.permute(1, 2, 0).numpy()) for f in frames]
+        if min(np.abs(thumbs[0] - t).mean() for t in thumbs[1:]) < STATIC_THRESHOLD:
             return
-        triplet = (torch.stack(list(self._window)), k_norm)
+        sample = (torch.stack(frames), k_norm)
         with self._lock:
-            self._triplets_seen += 1
-            held_out = self._triplets_seen % HOLD_OUT_EVERY == 0
-            (self._held_out if held_out else self._train).append(triplet)
+            self._seen += 1
+            held_out = self._seen % HOLD_OUT_EVERY == 0
+            (self._held_out if held_out else self._train).append(sample)
             self.stats.triplets, self.stats.held_out = len(self._train), len(self._held_out)
 
     def reset(self):
-        """Start a new stream (time jump, new resolution): no triplet spans the break."""
+        """Start a new stream (time jump, new resolution): no frame tuple spans the break."""
         self._window.clear()
 
-    def _batch(self, triplets):
-        """Stack triplets into (target, sources, k_norm) float tensors on the device."""
-        frames = torch.stack([t[0] for t in triplets]).to(self.device).float() / 255.0
-        k_norm = torch.stack([t[1] for t in triplets]).to(self.device)
-        return frames[:, 1], [frames[:, 0], frames[:, 2]], k_norm
+    def _batch(self, samples):
+        """
+        Stack (frames, k_norm) samples into a TrainingStep batch on the device.
+
+        :return: {'target': B x 3 x h x w, 'sources': B x S x 3 x h x w float in [0, 1],
+            'k_norm': B x 3 x 3}.
+        """
+        frames = torch.stack([s[0] for s in samples]).to(self.device).float() / 255.0
+        k_norm = torch.stack([s[1] for s in samples]).to(self.device)
+        return {'target': frames[:, 0], 'sources': frames[:, 1:], 'k_norm': k_norm}
 
     def _run(self):
         """Train, validate and swap until closed."""
@@ -177,31 +189,29 @@ class OnlineFinetuner:
 
     def _step(self, batch):
         """One training step; validation, swap or rollback when due."""
-        target, sources, k_norm = self._batch(batch)
-        terms = training_step(self.model, self.loss_fn, self.optimiser, target, sources,
-                              OFFSETS, k_norm, max_grad_norm=1.0)
-        loss = float(terms['total'])
+        result = self.training_step(self._batch(batch))
         self.stats.steps += 1
-        self.stats.training_loss = loss
-        if not math.isfinite(loss) or not all(torch.isfinite(p).all()
-                                              for p in self.model.parameters()):
-            self._roll_back(f'non-finite training loss at step {self.stats.steps}')
+        self.stats.training_loss = float(result.terms['total'])
+        if result.skipped or not all(torch.isfinite(p).all() for p in self.model.parameters()):
+            self._roll_back(f'{result.skipped or "non-finite weights"} at step '
+                            f'{self.stats.steps}')
             return
         if self.stats.steps % self.config.validate_every == 0:
             self._validate()
 
     @torch.no_grad()
     def validation_loss(self):
-        """Return the mean self-supervised loss of the training copy on the held-out triplets."""
+        """Return the mean self-supervised loss of the training copy on the held-out tuples."""
         with self._lock:
             held_out = list(self._held_out)
         if len(held_out) < 1:
             return math.nan
         losses = []
-        for seed, triplet in enumerate(held_out):
-            target, sources, k_norm = self._batch([triplet])
-            losses.append(measure_loss(self.model, self.loss_fn, target, sources, OFFSETS,
-                                       k_norm, seed)[0])
+        for seed, sample in enumerate(held_out):
+            batch = self._batch([sample])
+            losses.append(measure_loss(self.model, self.loss_fn, batch['target'],
+                                       list(batch['sources'].unbind(1)), self.offsets,
+                                       batch['k_norm'], seed)[0])
         return float(torch.stack(losses).mean())
 
     def _validate(self):
@@ -236,7 +246,7 @@ class OnlineFinetuner:
     def _roll_back(self, reason):
         """Restore the last accepted weights with a fresh optimiser."""
         self.model.load_state_dict(self.accepted)
-        self.optimiser = self.new_optimiser()
+        self.training_step.optimiser = self.new_optimiser()
         self.stats.rollbacks += 1
         self.stats.last_event = f'rolled back: {reason}'
         self.log(self.stats.last_event)

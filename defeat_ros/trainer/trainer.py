@@ -2,7 +2,6 @@
 
 from dataclasses import replace
 import logging
-import math
 from pathlib import Path
 import random
 import time
@@ -13,10 +12,10 @@ from defeat_ros.nets import DeFeatNet, load_model
 from defeat_ros.nets.depth_net import DEPTH_SCALES
 from defeat_ros.trainer import distributed
 from defeat_ros.trainer.checkpoint import load_checkpoint, save_checkpoint
-from defeat_ros.trainer.flip import unflip_outputs
 from defeat_ros.trainer.held_out import held_out_metrics
 from defeat_ros.trainer.run_log import RunLog
 from defeat_ros.trainer.sampler import EpochSampler
+from defeat_ros.trainer.step import TrainingStep
 from defeat_ros.visualisation import colourise_depth, colourise_features, rgb_to_uint8
 import numpy as np
 import torch
@@ -109,6 +108,13 @@ class Trainer:
                 self.model, find_unused_parameters=leaves_parameters_unused(config))
         self.loader = self.make_loader(dataset, weights)
         self.offsets = list(config.data.offsets)
+        # Every process skips together: one that stepped alone would wait in all-reduce.
+        self.training_step = TrainingStep(
+            self.model, self.loss, self.optimiser, self.offsets, network=self.network,
+            amp_dtype=self.amp_dtype, scaler=self.scaler, grad_clip=config.optim.grad_clip,
+            memory_format=self.memory_format,
+            sum_over_processes=distributed.sum_over_processes,
+            processes=distributed.world_size())
         self.run_log = RunLog(self.out, enabled=self.rank == 0)
 
     def initialise(self, directory):
@@ -150,39 +156,12 @@ class Trainer:
         """
         batch = {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v
                  for k, v in batch.items()}
-        sources = list(batch['sources'].unbind(1))
-        sources_aug = [source.contiguous(memory_format=self.memory_format)
-                       for source in batch['sources_aug'].unbind(1)]
-        target_aug = batch['target_aug'].contiguous(memory_format=self.memory_format)
-        with torch.autocast(self.device.type, dtype=self.amp_dtype,
-                            enabled=self.amp_dtype is not None):
-            outputs = self.forward(target_aug, sources_aug)
-            outputs = unflip_outputs(outputs, batch['flipped'])
-        total, terms = self.loss(outputs, batch['target'], sources, batch['k_norm'].float(),
-                                 self.model.to_depth)
-        self.optimiser.zero_grad(set_to_none=True)
-        # Every process skips together: one that stepped alone would wait in all-reduce.
-        non_finite = distributed.sum_over_processes(
-            (~torch.isfinite(total.detach())).float().reshape(1)).item()
-        if non_finite:
-            return self.skip(f'non-finite loss in {non_finite:.0f} of '
-                             f'{distributed.world_size()} processes')
-        self.scaler.scale(total).backward()
-        self.scaler.unscale_(self.optimiser)
-        clip = self.config.optim.grad_clip or math.inf
-        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
-        if not torch.isfinite(norm) and not self.scaler.is_enabled():
-            return self.skip(f'non-finite gradient norm {norm.item()}')
-        self.scaler.step(self.optimiser)  # with AMP, skips steps with inf gradients itself
-        self.scaler.update()
+        result = self.training_step(batch)
+        if result.skipped:
+            return self.skip(result.skipped)
         self.bad_steps = 0
-        self.last = (batch, outputs)
-        return terms
-
-    def forward(self, target, sources):
-        """Run the (possibly distributed) networks on one batch of network inputs."""
-        return self.network(target, sources, self.offsets, self.loss.needs_source_depth,
-                            self.loss.uses_features)
+        self.last = (batch, result.outputs)
+        return result.terms
 
     def skip(self, reason):
         """Count a skipped step; give up after ``nan_patience`` in a row."""
