@@ -6,11 +6,14 @@ frames/s per backend, network and resolution, the speed-up over PyTorch fp32 eag
 the same run, and the accuracy each fast path costs on synthetic frames with exact depth.
 """
 
+from dataclasses import dataclass
 import os
 import platform
+import re
 import tempfile
 import time
 
+from defeat_ros.apps.arguments import add_options, config_from_args
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.evaluation import depth_metrics
 from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
@@ -18,6 +21,7 @@ from defeat_ros.nets.model_dir import read_config
 from defeat_ros.runtime.backends import make_backend
 from defeat_ros.runtime.calibration import calibration_frames
 from defeat_ros.runtime.quantise import quantise_onnx
+from defeat_ros.typed_config import comma_list, option, TypedConfig
 import numpy as np
 import onnxruntime
 import torch
@@ -151,3 +155,42 @@ def format_table(results, reference):
                      f"{r['speedup']:.2f}x | {100 * r['depth_deviation']:.2f}% | "
                      f"{r['abs_rel']:.3f} |")
     return '\n'.join(lines)
+
+
+@dataclass
+class BenchmarkConfig(TypedConfig):
+    """What ``defeat-ros benchmark`` measures."""
+
+    model: str = option('', 'Model directory; empty: a fresh model per resolution')
+    resolutions: list = option(['640x192', '480x352'], 'WIDTHxHEIGHT list, comma-separated '
+                               '(without --model)')
+    backends: list = option([], 'Backends, comma-separated; the first is the reference; empty: '
+                            'the CPU list, or the CUDA list on a GPU')
+    repeats: int = option(10, 'Timed runs per measurement', minimum=1, maximum=100000)
+    threads: int = option(0, 'ONNX Runtime threads (0: auto)', minimum=0, maximum=1024)
+
+    def __post_init__(self):
+        """Read the lists and check them."""
+        self.backends = comma_list(self.backends, name='backends')
+        unknown = sorted(set(self.backends) - set(BACKENDS))
+        if unknown:
+            raise ValueError(f'unknown backends {unknown}; choose from {sorted(BACKENDS)}')
+        self.resolutions = comma_list(self.resolutions, name='resolutions')
+        if not all(re.fullmatch(r'\d+x\d+', r) for r in self.resolutions):
+            raise ValueError(f'resolutions must look like 640x192,480x352, '
+                             f'got {self.resolutions}')
+        self.check_options()
+
+
+def add_arguments(parser):
+    """Add the options of ``defeat-ros benchmark`` (those of BenchmarkConfig)."""
+    add_options(parser, BenchmarkConfig)
+
+
+def run(args):
+    """Run ``defeat-ros benchmark`` with parsed ``args``."""
+    config = config_from_args(BenchmarkConfig, args)
+    default = GPU_DEFAULT if torch.cuda.is_available() else CPU_DEFAULT
+    resolutions = [tuple(int(v) for v in r.split('x'))[::-1] for r in config.resolutions]
+    run_benchmark(resolutions, config.model or None, tuple(config.backends) or default,
+                  config.repeats, threads=config.threads)

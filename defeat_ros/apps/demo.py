@@ -13,24 +13,28 @@ depth, predicted depth, error and feature PCA per condition), ``trajectory.png``
 ``summary.json``; the summary is also printed.
 """
 
+from dataclasses import dataclass
 import json
 from pathlib import Path
 import platform
 import shutil
 import time
 
+from defeat_ros.apps.arguments import add_options, config_from_args
+from defeat_ros.bags.reader import open_bag, read_messages
 from defeat_ros.camera.model_location import resolve_model
-from defeat_ros.data.rosbag_sequence import depth_array, image_array
 from defeat_ros.data.sequence_bag import ODOMETRY_TOPIC, write_bag
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.evaluation import DepthEvaluation
 from defeat_ros.evaluation.pose import align_trajectory, orthonormalise, trajectory_errors
 from defeat_ros.evaluation.report import depth_figure, label_tile, trajectory_figure, write_png
-from defeat_ros.geometry import R_OPTICAL_BODY
+from defeat_ros.geometry import quaternion_to_matrix, R_OPTICAL_BODY
+from defeat_ros.messages.decode import depth_to_metres, message_to_rgb
 from defeat_ros.messages.typestore import header_ns
 from defeat_ros.ros.playback_pipeline import NAMESPACE, run_graph
+from defeat_ros.runtime.backends import BACKENDS
+from defeat_ros.typed_config import option, TypedConfig
 import numpy as np
-from rosbags.highlevel import AnyReader
 import torch
 
 CONDITIONS = ('day', 'night')
@@ -50,10 +54,7 @@ def drive_bag(out, condition, frames, height, width, seed):
     shutil.rmtree(path, ignore_errors=True)
     world = WorldConfig(width=width, height=height, frames=frames, seed=seed,
                         night=condition == 'night')
-    partial = path.with_name(path.name + '.partial')
-    shutil.rmtree(partial, ignore_errors=True)
-    write_bag(render_sequence(world), partial, depth=True, namespace=NAMESPACE)
-    partial.rename(path)
+    write_bag(render_sequence(world), path, depth=True, namespace=NAMESPACE)
     record.write_text(json.dumps(settings) + '\n')
     return path
 
@@ -61,11 +62,13 @@ def drive_bag(out, condition, frames, height, width, seed):
 def read_topics(bag, topics):
     """Return {topic: {stamp ns: deserialised message}} for ``topics`` of a bag."""
     found = {topic: {} for topic in topics}
-    with AnyReader([Path(bag)]) as reader:
+    reader = open_bag(bag)
+    try:
         connections = [c for c in reader.connections if c.topic in found]
-        for connection, _, raw in reader.messages(connections=connections):
-            message = reader.deserialize(raw, connection.msgtype)
+        for connection, _, message in read_messages(reader, connections, bag):
             found[connection.topic][header_ns(message)] = message
+    finally:
+        reader.close()
     return found
 
 
@@ -74,11 +77,8 @@ def poses_of(odometry_messages):
     poses = []
     for message in odometry_messages:
         p, q = message.pose.pose.position, message.pose.pose.orientation
-        x, y, z, w = q.x, q.y, q.z, q.w
         pose = np.eye(4)
-        pose[:3, :3] = [[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-                        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-                        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]]
+        pose[:3, :3] = quaternion_to_matrix(q.x, q.y, q.z, q.w)
         pose[:3, 3] = [p.x, p.y, p.z]
         poses.append(pose)
     return np.stack(poses)
@@ -102,8 +102,8 @@ def evaluate_condition(drive, results, condition, sheet_frames=2):
         raise RuntimeError(f'{results} holds no depth for any frame of {drive}')
     scaled, metric = DepthEvaluation(crop=False), DepthEvaluation(crop=False, median_scaling=False)
     for stamp in stamps:
-        prediction = torch.from_numpy(depth_array(depths[stamp], 'depth'))
-        truth = torch.from_numpy(depth_array(truths[stamp], 'ground truth'))
+        prediction = torch.from_numpy(depth_to_metres(depths[stamp]))
+        truth = torch.from_numpy(depth_to_metres(truths[stamp]))
         scaled.add(prediction, truth)
         metric.add(prediction, truth)
     odometry = outputs[f'{NAMESPACE}/odometry']
@@ -116,11 +116,11 @@ def evaluate_condition(drive, results, condition, sheet_frames=2):
     tiles = []
     features = outputs[f'{NAMESPACE}/features/visual']
     for stamp in np.array(stamps)[np.linspace(0, len(stamps) - 1, sheet_frames).astype(int)]:
-        image = torch.from_numpy(image_array(images[stamp], 'image')).permute(2, 0, 1) / 255.0
-        column = [depth_figure(image, depth_array(truths[stamp], 'gt'),
-                               depth_array(depths[stamp], 'depth'))]
+        image = torch.from_numpy(message_to_rgb(images[stamp])).permute(2, 0, 1) / 255.0
+        column = [depth_figure(image, depth_to_metres(truths[stamp]),
+                               depth_to_metres(depths[stamp]))]
         if stamp in features:
-            column.append(label_tile(image_array(features[stamp], 'features/visual'),
+            column.append(label_tile(message_to_rgb(features[stamp]),
                                      f'features (PCA), {condition}'))
         tiles.append(np.concatenate(column, axis=0))
     summary = scaled.summary()
@@ -135,17 +135,31 @@ def evaluate_condition(drive, results, condition, sheet_frames=2):
     return metrics, np.concatenate(tiles, axis=1), positions
 
 
-def run_demo(out, model='', backend='auto', frames=80, height=192, width=640, rate=0.5,
-             seed=7, log=print):
-    """
-    Run the demo into ``out`` (see the module docstring); return the summary dict.
+@dataclass
+class DemoConfig(TypedConfig):
+    """What ``defeat-ros demo`` renders, plays and measures."""
 
-    :param model: model directory; '' is the default model.
-    :param rate: playback speed; below the node's frame rate every frame is processed.
-    """
+    out: str = option('demo_output', 'Output directory')
+    model: str = option('', 'Model directory; empty: the default model')
+    backend: str = option('auto', 'Inference backend', choices=BACKENDS)
+    frames: int = option(80, 'Frames per drive', minimum=2, maximum=100000)
+    height: int = option(192, 'Camera image height', minimum=32, maximum=4320)
+    width: int = option(640, 'Camera image width', minimum=32, maximum=7680)
+    rate: float = option(0.5, "Playback speed factor; below the node's frame rate every frame "
+                         'is processed', minimum=0.01, maximum=100.0)
+    seed: int = option(7, 'Street and drive of the demo')
+
+    def __post_init__(self):
+        """Check every option."""
+        self.check_options()
+
+
+def run_demo(config, log=print):
+    """Run the demo of a :class:`DemoConfig` (see the module docstring); return the summary."""
     start = time.monotonic()
-    out = Path(out)
-    model = resolve_model(model)
+    out, frames, height, width = Path(config.out), config.frames, config.height, config.width
+    seed, rate, backend = config.seed, config.rate, config.backend
+    model = resolve_model(config.model)
     summary = {'model': str(model), 'rate': rate, 'conditions': {},
                'machine': f'{platform.machine()} {platform.processor() or ""}'.strip()}
     columns, plots = [], []
@@ -187,3 +201,13 @@ def summary_table(summary, out):
                  f'(bags), drives/<condition> (inputs), contact_sheet.png, trajectory.png, '
                  f'summary.json')
     return '\n'.join(lines)
+
+
+def add_arguments(parser):
+    """Add the options of ``defeat-ros demo`` (those of DemoConfig)."""
+    add_options(parser, DemoConfig)
+
+
+def run(args):
+    """Run ``defeat-ros demo`` with parsed ``args``."""
+    run_demo(config_from_args(DemoConfig, args))

@@ -22,42 +22,42 @@ from defeat_ros.evaluation.report import depth_figure, trajectory_figure, write_
 from defeat_ros.evaluation.velodyne import read_calibration, read_velodyne, velodyne_depth
 from defeat_ros.geometry import resize, scale_intrinsics
 from defeat_ros.nets import load_model
+from defeat_ros.typed_config import option, TypedConfig
 import torch
 import torch.nn.functional as F
 
 
 @dataclass
-class EvaluationConfig:
+class EvaluationConfig(TypedConfig):
     """How to evaluate; defaults follow the published protocols."""
 
-    crop: bool = True
-    """Apply Garg's crop to depth evaluation."""
-    median_scaling: bool = True
-    """Scale each depth prediction by median(gt) / median(pred) (monocular models)."""
+    crop: bool = option(True, "Apply Garg's crop to depth evaluation")
+    median_scaling: bool = option(True, 'Scale each depth prediction by median(gt) / '
+                                  'median(pred) (monocular models); off: compare metric depth '
+                                  'as predicted')
     min_depth: float = 1e-3
     """Smallest ground-truth depth that counts (m)."""
-    max_depth: float = 80.0
-    """Largest ground-truth depth that counts (m)."""
-    snippet_length: int = 5
-    """Frames per snippet for the snippet ATE."""
-    partial_tail: bool = False
-    """Also score the shortened snippets at the end of a sequence, as Monodepth2's code does."""
-    trajectory_backend: str = 'builtin'
-    """'builtin' or 'evo' (needs the evo package) for full-trajectory ATE / RPE."""
+    max_depth: float = option(80.0, 'Largest ground-truth depth that counts (m)', minimum=0.1,
+                              maximum=1000.0)
+    snippet_length: int = option(5, 'Frames per snippet for the snippet ATE', minimum=2,
+                                 maximum=1000, flag='--snippet')
+    partial_tail: bool = option(False, 'Also score the shortened snippets at the end of a '
+                                "sequence, as Monodepth2's code does")
+    trajectory_backend: str = option('builtin', 'Full-trajectory ATE / RPE implementation '
+                                     '(evo needs the evo package)', choices=('builtin', 'evo'))
     rpe_delta: int = 1
     """Frame distance of the relative pose error."""
-    max_anchors: int = 5000
-    """Feature anchors per image pair."""
+    max_anchors: int = option(5000, 'Feature anchors per image pair', minimum=1,
+                              maximum=1000000)
     seed: int = 0
     """Seed of the feature anchor and negative draws."""
     batch: int = 8
     """Frames per network call."""
     figure_index: int = -1
     """Frame shown in the depth figure (-1: the middle one)."""
-    monodepth2_shift: bool = False
-    """
-    Ground truth as Monodepth2 exports it: LiDAR points one pixel up and left, the Velodyne x
-    coordinate as depth (see :func:`defeat_ros.evaluation.velodyne.velodyne_depth`)."""
+    monodepth2_shift: bool = option(False, 'Ground truth as Monodepth2 exports it: LiDAR points '
+                                    'one pixel up and left, the Velodyne x coordinate as depth '
+                                    '(see defeat_ros.evaluation.velodyne.velodyne_depth)')
 
 
 def network_input(images, height, width):

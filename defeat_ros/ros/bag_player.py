@@ -3,7 +3,7 @@ Play a rosbag2 recording with /clock, without rosbag2: the ``bag_player`` execut
 
     ros2 run defeat_ros bag_player --ros-args -p bag:=drives/day/bag -p rate:=0.5 -p loop:=true
 
-Reads MCAP or SQLite 3 bags with rosbags' AnyReader, deserialises each message with rosbags
+Reads MCAP or SQLite 3 bags with :mod:`defeat_ros.bags` (rosbags), deserialises each message
 and converts it to the rclpy class of its type with the one generic converter
 (:func:`~defeat_ros.ros.message_bridge.to_rclpy`), so every type whose Python interfaces are
 installed plays (Image, CompressedImage, CameraInfo, Odometry, ...); topics of other types are
@@ -15,45 +15,39 @@ Playback starts ``start_offset`` seconds into the bag; with ``loop`` it starts o
 (time then jumps backwards, which the DeFeat-Net node treats as a new drive).
 """
 
-from pathlib import Path
+from dataclasses import dataclass
 import sys
 import threading
 import time
 
-from defeat_ros.messages.typestore import TYPESTORE
+from defeat_ros.bags.reader import BagError, open_bag, read_messages
+from defeat_ros.ros import parameters
 from defeat_ros.ros.message_bridge import rclpy_class, to_rclpy
 from defeat_ros.ros.node_main import run_node
-from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
+from defeat_ros.typed_config import option, TypedConfig
 import rclpy
 from rclpy.exceptions import ParameterException
 from rclpy.node import Node
-from rosbags.highlevel import AnyReader, AnyReaderError
 from rosgraph_msgs.msg import Clock
 
 NODE_NAME = 'bag_player'
 QUEUE_DEPTH = 10
 
 
-def descriptor(description, minimum=None, maximum=None, read_only=False):
-    """Return a ParameterDescriptor, with a floating-point range when bounds are given."""
-    result = ParameterDescriptor(description=description, read_only=read_only)
-    if minimum is not None:
-        result.floating_point_range = [
-            FloatingPointRange(from_value=minimum, to_value=maximum, step=0.0)]
-    return result
+@dataclass
+class PlayerConfig(TypedConfig):
+    """The bag player's parameters."""
 
-
-PARAMETERS = (
-    ('bag', '', descriptor('rosbag2 directory (or .mcap / .db3 file) to play', read_only=True)),
-    ('rate', 1.0, descriptor('Playback speed factor', 0.01, 100.0)),
-    ('loop', False, descriptor('Start over at the end of the bag')),
-    ('start_offset', 0.0, descriptor('Seconds into the bag to start at', 0.0, 1e9)),
-    ('clock', True, descriptor('Publish /clock')),
-    ('clock_frequency', 40.0, descriptor('/clock messages per second between messages', 1.0,
-                                         1000.0)),
-    ('delay', 0.0, descriptor('Wall seconds to wait before playing (lets subscribers connect)',
-                              0.0, 3600.0)),
-)
+    bag: str = option('', 'rosbag2 directory (or .mcap / .db3 file) to play', read_only=True)
+    rate: float = option(1.0, 'Playback speed factor', minimum=0.01, maximum=100.0)
+    loop: bool = option(False, 'Start over at the end of the bag')
+    start_offset: float = option(0.0, 'Seconds into the bag to start at', minimum=0.0,
+                                 maximum=1e9)
+    clock: bool = option(True, 'Publish /clock')
+    clock_frequency: float = option(40.0, '/clock messages per second between messages',
+                                    minimum=1.0, maximum=1000.0)
+    delay: float = option(0.0, 'Wall seconds to wait before playing (lets subscribers connect)',
+                          minimum=0.0, maximum=3600.0)
 
 
 def time_msg(nanoseconds):
@@ -88,16 +82,14 @@ class BagPlayer(Node):
 
     def _open(self):
         """Declare the parameters, open the bag and create the publishers."""
-        self.declare_parameters('', PARAMETERS)
-        bag = self.get_parameter('bag').value
-        if not bag or not Path(bag).exists():
-            raise ValueError(f'parameter bag: {bag!r} is not a rosbag2 directory or file')
+        parameters.declare(self, PlayerConfig)
+        self._bag = self.get_parameter('bag').value
+        if not self._bag:
+            raise ValueError("parameter bag: '' is not a rosbag2 directory or file")
         try:
-            self._reader = AnyReader([Path(bag)], default_typestore=TYPESTORE)
-            self._reader.open()
-        except AnyReaderError as error:
-            self._reader = None
-            raise ValueError(f'parameter bag: cannot read {bag}: {error}') from error
+            self._reader = open_bag(self._bag)
+        except BagError as error:
+            raise ValueError(f'parameter bag: {error}') from error
         self._connections, self._topic_publishers = [], {}
         for connection in self._reader.connections:
             try:
@@ -110,7 +102,7 @@ class BagPlayer(Node):
                 self._topic_publishers[connection.topic] = self.create_publisher(
                     cls, connection.topic, QUEUE_DEPTH)
         self._clock_publisher = self.create_publisher(Clock, '/clock', QUEUE_DEPTH)
-        self.get_logger().info(f'{bag}: {len(self._connections)} topics, '
+        self.get_logger().info(f'{self._bag}: {len(self._connections)} topics, '
                                f'{self._reader.message_count} messages')
 
     @property
@@ -150,12 +142,13 @@ class BagPlayer(Node):
         """Publish the messages from ``start_offset`` to the end at the paced times."""
         start = self._reader.start_time + int(self._param('start_offset') * 1e9)
         wall_start = time.monotonic()
-        for connection, stamp, raw in self._reader.messages(self._connections, start=start):
+        for connection, stamp, message in read_messages(self._reader, self._connections,
+                                                        self._bag, start=start):
             rate = self._param('rate')
             due = wall_start + (stamp - start) * 1e-9 / rate
             if not self._wait_until(due, stamp, start, wall_start, rate):
                 return
-            message = to_rclpy(self._reader.deserialize(raw, connection.msgtype))
+            message = to_rclpy(message)
             if self._param('clock'):
                 self._clock_publisher.publish(time_msg(stamp))
             self._topic_publishers[connection.topic].publish(message)

@@ -1,0 +1,70 @@
+"""
+``defeat-ros evaluate``: score a model directory: depth, pose and features, day versus night.
+
+By default the model is run on synthetic street drives rendered by day and by night (same
+street, same trajectory) with exact depth, poses and moving-object masks. With ``--kitti ROOT
+--split FILE`` it evaluates depth on KITTI raw frames (split lines ``folder frame side``)
+against ground truth projected from their Velodyne scans. Writes results.json, results.md
+and PNG figures into --out.
+
+Example::
+
+    defeat-ros evaluate MODEL_DIR --out eval/synthetic
+    defeat-ros evaluate MODEL_DIR --out eval/eigen --kitti KITTI_RAW --split test.txt
+"""
+
+from dataclasses import dataclass
+
+from defeat_ros.apps.arguments import add_options, config_from_args
+from defeat_ros.evaluation.pose import evo_available
+from defeat_ros.evaluation.report import markdown_report
+from defeat_ros.evaluation.run import evaluate_model, EvaluationConfig
+from defeat_ros.typed_config import comma_list, option
+
+
+@dataclass
+class EvaluateConfig(EvaluationConfig):
+    """What ``defeat-ros evaluate`` scores, on which data: the protocol, then the data."""
+
+    model: str = option('', 'Model directory (config.json + model.safetensors)', flag='MODEL')
+    out: str = option('', 'Folder for results.json, results.md and PNG figures', required=True)
+    kitti: str = option('', 'KITTI raw root (evaluates depth); with --split')
+    split: str = option('', 'KITTI split file (with --kitti)')
+    conditions: list = option(['day', 'night'], 'Synthetic lighting conditions, '
+                              'comma-separated: day, night')
+    frames: int = option(40, 'Synthetic frames per drive', minimum=2, maximum=100000)
+    street_seed: int = option(1000, 'Synthetic street and drive', flag='--seed')
+    height: int = option(0, "Synthetic image height; 0: the model's", minimum=0, maximum=4320)
+    width: int = option(0, "Synthetic image width; 0: the model's", minimum=0, maximum=7680)
+    device: str = option('', 'Torch device; empty: cuda when available')
+
+    def __post_init__(self):
+        """Read the conditions; check the options and that --kitti and --split go together."""
+        self.conditions = comma_list(self.conditions, name='conditions')
+        unknown = sorted(set(self.conditions) - {'day', 'night'})
+        if unknown or not self.conditions:
+            raise ValueError(f'conditions are day and/or night, got {self.conditions}')
+        if bool(self.kitti) != bool(self.split):
+            raise ValueError('--kitti and --split go together')
+        if self.trajectory_backend == 'evo' and not evo_available():
+            raise ValueError('--trajectory-backend evo needs the evo package (pip install '
+                             'evo==1.38.1); the builtin backend computes the same ATE and RPE')
+        self.check_options()
+
+
+def add_arguments(parser):
+    """Add the options of ``defeat-ros evaluate`` (those of EvaluateConfig)."""
+    add_options(parser, EvaluateConfig)
+
+
+def run(args):
+    """Run the evaluation and print the markdown tables."""
+    config = config_from_args(EvaluateConfig, args)
+    results = evaluate_model(config.model, config.out, kitti_root=config.kitti or None,
+                             split=config.split or None, conditions=tuple(config.conditions),
+                             frames=config.frames, seed=config.street_seed,
+                             height=config.height or None, width=config.width or None,
+                             config=config, device=config.device or None)
+    print(markdown_report(results))
+    print(f'wrote {config.out}/results.json, results.md and '
+          f'{len(results["files"]["figures"])} figures')
