@@ -176,17 +176,21 @@ def test_unflip_restores_predictions_and_poses():
     flipped = torch.tensor([True, False])
     predicted = torch.stack([torch.flip(images[0], dims=[-1]), images[1]])
     assert torch.equal(unflip_images(predicted, flipped), images)
-    angle = 0.3
-    pose = torch.eye(4)
-    pose[:3, :3] = torch.tensor([[np.cos(angle), 0, np.sin(angle)], [0, 1, 0],
-                                 [-np.sin(angle), 0, np.cos(angle)]], dtype=torch.float32)
-    pose[:3, 3] = torch.tensor([0.4, -0.1, 1.5])
-    mirror = torch.diag(torch.tensor([-1.0, 1.0, 1.0, 1.0]))
-    point = torch.tensor([2.0, 0.5, 6.0, 1.0])
-    seen_in_flip = mirror @ pose @ mirror  # the motion of the mirrored scene
-    assert torch.allclose(seen_in_flip @ (mirror @ point), mirror @ (pose @ point))
+    c, s = np.cos(0.3), np.sin(0.3)
+    # The true motion: 0.3 rad about y, then (0.4, -0.1, 1.5) m.
+    pose = torch.tensor([[c, 0, s, 0.4], [0, 1, 0, -0.1], [-s, 0, c, 1.5], [0, 0, 0, 1]],
+                        dtype=torch.float32)
+    # The same motion seen in the flipped images, written out: it turns the other way
+    # (-0.3 rad about y) and moves the other way along x; y and z are unchanged.
+    seen_in_flip = torch.tensor([[c, 0, -s, -0.4], [0, 1, 0, -0.1], [s, 0, c, 1.5],
+                                 [0, 0, 0, 1]], dtype=torch.float32)
+    point = np.array([2.0, 0.5, 6.0, 1.0])
+    moved = pose.double().numpy() @ point
+    mirrored = seen_in_flip.double().numpy() @ (point * [-1, 1, 1, 1])
+    np.testing.assert_allclose(mirrored, moved * [-1, 1, 1, 1], atol=1e-6)  # the truth holds
     restored = unflip_poses(torch.stack([seen_in_flip, seen_in_flip]), flipped)
-    assert torch.allclose(restored[0], pose) and torch.equal(restored[1], seen_in_flip)
+    assert torch.allclose(restored[0], pose, atol=1e-6)
+    assert torch.equal(restored[1], seen_in_flip)
 
 
 def test_augmentation_is_deterministic_per_epoch_and_worker_independent(drive):

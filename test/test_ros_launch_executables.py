@@ -3,13 +3,17 @@ Static checks that the launch files can start what they name (launch itself is n
 
 Every ``Node(package='defeat_ros', executable=...)`` must be a console script of setup.py whose
 entry point imports; every launch file a launch file includes must exist; bag_playback.launch.py
-offers the arguments the README documents. test_launch_files.py checks the imports (launch,
-launch_ros and the standard library only) and the parameter files.
+offers the arguments the README documents, and run on stand-ins for the launch APIs, it starts
+a player that publishes /clock and the node on simulated time. test_launch_files.py checks the
+imports (launch, launch_ros and the standard library only) and the parameter files.
 """
 
 import ast
 import importlib
+import importlib.util
 from pathlib import Path
+import sys
+import types
 
 import pytest
 
@@ -89,12 +93,75 @@ def test_bag_playback_arguments():
                 and getattr(c.func, 'id', None) == 'DeclareLaunchArgument'}
     assert {'bag', 'player', 'rate', 'loop', 'start_offset', 'delay', 'namespace', 'image',
             'camera_info', 'model', 'backend', 'image_transport', 'rviz'} <= declared
-    source = (REPO / 'launch' / 'bag_playback.launch.py').read_text()
-    assert "('use_sim_time', 'true')" in source and "'--clock'" in source
-    from defeat_ros.ros.bag_player import PARAMETERS
+    from defeat_ros.ros.bag_player import PlayerConfig
+    from defeat_ros.typed_config import options
     passed = {key.value for call in ast.walk(tree) if isinstance(call, ast.Call)
               and getattr(call.func, 'id', None) == 'Node'
               for keyword in call.keywords if keyword.arg == 'parameters'
               for mapping in keyword.value.elts for key in mapping.keys}
     assert passed == {'bag', 'rate', 'loop', 'start_offset', 'delay'}
-    assert passed <= {name for name, _, _ in PARAMETERS}  # the player declares each one
+    assert passed <= {item.name for item in options(PlayerConfig)}  # the player declares them
+
+
+class Recorded:
+    """Stand-in for a launch or launch_ros class: keeps its arguments."""
+
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+
+class Configuration:
+    """Stand-in for LaunchConfiguration: performs to the context's value of the argument."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def perform(self, context):
+        return context[self.name]
+
+
+def stand_in_modules():
+    """Modules with the launch APIs bag_playback.launch.py uses, recording what it builds."""
+    names = {'ament_index_python': {}, 'launch': {'LaunchDescription': Recorded},
+             'ament_index_python.packages': {
+                 'get_package_share_directory': lambda package: f'/share/{package}'},
+             'launch.actions': dict.fromkeys(('DeclareLaunchArgument', 'ExecuteProcess',
+                                              'IncludeLaunchDescription', 'OpaqueFunction'),
+                                             Recorded),
+             'launch.conditions': {'evaluate_condition_expression': lambda context, expression:
+                                   expression[0].perform(context).lower() in ('true', '1')},
+             'launch.launch_description_sources': {'PythonLaunchDescriptionSource': Recorded},
+             'launch.substitutions': {'LaunchConfiguration': Configuration},
+             'launch_ros': {}, 'launch_ros.actions': {'Node': Recorded}}
+    modules = {}
+    for name, attributes in names.items():
+        modules[name] = types.ModuleType(name)
+        vars(modules[name]).update(attributes)
+    return modules
+
+
+@pytest.mark.parametrize('player', ['ros2', 'defeat'])
+def test_bag_playback_publishes_the_clock_and_runs_the_node_on_it(monkeypatch, player):
+    """Run the launch file on stand-ins: either player publishes /clock, the node follows it."""
+    for name, module in stand_in_modules().items():
+        monkeypatch.setitem(sys.modules, name, module)
+    spec = importlib.util.spec_from_file_location(
+        'bag_playback_launch', REPO / 'launch' / 'bag_playback.launch.py')
+    launch_file = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(launch_file)
+    actions = launch_file.generate_launch_description().args[0]
+    (include,) = [a for a in actions if 'launch_arguments' in a.kwargs]
+    assert include.args[0].args == ('/share/defeat_ros/launch/depth.launch.py',)
+    assert ('use_sim_time', 'true') in include.kwargs['launch_arguments']
+    (opaque,) = [a for a in actions if 'function' in a.kwargs]
+    context = {'player': player, 'bag': 'drives/day', 'rate': '0.5', 'start_offset': '3',
+               'delay': '2.0', 'loop': 'true'}
+    (started,) = opaque.kwargs['function'](context)
+    if player == 'ros2':
+        assert started.kwargs['cmd'] == [
+            'ros2', 'bag', 'play', 'drives/day', '--clock', '--rate', '0.5',
+            '--start-offset', '3.0', '--delay', '2.0', '--loop']
+    else:  # clock is left at the player's default, true: it publishes /clock
+        assert started.kwargs['executable'] == 'bag_player'
+        assert started.kwargs['parameters'] == [{'bag': 'drives/day', 'rate': 0.5, 'loop': True,
+                                                 'start_offset': 3.0, 'delay': 2.0}]

@@ -344,14 +344,21 @@ def test_bad_configuration_is_a_clear_error(context, model_dir, overrides, words
     assert words in str(error.value)
 
 
-def test_an_empty_model_parameter_means_the_default_model():
-    candidates = default_model_candidates()
-    assert candidates[-1] == Path(__file__).resolve().parents[1] / 'models' / 'default'
-    if any((c / 'config.json').is_file() for c in candidates):
-        assert resolve_model('') in candidates
-    else:
-        with pytest.raises(ConfigurationError, match='parameter model is empty'):
-            resolve_model('')
+def test_an_empty_model_parameter_means_the_first_default_model_found(tmp_path, monkeypatch):
+    """The installed share folder's models/default wins over the sources'; none is an error."""
+    from defeat_ros.camera import model_location
+    sources = Path(__file__).resolve().parents[1] / 'models' / 'default'
+    assert default_model_candidates()[-1] == sources
+    assert (resolve_model('') / 'config.json').is_file()  # the repository ships a model
+    installed, source = tmp_path / 'share' / 'default', tmp_path / 'src' / 'default'
+    monkeypatch.setattr(model_location, 'default_model_candidates', lambda: [installed, source])
+    with pytest.raises(ConfigurationError, match='parameter model is empty') as error:
+        resolve_model('')
+    assert str(installed) in str(error.value) and str(source) in str(error.value)
+    for directory in (source, installed):
+        directory.mkdir(parents=True)
+        (directory / 'config.json').write_text('{}')
+        assert resolve_model('') == directory
 
 
 def test_executable_without_a_model_exits_nonzero_naming_the_parameter(tmp_path):
@@ -363,11 +370,47 @@ def test_executable_without_a_model_exits_nonzero_naming_the_parameter(tmp_path)
     assert 'parameter model' in result.stderr + result.stdout
 
 
-def test_unused_outputs_are_not_computed(context, model_dir):
-    """With nobody listening, features, visuals and points are skipped (depth is the point)."""
-    node = make_node(context, model_dir, unique_namespace('lazy'))
-    try:
-        wanted = node._wanted(parameters.values(node))
-        assert not any(wanted.values())
-    finally:
-        node.destroy_node()
+def test_unused_outputs_are_not_computed(context, model_dir, drive, monkeypatch):
+    """
+    Features run only for a subscriber, and publish_features switches them off again.
+
+    Depth and odometry go out for every frame; features and points only while someone
+    subscribes and their parameter is on. The count of feature inferences shows what ran.
+    """
+    _, images, stamps = drive
+    namespace = unique_namespace('lazy')
+    node = make_node(context, model_dir, namespace)
+    backend, inferred = node.perception.backend, []
+    features = backend.features
+    monkeypatch.setattr(backend, 'features', lambda image: inferred.append(1) or features(image))
+    probe = Probe(context, namespace)
+    probe.listen(Image, 'depth')
+    probe.listen(OUTPUT_TYPES['odometry'], 'odometry')
+    publisher = probe.node.create_publisher(Image, 'image', 10)
+
+    def send(index):
+        """Publish frame ``index``; return once its depth and odometry are here."""
+        publisher.publish(image_message(images[index], 'rgb8', stamps[index]))
+        assert wait_for(lambda: len(probe.messages('depth')) > index
+                        and len(probe.messages('odometry')) > index)
+
+    with spinning(context, node, probe.node):
+        assert wait_for(lambda: publisher_matched(probe.node, f'{namespace}/image')
+                        and publisher_matched(node, f'{namespace}/depth')
+                        and publisher_matched(node, f'{namespace}/odometry'))
+        send(0)
+        assert inferred == []  # nobody listens to features, visuals or points
+        probe.listen(Image, 'features')
+        probe.listen(OUTPUT_TYPES['points'], 'points')
+        assert wait_for(lambda: publisher_matched(node, f'{namespace}/features')
+                        and publisher_matched(node, f'{namespace}/points'))
+        send(1)
+        assert wait_for(lambda: len(probe.messages('features')) == 1
+                        and len(probe.messages('points')) == 1)
+        assert inferred == [1]
+        node.set_parameters([Parameter('publish_features', value=False),
+                             Parameter('publish_points', value=False)])
+        send(2)
+        assert inferred == [1]  # still subscribed, but switched off
+        assert not wait_for(lambda: len(probe.messages('features')) > 1
+                            or len(probe.messages('points')) > 1, timeout=1.0)
