@@ -20,6 +20,10 @@ import torch.nn.functional as F
 R_OPTICAL_BODY = np.array([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])
 """Rotation from body axes (x forward, y left, z up: REP-103, KITTI velodyne) to optical axes."""
 
+T_OPTICAL_BODY = np.eye(4)
+T_OPTICAL_BODY[:3, :3] = R_OPTICAL_BODY
+"""Maps coordinates in body axes to coordinates in optical axes at the same camera (4 x 4)."""
+
 ALIGN_CORNERS = False
 """The ``align_corners`` of every resampling in the package (matches the corner convention)."""
 
@@ -227,3 +231,23 @@ def matrix_to_quaternion(rotation):
         q[3] = (m[k, j] - m[j, k]) / s
     q = np.array(q) / np.linalg.norm(q)
     return q if q[3] >= 0 else -q
+
+
+def quaternion_to_matrix(x, y, z, w):
+    """Return the 3 x 3 rotation (numpy float64) of a unit quaternion (x, y, z, w)."""
+    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+
+
+def optical_to_body(t_optical):
+    """
+    Express motions or poses between optical camera frames between their body frames.
+
+    :param t_optical: ... x 4 x 4 transforms between optical frames (array or tensor).
+    :return: ... x 4 x 4 float64 numpy transforms between the body frames (REP-103 axes) at the
+        same cameras.
+    """
+    if hasattr(t_optical, 'detach'):
+        t_optical = t_optical.detach().cpu().double().numpy()
+    return T_OPTICAL_BODY.T @ np.asarray(t_optical, dtype=np.float64) @ T_OPTICAL_BODY

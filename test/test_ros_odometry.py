@@ -7,12 +7,11 @@ reproduce the true REP-105 body trajectory and twists that the bag writer record
 
 import threading
 
-from defeat_ros.camera.odometry import LOST_VARIANCE, OdometryChain, optical_to_body
-from defeat_ros.camera.odometry import STEP_ROTATION_SIGMA, STEP_TRANSLATION_FLOOR
-from defeat_ros.camera.odometry import STEP_TRANSLATION_FRACTION
+from defeat_ros.camera.odometry import LOST_VARIANCE, OdometryChain, STEP_ROTATION_SIGMA
+from defeat_ros.camera.odometry import STEP_TRANSLATION_FLOOR, STEP_TRANSLATION_FRACTION
 from defeat_ros.data.sequence_bag import body_trajectory, body_twists
 from defeat_ros.data.street_world import render_sequence, WorldConfig
-from defeat_ros.geometry import invert_pose
+from defeat_ros.geometry import invert_pose, optical_to_body
 from defeat_ros.messages.typestore import stamp_ns
 from defeat_ros.ros.diagnostics import diagnostic_status, MAX_SAMPLES, PipelineStats
 from defeat_ros.ros.latest_slot import LatestSlot

@@ -17,7 +17,9 @@ Everything here is float64 NumPy; tensors are accepted wherever arrays are.
   ``evo_rpe`` do. ``backend='evo'`` runs evo itself (``pip install evo``; optional).
 """
 
+from defeat_ros.geometry import invert_pose
 import numpy as np
+import torch
 
 SNIPPET_LENGTH = 5
 """Frames per snippet of the KITTI odometry protocol."""
@@ -49,14 +51,8 @@ def orthonormalise(poses):
 
 
 def invert(poses):
-    """Closed-form inverse of rigid transforms N x 4 x 4."""
-    poses = as_poses(poses)
-    inverse = np.zeros_like(poses)
-    rot_t = poses[:, :3, :3].transpose(0, 2, 1)
-    inverse[:, :3, :3] = rot_t
-    inverse[:, :3, 3] = -np.einsum('nij,nj->ni', rot_t, poses[:, :3, 3])
-    inverse[:, 3, 3] = 1.0
-    return inverse
+    """Closed-form inverse of rigid transforms N x 4 x 4 (float64 numpy, through geometry)."""
+    return invert_pose(torch.from_numpy(as_poses(poses))).numpy()
 
 
 def relative_motions(t_world_camera):
