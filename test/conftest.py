@@ -55,3 +55,12 @@ def lint_paths(monkeypatch):
         entry.name for entry in REPO.iterdir()
         if (entry.is_dir() and entry.name[0] not in '._' and entry.name not in NOT_SOURCES)
         or (entry.is_file() and entry.suffix == '.py'))
+
+
+@pytest.fixture(scope='module')
+def one_thread():
+    """Run a module's tests with one torch thread (small models; no oversubscription)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

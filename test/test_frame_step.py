@@ -20,19 +20,13 @@ import numpy as np
 import pytest
 import torch
 
+pytestmark = pytest.mark.usefixtures('one_thread')
+
 HEIGHT, WIDTH = 48, 80
 CONFIG = ModelConfig(encoder_width=16, feature_dims=8, height=64, width=96)
 K_A = normalise_intrinsics(60.0, 62.0, 40.0, 24.0, WIDTH, HEIGHT)
 K_B = normalise_intrinsics(30.0, 31.0, 41.0, 23.0, WIDTH, HEIGHT)
 FALLBACK = parameter_intrinsics(0.58, 1.92, 0.5, 0.5)
-
-
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope='module')

@@ -34,6 +34,8 @@ from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin, Writer
 import torch
 
+pytestmark = pytest.mark.usefixtures('one_thread')
+
 WIDTH, HEIGHT, FRAMES = 320, 96, 12
 START = 1_700_000_000.0
 CONFIG = ModelConfig(encoder_width=16, feature_dims=8, height=64, width=96)
@@ -44,14 +46,6 @@ INPUTS = {'/camera/image_raw': IMAGE, '/camera/image_raw/compressed':
 OUTPUTS = {'/camera/depth': IMAGE, '/camera/depth/camera_info': CAMERA_INFO,
            '/camera/features/visual': IMAGE, '/camera/odometry': 'nav_msgs/msg/Odometry',
            '/camera/points': 'sensor_msgs/msg/PointCloud2'}
-
-
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope='module')
