@@ -88,7 +88,11 @@ def read_kitti_depth(path):
 
 def resize_rgb(image, height, width):
     """
-    Resize an RGB uint8 image with area interpolation (a no-op at the same size).
+    Resize an RGB uint8 image: the one resize of camera images to a network's input.
+
+    Training samples, Perception (node, process-bag) and evaluation all resize with it, so a
+    model sees the same pixels wherever its input comes from. Area interpolation when the image
+    is wider than the output (shrinking), bilinear otherwise; a no-op at the same size.
 
     :param image: H x W x 3 uint8.
     :param height: output height in pixels.
@@ -97,7 +101,9 @@ def resize_rgb(image, height, width):
     """
     if image.shape[:2] == (height, width):
         return image
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+    shrinking = image.shape[1] > width
+    return cv2.resize(image, (width, height),
+                      interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
 def valid_depth(depth):

@@ -9,9 +9,10 @@ resolution; predictions are compared with ground truth at the ground truth's res
 from dataclasses import dataclass
 from pathlib import Path
 
-from defeat_ros.data.image_ops import read_rgb
+from defeat_ros.data.image_ops import read_rgb, resize_rgb, rgb_tensor
 from defeat_ros.data.kitti_calib import RAW_CAMERAS
 from defeat_ros.data.kitti_split import read_split
+from defeat_ros.data.kitti_writer import images_uint8
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.evaluation.depth import DepthEvaluation, garg_crop_mask, resize_depth
 from defeat_ros.evaluation.features import FeatureEvaluation, true_correspondences
@@ -61,12 +62,14 @@ class EvaluationConfig(TypedConfig):
 
 
 def network_input(images, height, width):
-    """Resize images B x 3 x h x w to the network's H x W (area-like when shrinking)."""
-    if tuple(images.shape[-2:]) == (height, width):
-        return images
-    shrinking = images.shape[-1] > width or images.shape[-2] > height
-    return F.interpolate(images, size=(height, width), mode='bilinear', align_corners=False,
-                         antialias=shrinking)
+    """
+    Return images B x 3 x h x w in [0, 1] as the network's input B x 3 x H x W.
+
+    As a camera delivers them to Perception: quantised to uint8 and resized with the one resize
+    of camera images (:func:`~defeat_ros.data.image_ops.resize_rgb`).
+    """
+    frames = [rgb_tensor(resize_rgb(rgb, height, width)) for rgb in images_uint8(images)]
+    return torch.stack(frames).to(images.device)
 
 
 def _device(model):

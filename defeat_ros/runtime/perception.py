@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import time
 
 import cv2
+from defeat_ros.data.image_ops import resize_rgb, rgb_tensor
 from defeat_ros.geometry import scale_intrinsics
 from defeat_ros.messages.image_encoding import to_rgb
 from defeat_ros.nets.model_dir import read_config
@@ -104,14 +105,8 @@ class Perception:
 
     def preprocess(self, image, encoding='rgb8'):
         """H x W (x C) uint8 in ``encoding`` -> 1 x 3 x h x w float tensor at the model size."""
-        rgb = to_rgb(image, encoding)
-        size = (self.config.width, self.config.height)
-        if rgb.shape[1::-1] != size:
-            shrinking = rgb.shape[1] > size[0]
-            rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if shrinking
-                             else cv2.INTER_LINEAR)
-        tensor = torch.from_numpy(rgb).permute(2, 0, 1).float().div_(255.0)
-        return tensor.unsqueeze(0).contiguous()
+        rgb = resize_rgb(to_rgb(image, encoding), self.config.height, self.config.width)
+        return rgb_tensor(rgb).unsqueeze(0).contiguous()
 
     def __call__(self, image, encoding='rgb8', features=True, pose=True,
                  output_size=None, k_norm=None):
