@@ -49,7 +49,7 @@ def test_calibration_frames_from_a_folder_of_images(model_dir, tmp_path):
     (folder / 'broken.png').write_bytes(b'not a png')
     with pytest.raises(ValueError, match='not a readable image'):
         calibration_frames(model_dir, 7, folder)
-    with pytest.raises(FileNotFoundError, match='no PNG or JPEG'):
+    with pytest.raises(FileNotFoundError, match='no images in'):
         calibration_frames(model_dir, 3, tmp_path / 'model')
 
 

@@ -28,17 +28,15 @@ pixels and the intrinsics follow.
 from dataclasses import dataclass, field
 import json
 from pathlib import Path
-import re
 
 from defeat_ros.data.image_ops import Crop, read_rgb
+from defeat_ros.data.media import image_files, IMAGE_SUFFIXES, natural_key
 from defeat_ros.data.rectify import Rectifier
 from defeat_ros.data.sequence_dataset import FrameSource, SequenceDataset
 from defeat_ros.typed_config import TypedConfig
 import torch
 import yaml
 
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
-"""File name endings (any case) that count as frames."""
 
 CALIBRATION_NAMES = ('calib.yaml', 'calib.yml', 'calib.json', 'camera_info.yaml',
                      'intrinsics.json')
@@ -71,19 +69,6 @@ class Calibration:
     """3 x 3 float32 normalised intrinsics (of the rectified frames)."""
     rectifier: Rectifier = None
     """Undistortion for frames of the calibrated size (None: normalised calibration)."""
-
-
-def natural_key(name):
-    """Sort key that orders digit runs by value: ``frame2`` before ``frame10``."""
-    return [(0, int(part), '') if part.isdigit() else (1, 0, part)
-            for part in re.split(r'(\d+)', name)]
-
-
-def list_images(folder):
-    """Return the frame files of a folder in natural order of their names."""
-    files = [path for path in Path(folder).iterdir()
-             if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES]
-    return sorted(files, key=lambda path: natural_key(path.name))
 
 
 def read_mapping(path):
@@ -175,7 +160,7 @@ class ImageFolder(FrameSource):
         """List the frames and read the calibration."""
         self.folder = Path(folder)
         self.name = str(folder)
-        self.files = list_images(folder)
+        self.files = image_files(folder)
         self.count = len(self.files)
         if not self.files:
             raise ValueError(f'{folder} has no image files ({", ".join(IMAGE_SUFFIXES)})')
@@ -215,9 +200,9 @@ def sequence_folders(config):
         raise FileNotFoundError(f'image folder root {root} does not exist')
     if config.sequences:
         return [root / name for name in config.sequences]
-    if list_images(root):
+    if image_files(root):
         return [root]
-    folders = sorted((path for path in root.iterdir() if path.is_dir() and list_images(path)),
+    folders = sorted((path for path in root.iterdir() if path.is_dir() and image_files(path)),
                      key=lambda path: natural_key(path.name))
     if not folders:
         raise ValueError(f'{root} has no image files and no subfolders with image files')

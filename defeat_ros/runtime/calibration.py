@@ -1,13 +1,10 @@
 """Calibration frames for int8: from a folder of camera images, or the synthetic street."""
 
-from pathlib import Path
-
 from defeat_ros.data.image_ops import read_rgb, resize_rgb, rgb_tensor
+from defeat_ros.data.media import image_files
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.nets.model_dir import read_config
 import torch
-
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg')
 
 
 def calibration_frames(model_dir, count=16, image_folder=None):
@@ -24,9 +21,9 @@ def calibration_frames(model_dir, count=16, image_folder=None):
         images = torch.cat([render_sequence(WorldConfig(**world)).images,
                             render_sequence(WorldConfig(**world, night=True)).images])
         return [image.unsqueeze(0) for image in images[:count]]
-    files = sorted(p for p in Path(image_folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = image_files(image_folder)
     if not files:
-        raise FileNotFoundError(f'no PNG or JPEG images in {image_folder}')
+        raise FileNotFoundError(f'no images in {image_folder}')
     step = max(len(files) // count, 1)
     frames = []
     for path in files[::step][:count]:
