@@ -11,6 +11,8 @@ import sys
 
 SUBCOMMANDS = {
     'demo': ('demo', 'play synthetic day and night drives through the ROS 2 node graph'),
+    'predict': ('predict', 'depth of images, folders of images and videos, written as PNG, '
+                           'NumPy and preview files'),
     'synth': ('synth', 'render a synthetic drive (day, night or both) as KITTI folders and '
                        'bags'),
     'train': ('train', 'train DeFeat-Net from a YAML config (config/train/)'),

@@ -58,8 +58,7 @@ from defeat_ros.bags.writer import copy_connection, create_bag
 from defeat_ros.camera.bag_outputs import camera_namespace, output_topics
 from defeat_ros.camera.camera_info_cache import camera_info_problem, CameraInfoCache
 from defeat_ros.camera.frame_step import FrameStep
-from defeat_ros.camera.model_location import ConfigurationError, default_model_candidates
-from defeat_ros.camera.model_location import resolve_model
+from defeat_ros.camera.model_location import model_option
 from defeat_ros.camera.process_config import ProcessConfig, ProcessReport
 from defeat_ros.messages.decode import parameter_intrinsics
 from defeat_ros.messages.typestore import CAMERA_INFO, COMPRESSED_IMAGE, TYPESTORE
@@ -248,18 +247,6 @@ class BagProcessor:
         self.warn('frame', f'frame {index} of {self.report.image_topic} skipped: {error}')
 
 
-def resolve_model_dir(model):
-    """Return the model directory: ``model``, or the default model when it is ''."""
-    if model:
-        return Path(model)
-    try:
-        return resolve_model('')
-    except ConfigurationError:
-        looked = ', '.join(map(str, default_model_candidates()))
-        raise FileNotFoundError(f'no default model is installed (looked in {looked}); give a '
-                                f'model directory (--model)') from None
-
-
 def process_bag(source, output, config=None, log=None, progress=False):
     """
     Run the node's Perception step over a bag and write its outputs into a new bag.
@@ -298,7 +285,7 @@ def process_bag(source, output, config=None, log=None, progress=False):
     try:
         processor.find_topics(reader)
         processor.first_camera_info(reader)
-        report.model = resolve_model_dir(config.model)
+        report.model = model_option(config.model)
         perception = Perception(report.model, config.backend, config.scale_mode,
                                 config.camera_height, device=config.device,
                                 precision=config.precision)

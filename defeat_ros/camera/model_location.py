@@ -45,3 +45,22 @@ def resolve_model(value):
     raise ConfigurationError(
         'parameter model is empty and no default model is installed (looked in '
         f'{", ".join(map(str, candidates))}); set model:=/path/to/model_dir')
+
+
+def model_option(model):
+    """
+    Return the model directory a command line names with --model ('' : the default model).
+
+    :raises FileNotFoundError: naming --model when it is not a model directory, or when no
+        default model is installed.
+    """
+    if model:
+        if not (Path(model) / 'config.json').is_file():
+            raise FileNotFoundError(f'--model {model}: not a model directory (no config.json)')
+        return Path(model)
+    try:
+        return resolve_model('')
+    except ConfigurationError:
+        looked = ', '.join(map(str, default_model_candidates()))
+        raise FileNotFoundError(f'no default model is installed (looked in {looked}); give a '
+                                f'model directory (--model)') from None
