@@ -12,7 +12,7 @@ connection that copies one of an input bag's.
 from contextlib import suppress
 from pathlib import Path
 import shutil
-import tempfile
+import uuid
 
 from rosbags.rosbag2 import StoragePlugin, Writer
 
@@ -41,8 +41,8 @@ class BagWriter:
         if self.path.exists():
             raise FileExistsError(f'{self.path} exists already, not overwriting')
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.temporary = Path(tempfile.mkdtemp(prefix=f'.{self.path.name}.', suffix='.partial',
-                                               dir=self.path.parent))
+        self.temporary = self.path.with_name(f'.{self.path.name}.{uuid.uuid4().hex[:8]}.partial')
+        self.temporary.mkdir()  # permissions from the umask, unlike tempfile's private folders
         """The hidden directory the bag is written in."""
         try:
             self.writer = Writer(self.temporary / self.path.name, version=BAG_VERSION,

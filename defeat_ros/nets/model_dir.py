@@ -5,7 +5,7 @@ from pathlib import Path
 
 from defeat_ros.nets.config import ModelConfig
 from defeat_ros.nets.defeat_net import DeFeatNet
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 import torch
 
 CONFIG_FILE = 'config.json'
@@ -18,7 +18,8 @@ def save_model(model, directory):
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(directory / WEIGHTS_FILE), metadata={'format': FORMAT})
+    # Written by Python rather than save_file, so that the file's permissions follow the umask.
+    (directory / WEIGHTS_FILE).write_bytes(save(state, metadata={'format': FORMAT}))
     config = {'format': FORMAT, 'model': model.config.to_dict()}
     (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + '\n')
     return directory

@@ -17,6 +17,7 @@ from pathlib import Path
 import shutil
 import tempfile
 import time
+import uuid
 
 from defeat_ros.data.frame_selection import balance_weights, brightness, motion, NIGHT_BRIGHTNESS
 from defeat_ros.data.frame_selection import STATIC_THRESHOLD
@@ -190,7 +191,8 @@ def write_model(model, out):
     """Write the model directory and its ONNX files to ``out`` in one rename."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=f'{out.name}.', suffix='.partial', dir=out.parent))
+    partial = out.with_name(f'.{out.name}.{uuid.uuid4().hex[:8]}.partial')
+    partial.mkdir()  # permissions from the umask, as the renamed model directory should have
     try:
         save_model(model, partial)
         export_onnx(partial)
