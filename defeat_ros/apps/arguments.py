@@ -10,7 +10,8 @@ def add_options(parser, config_class, skip=()):
     ``--name-with-dashes`` (or the field's own ``flag``; a flag without dashes is positional),
     typed like the default, with the field's choices and doc as help. Booleans are switches:
     ``--x`` for a False default, ``--no-x`` (or the ``flag`` given) for a True default. Lists are
-    comma-separated strings that the config parses, or given by repeating the flag (``repeat``).
+    comma-separated strings that the config parses, or given by repeating the flag (``repeat``;
+    a positional one takes one or more values).
 
     :param skip: names of fields not to offer.
     """
@@ -20,12 +21,14 @@ def add_options(parser, config_class, skip=()):
         dashed = item.name.replace('_', '-')
         flag = item.flag or '--' + dashed
         if not flag.startswith('-'):
-            parser.add_argument(item.name, metavar=flag, type=type(item.default), help=item.doc)
+            parser.add_argument(item.name, metavar=flag, help=item.doc,
+                                **({'nargs': '+'} if item.repeat else
+                                   {'type': type(item.default)}))
         elif isinstance(item.default, bool):
             negative = item.default
             parser.add_argument(item.flag or ('--no-' if negative else '--') + dashed,
                                 dest=item.name, default=item.default,
-                                help=f'switch off: {item.doc}' if negative else item.doc,
+                                help=switched_off(item.doc) if negative else item.doc,
                                 action='store_false' if negative else 'store_true')
         elif item.repeat:
             parser.add_argument(flag, dest=item.name, action='append', default=None,
@@ -51,3 +54,8 @@ def config_from_args(config_class, args):
     names = {item.name for item in options(config_class)}
     return config_class(**{name: value for name, value in vars(args).items()
                            if name in names and value is not None})
+
+
+def switched_off(doc):
+    """Return the help of a switch that turns a default-on option off."""
+    return f'switch off: {doc[:1].lower()}{doc[1:]}'
