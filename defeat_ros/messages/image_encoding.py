@@ -18,6 +18,9 @@ TO_RGB = {
 """Supported encodings and the OpenCV conversion to RGB (None: already RGB)."""
 CHANNELS = {'rgb8': 3, 'bgr8': 3, 'rgba8': 4, 'bgra8': 4}
 
+IMAGE_ENCODINGS = tuple(TO_RGB) + tuple(encoding[:-1] + '16' for encoding in TO_RGB)
+"""Every sensor_msgs/Image encoding read: the 8-bit ones and their 16-bit versions."""
+
 
 class UnsupportedEncoding(ValueError):
     """An image encoding Perception cannot read."""
@@ -77,7 +80,7 @@ def unpack_pixels(data, height, width, step, encoding, big_endian=False):
     base = eight_bit_encoding(encoding)
     if not base:
         raise UnsupportedEncoding(f'unsupported image encoding {encoding!r}; supported: '
-                                  f'{", ".join(sorted(TO_RGB))}')
+                                  f'{", ".join(IMAGE_ENCODINGS)}')
     wide = base != encoding
     height, width, step = int(height), int(width), int(step)
     channels = CHANNELS.get(base, 1)
