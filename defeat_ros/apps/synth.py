@@ -60,6 +60,12 @@ def run_synth(out, config, conditions=('day',), formats=FORMATS, storage='mcap',
     if unknown:
         raise ValueError(f'unknown formats {unknown}; choose from {list(FORMATS)}')
     out = Path(out)
+    taken = [out / condition / name for condition in conditions for name in
+             ('kitti' if fmt == 'kitti' else 'bag' for fmt in formats)
+             if (out / condition / name).exists()]
+    if taken:
+        raise FileExistsError(f'--out {out}: {taken[0]} exists already; choose a new folder '
+                              f'(nothing was rendered)')
     timings = {}
     for condition in conditions:
         cfg = WorldConfig.from_dict({**config.to_dict(), 'night': condition == 'night'})

@@ -7,6 +7,7 @@
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 import sys
 
 from defeat_ros.apps.arguments import add_options, config_from_args
@@ -35,6 +36,8 @@ def add_arguments(parser):
 def run(args):
     """Build the dataset and run the trainer; only rank 0 prints where the model went."""
     command = config_from_args(TrainCommand, args)
+    if not Path(command.config).is_file():
+        raise FileNotFoundError(f'--config {command.config}: no such file')
     try:
         with open(command.config) as stream:
             values = yaml.safe_load(stream) or {}

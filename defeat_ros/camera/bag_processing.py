@@ -281,11 +281,11 @@ def process_bag(source, output, config=None, log=None, progress=False):
 
     processor = BagProcessor(source, output, config, say)
     report = processor.report
+    report.model = model_option(config.model)
     reader, opened_damaged = open_salvaging(source)
     try:
         processor.find_topics(reader)
         processor.first_camera_info(reader)
-        report.model = model_option(config.model)
         perception = Perception(report.model, config.backend, config.scale_mode,
                                 config.camera_height, device=config.device,
                                 precision=config.precision)

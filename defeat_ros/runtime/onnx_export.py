@@ -3,6 +3,7 @@
 import hashlib
 import logging
 from pathlib import Path
+import warnings
 
 from defeat_ros.nets import load_model
 from defeat_ros.nets.model_dir import WEIGHTS_FILE
@@ -43,7 +44,9 @@ def export_onnx(model_dir, graphs=GRAPHS, opset=OPSET):
         inputs = (example,) if graph != 'pose' else (example, example.flip(-1))
         path = onnx_path(model_dir, graph)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # The exporter's constant-folding notes concern its own optimisation, not the graph.
+            warnings.filterwarnings('ignore', message='Constant folding', category=UserWarning)
             output = modules[graph](*inputs)
             torch.onnx.export(modules[graph], inputs, str(path), opset_version=opset,
                               input_names=INPUT_NAMES[graph],

@@ -152,11 +152,17 @@ def sample_dataset(sources, chosen, sample):
 
 
 def check_paths(config):
-    """Fail early, naming the option, on a missing source model or an existing output."""
+    """Fail early, naming the option, on a missing bag or source model or an existing output."""
+    for bag in config.bags:
+        if not Path(bag).exists():
+            raise FileNotFoundError(f'--bag {bag}: no such bag')
     source, out = Path(config.source), Path(config.out)
     if not source.exists():
         raise FileNotFoundError(f'--from {source}: the model directory does not exist')
-    read_config(source)
+    try:
+        read_config(source)
+    except (FileNotFoundError, ValueError) as error:
+        raise type(error)(f'--from {source}: {error}') from None
     if out.exists():
         raise FileExistsError(f'--out {out} already exists; choose a new directory '
                               f'(nothing was changed)')
