@@ -9,6 +9,7 @@ parameter table are generated (:func:`options` lists them as :class:`Option` rec
 
 from copy import deepcopy
 from dataclasses import asdict, dataclass, field, fields, MISSING
+import functools
 import re
 
 import yaml
@@ -78,8 +79,14 @@ class Option:
         return ''
 
 
+@functools.cache
 def options(config_class):
-    """Return the :class:`Option` of every field of ``config_class`` made with :func:`option`."""
+    """
+    Return the :class:`Option` of every field of ``config_class`` made with :func:`option`.
+
+    Computed once per class (the node reads its parameters through it on every frame); the
+    defaults are shared, so callers must not modify them.
+    """
     found = []
     for item in fields(config_class):
         if 'doc' not in item.metadata:
