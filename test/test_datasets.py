@@ -504,8 +504,8 @@ def test_bag_image_encodings_decode_to_rgb(expected):
     flat = np.zeros((8, 8, 3), np.uint8) + np.array([200, 100, 30], np.uint8)
     decoded = image_array(encoded_image(mosaic(flat, 'rggb'), 'bayer_rggb8'), 'x')
     assert np.array_equal(decoded[2:6, 2:6], flat[2:6, 2:6])
-    with pytest.raises(BagError, match="unsupported image encoding 'yuv422'"):
-        image_array(encoded_image(grey, 'yuv422'), 'bag x, topic y')
+    with pytest.raises(BagError, match="unsupported image encoding '8UC2'"):
+        image_array(encoded_image(grey, '8UC2'), 'bag x, topic y')
 
 
 def test_rectifier_undistorts_to_the_projection_camera():

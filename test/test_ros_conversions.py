@@ -55,8 +55,8 @@ def test_16_bit_images_are_read_at_8_bits(big_endian):
 
 
 def test_unsupported_and_malformed_images_are_clear_errors():
-    with pytest.raises(UnsupportedEncoding, match="'yuv422'.*supported: rgb8, .*bayer_bggr8"):
-        image_to_array(image_message(np.zeros((4, 4, 2), np.uint8), 'yuv422', 0))
+    with pytest.raises(UnsupportedEncoding, match="'8UC2'.*supported: rgb8, .*bayer_bggr8"):
+        image_to_array(image_message(np.zeros((4, 4, 2), np.uint8), '8UC2', 0))
     with pytest.raises(UnsupportedEncoding, match='16UC1'):
         image_to_array(image_message(np.zeros((4, 8), np.uint8), '16UC1', 0))
     short = image_message(RGB, 'rgb8', 0)

@@ -7,7 +7,7 @@ decoded here:
 
 | message | function |
 | --- | --- |
-| Image (rgb8, bgr8, rgba8, bgra8, mono8, bayer_*8, or 16-bit) | :func:`image_to_array` |
+| Image (rgb, bgr, rgba, bgra, mono, bayer_* at 8 or 16 bits; YUV) | :func:`image_to_array` |
 | CompressedImage (JPEG, PNG) | :func:`compressed_to_rgb` |
 | either of the two | :func:`decode_image` (:func:`message_to_rgb`: as RGB) |
 | depth Image (32FC1 metres, 16UC1 millimetres) | :func:`depth_to_metres` |
@@ -38,7 +38,10 @@ def image_to_array(message):
 
     Row padding (``step`` larger than ``width`` times the pixel size) is dropped; 16-bit
     versions of the encodings (``rgb16``, ``mono16``, ``bayer_rggb16``...; either byte order) are
-    reduced to 8 bits. The array is a copy: it does not keep the message alive.
+    reduced to 8 bits; packed YUV 4:2:2 (``uyvy``, ``yuyv`` and their older names ``yuv422``,
+    ``yuv422_yuy2``) is read as H x W x 2, semi-planar YUV (``nv12``, ``nv21``, ``nv24``) is
+    converted to ``rgb8`` (layouts: :mod:`defeat_ros.messages.image_encoding`). The array is a
+    copy: it does not keep the message alive.
 
     :param message: Image with an encoding Perception reads, or its 16-bit version.
     :return: (H x W x C or H x W uint8 array, its 8-bit encoding).
