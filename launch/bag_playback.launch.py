@@ -4,10 +4,15 @@ Play a rosbag2 recording into the DeFeat-Net node on simulated time.
     ros2 launch defeat_ros bag_playback.launch.py bag:=drives/day/bag rate:=0.5 rviz:=true
 
 ``player:=defeat`` (the default) plays with the package's own rosbags-based ``bag_player``
-node, which needs no rosbag2 installation; ``player:=ros2`` runs ``ros2 bag play --clock``
-instead. Either publishes /clock, and depth.launch.py is included with use_sim_time:=true.
-Bags written by ``defeat-ros synth`` match the defaults (``/camera/image_raw``,
-``/camera/camera_info``); add ``image_transport:=compressed`` for their JPEG topic.
+node, which needs no rosbag2 installation and starts playing once the bag's camera stream has a
+subscription, the DeFeat-Net node's, so no frame is lost while the node loads its model.
+``player:=ros2`` runs ``ros2 bag play --clock`` instead, which cannot wait: give it a ``delay``
+long enough for the node to start (about 5 s on a desktop, more the first time a TensorRT engine
+is built). Either publishes /clock, and depth.launch.py is included with use_sim_time:=true and
+every other argument of it passed on (those that set node parameters keep the params file's
+values unless given). Bags written by ``defeat-ros synth`` match the defaults
+(``/camera/image_raw``, ``/camera/camera_info``); add ``image_transport:=compressed`` for their
+JPEG topic.
 """
 
 import os
@@ -28,7 +33,7 @@ PLAYERS = ('defeat', 'ros2')
 
 
 def _player(context):
-    """Start the chosen player with the bag, rate, loop, start offset and delay."""
+    """Start the chosen player with the bag, rate, loop, start offset and extra delay."""
     player = LaunchConfiguration('player').perform(context)
     bag = LaunchConfiguration('bag').perform(context)
     rate = float(LaunchConfiguration('rate').perform(context))
@@ -58,10 +63,13 @@ def _player(context):
 
 
 def generate_launch_description():
-    """Declare the arguments, the player and the included depth.launch.py."""
+    """Declare the arguments, the included depth.launch.py and the player."""
     share = get_package_share_directory(PACKAGE)
+    keep = 'empty keeps the params file value'
     passed_on = ('namespace', 'image', 'camera_info', 'model', 'backend', 'image_transport',
-                 'rviz')
+                 'params_file', 'rviz', 'camera_tf', 'base_frame', 'camera_frame', 'camera_x',
+                 'camera_y', 'camera_z', 'camera_roll', 'camera_pitch', 'camera_yaw',
+                 'camera_height', 'autostart')
     return LaunchDescription([
         DeclareLaunchArgument('bag', description='rosbag2 directory to play'),
         DeclareLaunchArgument(
@@ -73,27 +81,58 @@ def generate_launch_description():
                               description='Start over at the end of the bag'),
         DeclareLaunchArgument('start_offset', default_value='0.0',
                               description='Seconds into the bag to start at'),
-        DeclareLaunchArgument('delay', default_value='2.0',
-                              description='Wall seconds to wait before playing, so that the '
-                                          'node has loaded its model and subscribed'),
+        DeclareLaunchArgument('delay', default_value='0.0',
+                              description='Extra wall seconds to wait before playing; '
+                                          'player:=ros2 needs it (the node takes seconds to '
+                                          'load its model), player:=defeat waits for the '
+                                          "node's subscription by itself"),
         DeclareLaunchArgument('namespace', default_value='camera',
                               description='Camera namespace of the node'),
         DeclareLaunchArgument('image', default_value='image_raw',
                               description='Image topic in the bag, relative to the namespace'),
         DeclareLaunchArgument('camera_info', default_value='camera_info',
                               description='CameraInfo topic in the bag'),
-        DeclareLaunchArgument('model', default_value='',
-                              description='Model directory; empty keeps the params file value'),
+        DeclareLaunchArgument('model', default_value='', description=f'Model directory; {keep}'),
         DeclareLaunchArgument('backend', default_value='',
-                              description='Inference backend; empty keeps the params file value'),
+                              description=f'Inference backend; {keep}'),
         DeclareLaunchArgument('image_transport', default_value='',
-                              description='raw or compressed; empty keeps the params file value'),
+                              description=f'raw or compressed; {keep}'),
+        DeclareLaunchArgument('params_file',
+                              default_value=os.path.join(share, 'config', 'depth.yaml'),
+                              description='Node parameter YAML file'),
         DeclareLaunchArgument('rviz', default_value='false',
                               description='Also start RViz with config/defeat.rviz'),
-        OpaqueFunction(function=_player),
+        DeclareLaunchArgument('autostart', default_value='',
+                              description='Configure and activate the node on start; false '
+                                          f'waits for a lifecycle manager; {keep}'),
+        DeclareLaunchArgument('camera_tf', default_value='true',
+                              description='Publish the static base_frame -> camera_frame '
+                                          'transform of the camera mount (needs tf2_ros)'),
+        DeclareLaunchArgument('base_frame', default_value='',
+                              description=f'Vehicle frame of the odometry; {keep}'),
+        DeclareLaunchArgument('camera_frame', default_value='camera_optical',
+                              description='Optical frame of the camera (frame_id of its images)'),
+        DeclareLaunchArgument('camera_x', default_value='',
+                              description=f'Camera position ahead of base_frame (m); {keep}'),
+        DeclareLaunchArgument('camera_y', default_value='',
+                              description=f'Camera position left of base_frame (m); {keep}'),
+        DeclareLaunchArgument('camera_z', default_value='',
+                              description=f'Camera position above base_frame (m); {keep}'),
+        DeclareLaunchArgument('camera_roll', default_value='',
+                              description=f'Camera roll (rad); {keep}'),
+        DeclareLaunchArgument('camera_pitch', default_value='',
+                              description=f'Camera pitch (rad, positive looks down); {keep}'),
+        DeclareLaunchArgument('camera_yaw', default_value='',
+                              description=f'Camera yaw (rad, positive looks left); {keep}'),
+        DeclareLaunchArgument('camera_height', default_value='',
+                              description='Camera height above the ground (m) for scale_mode '
+                                          f'camera_height; {keep}'),
+        # depth.launch.py first: its checks (camera_tf needs tf2_ros, rviz needs rviz2) stop
+        # the launch before anything, the player included, has started.
         IncludeLaunchDescription(
             PythonLaunchDescriptionSource(os.path.join(share, 'launch', 'depth.launch.py')),
             launch_arguments=[('use_sim_time', 'true')] + [
                 (name, LaunchConfiguration(name)) for name in passed_on],
         ),
+        OpaqueFunction(function=_player),
     ])
