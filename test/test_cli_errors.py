@@ -1,5 +1,6 @@
 """A user's mistake is one line naming the input or option at fault, and exit code 2."""
 
+import importlib
 from pathlib import Path
 import shutil
 
@@ -38,3 +39,20 @@ def test_user_errors_are_one_line_with_exit_code_2(workspace, capsys, argv, name
     assert len(error.splitlines()) == 1, error
     assert error.startswith(f'defeat-ros {argv[0]}: error: ') and named in error, error
     assert sorted(path.name for path in (workspace / 'drives' / 'day').iterdir()) == ['bag']
+
+
+def test_a_subcommand_says_it_is_starting_before_its_slow_imports(workspace, capsys,
+                                                                  monkeypatch):
+    """The first line comes before the subcommand's module (PyTorch, ONNX) is imported."""
+    seen_before_import = []
+    real_import = importlib.import_module
+
+    def recording_import(name, *args):
+        if name.startswith('defeat_ros.apps.'):
+            seen_before_import.append(capsys.readouterr().out)
+        return real_import(name, *args)
+
+    monkeypatch.setattr(importlib, 'import_module', recording_import)
+    assert main(['train', '--config', 'missing.yaml']) == 2
+    assert seen_before_import == ['defeat-ros train: starting (loading PyTorch and the model '
+                                  'code)\n']

@@ -3,6 +3,8 @@ The ``defeat-ros`` command: one entry point with a subcommand per workflow.
 
 Each subcommand is a module of :mod:`defeat_ros.apps` with ``add_arguments(parser)`` and
 ``run(args)``; only the chosen one is imported, so ``defeat-ros --help`` starts quickly.
+Importing one takes seconds (PyTorch, ONNX, OpenCV): a subcommand says that it is starting
+before it imports, so no long command begins with silence.
 """
 
 import argparse
@@ -26,6 +28,8 @@ SUBCOMMANDS = {
                                    'results into a new bag'),
 }
 """Subcommand -> (module of defeat_ros.apps, one-line help)."""
+
+HELP_FLAGS = {'-h', '--help'}
 
 ERRORS = (ValueError, FileNotFoundError, FileExistsError)
 """What a subcommand raises for bad input: printed as one line, exit status 2."""
@@ -60,6 +64,8 @@ def main(argv=None):
     """Parse ``argv`` and run the chosen subcommand; return the process exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     chosen = next((arg for arg in argv if not arg.startswith('-')), None)
+    if chosen in SUBCOMMANDS and not HELP_FLAGS & set(argv):
+        print(f'defeat-ros {chosen}: starting (loading PyTorch and the model code)', flush=True)
     args = build_parser(chosen if chosen in SUBCOMMANDS else None).parse_args(argv)
     try:
         args.run(args)
