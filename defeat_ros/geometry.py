@@ -240,6 +240,36 @@ def quaternion_to_matrix(x, y, z, w):
                      [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
 
 
+def rpy_to_matrix(roll, pitch, yaw):
+    """
+    Return the 3 x 3 rotation (numpy float64) of fixed-axis roll, pitch, yaw (rad).
+
+    ``Rz(yaw) @ Ry(pitch) @ Rx(roll)``: the convention of tf2's ``setRPY`` and of
+    ``static_transform_publisher --roll --pitch --yaw``.
+    """
+    cr, sr, cp, sp, cy, sy = (np.cos(roll), np.sin(roll), np.cos(pitch), np.sin(pitch),
+                              np.cos(yaw), np.sin(yaw))
+    return np.array([[cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr],
+                     [sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr],
+                     [-sp, cp * sr, cp * cr]])
+
+
+def mount_pose(x=0.0, y=0.0, z=0.0, roll=0.0, pitch=0.0, yaw=0.0):
+    """
+    Return ``T_base_optical`` (4 x 4 float64): a camera's optical frame in the vehicle frame.
+
+    The camera sits at (x, y, z) m in the base frame (REP-103: x forward, y left, z up); its
+    body axes are the base axes turned by roll, pitch, yaw (:func:`rpy_to_matrix`), and its
+    optical axes (x right, y down, z forward) follow from them. All zero: a camera at the base
+    origin looking along base x. This is the transform ``depth.launch.py`` publishes as
+    base_frame -> camera_frame.
+    """
+    pose = np.eye(4)
+    pose[:3, :3] = rpy_to_matrix(roll, pitch, yaw) @ R_OPTICAL_BODY.T
+    pose[:3, 3] = (x, y, z)
+    return pose
+
+
 def optical_to_body(t_optical):
     """
     Express motions or poses between optical camera frames between their body frames.
@@ -248,6 +278,21 @@ def optical_to_body(t_optical):
     :return: ... x 4 x 4 float64 numpy transforms between the body frames (REP-103 axes) at the
         same cameras.
     """
+    return camera_to_base(t_optical, T_OPTICAL_BODY.T)
+
+
+def camera_to_base(t_optical, t_base_optical):
+    """
+    Express motions between optical camera frames as motions of the vehicle carrying them.
+
+    A camera rigidly mounted at ``t_base_optical`` moving by ``T_previous_current`` (optical)
+    means the vehicle moved by ``t_base_optical @ T_previous_current @ inv(t_base_optical)``.
+
+    :param t_optical: ... x 4 x 4 transforms between optical frames (array or tensor).
+    :param t_base_optical: 4 x 4 pose of the optical frame in the base frame (:func:`mount_pose`).
+    :return: ... x 4 x 4 float64 numpy transforms between the base frames.
+    """
     if hasattr(t_optical, 'detach'):
         t_optical = t_optical.detach().cpu().double().numpy()
-    return T_OPTICAL_BODY.T @ np.asarray(t_optical, dtype=np.float64) @ T_OPTICAL_BODY
+    mount = np.asarray(t_base_optical, dtype=np.float64)
+    return mount @ np.asarray(t_optical, dtype=np.float64) @ np.linalg.inv(mount)

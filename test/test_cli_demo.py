@@ -36,11 +36,11 @@ def test_demo_runs_the_node_graph_and_measures_it(tmp_path, capsys):
         assert 0 < metrics['abs_rel'] < 2 and 0 <= metrics['a1'] <= 1
         assert metrics['ate_rmse_m'] >= 0
         results = read_topics(out / 'results' / condition,
-                              ['/camera/depth', '/camera/odometry', '/camera/points'])
+                              ['/camera/depth/image', '/camera/odometry', '/camera/points'])
         for topic, messages in results.items():
             assert messages, f'{topic} was not recorded'
             assert set(messages) <= stamps, f'{topic} stamps are not input stamps'
-        depth = next(iter(results['/camera/depth'].values()))
+        depth = next(iter(results['/camera/depth/image'].values()))
         assert (depth.encoding, depth.height, depth.width) == ('32FC1', 64, 128)
     assert summary['backend'].startswith('pytorch')
     for figure in ('contact_sheet.png', 'trajectory.png'):

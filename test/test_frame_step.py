@@ -5,11 +5,15 @@ The node and process-bag both run FrameStep; here it gets rosbags messages direc
 tiny random-weights DeFeatNet on the PyTorch backend (one thread).
 """
 
+from pathlib import Path
+import re
+
 import cv2
 from defeat_ros.camera.camera_info_cache import CameraInfoCache
 from defeat_ros.camera.frame_step import FrameStep, OUTPUT_TOPICS
 from defeat_ros.camera.options import OutputOptions
-from defeat_ros.geometry import normalise_intrinsics
+from defeat_ros.geometry import camera_to_base, mount_pose, normalise_intrinsics
+from defeat_ros.geometry import pixel_intrinsics_opencv
 from defeat_ros.messages.builders import camera_info_msg, image_msg
 from defeat_ros.messages.decode import parameter_intrinsics
 from defeat_ros.messages.image_encoding import UnsupportedEncoding
@@ -126,7 +130,60 @@ def test_frame_step_builds_only_the_wanted_outputs_with_the_camera_info(model_di
     assert torch.allclose(second.k_norm, K_A)
     odometry = second.messages['odometry']
     assert (odometry.header.frame_id, odometry.child_frame_id) == ('world', 'robot')
-    assert second.estimate.tracking and second.result.features.shape == (8, HEIGHT, WIDTH)
+    assert second.estimate.tracking
+    # features_resolution 'model' (the default): the network's size, whatever the image's
+    assert second.result.features.shape == (8, CONFIG.height, CONFIG.width)
+    assert (second.messages['features_info'].height, second.messages['features_info'].width) \
+        == (CONFIG.height, CONFIG.width)
+
+
+IMAGE_OUTPUTS = {'depth', 'depth_info', 'depth_visual', 'features', 'features_info',
+                 'features_visual'}
+
+
+def sizes(outputs):
+    """Return {output key: (height, width)} of the image and CameraInfo messages."""
+    return {key: (message.height, message.width) for key, message in outputs.messages.items()
+            if key in IMAGE_OUTPUTS}
+
+
+def test_features_come_at_the_network_size_unless_asked_for_the_input_size(model_dir, images):
+    """
+    features_resolution 'model' (the default): the network's own maps, never resized.
+
+    Depth follows output_resolution ('input': 48 x 80 here); each CameraInfo has its image's
+    size and the intrinsics scaled to it.
+    """
+    perception = Perception(model_dir, 'pytorch')
+    step = FrameStep(perception, camera_info=CameraInfoCache(FALLBACK))
+    model, image = (CONFIG.height, CONFIG.width), (HEIGHT, WIDTH)
+    first = step(frame(images[0], 1.0), IMAGE_OUTPUTS)
+    network = perception.backend.features(first.result.frame)[0].detach().float().numpy()
+    assert np.array_equal(first.result.features, network)  # not resized there and back
+    assert first.messages['features'].encoding == '32FC8'
+    assert sizes(first) == {'depth': image, 'depth_info': image, 'depth_visual': image,
+                            'features': model, 'features_info': model,
+                            'features_visual': model}
+    for key, size in [('depth_info', image), ('features_info', model)]:
+        fx, fy, cx, cy = pixel_intrinsics_opencv(FALLBACK, *size)
+        np.testing.assert_allclose(first.messages[key].k, [fx, 0, cx, 0, fy, cy, 0, 0, 1])
+    only_info = step(frame(images[1], 1.1), {'features_info'})
+    assert only_info.result.features is None  # its size needs no features
+    assert sizes(only_info) == {'features_info': model}
+    step.options = OutputOptions(features_resolution='input', output_resolution='model')
+    swapped = step(frame(images[2], 1.2), IMAGE_OUTPUTS)
+    assert swapped.result.features.shape == (8, HEIGHT, WIDTH)
+    assert sizes(swapped) == {'depth': model, 'depth_info': model, 'depth_visual': model,
+                              'features': image, 'features_info': image,
+                              'features_visual': image}
+
+
+def test_rviz_displays_subscribe_to_output_topics():
+    """config/defeat.rviz names topics the node publishes in its default namespace."""
+    rviz = Path(__file__).resolve().parents[1] / 'config' / 'defeat.rviz'
+    topics = set(re.findall(r'^\s+Value: (/camera/\S+)$', rviz.read_text(), re.MULTILINE))
+    outputs = {f'/camera/{topic}' for _, topic in OUTPUT_TOPICS.values()}
+    assert '/camera/depth/visual' in topics and topics <= outputs, topics - outputs
 
 
 def test_options_apply_from_the_next_frame(model_dir, images):
@@ -139,6 +196,21 @@ def test_options_apply_from_the_next_frame(model_dir, images):
     assert late.result.depth.shape == (CONFIG.height, CONFIG.width)
     assert (late.messages['depth'].height, late.messages['depth'].width) == \
         (CONFIG.height, CONFIG.width)
+
+
+def test_odometry_is_of_the_base_frame_given_by_the_mount_options(model_dir, images):
+    """The camera's measured motion becomes base_frame's through camera_x .. camera_yaw."""
+    mount = {'camera_x': 1.5, 'camera_y': -0.2, 'camera_z': 1.3, 'camera_roll': 0.02,
+             'camera_pitch': 0.08, 'camera_yaw': 0.3}
+    step = FrameStep(Perception(model_dir, 'pytorch'), OutputOptions(**mount),
+                     CameraInfoCache(FALLBACK))
+    step(frame(images[0], 1.0), {'odometry'})
+    second = step(frame(images[1], 1.1), {'odometry'})
+    expected = camera_to_base(second.result.transform, mount_pose(*mount.values()))
+    np.testing.assert_allclose(second.estimate.t_odom_base, expected, atol=1e-6)
+    pose = second.messages['odometry'].pose.pose.position
+    np.testing.assert_allclose([pose.x, pose.y, pose.z], expected[:3, 3], atol=1e-6)
+    assert second.messages['odometry'].child_frame_id == 'base_link'
 
 
 def test_compressed_and_raw_images_give_the_same_outputs(model_dir, images):

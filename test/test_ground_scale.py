@@ -149,7 +149,7 @@ def test_node_scales_from_its_camera_height_parameter(context, model_dir, drive)
     node = make_node(context, model_dir, namespace, scale_mode='camera_height',
                      camera_height=1.2)
     probe = Probe(context, namespace)
-    probe.listen(Image, 'depth')
+    probe.listen(Image, 'depth/image')
     client = AsyncParameterClient(probe.node, f'{namespace}/defeat')
     image_pub = probe.node.create_publisher(Image, 'image', 10)
     info_pub = probe.node.create_publisher(CameraInfo, 'camera_info', 10)
@@ -163,12 +163,13 @@ def test_node_scales_from_its_camera_height_parameter(context, model_dir, drive)
     with spinning(context, node, probe.node):
         assert node.get_parameter('camera_height').value == 1.2
         assert wait_for(lambda: publisher_matched(probe.node, f'{namespace}/image')
-                        and publisher_matched(node, f'{namespace}/depth'))
+                        and publisher_matched(node, f'{namespace}/depth/image'))
         for index, image in enumerate(images_uint8(drive.images[:2])):
             stamp = (index + 1) * 10 ** 8
             info_pub.publish(camera_info_message(*intrinsics, WORLD.height, WORLD.width, stamp))
             image_pub.publish(image_message(image, 'rgb8', stamp))
-            assert wait_for(lambda: len(probe.messages('depth')) > index), 'no depth published'
+            assert wait_for(lambda: len(probe.messages('depth/image')) > index), \
+                'no depth published'
         assert node.perception.scale_mode == 'camera_height'
         assert client.wait_for_services(timeout_sec=WAIT_S)
         assert not call('camera_height', -1.0).successful  # outside the descriptor's range
@@ -176,7 +177,7 @@ def test_node_scales_from_its_camera_height_parameter(context, model_dir, drive)
         assert not rejected.successful and 'model, camera_height' in rejected.reason
         assert call('camera_height', 2.0).successful
         image_pub.publish(image_message(images_uint8(drive.images[2:3])[0], 'rgb8', 3 * 10 ** 8))
-        assert wait_for(lambda: len(probe.messages('depth')) > 2), 'no depth published'
+        assert wait_for(lambda: len(probe.messages('depth/image')) > 2), 'no depth published'
         assert node.perception.ground.camera_height == 2.0  # read again on every frame
 
 

@@ -18,10 +18,12 @@ import defeat_ros.camera.frame_step as frame_step
 from defeat_ros.camera.frame_step import OUTPUT_TOPICS, process_frame
 from defeat_ros.camera.model_location import ConfigurationError, resolve_model
 from defeat_ros.camera.odometry import LOST_VARIANCE, OdometryChain
+from defeat_ros.camera.options import OutputOptions
 from defeat_ros.data.kitti_writer import images_uint8
 from defeat_ros.data.sequence_bag import write_bag
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.evaluation import depth_metrics
+from defeat_ros.geometry import pixel_intrinsics_opencv
 from defeat_ros.messages.builders import camera_info_msg, image_msg
 from defeat_ros.messages.decode import camera_info_intrinsics
 from defeat_ros.messages.typestore import CAMERA_INFO, header, IMAGE, TYPESTORE
@@ -43,9 +45,11 @@ INPUTS = {'/camera/image_raw': IMAGE, '/camera/image_raw/compressed':
           'sensor_msgs/msg/CompressedImage', '/camera/camera_info': CAMERA_INFO,
           '/ground_truth/odometry': 'nav_msgs/msg/Odometry',
           '/camera/depth/ground_truth': IMAGE}
-OUTPUTS = {'/camera/depth': IMAGE, '/camera/depth/camera_info': CAMERA_INFO,
-           '/camera/features/visual': IMAGE, '/camera/odometry': 'nav_msgs/msg/Odometry',
+OUTPUTS = {'/camera/depth/image': IMAGE, '/camera/depth/camera_info': CAMERA_INFO,
+           '/camera/features/visual': IMAGE, '/camera/features/camera_info': CAMERA_INFO,
+           '/camera/odometry': 'nav_msgs/msg/Odometry',
            '/camera/points': 'sensor_msgs/msg/PointCloud2'}
+"""The default outputs, in image_transport's layout (each image's CameraInfo beside it)."""
 
 
 @pytest.fixture(scope='module')
@@ -117,19 +121,27 @@ def test_outputs_have_the_node_types_and_the_input_stamps(processed):
         assert [t for t, _, _ in out[topic][1]] == image_log_times, topic
         frame = 'odom' if topic.endswith('odometry') else 'camera_optical'
         assert {m.header.frame_id for _, m, _ in out[topic][1]} == {frame}, topic
-    for _, depth, _ in out['/camera/depth'][1]:
+    for _, depth, _ in out['/camera/depth/image'][1]:
         assert (depth.encoding, depth.height, depth.width) == ('32FC1', HEIGHT, WIDTH)
     info = inputs['/camera/camera_info'][1][0][1]
     for _, depth_info, _ in out['/camera/depth/camera_info'][1]:
         assert (depth_info.height, depth_info.width) == (HEIGHT, WIDTH)
         assert np.allclose(depth_info.k, info.k, atol=1e-3)
-    assert {m.encoding for _, m, _ in out['/camera/features/visual'][1]} == {'rgb8'}
+    for (_, visual, _), (_, features_info, _) in zip(out['/camera/features/visual'][1],
+                                                     out['/camera/features/camera_info'][1]):
+        # features_resolution 'model': the network's size, not the input's 320 x 96
+        assert (visual.encoding, visual.height, visual.width) == \
+            ('rgb8', CONFIG.height, CONFIG.width)
+        assert (features_info.height, features_info.width) == (CONFIG.height, CONFIG.width)
+        fx, fy, cx, cy = pixel_intrinsics_opencv(camera_info_intrinsics(info, HEIGHT, WIDTH),
+                                                 CONFIG.height, CONFIG.width)
+        np.testing.assert_allclose(features_info.k, [fx, 0, cx, 0, fy, cy, 0, 0, 1], atol=1e-3)
     cloud = out['/camera/points'][1][0][1]
     assert (cloud.height, cloud.width) == (HEIGHT // 4, WIDTH // 4)
     assert [f.name for f in cloud.fields] == ['x', 'y', 'z', 'rgb']
     odometry = [m for _, m, _ in out['/camera/odometry'][1]]
     assert {m.child_frame_id for m in odometry} == {'base_link'}
-    assert odometry[0].pose.covariance[0] == LOST_VARIANCE > odometry[1].pose.covariance[0]
+    assert odometry[0].twist.covariance[0] == LOST_VARIANCE > odometry[1].twist.covariance[0]
     assert report.copied == FRAMES * len(INPUTS) and not report.odometry_restarts
     for topic in INPUTS:  # copied byte for byte, at the recorded times
         assert [(t, raw) for t, _, raw in out[topic][1]] == \
@@ -141,7 +153,8 @@ def test_output_bytes_are_what_the_node_publishes(processed, model_dir):
     rclpy_serialization = pytest.importorskip('rclpy.serialization')
     from defeat_ros.ros.message_bridge import to_rclpy
     _, out, inputs = processed
-    perception, chain = Perception(model_dir, 'pytorch'), OdometryChain(0.5)
+    perception = Perception(model_dir, 'pytorch')
+    chain = OdometryChain(0.5, OutputOptions().t_base_optical())  # process-bag's default mount
     info = inputs['/camera/camera_info'][1][0][1]
     k_norm = camera_info_intrinsics(info, HEIGHT, WIDTH)
     wanted = dict.fromkeys(OUTPUT_TOPICS, True)
@@ -172,14 +185,14 @@ def test_trained_model_depth_beats_the_untrained_model(bag, tmp_path):
     for name, model in (('trained', ''), ('untrained', untrained)):
         out = tmp_path / f'{name}_depth'
         process_bag(bag, out, ProcessConfig(model=str(model), backend='pytorch',
-                                            copy_input=False, outputs=['depth']))
+                                            copy_input=False, outputs=['depth/image']))
         topics = read_bag(out)
         if truth is None:
             truth = depth_maps(read_bag(bag), '/camera/depth/ground_truth')
         errors[name] = np.mean([
             depth_metrics(torch.from_numpy(prediction.copy()),
                           torch.from_numpy(np.nan_to_num(gt.copy())))['abs_rel']
-            for prediction, gt in zip(depth_maps(topics, '/camera/depth'), truth)])
+            for prediction, gt in zip(depth_maps(topics, '/camera/depth/image'), truth)])
     print(f'median-scaled AbsRel of {trained}: {errors["trained"]:.3f}, untrained: '
           f'{errors["untrained"]:.3f}')
     assert errors['trained'] < errors['untrained'], errors
@@ -189,14 +202,38 @@ def test_cli_processes_compressed_images_into_sqlite3(bag, model_dir, tmp_path, 
     out = tmp_path / 'from_jpeg'
     code = main(['process-bag', str(bag), str(out), '--model', str(model_dir), '--backend',
                  'pytorch', '--image-topic', '/camera/image_raw/compressed', '--storage',
-                 'sqlite3', '--no-copy', '--outputs', 'depth,odometry', '--quiet'])
+                 'sqlite3', '--no-copy', '--outputs', 'depth/image,odometry', '--quiet'])
     assert code == 0, capsys.readouterr().err
     assert (out / 'from_jpeg.db3').is_file() and 'sqlite3' in (out / 'metadata.yaml').read_text()
     topics = read_bag(out)
-    assert set(topics) == {'/camera/depth', '/camera/odometry'}
-    assert stamps(topics, '/camera/depth') == stamps(read_bag(bag), '/camera/image_raw')
-    assert all(d.shape == (HEIGHT, WIDTH) for d in depth_maps(topics, '/camera/depth'))
+    assert set(topics) == {'/camera/depth/image', '/camera/odometry'}
+    assert stamps(topics, '/camera/depth/image') == stamps(read_bag(bag), '/camera/image_raw')
+    assert all(d.shape == (HEIGHT, WIDTH) for d in depth_maps(topics, '/camera/depth/image'))
     assert f'{FRAMES} frames of /camera/image_raw/compressed' in capsys.readouterr().out
+
+
+def test_cli_writes_features_at_the_input_size_on_request(bag, model_dir, tmp_path, capsys):
+    """--features-resolution input: features/image, its camera_info and visual at 320 x 96."""
+    out = tmp_path / 'features'
+    code = main(['process-bag', str(bag), str(out), '--model', str(model_dir), '--backend',
+                 'pytorch', '--image-topic', '/camera/image_raw', '--no-copy', '--outputs',
+                 'features/image,features/camera_info,features/visual,depth/image',
+                 '--features-resolution', 'input', '--output-resolution', 'model', '--quiet'])
+    assert code == 0, capsys.readouterr().err
+    topics = read_bag(out)
+    assert {topic: kind for topic, (kind, _) in topics.items()} == {
+        '/camera/depth/image': IMAGE, '/camera/features/image': IMAGE,
+        '/camera/features/camera_info': CAMERA_INFO, '/camera/features/visual': IMAGE}
+    info = read_bag(bag)['/camera/camera_info'][1][0][1]
+    for topic, encoding in [('/camera/features/image', '32FC8'),
+                            ('/camera/features/visual', 'rgb8')]:
+        assert all((m.encoding, m.height, m.width) == (encoding, HEIGHT, WIDTH)
+                   for _, m, _ in topics[topic][1]), topic
+    for _, features_info, _ in topics['/camera/features/camera_info'][1]:
+        assert (features_info.height, features_info.width) == (HEIGHT, WIDTH)
+        np.testing.assert_allclose(features_info.k, info.k, atol=1e-3)
+    assert all(d.shape == (CONFIG.height, CONFIG.width)  # output_resolution: model
+               for d in depth_maps(topics, '/camera/depth/image'))
     assert main(['process-bag', str(bag), str(out), '--model', str(model_dir)]) == 2
     assert 'exists already' in capsys.readouterr().err
 
@@ -208,19 +245,19 @@ def test_truncated_mcap_keeps_the_readable_frames(bag, model_dir, tmp_path, caps
     data.write_bytes(data.read_bytes()[:data.stat().st_size * 6 // 10])
     out = tmp_path / 'partial'
     with pytest.raises(PartialBagError) as error:
-        process_bag(damaged, out, options(model_dir, outputs=['depth', 'odometry'],
+        process_bag(damaged, out, options(model_dir, outputs=['depth/image', 'odometry'],
                                           image_topic='/camera/image_raw'))
     assert str(data) in str(error.value) and 'damaged' in str(error.value)
     report = error.value.report
     topics = read_bag(out)
-    kept = stamps(topics, '/camera/depth')
+    kept = stamps(topics, '/camera/depth/image')
     assert 0 < report.frames == len(kept) < FRAMES
     assert kept == stamps(read_bag(bag), '/camera/image_raw')[:len(kept)]
     assert len(topics['/camera/image_raw'][1]) == len(kept)  # copied as far as readable
     assert leftovers(tmp_path, 'damaged', 'partial') == []
     code = main(['process-bag', str(damaged), str(tmp_path / 'cli'), '--model', str(model_dir),
                  '--backend', 'pytorch', '--image-topic', '/camera/image_raw', '--no-copy',
-                 '--outputs', 'depth', '--quiet'])
+                 '--outputs', 'depth/image', '--quiet'])
     captured = capsys.readouterr()
     assert code == 2 and str(data) in captured.err and f'wrote them to {tmp_path / "cli"}' \
         in captured.err and f'{len(kept)} frames' in captured.out
@@ -262,7 +299,8 @@ def test_topic_problems_list_what_the_bag_has(drive, bag, processed, model_dir, 
                                        r'\(sensor_msgs/msg/Image\)'):
         process_bag(bare, tmp_path / 'out', options(model_dir))
     processed_path = processed[0].output
-    with pytest.raises(BagError, match='already has the output topics /camera/depth'):
+    with pytest.raises(BagError, match='already has the output topics '
+                                       '/camera/depth/camera_info, /camera/depth/image'):
         process_bag(processed_path, tmp_path / 'out',
                     options(model_dir, image_topic='/camera/image_raw'))
     assert leftovers(tmp_path, 'no_images', 'bare') == []
@@ -284,7 +322,7 @@ def test_no_half_written_output_after_a_failure(bag, model_dir, tmp_path, monkey
     monkeypatch.setattr(frame_step, 'process_frame', failing)
     with pytest.raises(RuntimeError, match='backend failed'):
         process_bag(bag, tmp_path / 'out', options(model_dir, image_topic='/camera/image_raw',
-                                                   outputs=['depth']))
+                                                   outputs=['depth/image']))
     assert leftovers(tmp_path) == []
 
 
@@ -303,8 +341,8 @@ def test_time_backwards_and_mixed_sizes_restart_odometry(drive, model_dir, tmp_p
             hdr = header(10 ** 9 + round(seconds * 1e9), 'cam')
             writer.write(image, 10 ** 9 + index * 10 ** 8,
                          TYPESTORE.serialize_cdr(image_msg(pixels, hdr), IMAGE))
-    report = process_bag(path, tmp_path / 'out', options(model_dir, outputs=['depth', 'odometry'],
-                                                         copy_input=False), progress=True)
+    report = process_bag(path, tmp_path / 'out', options(
+        model_dir, outputs=['depth/image', 'odometry'], copy_input=False), progress=True)
     assert report.frames == 5
     assert report.odometry_restarts == {'image size changed': 1, 'time jumped backwards': 1}
     warnings = capsys.readouterr().err
@@ -312,11 +350,11 @@ def test_time_backwards_and_mixed_sizes_restart_odometry(drive, model_dir, tmp_p
     assert 'frame 2 of /cam/image: image size changed' in warnings
     assert 'frame 3 of /cam/image: time jumped backwards by 0.150 s' in warnings
     topics = read_bag(tmp_path / 'out')
-    assert [d.shape for d in depth_maps(topics, '/cam/depth')] == \
+    assert [d.shape for d in depth_maps(topics, '/cam/depth/image')] == \
         [(HEIGHT, WIDTH)] * 2 + [(HEIGHT // 2, WIDTH // 2)] * 3
     assert stamps(topics, '/cam/odometry') == [10 ** 9 + round(s * 1e9) for _, s in frames]
     odometry = [m for _, m, _ in topics['/cam/odometry'][1]]
-    lost = [m.pose.covariance[0] >= LOST_VARIANCE for m in odometry]
+    lost = [m.twist.covariance[0] >= LOST_VARIANCE for m in odometry]
     assert lost == [True, False, True, True, False]
     new_origin = odometry[3].pose.pose
     assert (new_origin.position.x, new_origin.position.y, new_origin.orientation.w) == (0, 0, 1)
@@ -324,7 +362,9 @@ def test_time_backwards_and_mixed_sizes_restart_odometry(drive, model_dir, tmp_p
 
 def test_config_rejects_what_the_options_forbid():
     with pytest.raises(ValueError, match='outputs must be some of'):
-        ProcessConfig(outputs='depth,normals')
+        ProcessConfig(outputs='depth/image,normals')
+    with pytest.raises(ValueError, match=r'outputs must be some of depth/image, .*got depth$'):
+        ProcessConfig(outputs='depth')  # the name before image_transport's layout
     with pytest.raises(ValueError, match="backend: 'tensorflow' is not one of"):
         ProcessConfig(backend='tensorflow')
     with pytest.raises(ValueError, match=r'point_stride: 0 is not in \[1, 64\]'):

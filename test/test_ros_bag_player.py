@@ -7,13 +7,15 @@ launch/bag_playback.launch.py composes.
 
 import subprocess
 import sys
+import time
 
+from defeat_ros.bags.reader import open_bag
 from defeat_ros.data.kitti_writer import images_uint8
 from defeat_ros.data.sequence_bag import write_bag
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.messages.typestore import stamp_ns as stamps_ns
 from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
-from defeat_ros.ros.bag_player import BagPlayer
+from defeat_ros.ros.bag_player import BagPlayer, camera_streams
 from defeat_ros.ros.depth_node import DepthNode
 from nav_msgs.msg import Odometry
 import numpy as np
@@ -109,7 +111,8 @@ def test_player_replays_every_topic_with_clock(context, drive, bag):
 def test_start_offset_and_loop(context, bag):
     path, namespace = bag
     clock_topic = f'{namespace}/loop_clock'
-    player = make_player(context, path, clock_topic, rate=10.0, loop=True, start_offset=0.25)
+    player = make_player(context, path, clock_topic, rate=10.0, loop=True, start_offset=0.25,
+                         wait_for_subscribers=f'{namespace}/camera_info')
     probe = Probe(context, namespace)
     probe.listen(CameraInfo, f'{namespace}/camera_info')
     probe.listen(Clock, clock_topic)
@@ -127,6 +130,58 @@ def test_start_offset_and_loop(context, bag):
     # Frames are 0.1 s apart: an offset of 0.25 s plays frames 3, 4, 5, then again.
     first_passes = [stamp_ns(m) - int(START * 1e9) for m in infos[:6]]
     assert first_passes == [300_000_000, 400_000_000, 500_000_000] * 2
+
+
+def test_the_camera_streams_are_the_colour_image_topics_raw_or_compressed(bag):
+    path, namespace = bag
+    reader = open_bag(path)
+    try:
+        played = {c.topic for c in reader.connections}
+        streams = camera_streams(reader, path, played)
+        assert streams == [(f'{namespace}/image_raw', f'{namespace}/image_raw/compressed')]
+        # The 32FC1 ground truth is no camera stream; a topic the player skips is not awaited.
+        assert camera_streams(reader, path, played - {f'{namespace}/image_raw'}) == [
+            (f'{namespace}/image_raw/compressed',)]
+    finally:
+        reader.close()
+
+
+def test_playback_waits_for_a_subscription_to_the_camera_stream(context, drive, bag, capfd):
+    """The player starts before anyone listens (a node loading its model): no frame is lost."""
+    path, namespace = bag
+    player = make_player(context, path, f'{namespace}/wait_clock', rate=10.0)
+    probe = Probe(context, namespace)
+    with spinning(context, player, probe.node):
+        player.start()
+        time.sleep(1.0)
+        assert player.played == 0 and not player.finished.is_set()
+        probe.listen(Image, f'{namespace}/image_raw')  # the raw twin of the stream will do
+        assert player.finished.wait(60.0)
+        assert wait_for(lambda: len(probe.messages(f'{namespace}/image_raw')) == FRAMES)
+        images = probe.messages(f'{namespace}/image_raw')
+    assert [stamp_ns(m) for m in images] == stamps_ns(START, drive.stamps)
+    logged = capfd.readouterr().err
+    assert (f'waiting (at most 60 s) for a subscription on {namespace}/image_raw or '
+            f'{namespace}/image_raw/compressed') in logged
+    assert 'subscribed: playing' in logged
+
+
+def test_listed_topics_are_awaited_at_most_wait_timeout(context, bag, capfd):
+    path, namespace = bag
+    ground_truth = f'{namespace}/depth/ground_truth'
+    player = make_player(context, path, f'{namespace}/timeout_clock', rate=10.0,
+                         wait_for_subscribers=ground_truth, wait_timeout=0.5)
+    with spinning(context, player):
+        begun = time.monotonic()
+        player.start()
+        assert player.finished.wait(60.0)
+        assert time.monotonic() - begun >= 0.5
+    assert player.played == FRAMES * (len(TOPICS) + 1)
+    assert (f'no subscription on {ground_truth} after 0.5 s (wait_timeout): playing anyway'
+            in capfd.readouterr().err)
+    with pytest.raises(ValueError, match='parameter wait_for_subscribers: /nowhere is not a '
+                                         'topic this player publishes'):
+        make_player(context, path, '/unused_clock', wait_for_subscribers='/nowhere')
 
 
 def test_missing_bag_is_a_clear_error(context, tmp_path):
@@ -155,15 +210,15 @@ def test_node_on_sim_time_processes_the_played_bag(context, drive, bag, tmp_path
         cli_args=['--ros-args', '-r', 'image:=image_raw'])
     player = make_player(context, path, '/clock', rate=0.5)
     probe = Probe(context, namespace)
-    probe.listen(Image, 'depth')
+    probe.listen(Image, 'depth/image')
     stamps = stamps_ns(START, drive.stamps)
     with spinning(context, node, player, probe.node):
         assert wait_for(lambda: publisher_matched(player, f'{namespace}/image_raw')
-                        and publisher_matched(node, f'{namespace}/depth'))
+                        and publisher_matched(node, f'{namespace}/depth/image'))
         player.start()
         assert player.finished.wait(60.0)
-        assert wait_for(lambda: stamps[-1] in [stamp_ns(m) for m in probe.messages('depth')])
+        assert wait_for(lambda: stamps[-1] in [stamp_ns(m) for m in probe.messages('depth/image')])
         now = node.get_clock().now().nanoseconds
-    outputs = [stamp_ns(m) for m in probe.messages('depth')]
+    outputs = [stamp_ns(m) for m in probe.messages('depth/image')]
     assert set(outputs) <= set(stamps) and outputs == sorted(outputs)
     assert stamps[0] <= now <= stamps[-1]  # the node's clock is the bag's

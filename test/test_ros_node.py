@@ -109,7 +109,7 @@ def contract_run(context, model_dir, drive):
 
 def test_depth_is_32fc1_metres_with_the_input_header(contract_run):
     received, stamps, _, _ = contract_run
-    depths = received['depth']
+    depths = received['depth/image']
     assert [stamp_ns(m) for m in depths] == stamps
     for message in depths:
         assert (message.encoding, message.height, message.width) == ('32FC1', 64, 96)
@@ -130,15 +130,19 @@ def test_depth_camera_info_carries_the_camera_intrinsics(contract_run):
     np.testing.assert_allclose(last.k, [fx, 0, cx, 0, fy, cy, 0, 0, 1], atol=1e-3)
 
 
-def test_features_are_unit_32fc8(contract_run):
-    received, stamps, _, _ = contract_run
-    features = received['features']
-    assert [stamp_ns(m) for m in features] == stamps
+def test_features_are_unit_32fc8_with_their_camera_info(contract_run):
+    received, stamps, sequence, _ = contract_run
+    features, infos = received['features/image'], received['features/camera_info']
+    assert [stamp_ns(m) for m in features] == [stamp_ns(m) for m in infos] == stamps
     message = features[-1]
     assert (message.encoding, message.height, message.width) == ('32FC8', 64, 96)
     assert message.step == 96 * 8 * 4
     vectors = np.frombuffer(message.data, '<f4').reshape(64, 96, 8)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=2), 1.0, atol=1e-4)
+    fx, fy, cx, cy = opencv_intrinsics(sequence.k_norm, 64, 96)
+    assert (infos[-1].height, infos[-1].width, infos[-1].header.frame_id) == \
+        (64, 96, 'camera_optical')
+    np.testing.assert_allclose(infos[-1].k, [fx, 0, cx, 0, fy, cy, 0, 0, 1], atol=1e-3)
 
 
 def test_visuals_are_rgb8_images_for_rviz(contract_run):
@@ -154,7 +158,7 @@ def test_visuals_are_rgb8_images_for_rviz(contract_run):
 
 def test_points_are_the_depth_backprojected_with_colours(contract_run):
     received, stamps, sequence, images = contract_run
-    clouds, depths = received['points'], received['depth']
+    clouds, depths = received['points'], received['depth/image']
     assert [stamp_ns(m) for m in clouds] == stamps
     cloud, depth_message = clouds[-2], depths[-2]  # the last frame of the drive
     assert [(f.name, f.offset, f.datatype, f.count) for f in cloud.fields] == [
@@ -183,7 +187,9 @@ def test_odometry_frames_stamps_and_honest_covariance(contract_run):
         q = message.pose.pose.orientation
         assert np.isclose(np.linalg.norm([q.x, q.y, q.z, q.w]), 1.0)
     first, tracked, jumped = odometry[0], odometry[1:-1], odometry[-1]
-    assert np.allclose(np.diag(np.reshape(first.pose.covariance, (6, 6))), LOST_VARIANCE)
+    # The first pose is the odom origin by definition (exact); its twist is unknown.
+    assert not np.any(first.pose.covariance)
+    assert np.allclose(np.diag(np.reshape(first.twist.covariance, (6, 6))), LOST_VARIANCE)
     assert all(np.reshape(m.pose.covariance, (6, 6)).max() < 1.0 for m in tracked)
     assert all(np.reshape(m.twist.covariance, (6, 6)).max() < LOST_VARIANCE for m in tracked)
     # The repeat of frame 0 jumped back in time: a new odom origin, tracking unknown.
@@ -201,7 +207,7 @@ def test_compressed_input_of_another_size_with_parameter_intrinsics(context, mod
                      image_transport='compressed', output_resolution='model')
     assert node.image_topic == f'{namespace}/image_raw/compressed'
     probe = Probe(context, namespace)
-    probe.listen(Image, 'depth')
+    probe.listen(Image, 'depth/image')
     probe.listen(CameraInfo, 'depth/camera_info')
     publisher = probe.node.create_publisher(CompressedImage, 'image_raw/compressed', 10)
     big = [cv2.resize(image, (144, 96), interpolation=cv2.INTER_LINEAR) for image in images]
@@ -212,8 +218,8 @@ def test_compressed_input_of_another_size_with_parameter_intrinsics(context, mod
             _, data = cv2.imencode(suffix, cv2.cvtColor(big[index], cv2.COLOR_RGB2BGR))
             publisher.publish(compressed_message(data, stamps[index], image_format=name))
             assert wait_for(lambda: len(probe.messages('depth/camera_info')) > index)
-        assert wait_for(lambda: len(probe.messages('depth')) >= 2)
-        depths, infos = probe.messages('depth'), probe.messages('depth/camera_info')
+        assert wait_for(lambda: len(probe.messages('depth/image')) >= 2)
+        depths, infos = probe.messages('depth/image'), probe.messages('depth/camera_info')
     assert [stamp_ns(m) for m in depths] == stamps[:2]
     assert all((m.height, m.width) == (64, 96) for m in depths)  # output_resolution: model
     defaults = {s.name: s.default for s in parameters.PARAMETERS}
@@ -222,30 +228,77 @@ def test_compressed_input_of_another_size_with_parameter_intrinsics(context, mod
     np.testing.assert_allclose(infos[-1].k, [fx, 0, cx, 0, fy, cy, 0, 0, 1], atol=1e-3)
 
 
+@pytest.mark.parametrize('overrides,features_size', [
+    ({}, (64, 96)),  # features_resolution 'model' (the default): the network's size
+    ({'features_resolution': 'input'}, (96, 144)),
+], ids=['default', 'input'])
+def test_each_image_topic_pairs_with_the_camera_info_beside_it(context, model_dir, drive,
+                                                               overrides, features_size):
+    """
+    image_transport's layout: ``<name>/image`` and ``<name>/camera_info`` at the same size.
+
+    Input frames are 144 x 96, the network 96 x 64: depth comes at the input's size
+    (output_resolution 'input'), the features at ``features_size``, each with its intrinsics.
+    """
+    sequence, images, stamps = drive
+    namespace = unique_namespace('layout')
+    node = make_node(context, model_dir, namespace, **overrides)
+    probe = Probe(context, namespace)
+    topics = {'depth/image': Image, 'depth/camera_info': CameraInfo, 'depth/visual': Image,
+              'features/image': Image, 'features/camera_info': CameraInfo,
+              'features/visual': Image}
+    for topic, kind in topics.items():
+        probe.listen(kind, topic)
+    image_pub = probe.node.create_publisher(Image, 'image', 10)
+    info_pub = probe.node.create_publisher(CameraInfo, 'camera_info', 10)
+    big = [cv2.resize(image, (144, 96), interpolation=cv2.INTER_LINEAR) for image in images[:3]]
+    with spinning(context, node, probe.node):
+        assert wait_for(lambda: publisher_matched(probe.node, f'{namespace}/image') and all(
+            publisher_matched(node, f'{namespace}/{topic}') for topic in topics))
+        for index, pixels in enumerate(big):
+            info_pub.publish(camera_info_message(*opencv_intrinsics(sequence.k_norm, 96, 144),
+                                                 96, 144, stamps[index]))
+            image_pub.publish(image_message(pixels, 'rgb8', stamps[index]))
+            assert wait_for(lambda: all(len(probe.messages(t)) > index for t in topics)), \
+                f'not every output came for frame {index}'
+        received = {topic: probe.messages(topic) for topic in topics}
+    for name, size, encoding in [('depth', (96, 144), '32FC1'),
+                                 ('features', features_size, '32FC8')]:
+        pictures, infos = received[f'{name}/image'], received[f'{name}/camera_info']
+        assert [stamp_ns(m) for m in pictures] == [stamp_ns(m) for m in infos] == stamps[:3]
+        for picture, info, visual in zip(pictures, infos, received[f'{name}/visual']):
+            assert (picture.encoding, picture.height, picture.width) == (encoding, *size)
+            assert (info.height, info.width) == (picture.height, picture.width) == \
+                (visual.height, visual.width), name
+            assert info.header.frame_id == picture.header.frame_id == 'camera_optical'
+        fx, fy, cx, cy = opencv_intrinsics(sequence.k_norm, *size)
+        np.testing.assert_allclose(infos[-1].k, [fx, 0, cx, 0, fy, cy, 0, 0, 1], atol=1e-3)
+
+
 def test_bad_frames_give_a_diagnostics_error_and_the_node_keeps_going(
         context, model_dir, drive):
     _, images, stamps = drive
     namespace = unique_namespace('bad_input')
     node = make_node(context, model_dir, namespace)
     probe = Probe(context, namespace)
-    probe.listen(Image, 'depth')
+    probe.listen(Image, 'depth/image')
     probe.listen(DiagnosticArray, '/diagnostics')
     publisher = probe.node.create_publisher(Image, 'image', 10)
-    yuv = np.zeros((64, 96, 2), np.uint8)
+    float_depth = np.zeros((64, 96, 4), np.uint8)  # a 32FC1 depth image is no camera image
     truncated = image_message(images[1], 'rgb8', stamps[1])
     truncated.data = bytes(truncated.data)[:1000]
     with spinning(context, node, probe.node):
         assert wait_for(lambda: publisher_matched(probe.node, f'{namespace}/image')
-                        and publisher_matched(node, f'{namespace}/depth'))
-        for bad, words in [(image_message(yuv, 'yuv422', stamps[0]), 'yuv422'),
+                        and publisher_matched(node, f'{namespace}/depth/image'))
+        for bad, words in [(image_message(float_depth, '32FC1', stamps[0]), '32FC1'),
                            (truncated, 'bytes')]:
             publisher.publish(bad)
             assert wait_for(lambda: any(
                 s.level == DiagnosticStatus.ERROR and words in s.message
                 for s in statuses(probe, namespace))), f'no diagnostics ERROR about {words}'
         publisher.publish(image_message(images[2], 'bgr8', stamps[2]))
-        assert wait_for(lambda: len(probe.messages('depth')) == 1)
-        assert stamp_ns(probe.messages('depth')[0]) == stamps[2]
+        assert wait_for(lambda: len(probe.messages('depth/image')) == 1)
+        assert stamp_ns(probe.messages('depth/image')[0]) == stamps[2]
         assert wait_for(lambda: any(values(s)['errors'] == '2' and values(s)['frames processed']
                                     == '1' for s in statuses(probe, namespace)))
 
@@ -255,7 +308,7 @@ def test_a_burst_drops_frames_instead_of_queueing(context, model_dir, drive):
     namespace = unique_namespace('burst')
     node = make_node(context, model_dir, namespace)
     probe = Probe(context, namespace)
-    probe.listen(Image, 'depth')
+    probe.listen(Image, 'depth/image')
     probe.listen(DiagnosticArray, '/diagnostics')
     publisher = probe.node.create_publisher(Image, 'image', 100)
     stamps = [int(START * 1e9) + i * 10 ** 8 for i in range(20)]
@@ -264,19 +317,20 @@ def test_a_burst_drops_frames_instead_of_queueing(context, model_dir, drive):
     def report():
         """Return the latest diagnostics that account for every depth output so far."""
         for status in reversed(statuses(probe, namespace)):
-            if int(values(status)['frames processed']) == len(probe.messages('depth')):
+            if int(values(status)['frames processed']) == len(probe.messages('depth/image')):
                 return values(status)
         return None
 
     with spinning(context, node, probe.node):
         assert wait_for(lambda: publisher_matched(probe.node, f'{namespace}/image')
-                        and publisher_matched(node, f'{namespace}/depth'))
+                        and publisher_matched(node, f'{namespace}/depth/image'))
         for message in burst:
             publisher.publish(message)
-        assert wait_for(lambda: stamps[-1] in [stamp_ns(m) for m in probe.messages('depth')]), \
+        assert wait_for(lambda: stamps[-1] in [stamp_ns(m) for m in
+                                               probe.messages('depth/image')]), \
             'the newest frame of the burst was never processed'
         assert wait_for(lambda: report() is not None and int(report()['dropped frames']) > 0)
-        outputs = [stamp_ns(m) for m in probe.messages('depth')]
+        outputs = [stamp_ns(m) for m in probe.messages('depth/image')]
         summary = report()
     print(f'burst of 20: node received {summary["frames received"]}, processed '
           f'{summary["frames processed"]}, dropped {summary["dropped frames"]}')
@@ -384,33 +438,33 @@ def test_unused_outputs_are_not_computed(context, model_dir, drive, monkeypatch)
     features = backend.features
     monkeypatch.setattr(backend, 'features', lambda image: inferred.append(1) or features(image))
     probe = Probe(context, namespace)
-    probe.listen(Image, 'depth')
+    probe.listen(Image, 'depth/image')
     probe.listen(OUTPUT_TYPES['odometry'], 'odometry')
     publisher = probe.node.create_publisher(Image, 'image', 10)
 
     def send(index):
         """Publish frame ``index``; return once its depth and odometry are here."""
         publisher.publish(image_message(images[index], 'rgb8', stamps[index]))
-        assert wait_for(lambda: len(probe.messages('depth')) > index
+        assert wait_for(lambda: len(probe.messages('depth/image')) > index
                         and len(probe.messages('odometry')) > index)
 
     with spinning(context, node, probe.node):
         assert wait_for(lambda: publisher_matched(probe.node, f'{namespace}/image')
-                        and publisher_matched(node, f'{namespace}/depth')
+                        and publisher_matched(node, f'{namespace}/depth/image')
                         and publisher_matched(node, f'{namespace}/odometry'))
         send(0)
         assert inferred == []  # nobody listens to features, visuals or points
-        probe.listen(Image, 'features')
+        probe.listen(Image, 'features/image')
         probe.listen(OUTPUT_TYPES['points'], 'points')
-        assert wait_for(lambda: publisher_matched(node, f'{namespace}/features')
+        assert wait_for(lambda: publisher_matched(node, f'{namespace}/features/image')
                         and publisher_matched(node, f'{namespace}/points'))
         send(1)
-        assert wait_for(lambda: len(probe.messages('features')) == 1
+        assert wait_for(lambda: len(probe.messages('features/image')) == 1
                         and len(probe.messages('points')) == 1)
         assert inferred == [1]
         node.set_parameters([Parameter('publish_features', value=False),
                              Parameter('publish_points', value=False)])
         send(2)
         assert inferred == [1]  # still subscribed, but switched off
-        assert not wait_for(lambda: len(probe.messages('features')) > 1
+        assert not wait_for(lambda: len(probe.messages('features/image')) > 1
                             or len(probe.messages('points')) > 1, timeout=1.0)

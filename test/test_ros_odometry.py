@@ -7,11 +7,14 @@ reproduce the true REP-105 body trajectory and twists that the bag writer record
 
 import threading
 
-from defeat_ros.camera.odometry import LOST_VARIANCE, OdometryChain, STEP_ROTATION_SIGMA
+from defeat_ros.camera.input_stream import InputStream
+from defeat_ros.camera.odometry import GAP_SPEED_MARGIN, LOST_VARIANCE, OdometryChain
+from defeat_ros.camera.odometry import STEP_ROTATION_SIGMA
 from defeat_ros.camera.odometry import STEP_TRANSLATION_FLOOR, STEP_TRANSLATION_FRACTION
 from defeat_ros.data.sequence_bag import body_trajectory, body_twists
 from defeat_ros.data.street_world import render_sequence, WorldConfig
-from defeat_ros.geometry import invert_pose, optical_to_body
+from defeat_ros.geometry import invert_pose, matrix_to_quaternion, mount_pose, optical_to_body
+from defeat_ros.geometry import R_OPTICAL_BODY, rpy_to_matrix
 from defeat_ros.messages.typestore import stamp_ns
 from defeat_ros.ros.diagnostics import diagnostic_status, MAX_SAMPLES, PipelineStats
 from defeat_ros.ros.latest_slot import LatestSlot
@@ -21,6 +24,7 @@ import pytest
 
 SIZE = (16, 32)
 START = 1_700_000_000.0
+START_NS = 1_700_000_000_000_000_000
 
 
 @pytest.fixture(scope='module')
@@ -59,13 +63,13 @@ def test_optical_forward_is_body_forward():
     np.testing.assert_allclose(optical_to_body(step)[:3, 3], [1.0, -0.1, -0.2])
 
 
-def test_covariance_is_huge_when_lost_and_modest_while_tracking(drive):
+def test_covariance_is_exact_at_the_origin_and_grows_while_tracking(drive):
     _, relative, stamps = drive
     estimates = chain_drive(OdometryChain(), relative[:3], stamps[:4])
     first = estimates[0]
     assert not first.tracking and first.reset_reason == 'first frame'
     np.testing.assert_array_equal(first.t_odom_base, np.eye(4))
-    assert np.allclose(np.diag(first.pose_covariance), LOST_VARIANCE)
+    np.testing.assert_array_equal(first.pose_covariance, np.zeros((6, 6)))
     assert np.allclose(np.diag(first.twist_covariance), LOST_VARIANCE)
     # A tracked step: sigma = 5 % of the step + 1 cm; 0.005 rad; twist variance / dt^2.
     step_length = np.linalg.norm(relative[0][:3, 3])
@@ -80,13 +84,12 @@ def test_covariance_is_huge_when_lost_and_modest_while_tracking(drive):
     assert np.diag(estimates[3].pose_covariance)[0] < 0.01
 
 
-def test_resets_hold_or_restart_the_pose(drive):
+def test_a_gap_holds_the_pose_with_the_unseen_motion_in_its_covariance(drive):
     _, relative, stamps = drive
     chain = OdometryChain(max_gap_s=0.5)
-    chain_drive(chain, relative[:4], stamps[:5])
+    before = chain_drive(chain, relative[:4], stamps[:5])[-1]
     held = chain.t_odom_base.copy()
     assert np.linalg.norm(held[:3, 3]) > 1.0
-    # A gap: the motion in between is unknown, the pose is held and its covariance is huge.
     late = stamps[4] + 600_000_000
     assert 'gap of 0.600 s' in chain.reset_reason(late, SIZE)
     gap = chain.update(late, SIZE, relative[4])
@@ -94,15 +97,42 @@ def test_resets_hold_or_restart_the_pose(drive):
     np.testing.assert_array_equal(gap.t_odom_base, held)
     np.testing.assert_array_equal(gap.linear, np.zeros(3))
     assert np.allclose(np.diag(gap.twist_covariance), LOST_VARIANCE)
+    # The vehicle may have moved at up to GAP_SPEED_MARGIN times its last speed while unseen.
+    speed = np.linalg.norm(before.linear)
+    unseen = GAP_SPEED_MARGIN * speed * 0.6 + STEP_TRANSLATION_FLOOR
+    np.testing.assert_allclose(np.diag(gap.pose_covariance)[:3],
+                               np.diag(before.pose_covariance)[:3] + unseen ** 2)
+    assert 1.0 < np.diag(gap.pose_covariance)[0] < 1000.0  # finite: consumers keep using it
     tracked = chain.update(late + 100_000_000, SIZE, relative[5])
-    assert tracked.tracking and np.diag(tracked.pose_covariance).min() >= LOST_VARIANCE
+    assert tracked.tracking
+    assert (np.diag(tracked.pose_covariance) > np.diag(gap.pose_covariance)).all()
+    assert np.diag(tracked.pose_covariance).max() < LOST_VARIANCE
     assert np.diag(tracked.twist_covariance).max() < 1.0
-    # A new image size and a repeated stamp also lose tracking without moving the pose.
-    resized = chain.update(late + 200_000_000, (32, 64), relative[6])
+
+
+def test_a_steady_camera_keeps_tracking_however_slow_the_processing(drive):
+    """Processed frames far apart do not reset while the camera's own stream has no gap."""
+    _, relative, stamps = drive
+    chain = OdometryChain(max_gap_s=0.5)
+    chain.update(stamps[0], SIZE, None)
+    late = stamps[0] + 900_000_000  # 0.9 s later: the node skipped the frames in between
+    steady = chain.update(late, SIZE, relative[0], input_gap_s=0.1)
+    assert steady.tracking and steady.reset_reason == ''
+    stalled = chain.update(late + 900_000_000, SIZE, relative[1], input_gap_s=0.9)
+    assert 'gap of 0.900 s in the camera stream' in stalled.reset_reason
+
+
+def test_other_restarts_hold_or_restart_the_pose(drive):
+    _, relative, stamps = drive
+    chain = OdometryChain(max_gap_s=0.5)
+    chain_drive(chain, relative[:4], stamps[:5])
+    held = chain.t_odom_base.copy()
+    # A new image size and a repeated stamp lose tracking without moving the pose.
+    resized = chain.update(stamps[5], (32, 64), relative[4])
     assert 'image size changed' in resized.reset_reason
-    np.testing.assert_array_equal(resized.t_odom_base, tracked.t_odom_base)
-    assert 'repeated stamp' in chain.update(late + 200_000_000, (32, 64), relative[7]).reset_reason
-    no_motion = chain.update(late + 300_000_000, (32, 64), None)
+    np.testing.assert_array_equal(resized.t_odom_base, held)
+    assert 'repeated stamp' in chain.update(stamps[5], (32, 64), relative[5]).reset_reason
+    no_motion = chain.update(stamps[6], (32, 64), None)
     assert 'no relative motion' in no_motion.reset_reason
     # Time running backwards (a bag loop) starts a new odom origin with honest covariance.
     again = chain.update(stamps[0], SIZE, relative[0])
@@ -110,6 +140,66 @@ def test_resets_hold_or_restart_the_pose(drive):
     np.testing.assert_array_equal(again.t_odom_base, np.eye(4))
     resumed = chain.update(stamps[1], SIZE, relative[0])
     assert resumed.tracking and np.diag(resumed.pose_covariance).max() < 0.01
+
+
+def test_odometry_is_of_the_base_frame_the_camera_is_mounted_on(drive):
+    """A camera 1.2 m ahead of base_link, 1.5 m up, pitched down and yawed left."""
+    sequence, relative, stamps = drive
+    mount = mount_pose(1.2, 0.0, 1.5, 0.0, 0.1, 0.3)
+    truth_camera = body_trajectory(sequence.poses).numpy()  # camera body frames in odom
+    # The base carrying that camera: T_odom_base = T_odom_camera_optical @ inv(mount).
+    to_optical = np.eye(4)
+    to_optical[:3, :3] = R_OPTICAL_BODY.T
+    base = np.array([pose @ to_optical @ np.linalg.inv(mount) for pose in truth_camera])
+    base = np.linalg.inv(base[0]) @ base
+    estimates = chain_drive(OdometryChain(t_base_optical=mount), relative, stamps)
+    for index, estimate in enumerate(estimates):
+        np.testing.assert_allclose(estimate.t_odom_base, base[index], atol=1e-5)
+    # Velocities in base axes: the base's own motion, with the lever arm in turns.
+    for index, estimate in enumerate(estimates[1:], 1):
+        step = np.linalg.inv(base[index - 1]) @ base[index]
+        dt = (stamps[index] - stamps[index - 1]) * 1e-9
+        np.testing.assert_allclose(estimate.linear, step[:3, :3].T @ step[:3, 3] / dt,
+                                   atol=1e-3)
+    # The default mount is the camera's own body frame (all zero).
+    np.testing.assert_allclose(mount_pose()[:3, :3], R_OPTICAL_BODY.T)
+
+
+def test_mount_rotation_follows_tf2_roll_pitch_yaw():
+    # Pitching down by 0.1 rad turns the optical axis (z) towards -z of the base.
+    optical_axis = mount_pose(pitch=0.1)[:3, 2]
+    np.testing.assert_allclose(optical_axis, [np.cos(0.1), 0.0, -np.sin(0.1)], atol=1e-12)
+    # Yawing left by 0.3 rad turns it towards +y.
+    np.testing.assert_allclose(mount_pose(yaw=0.3)[:3, 2], [np.cos(0.3), np.sin(0.3), 0.0],
+                               atol=1e-12)
+    # The launch file's forward-looking quaternion (x, y, z, w) = (-0.5, 0.5, -0.5, 0.5).
+    np.testing.assert_allclose(matrix_to_quaternion(mount_pose()[:3, :3]),
+                               [-0.5, 0.5, -0.5, 0.5], atol=1e-12)
+    np.testing.assert_allclose(rpy_to_matrix(0.2, -0.1, 0.4),
+                               rpy_to_matrix(0, 0, 0.4) @ rpy_to_matrix(0, -0.1, 0)
+                               @ rpy_to_matrix(0.2, 0, 0), atol=1e-12)
+
+
+def test_input_stream_counts_upstream_losses_and_reports_gaps_up_to_a_frame():
+    stream = InputStream()
+    period = 33_333_333
+    stamps = [START_NS + i * period for i in range(20)]
+    missing = {8, 9, 10, 15}  # lost in DDS before reaching the node
+    for index, stamp in enumerate(stamps):
+        if index not in missing:
+            stream.add(stamp)
+    assert stream.lost == 4
+    assert stream.period() == pytest.approx(period * 1e-9, rel=1e-6)
+    # Up to frame 12, the longest interval was 7 -> 11: four periods.
+    assert stream.longest_gap_until(stamps[12]) == pytest.approx(4 * period * 1e-9)
+    # Later intervals wait for a later frame; consumed ones are not counted twice.
+    assert stream.longest_gap_until(stamps[14]) == pytest.approx(period * 1e-9)
+    assert stream.longest_gap_until(stamps[19]) == pytest.approx(2 * period * 1e-9)
+    assert stream.longest_gap_until(stamps[19]) is None
+    # A bag that loops starts afresh: no loss counted for the jump back.
+    stream.add(stamps[0])
+    stream.add(stamps[1])
+    assert stream.lost == 4 and stream.period() is None
 
 
 def test_latest_slot_keeps_only_the_newest_item():

@@ -47,14 +47,14 @@ def test_online_mode_swaps_and_keeps_publishing(tmp_path):
         node = DepthNode(namespace=namespace, context=context,
                          parameter_overrides=[Parameter(k, value=v) for k, v in settings.items()])
         probe = Probe(context, namespace)
-        probe.listen(Image, 'depth')
+        probe.listen(Image, 'depth/image')
         probe.listen(DiagnosticArray, '/diagnostics')
         image_pub = probe.node.create_publisher(Image, 'image', 10)
         info_pub = probe.node.create_publisher(CameraInfo, 'camera_info', 10)
         sent = []
         with spinning(context, node, probe.node):
             assert wait_for(lambda: publisher_matched(probe.node, f'{namespace}/image')
-                            and publisher_matched(node, f'{namespace}/depth'))
+                            and publisher_matched(node, f'{namespace}/depth/image'))
             stamp = stamps_ns(0.0, sequence.stamps)[0]
             while swaps(probe, namespace) < 1 and len(sent) < 600:
                 index = len(sent) % len(images)
@@ -64,10 +64,10 @@ def test_online_mode_swaps_and_keeps_publishing(tmp_path):
                 image_pub.publish(image_message(images[index], 'rgb8', stamp))
                 sent.append(stamp)
                 assert wait_for(lambda: sent[-1] in {stamp_ns(m) for m in
-                                                     probe.messages('depth')}, timeout=30), \
+                                                     probe.messages('depth/image')}, timeout=30), \
                     f'no depth for frame {len(sent)}'
     status = online_statuses(probe, namespace)[-1]
     assert swaps(probe, namespace) >= 1, status.message
     assert status.level == DiagnosticStatus.OK and 'swapped in' in status.message
-    assert [stamp_ns(m) for m in probe.messages('depth')] == sent
+    assert [stamp_ns(m) for m in probe.messages('depth/image')] == sent
     assert sorted(p.name for p in (tmp_path / 'online').iterdir())[0].startswith('step_')

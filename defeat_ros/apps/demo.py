@@ -20,6 +20,7 @@ import platform
 import shutil
 import time
 
+import cv2
 from defeat_ros.apps.arguments import add_options, config_from_args
 from defeat_ros.bags.reader import open_bag, read_messages
 from defeat_ros.camera.model_location import resolve_model
@@ -93,10 +94,10 @@ def evaluate_condition(drive, results, condition, sheet_frames=2):
     """
     inputs = read_topics(drive, [f'{NAMESPACE}/image_raw', f'{NAMESPACE}/depth/ground_truth',
                                  ODOMETRY_TOPIC])
-    outputs = read_topics(results, [f'{NAMESPACE}/depth', f'{NAMESPACE}/odometry',
+    outputs = read_topics(results, [f'{NAMESPACE}/depth/image', f'{NAMESPACE}/odometry',
                                     f'{NAMESPACE}/features/visual'])
     truths, images = inputs[f'{NAMESPACE}/depth/ground_truth'], inputs[f'{NAMESPACE}/image_raw']
-    depths = outputs[f'{NAMESPACE}/depth']
+    depths = outputs[f'{NAMESPACE}/depth/image']
     stamps = sorted(set(depths) & set(truths))
     if not stamps:
         raise RuntimeError(f'{results} holds no depth for any frame of {drive}')
@@ -119,9 +120,12 @@ def evaluate_condition(drive, results, condition, sheet_frames=2):
         image = torch.from_numpy(message_to_rgb(images[stamp])).permute(2, 0, 1) / 255.0
         column = [depth_figure(image, depth_to_metres(truths[stamp]),
                                depth_to_metres(depths[stamp]))]
-        if stamp in features:
-            column.append(label_tile(message_to_rgb(features[stamp]),
-                                     f'features (PCA), {condition}'))
+        if stamp in features:  # at the network's size (features_resolution): fit the column
+            tile = message_to_rgb(features[stamp])
+            width = column[0].shape[1]
+            tile = cv2.resize(tile, (width, round(tile.shape[0] * width / tile.shape[1])),
+                              interpolation=cv2.INTER_NEAREST)
+            column.append(label_tile(tile, f'features (PCA), {condition}'))
         tiles.append(np.concatenate(column, axis=0))
     summary = scaled.summary()
     metrics = {'frames_evaluated': len(stamps), 'frames_in_drive': len(truths),

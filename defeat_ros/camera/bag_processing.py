@@ -8,17 +8,21 @@ same order as the input, without waiting for the recording's clock:
 
 | topic (under the camera namespace) | type |
 | --- | --- |
-| ``depth`` | sensor_msgs/Image 32FC1, metres, NaN invalid |
+| ``depth/image`` | sensor_msgs/Image 32FC1, metres, NaN invalid |
 | ``depth/camera_info`` | sensor_msgs/CameraInfo at the depth's size |
-| ``features/visual`` | sensor_msgs/Image rgb8 |
+| ``features/visual`` | sensor_msgs/Image rgb8 at the features' size |
+| ``features/camera_info`` | sensor_msgs/CameraInfo at the features' size |
 | ``odometry`` | nav_msgs/Odometry ``odom`` -> ``base_link`` |
 | ``points`` | sensor_msgs/PointCloud2 x y z rgb |
 
-``features`` (32FC<n>) and ``depth/visual`` can be asked for as well (``outputs``), under the
-image topic's camera namespace (:mod:`~defeat_ros.camera.bag_outputs`). Every output carries
-the header stamp and frame_id of its input image and is logged at the input image's receive
-time. By default every input message is copied into OUT unchanged (raw bytes, original receive
-times and QoS), so OUT replays as the recording plus the results.
+``features/image`` (32FC<n>) and ``depth/visual`` can be asked for as well (``outputs``), under
+the image topic's camera namespace (:mod:`~defeat_ros.camera.bag_outputs`); the names are the
+node's, in image_transport's layout (each image's CameraInfo beside it). Depth, depth/visual
+and points come at ``output_resolution``, the features at ``features_resolution`` (the
+network's by default). Every output carries the header stamp and frame_id of its input image
+and is logged at the input image's receive time. By default every input message is copied into
+OUT unchanged (raw bytes, original receive times and QoS), so OUT replays as the recording plus
+the results.
 
 Intrinsics follow the node's camera_info policy (:mod:`~defeat_ros.camera.camera_info_cache`:
 the latest usable CameraInfo wins), except that the first usable one also serves the frames

@@ -79,6 +79,14 @@ class CameraInfoCache:
                            f'{self.fallback_name} until one arrives')
         return self.fallback
 
+    def source(self):
+        """Say where the intrinsics of the next frame come from, for diagnostics."""
+        if self.latest is not None:
+            return f'camera_info ({self.topic})'
+        if self.fallback is not None:
+            return f'{self.fallback_name} (no usable camera_info yet)'
+        return 'none yet (no usable camera_info, no fallback)'
+
     def warn_once(self, kind, text):
         """Report a warning of ``kind`` the first time only."""
         if kind not in self.warned:

@@ -17,6 +17,12 @@ chains the relative pose and builds the wanted outputs of :data:`OUTPUT_TOPICS` 
 messages (:mod:`defeat_ros.messages.builders`). The node publishes them through
 :func:`~defeat_ros.ros.message_bridge.to_rclpy`; the bag processor serialises them into a bag.
 Nothing here imports rclpy.
+
+The topics follow image_transport's layout: an image ``<name>/image`` (or ``<name>/visual``)
+has its CameraInfo at ``<name>/camera_info``, at its size, which is where image_transport,
+RViz's camera display and depth_image_proc look for it. Depth (with depth/visual and points)
+comes at ``output_resolution``, the features (with features/visual) at ``features_resolution``
+(by default the network's: a 32FC<n> image at the camera's size is n times the depth's bytes).
 """
 
 from dataclasses import dataclass
@@ -34,15 +40,21 @@ from defeat_ros.runtime.perception import PerceptionResult
 from defeat_ros.visualisation import colourise_depth, colourise_features
 
 OUTPUT_TOPICS = {
-    'depth': ('sensor_msgs/msg/Image', 'depth'),
+    'depth': ('sensor_msgs/msg/Image', 'depth/image'),
     'depth_info': ('sensor_msgs/msg/CameraInfo', 'depth/camera_info'),
-    'features': ('sensor_msgs/msg/Image', 'features'),
+    'features': ('sensor_msgs/msg/Image', 'features/image'),
+    'features_info': ('sensor_msgs/msg/CameraInfo', 'features/camera_info'),
     'features_visual': ('sensor_msgs/msg/Image', 'features/visual'),
     'depth_visual': ('sensor_msgs/msg/Image', 'depth/visual'),
     'odometry': (ODOMETRY, 'odometry'),
     'points': ('sensor_msgs/msg/PointCloud2', 'points'),
 }
-"""Every output: key -> (message type, topic relative to the camera namespace)."""
+"""
+Every output: key -> (message type, topic relative to the camera namespace).
+
+``depth_info`` is the CameraInfo of ``depth`` and ``depth_visual``, ``features_info`` that of
+``features`` and ``features_visual``.
+"""
 
 
 @dataclass
@@ -54,7 +66,7 @@ class FrameOutputs:
     estimate: OdometryEstimate
     """The odometry chain's state after the frame (``reset_reason`` says why it restarted)."""
     result: PerceptionResult
-    """Depth, features and relative pose at the output size."""
+    """Depth and relative pose at the output size, features at the features' size."""
     k_norm: object
     """3 x 3 float32 tensor: the normalised intrinsics the frame was processed with."""
 
@@ -78,11 +90,14 @@ class FrameStep:
         self.camera_info = camera_info if camera_info is not None else CameraInfoCache()
         self.chain = OdometryChain(self.options.max_gap_s)
 
-    def __call__(self, message, outputs=frozenset(OUTPUT_TOPICS)):
+    def __call__(self, message, outputs=frozenset(OUTPUT_TOPICS), input_gap_s=None):
         """
         Process one sensor_msgs Image or CompressedImage (rclpy or rosbags message).
 
         :param outputs: keys of :data:`OUTPUT_TOPICS` to build; the others are not computed.
+        :param input_gap_s: the longest interval (s) between camera frames since the previous
+            processed one (the node skips frames when it is slower than the camera); None:
+            every frame is processed.
         :return: FrameOutputs, its messages in the order of :data:`OUTPUT_TOPICS`.
         :raises UnsupportedEncoding, ValueError: for a frame that cannot be decoded or read,
             or without intrinsics (no usable camera_info and no fallback).
@@ -90,16 +105,18 @@ class FrameStep:
         image, encoding = decode_image(message)
         options = self.options
         self.chain.max_gap_s = options.max_gap_s
+        self.chain.t_base_optical = options.t_base_optical()
         return process_frame(
             self.perception, self.chain, image, encoding, stamp_to_ns(message.header.stamp),
             message.header.frame_id, self.camera_info.intrinsics(image.shape[:2]),
             {key: key in outputs for key in OUTPUT_TOPICS}, options.output_resolution,
-            options.point_stride, options.odom_frame, options.base_frame)
+            options.point_stride, options.odom_frame, options.base_frame,
+            options.features_resolution, input_gap_s)
 
 
 def process_frame(perception, chain, image, encoding, stamp, frame_id, k_norm, wanted,
                   output_resolution='input', point_stride=4, odom_frame='odom',
-                  base_frame='base_link'):
+                  base_frame='base_link', features_resolution='model', input_gap_s=None):
     """
     Run Perception on one frame, chain odometry and build the wanted output messages.
 
@@ -108,23 +125,30 @@ def process_frame(perception, chain, image, encoding, stamp, frame_id, k_norm, w
     :param image: H x W (x C) uint8 array in ``encoding``.
     :param stamp: the image's header stamp, integer nanoseconds; every output carries it.
     :param frame_id: the image's header frame_id (an optical frame).
-    :param k_norm: 3 x 3 normalised intrinsics of the image (for depth/camera_info, points
-        and Perception's 'camera_height' scale).
+    :param k_norm: 3 x 3 normalised intrinsics of the image (for depth/camera_info,
+        features/camera_info, points and Perception's 'camera_height' scale).
     :param wanted: output key -> bool; a missing key is False, except ``odometry`` (True).
-    :param output_resolution: 'input' (the image's size) or 'model' (the network's).
+    :param output_resolution: size of depth, depth/camera_info, depth/visual and points:
+        'input' (the image's size) or 'model' (the network's).
     :param point_stride: keep every point_stride-th pixel in both directions for points.
     :param odom_frame: header frame of the odometry.
     :param base_frame: child frame of the odometry.
+    :param features_resolution: size of features, features/camera_info and features/visual:
+        'model' (the network's; the features are never resized) or 'input' (the image's).
+    :param input_gap_s: the longest interval (s) between camera frames since the previous
+        processed one, for the odometry's gap rule; None: the processed frames' interval.
     :return: FrameOutputs.
     :raises UnsupportedEncoding, ValueError: for an image Perception cannot read.
     """
     size = image.shape[:2]
-    if chain.reset_reason(stamp, size):
+    if chain.reset_reason(stamp, size, input_gap_s):
         perception.reset()
+    features_size = size if features_resolution == 'input' else perception.size
     result = perception(
         image, encoding, features=bool(wanted.get('features') or wanted.get('features_visual')),
-        pose=True, output_size=size if output_resolution == 'input' else None, k_norm=k_norm)
-    estimate = chain.update(stamp, size, result.transform)
+        pose=True, output_size=size if output_resolution == 'input' else None, k_norm=k_norm,
+        features_size=features_size)
+    estimate = chain.update(stamp, size, result.transform, input_gap_s)
     hdr = header(stamp, frame_id)
     depth = result.depth
     messages = {}
@@ -134,6 +158,8 @@ def process_frame(perception, chain, image, encoding, stamp, frame_id, k_norm, w
         messages['depth_info'] = camera_info_msg(k_norm, *depth.shape, hdr)
     if wanted.get('features'):
         messages['features'] = features_msg(result.features, hdr)
+    if wanted.get('features_info'):
+        messages['features_info'] = camera_info_msg(k_norm, *features_size, hdr)
     if wanted.get('features_visual'):
         messages['features_visual'] = image_msg(colourise_features(result.features), hdr)
     if wanted.get('depth_visual'):

@@ -14,7 +14,8 @@ TOPIC_KEYS = {topic: key for key, (_, topic) in OUTPUT_TOPICS.items()}
 """Output key of each relative output topic."""
 
 
-DEFAULT_OUTPUTS = ('depth', 'depth/camera_info', 'features/visual', 'odometry', 'points')
+DEFAULT_OUTPUTS = ('depth/image', 'depth/camera_info', 'features/visual', 'features/camera_info',
+                   'odometry', 'points')
 """Outputs written unless asked otherwise (relative topic names)."""
 
 

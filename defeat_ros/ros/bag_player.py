@@ -13,6 +13,13 @@ their recorded topics, with reliable keep-last-10 publishers. ``/clock``
 message and, between messages, at ``clock_frequency``; nodes with ``use_sim_time`` follow it.
 Playback starts ``start_offset`` seconds into the bag; with ``loop`` it starts over at the end
 (time then jumps backwards, which the DeFeat-Net node treats as a new drive).
+
+Playback waits until someone listens, so that no frame is played to nobody while the DeFeat-Net
+node loads its model: by default until every camera stream of the bag has a subscription (an
+Image topic whose first message has a colour encoding, or a CompressedImage topic that is not
+compressed depth; a raw topic and its ``/compressed`` twin are one stream, either will do), or
+until each topic of ``wait_for_subscribers`` has one; at most ``wait_timeout`` seconds (0: do
+not wait), then it warns and plays anyway. ``delay`` adds wall seconds after that.
 """
 
 from dataclasses import dataclass
@@ -21,6 +28,10 @@ import threading
 import time
 
 from defeat_ros.bags.reader import BagError, open_bag, read_messages
+from defeat_ros.bags.topics import first_messages
+from defeat_ros.messages.decode import is_compressed_depth
+from defeat_ros.messages.image_encoding import eight_bit_encoding
+from defeat_ros.messages.typestore import COMPRESSED_IMAGE, IMAGE
 from defeat_ros.ros import parameters
 from defeat_ros.ros.message_bridge import rclpy_class, to_rclpy
 from defeat_ros.ros.node_main import run_node
@@ -46,7 +57,14 @@ class PlayerConfig(TypedConfig):
     clock: bool = option(True, 'Publish /clock')
     clock_frequency: float = option(40.0, '/clock messages per second between messages',
                                     minimum=1.0, maximum=1000.0)
-    delay: float = option(0.0, 'Wall seconds to wait before playing (lets subscribers connect)',
+    wait_for_subscribers: str = option(
+        '', 'Topics (comma-separated) that must each have a subscription before playback '
+        'starts; empty: every camera stream of the bag (a raw image topic or its /compressed '
+        'twin)', read_only=True)
+    wait_timeout: float = option(60.0, 'Longest wait (s) for those subscriptions; then a '
+                                 'warning, and playback starts anyway (0: do not wait)',
+                                 minimum=0.0, maximum=86400.0)
+    delay: float = option(0.0, 'Wall seconds to wait before playing, after the subscriptions',
                           minimum=0.0, maximum=3600.0)
 
 
@@ -102,8 +120,35 @@ class BagPlayer(Node):
                 self._topic_publishers[connection.topic] = self.create_publisher(
                     cls, connection.topic, QUEUE_DEPTH)
         self._clock_publisher = self.create_publisher(Clock, '/clock', QUEUE_DEPTH)
+        self._waits = self._subscriptions_to_wait_for()
         self.get_logger().info(f'{self._bag}: {len(self._connections)} topics, '
                                f'{self._reader.message_count} messages')
+
+    def _subscriptions_to_wait_for(self):
+        """
+        Return the groups of played topics playback waits for: one subscription in each.
+
+        :raises ValueError: naming the parameter when it lists a topic this player does not
+            publish.
+        """
+        listed = [t.strip() for t in self.get_parameter('wait_for_subscribers').value.split(',')]
+        listed = [t for t in listed if t]
+        if not listed:
+            try:
+                return camera_streams(self._reader, self._bag, self._topic_publishers)
+            except BagError as error:
+                raise ValueError(f'parameter bag: {error}') from error
+        namespace = self.get_namespace().rstrip('/')
+        groups = []
+        for topic in listed:
+            name = topic if topic.startswith('/') else f'{namespace}/{topic}'
+            found = [t for t, publisher in self._topic_publishers.items()
+                     if name in (t, publisher.topic_name)]
+            if not found:
+                raise ValueError(f'parameter wait_for_subscribers: {topic} is not a topic this '
+                                 f'player publishes ({", ".join(self.topics) or "none"})')
+            groups.append((found[0],))
+        return groups
 
     @property
     def topics(self):
@@ -126,7 +171,7 @@ class BagPlayer(Node):
     def _play(self):
         """Play once, or until stopped with ``loop``."""
         try:
-            if self._stop.wait(self._param('delay')):
+            if not self._wait_for_subscribers() or self._stop.wait(self._param('delay')):
                 return
             while not self._stop.is_set():
                 self._play_once()
@@ -137,6 +182,32 @@ class BagPlayer(Node):
                 self.get_logger().error(f'playback failed: {type(error).__name__}: {error}')
         finally:
             self.finished.set()
+
+    def _unheard(self):
+        """Return the groups of :meth:`_subscriptions_to_wait_for` with no subscription yet."""
+        return [group for group in self._waits if not any(
+            self._topic_publishers[topic].get_subscription_count() for topic in group)]
+
+    def _wait_for_subscribers(self):
+        """Wait (at most ``wait_timeout``) until someone listens; return False when stopped."""
+        timeout = self._param('wait_timeout')
+        unheard = self._unheard()
+        if not unheard or timeout <= 0:
+            return True
+        self.get_logger().info(f'waiting (at most {timeout:g} s) for a subscription on '
+                               f'{describe(unheard)}')
+        deadline = time.monotonic() + timeout
+        while unheard:
+            if time.monotonic() >= deadline:
+                self.get_logger().warning(
+                    f'no subscription on {describe(unheard)} after {timeout:g} s '
+                    f'(wait_timeout): playing anyway')
+                return True
+            if self._stop.wait(0.02):
+                return False
+            unheard = self._unheard()
+        self.get_logger().info('subscribed: playing')
+        return True
 
     def _play_once(self):
         """Publish the messages from ``start_offset`` to the end at the paced times."""
@@ -186,10 +257,37 @@ class BagPlayer(Node):
         return super().destroy_node()
 
 
-def play(node):
-    """Play until the bag ends (never with ``loop``) or rclpy shuts down."""
+def camera_stream_topics(reader, path):
+    """Return the camera image topics of an open bag (colour Image, non-depth compressed)."""
+    colour = [topic for topic, first in first_messages(reader, path, IMAGE)
+              if first is not None and eight_bit_encoding(first.encoding)]
+    compressed = [topic for topic, first in first_messages(reader, path, COMPRESSED_IMAGE)
+                  if first is not None and not is_compressed_depth(first.format)]
+    return colour + compressed
+
+
+def camera_streams(reader, path, played):
+    """
+    Return the camera streams among the ``played`` topics, as groups of topics.
+
+    A raw image topic and its ``/compressed`` twin form one group (one stream).
+    """
+    groups = {}
+    for topic in camera_stream_topics(reader, path):
+        if topic in played:
+            groups.setdefault(topic.removesuffix('/compressed'), []).append(topic)
+    return [tuple(group) for _, group in sorted(groups.items())]
+
+
+def describe(groups):
+    """Say which topics are awaited: 'a or a/compressed, b'."""
+    return ', '.join(' or '.join(group) for group in groups)
+
+
+def play(node, stopping):
+    """Play until the bag ends (never with ``loop``), a stop signal or rclpy shuts down."""
     node.start()
-    while rclpy.ok() and not node.finished.is_set():
+    while rclpy.ok() and not node.finished.is_set() and not stopping.is_set():
         rclpy.spin_once(node, timeout_sec=0.1)
 
 

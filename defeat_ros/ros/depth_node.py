@@ -8,9 +8,10 @@ the ROS interface of DESIGN.md specifies (relative topic names, so namespaces an
 | --- | --- | --- |
 | ``image`` or ``image/compressed`` | sensor_msgs/Image or CompressedImage | subscribed |
 | ``camera_info`` | sensor_msgs/CameraInfo | subscribed, latest usable one wins |
-| ``depth`` | sensor_msgs/Image 32FC1 (m) | |
+| ``depth/image`` | sensor_msgs/Image 32FC1 (m) | at ``output_resolution`` |
 | ``depth/camera_info`` | sensor_msgs/CameraInfo | intrinsics at the depth's size |
-| ``features`` | sensor_msgs/Image 32FC<n> | computed while subscribed |
+| ``features/image`` | sensor_msgs/Image 32FC<n> | at ``features_resolution``, while subscribed |
+| ``features/camera_info`` | sensor_msgs/CameraInfo | intrinsics at the features' size |
 | ``depth/visual``, ``features/visual`` | sensor_msgs/Image rgb8 | computed while subscribed |
 | ``odometry`` | nav_msgs/Odometry | ``odom_frame`` -> ``base_frame`` |
 | ``points`` | sensor_msgs/PointCloud2 | computed while subscribed |
@@ -19,11 +20,25 @@ the ROS interface of DESIGN.md specifies (relative topic names, so namespaces an
 The node is thin: parameters live in :mod:`~defeat_ros.ros.parameters`; decoding, camera_info
 (:mod:`~defeat_ros.camera.camera_info_cache`), Perception, odometry and the output messages are
 one :class:`~defeat_ros.camera.frame_step.FrameStep` call, the step process-bag runs too. The
-node keeps the rclpy work: topics, parameters, TF and diagnostics. The subscription callback only
-drops the message into a one-frame :class:`~defeat_ros.ros.latest_slot.LatestSlot`; a worker
-thread runs inference on the newest frame, so a slow model drops frames (counted in the
-diagnostics) and never builds a queue. A frame that cannot be processed (wrong encoding,
-corrupt data) is logged (throttled) and reported as a diagnostics ERROR; the node keeps going.
+node keeps the rclpy work: topics, parameters, TF, diagnostics and its lifecycle.
+
+It is a managed (lifecycle) node: configure loads the model and creates the publishers,
+activate subscribes and starts the inference thread, deactivate unsubscribes and stops it,
+cleanup frees the model. With ``autostart`` (the default) it configures and activates itself
+on start; with ``autostart: false`` it waits for a lifecycle manager (nav2's, or
+``ros2 lifecycle set``).
+
+The subscriptions use ``input_qos`` (default ``BEST_AVAILABLE``: reliable for reliable cameras,
+so large frames are retransmitted rather than lost;
+:class:`~defeat_ros.ros.adaptive_subscription.AdaptiveSubscription` switches to best effort
+when a best-effort camera appears). The subscription callback notes the frame's stamp
+(:class:`~defeat_ros.camera.input_stream.InputStream`: the camera's rate, frames lost
+upstream, gaps for the odometry) and drops the message into a one-frame
+:class:`~defeat_ros.ros.latest_slot.LatestSlot`; a worker thread runs inference on the newest
+frame, so a slow model drops frames (counted in the diagnostics) and never builds a queue, and
+odometry keeps tracking across the frames it skipped. A frame that cannot be processed (wrong
+encoding, corrupt data) is logged (throttled per kind of error) and reported as a diagnostics
+ERROR; the node keeps going.
 
 With ``online_finetune`` the node also adapts its networks to the camera it watches: a
 background :class:`~defeat_ros.trainer.online.OnlineFinetuner` trains a copy on the processed
@@ -38,6 +53,7 @@ import time
 
 from defeat_ros.camera.camera_info_cache import CameraInfoCache
 from defeat_ros.camera.frame_step import FrameStep, OUTPUT_TOPICS
+from defeat_ros.camera.input_stream import InputStream
 from defeat_ros.camera.model_location import ConfigurationError, resolve_model
 from defeat_ros.camera.model_location import default_model_candidates, PACKAGE  # noqa: F401
 from defeat_ros.camera.options import OutputOptions
@@ -47,18 +63,21 @@ from defeat_ros.messages.image_encoding import UnsupportedEncoding
 from defeat_ros.messages.typestore import header
 from defeat_ros.messages.typestore import stamp_to_ns
 from defeat_ros.ros import parameters
+from defeat_ros.ros.adaptive_subscription import AdaptiveSubscription
 from defeat_ros.ros.diagnostics import diagnostic_status, online_status, PipelineStats
 from defeat_ros.ros.latest_slot import LatestSlot
+from defeat_ros.ros.log_throttle import LogThrottle
 from defeat_ros.ros.message_bridge import rclpy_class, to_rclpy
 from defeat_ros.ros.node_main import run_node
 from defeat_ros.ros.qos import qos_profile
-from defeat_ros.runtime.backends import leave_cpu_to_backend, resolve_device
+from defeat_ros.runtime.backends import device_description, leave_cpu_to_backend
+from defeat_ros.runtime.backends import resolve_device
 from defeat_ros.runtime.perception import Perception
 from defeat_ros.trainer.online import OnlineConfig, OnlineFinetuner
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import ParameterException
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 try:  # tf2_ros is not on PyPI: TF is broadcast where a ROS 2 installation provides it
@@ -68,11 +87,21 @@ except ImportError:
 
 NODE_NAME = 'defeat'
 DIAGNOSTICS_PERIOD_S = 1.0
-ERROR_THROTTLE_S = 5.0
-"""At most one error log line per this many seconds (every error still counts)."""
+LOG_THROTTLE_S = 5.0
+"""At most one log line per kind of problem per this many seconds (every error still counts)."""
+
+TRANSPORT_DOCS = 'docs/ros.md, "Large images: transport"'
+"""Where the diagnostics send a user whose frames are lost before they reach the node."""
 
 OUTPUTS = {key: (rclpy_class(msgtype), topic) for key, (msgtype, topic) in OUTPUT_TOPICS.items()}
 """Published outputs: key -> (message type, relative topic)."""
+
+SWITCHES = {'features': 'publish_features', 'features_info': 'publish_features',
+            'features_visual': 'publish_visuals', 'depth_visual': 'publish_visuals',
+            'points': 'publish_points'}
+"""Outputs a parameter switches off (the others are built whenever someone subscribes)."""
+
+SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 
 
 def compressed_topic(node):
@@ -88,64 +117,140 @@ def compressed_topic(node):
     return node.resolve_topic_name('image') + '/compressed'
 
 
-class DepthNode(Node):
+class DepthNode(LifecycleNode):
     """Depth, features, odometry and points from one camera (see the module docstring)."""
 
     def __init__(self, node_name=NODE_NAME, **kwargs):
         """
-        Declare the parameters, load the model and connect the topics.
+        Declare the parameters; with ``autostart`` (the default) also configure and activate.
 
         :param kwargs: passed to rclpy's Node (namespace, parameter_overrides, context, ...).
-        :raises ConfigurationError: when there is no model.
+        :raises ConfigurationError: when there is no model (autostart).
         :raises rclpy.exceptions.ParameterException: for invalid parameter values.
-        :raises ValueError: for an unknown QoS profile or a backend that cannot run the model.
+        :raises ValueError: for an unknown QoS profile or a backend that cannot run the model
+            (autostart).
         """
         super().__init__(node_name, **kwargs)
-        self._slot = LatestSlot()
+        self.perception = None
+        self._online = None
+        self._slot = None
         self._worker = None
+        self._inputs = []
+        self._outputs = {}
+        self._diagnostics_timer = None
+        self._configure_error = None
         try:
-            self._setup()
+            parameters.declare(self)
+            if self.get_parameter('autostart').value:
+                self.start()
         except BaseException:
             self.destroy_node()
             raise
 
-    def _setup(self):
-        """Declare parameters, load the model, connect the topics and start the worker."""
-        parameters.declare(self)
-        config = parameters.values(self)
-        input_qos = qos_profile(config['input_qos'], 'input_qos')
+    def start(self):
+        """Configure and activate, as a lifecycle manager would; raise why configure failed."""
+        if self.trigger_configure() != SUCCESS:
+            raise self._configure_error
+        if self.trigger_activate() != SUCCESS:
+            raise RuntimeError('activating the node failed')
+
+    def on_configure(self, state):
+        """Load the model and create the publishers and the diagnostics timer."""
+        try:
+            self._configure(parameters.values(self))
+        except Exception as error:  # noqa: B902 - reported as FAILURE; start() re-raises it
+            self._configure_error = error
+            self.get_logger().error(f'configure failed: {error}')
+            self._release()
+            return FAILURE
+        return SUCCESS
+
+    def _configure(self, config):
+        """Everything of :meth:`on_configure`, raising on failure."""
+        self._input_qos = qos_profile(config['input_qos'], 'input_qos')
         output_qos = qos_profile(config['output_qos'], 'output_qos')
         self.model_dir = resolve_model(config['model'])
         self.perception = Perception(self.model_dir, config['backend'], config['scale_mode'],
                                      config['camera_height'], device=config['device'],
                                      precision=config['precision'])
+        self.hardware = device_description(self.perception.backend)
         self._online = self._start_online(config) if config['online_finetune'] else None
         self._warned = set()
+        self._throttle = LogThrottle(LOG_THROTTLE_S)
         self._step = FrameStep(self.perception, camera_info=CameraInfoCache(
             topic=self.resolve_topic_name('camera_info'),
             fallback_name='the fx, fy, cx, cy parameters', warn=self._warn_once))
         self._outputs = {key: self.create_publisher(kind, topic, output_qos)
                          for key, (kind, topic) in OUTPUTS.items()}
         self._diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        if config['image_transport'] == 'compressed':
-            self.image_topic = compressed_topic(self)
-            self.create_subscription(CompressedImage, self.image_topic, self._on_image,
-                                     input_qos)
-        else:
-            self.image_topic = self.resolve_topic_name('image')
-            self.create_subscription(Image, 'image', self._on_image, input_qos)
-        self.create_subscription(CameraInfo, 'camera_info', self._step.camera_info.update,
-                                 input_qos)
         self._broadcaster = None
         self._scale = (1.0, None)
         self._stats = PipelineStats()
-        self._worker = threading.Thread(target=self._work, name='defeat_inference', daemon=True)
+        self._stream = InputStream()
+        self._lost_reported = 0
+        self._diagnostics_timer = self.create_timer(
+            DIAGNOSTICS_PERIOD_S, self._on_diagnostics_timer,
+            clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self.get_logger().info(f'model {self.model_dir} on {self.perception.backend.name} '
+                               f'({self.hardware})')
+
+    def on_activate(self, state):
+        """Subscribe to the camera and start the inference thread."""
+        config = parameters.values(self)
+        if config['image_transport'] == 'compressed':
+            self.image_topic, kind = compressed_topic(self), CompressedImage
+        else:
+            self.image_topic, kind = self.resolve_topic_name('image'), Image
+        self._slot = LatestSlot()
+        self._inputs = [
+            AdaptiveSubscription(self, kind, self.image_topic, self._on_image, self._input_qos),
+            AdaptiveSubscription(self, CameraInfo, 'camera_info', self._step.camera_info.update,
+                                 self._input_qos)]
+        self._worker = threading.Thread(target=self._work, args=(self._slot,),
+                                        name='defeat_inference', daemon=True)
         self._worker.start()
-        self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics,
-                          clock=Clock(clock_type=ClockType.STEADY_TIME))
-        self.get_logger().info(
-            f'model {self.model_dir} on {self.perception.backend.name}; images from '
-            f'{self.image_topic}')
+        self.get_logger().info(f'active: images from {self.image_topic}')
+        return super().on_activate(state)
+
+    def on_deactivate(self, state):
+        """Unsubscribe and stop the inference thread (the model stays loaded)."""
+        self._stop_inputs()
+        self.get_logger().info('inactive')
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state):
+        """Free the model, the publishers and the timer."""
+        self._release()
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state):
+        """Stop everything, from whichever state."""
+        self._stop_inputs()
+        self._release()
+        return super().on_shutdown(state)
+
+    def _stop_inputs(self):
+        """Destroy the subscriptions, then let the inference thread finish its frame."""
+        for subscription in self._inputs:
+            subscription.destroy()
+        self._inputs = []
+        if self._slot is not None:
+            self._slot.close()
+        if self._worker is not None and self._worker is not threading.current_thread():
+            self._worker.join(timeout=30.0)
+        self._worker = self._slot = None
+
+    def _release(self):
+        """Free what configure made (safe to call on a partly configured node)."""
+        if self._online is not None:
+            self._online.close()
+        for publisher in self._outputs.values():
+            self.destroy_publisher(publisher)
+        if self._diagnostics_timer is not None:
+            self.destroy_timer(self._diagnostics_timer)
+            self.destroy_publisher(self._diagnostics)
+        self._online, self._outputs, self._diagnostics_timer = None, {}, None
+        self.perception = None
 
     def _start_online(self, config):
         """Start online fine-tuning on a copy of the model (see online_finetune)."""
@@ -161,41 +266,39 @@ class DepthNode(Node):
                                self.get_logger().info, device)
 
     def _on_image(self, message):
-        """Offer the newest frame to the worker (replacing one it has not started)."""
-        self._stats.received(self._slot.put((message, time.monotonic())))
+        """Note the frame's stamp and offer the frame to the worker (replacing an untaken one)."""
+        slot = self._slot
+        if slot is None:  # deactivated while the message was on its way
+            return
+        self._stream.add(stamp_to_ns(message.header.stamp))
+        self._stats.received(slot.put((message, time.monotonic())))
 
-    def _work(self):
-        """Process frames until the node is destroyed; no frame's failure stops the loop."""
+    def _work(self, slot):
+        """Process frames until ``slot`` closes; no frame's failure stops the loop."""
         while True:
-            frame = self._slot.take()
+            frame = slot.take()
             if frame is None or not self.context.ok():
                 return
             try:
                 self._process(*frame, taken=time.monotonic())
             except (UnsupportedEncoding, ValueError) as error:
-                self._fail(f'bad input frame: {error}')
+                self._fail('bad input frame', error)
             except Exception as error:  # a failing backend must not silence the node for good
-                self._fail(f'processing failed: {type(error).__name__}: {error}')
+                self._fail('processing failed', error)
 
-    def _fail(self, message):
-        """Count and (throttled) log a frame that could not be processed."""
+    def _fail(self, what, error):
+        """Count and (throttled per kind of error) log a frame that could not be processed."""
+        message = f'{what}: {type(error).__name__}: {error}'
         self._stats.failed(message)
         if self.context.ok():
-            self.get_logger().error(message, throttle_duration_sec=ERROR_THROTTLE_S)
-
-    def _subscribed(self, key):
-        return self._outputs[key].get_subscription_count() > 0
+            self._throttle(f'{what}: {type(error).__name__}', message,
+                           self.get_logger().error)
 
     def _wanted(self, config):
-        """Return which outputs to build: those with subscribers and switched on."""
-        return {
-            'depth': self._subscribed('depth'),
-            'depth_info': self._subscribed('depth_info'),
-            'features': config['publish_features'] and self._subscribed('features'),
-            'features_visual': config['publish_visuals'] and self._subscribed('features_visual'),
-            'depth_visual': config['publish_visuals'] and self._subscribed('depth_visual'),
-            'points': config['publish_points'] and self._subscribed('points'),
-        }
+        """Return the outputs to build: those with subscribers and not switched off."""
+        return {key for key, publisher in self._outputs.items()
+                if publisher.get_subscription_count() > 0
+                and config.get(SWITCHES.get(key), True)}
 
     def _process(self, message, received, taken):
         """
@@ -211,17 +314,17 @@ class DepthNode(Node):
                                               for f in fields(OutputOptions)})
         self._step.camera_info.fallback = parameter_intrinsics(config['fx'], config['fy'],
                                                                config['cx'], config['cy'])
-        wanted = {key for key, on in self._wanted(config).items() if on}
-        frame = self._step(message, wanted | {'odometry'})
+        stamp = stamp_to_ns(message.header.stamp)
+        frame = self._step(message, self._wanted(config) | {'odometry'},
+                           input_gap_s=self._stream.longest_gap_until(stamp))
         if frame.estimate.reset_reason not in ('', 'first frame'):
-            self.get_logger().info(f'odometry reset: {frame.estimate.reset_reason}',
-                                   throttle_duration_sec=ERROR_THROTTLE_S)
+            self._throttle('odometry reset', f'odometry reset: {frame.estimate.reset_reason}',
+                           self.get_logger().info)
         for key, output in frame.messages.items():
-            self._send(key, output)
+            self._outputs[key].publish(to_rclpy(output))
         if config['publish_tf']:
             self._broadcast(transform_msg(frame.estimate.t_odom_base,
-                                          header(stamp_to_ns(message.header.stamp),
-                                                 config['odom_frame']),
+                                          header(stamp, config['odom_frame']),
                                           config['base_frame']))
         self._stats.processed(time.monotonic() - received, frame.result.seconds,
                               taken - received)
@@ -231,16 +334,11 @@ class DepthNode(Node):
                 self._online.reset()
             self._online.add_frame(frame.result.frame, frame.k_norm)
 
-    def _send(self, key, message):
-        """Publish a rosbags-built message on output ``key``."""
-        self._outputs[key].publish(to_rclpy(message))
-
     def _broadcast(self, transform):
         """Send TF odom -> base when tf2_ros is importable."""
         if TransformBroadcaster is None:
-            self.get_logger().warning(
-                'publish_tf is true but tf2_ros cannot be imported; no TF is broadcast',
-                once=True)
+            self._warn_once('tf', 'publish_tf is true but tf2_ros cannot be imported; no TF is '
+                            'broadcast')
             return
         if self._broadcaster is None:
             self._broadcaster = TransformBroadcaster(self)
@@ -252,46 +350,61 @@ class DepthNode(Node):
             self._warned.add(message)
             self.get_logger().warning(message)
 
+    def _on_diagnostics_timer(self):
+        """Adapt the subscriptions' QoS if needed, then publish the diagnostics."""
+        for subscription in self._inputs:
+            change = subscription.check()
+            if change:
+                self.get_logger().info(change)
+        self._publish_diagnostics()
+
     def _publish_diagnostics(self):
-        """Publish the period's rate, latency, drops and errors on /diagnostics."""
+        """Publish the period's rate, latency, drops, upstream losses and errors."""
+        lost = self._stream.lost
+        lost_in_period, self._lost_reported = lost - self._lost_reported, lost
+        period = self._stream.period()
         status = diagnostic_status(
             self._stats.report(), f'{self.get_fully_qualified_name()}: perception',
-            self.perception.backend.name,
+            self.hardware,
             [('backend', self.perception.backend.name), ('model', str(self.model_dir)),
-             ('image topic', self.image_topic),
-             ('intrinsics', 'parameters' if self._step.camera_info.latest is None
-              else 'camera_info'),
-             ('scale mode', self.perception.scale_mode), ('depth scale', f'{self._scale[0]:.4g}'),
+             ('lifecycle state', self._state_machine.current_state[1]),
+             ('image topic', getattr(self, 'image_topic', '-')),
+             ('intrinsics', self._step.camera_info.source()),
+             ('camera rate (Hz)', '-' if period is None else f'{1.0 / period:.2f}'),
+             ('frames lost upstream', str(lost)),
+             ('scale mode', self.perception.scale_mode),
+             ('depth scale', f'{self._scale[0]:.4g}'),
              ('ground plane inliers', '-' if self._scale[1] is None
               else f'{self._scale[1]:.2f}')],
-            self.image_topic)
+            getattr(self, 'image_topic', 'the image topic (the node is not active)'),
+            lost_upstream=lost_in_period, docs=TRANSPORT_DOCS)
         array = DiagnosticArray(status=[status])
         if self._online is not None:
             array.status.append(online_status(
                 self._online.stats, f'{self.get_fully_qualified_name()}: online fine-tuning',
-                self.perception.backend.name))
+                self.hardware))
         array.header.stamp = self.get_clock().now().to_msg()
         self._diagnostics.publish(array)
 
     def destroy_node(self):
-        """Stop the worker thread, then destroy the node."""
-        self._slot.close()
-        if self._worker is not None and self._worker is not threading.current_thread():
-            self._worker.join(timeout=30.0)
-        if getattr(self, '_online', None) is not None:
+        """Stop the worker thread and online fine-tuning, then destroy the node."""
+        self._stop_inputs()
+        if self._online is not None:
             self._online.close()
+            self._online = None
         return super().destroy_node()
 
 
 def make_process_node():
     """Build the node for a process of its own (see ``leave_cpu_to_backend``)."""
     node = DepthNode()
-    leave_cpu_to_backend(node.perception.backend)
+    if node.perception is not None:
+        leave_cpu_to_backend(node.perception.backend)
     return node
 
 
 def main(args=None):
-    """Run the node until shutdown; exit status 1 when it cannot start."""
+    """Run the node until SIGINT or SIGTERM; exit status 1 when it cannot start."""
     return run_node(make_process_node, NODE_NAME, (ConfigurationError, ParameterException,
                                                    ValueError, OSError, RuntimeError), args=args)
 

@@ -104,21 +104,31 @@ def milliseconds(values, percentile):
     return f'{1000.0 * float(np.percentile(values, percentile)):.1f}' if values else '-'
 
 
-def diagnostic_status(report, name, hardware_id, extra, waiting_for):
+def diagnostic_status(report, name, hardware_id, extra, waiting_for, lost_upstream=0,
+                      docs=''):
     """
     Build the DiagnosticStatus of one period.
 
-    Level: ERROR when frames failed in the period (message: the latest error); WARN when frames
-    were dropped (inference slower than the input) or none arrived; OK otherwise.
+    Level: ERROR when frames failed in the period (message: the latest error); WARN when camera
+    frames were lost before reaching the node, when frames were dropped (inference slower than
+    the input) or when none arrived; OK otherwise.
 
     :param report: PeriodReport.
     :param name: status name (the node's name).
-    :param hardware_id: what runs the model (the backend).
+    :param hardware_id: what runs the model (the device).
     :param extra: further (key, value) pairs, e.g. backend and model.
     :param waiting_for: the input topic, named when no frames arrived.
+    :param lost_upstream: camera frames of the period that never reached the node (gaps in the
+        input stamps).
+    :param docs: where the message about upstream losses points the reader.
     """
     if report.errors:
         level, message = DiagnosticStatus.ERROR, report.last_error
+    elif lost_upstream:
+        level, message = DiagnosticStatus.WARN, (
+            f'{lost_upstream} camera frames lost before reaching the node (gaps in the image '
+            f'stamps): large images over DDS need a reliable camera or a transport for them; '
+            f'see {docs}')
     elif report.dropped:
         level, message = DiagnosticStatus.WARN, (
             f'dropped {report.dropped} of {report.received} frames: inference is slower than '

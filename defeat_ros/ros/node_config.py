@@ -17,8 +17,11 @@ from defeat_ros.typed_config import option
 class NodeConfig(OutputOptions, PerceptionOptions):
     """Every parameter of ``defeat_node``: the shared options, then the node's own."""
 
-    publish_features: bool = option(True, 'Publish features (32FC<n>) while someone '
-                                    'subscribes')
+    autostart: bool = option(True, 'Configure and activate on start; false: wait for a '
+                             'lifecycle manager (configure loads the model, activate '
+                             'subscribes)', read_only=True)
+    publish_features: bool = option(True, 'Publish features/image (32FC<n>) and '
+                                    'features/camera_info while someone subscribes')
     publish_visuals: bool = option(True, 'Publish depth/visual and features/visual (rgb8) '
                                    'while someone subscribes')
     publish_points: bool = option(True, 'Publish the coloured point cloud while someone '
@@ -27,8 +30,10 @@ class NodeConfig(OutputOptions, PerceptionOptions):
     image_transport: str = option('raw', "Image subscription: 'raw' (image) or 'compressed' "
                                   '(image/compressed)', choices=('raw', 'compressed'),
                                   read_only=True)
-    input_qos: str = option('SENSOR_DATA', 'QoS profile of the subscriptions', choices=QOS_NAMES,
-                            read_only=True)
+    input_qos: str = option('BEST_AVAILABLE', 'QoS profile of the subscriptions; '
+                            'BEST_AVAILABLE: reliable for reliable cameras (large frames are '
+                            'retransmitted, not lost), best effort for best-effort ones',
+                            choices=QOS_NAMES, read_only=True)
     output_qos: str = option('DEFAULT', 'QoS profile of the publishers', choices=QOS_NAMES,
                              read_only=True)
     fx: float = option(0.58, 'Fallback focal length x / image width, used until camera_info '

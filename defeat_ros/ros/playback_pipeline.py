@@ -20,9 +20,10 @@ from rclpy.parameter import Parameter
 
 NAMESPACE = '/camera'
 RESULT_TOPICS = {
-    f'{NAMESPACE}/depth': IMAGE,
+    f'{NAMESPACE}/depth/image': IMAGE,
     f'{NAMESPACE}/depth/camera_info': CAMERA_INFO,
     f'{NAMESPACE}/features/visual': IMAGE,
+    f'{NAMESPACE}/features/camera_info': CAMERA_INFO,
     f'{NAMESPACE}/odometry': ODOMETRY,
     f'{NAMESPACE}/points': 'sensor_msgs/msg/PointCloud2',
 }

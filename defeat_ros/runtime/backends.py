@@ -1,6 +1,7 @@
 """Backend selection: 'auto' takes TensorRT on a GPU, else CUDA PyTorch, else the fastest CPU."""
 
 import logging
+import platform
 import time
 
 import torch
@@ -27,6 +28,31 @@ def leave_cpu_to_backend(backend):
     """
     if not backend.name.startswith('pytorch-cpu'):
         torch.set_num_threads(1)
+
+
+def device_description(backend):
+    """
+    Name the hardware ``backend`` runs on, e.g. 'NVIDIA H100 (cuda:0)' or the CPU's model.
+
+    For diagnostics' ``hardware_id``: the device, not the software that drives it.
+    """
+    device = torch.device(getattr(backend, 'device', 'cpu'))
+    if device.type == 'cuda':
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f'{torch.cuda.get_device_name(index)} (cuda:{index})'
+    return cpu_model()
+
+
+def cpu_model():
+    """Return the CPU's model name from /proc/cpuinfo (the platform's name where it has none)."""
+    try:
+        with open('/proc/cpuinfo') as stream:
+            for line in stream:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or 'cpu'
 
 
 def make_backend(model_dir, backend='auto', device='auto', precision=None, threads=0,

@@ -3,7 +3,9 @@ Perception: camera image in; metric depth, dense features and relative pose out.
 
 The one inference step behind every front door (ROS node, bag processing, demo, benchmark):
 encoding conversion, resizing to the network resolution, the backend's graphs, and resizing
-the outputs back with intrinsics to match.
+the outputs back with intrinsics to match. Depth and features are resized independently: each
+map is resized at most once, from the network's size straight to the size asked for, and the
+features (n channels) can stay at the network's size while depth comes at the camera's.
 
 Metric scale (``scale_mode``): 'model' keeps the scale the network was trained at;
 'camera_height' multiplies depth and the translation of the relative pose by the factor that
@@ -29,12 +31,13 @@ SCALE_MODES = ('model', 'camera_height')
 
 @dataclass
 class PerceptionResult:
-    """Outputs for one frame at the output resolution H x W."""
+    """Outputs for one frame: depth at the output size H x W, features at theirs."""
 
     depth: np.ndarray
     """H x W float32 metres."""
     features: np.ndarray = None
-    """n x H x W float32, unit norm per pixel (when asked for)."""
+    """n x Hf x Wf float32 at ``features_size`` (by default H x W), unit norm per pixel (when
+    asked for)."""
     transform: np.ndarray = None
     """4 x 4 float64 T_previous_current (when asked for and a previous frame exists)."""
     seconds: float = 0.0
@@ -103,21 +106,28 @@ class Perception:
         """
         self.previous = None
 
+    @property
+    def size(self):
+        """(height, width) of the network's input and outputs (what ``output_size`` None gives)."""
+        return self.config.height, self.config.width
+
     def preprocess(self, image, encoding='rgb8'):
         """H x W (x C) uint8 in ``encoding`` -> 1 x 3 x h x w float tensor at the model size."""
         rgb = resize_rgb(to_rgb(image, encoding), self.config.height, self.config.width)
         return rgb_tensor(rgb).unsqueeze(0).contiguous()
 
     def __call__(self, image, encoding='rgb8', features=True, pose=True,
-                 output_size=None, k_norm=None):
+                 output_size=None, k_norm=None, features_size='output'):
         """
         Run the step on one camera image.
 
         :param image: H x W (x C) uint8 array in ``encoding`` (rgb8, bgr8, mono8, bayer_*8...).
         :param features: compute dense features.
         :param pose: compute T_previous_current against the previous call's frame.
-        :param output_size: (height, width) of the outputs; None keeps the network's size.
+        :param output_size: (height, width) of the depth; None keeps the network's size.
         :param k_norm: 3 x 3 normalised intrinsics of the image; needed in 'camera_height' mode.
+        :param features_size: (height, width) of the features; None keeps the network's size
+            (the n x h x w maps are not resized at all); 'output': ``output_size``.
         :return: PerceptionResult.
         """
         start = time.perf_counter()
@@ -133,7 +143,9 @@ class Perception:
         result = PerceptionResult(depth=resize_map(depth, output_size, cv2.INTER_NEAREST)[0],
                                   scale=scale, scale_confidence=confidence, frame=frame)
         if features:
-            result.features = resize_map(self.backend.features(frame), output_size,
+            if isinstance(features_size, str) and features_size == 'output':
+                features_size = output_size
+            result.features = resize_map(self.backend.features(frame), features_size,
                                          cv2.INTER_LINEAR)
         if pose and self.previous is not None:
             result.transform = self.backend.pose(self.previous, frame)[0].double().cpu().numpy()
@@ -144,7 +156,7 @@ class Perception:
 
     def intrinsics(self, k_norm, output_size=None):
         """Scale normalised intrinsics to the outputs' pixel size: a 3 x 3 array."""
-        height, width = output_size or (self.config.height, self.config.width)
+        height, width = output_size or self.size
         return scale_intrinsics(torch.as_tensor(k_norm, dtype=torch.float32), height,
                                 width).numpy()
 
