@@ -10,22 +10,43 @@ def rgb_to_uint8(image):
     return (array * 255.0 + 0.5).astype(np.uint8)
 
 
+def depth_range(depth):
+    """
+    Return the range colourise_depth shows by default: (near, far) metres; None: no depth.
+
+    The 95th and 5th percentiles of the valid inverse depths (``near <= far``).
+    """
+    depth = _depth_array(depth)
+    valid = np.isfinite(depth) & (depth > 0)
+    if not valid.any():
+        return None
+    low, high = np.percentile(1.0 / depth[valid], [5, 95])
+    return float(1.0 / high), float(1.0 / low)
+
+
+def _depth_array(depth):
+    depth = np.asarray(depth.detach().cpu() if hasattr(depth, 'detach') else depth, np.float32)
+    return depth.squeeze()
+
+
 def colourise_depth(depth, min_depth=None, max_depth=None):
     """
     Depth H x W (tensor or array, metres; NaN allowed) -> H x W x 3 uint8 RGB.
 
-    Inverse depth is mapped through the magma colour map so near is bright; invalid pixels are
-    black. The range defaults to the 5th-95th percentile of the valid depths.
+    Inverse depth is mapped linearly through the magma colour map, ``max_depth`` (far) dark to
+    ``min_depth`` (near) bright; invalid pixels are black. The range defaults to
+    :func:`depth_range` (the 5th-95th percentile of the valid inverse depths).
     """
-    depth = np.asarray(depth.detach().cpu() if hasattr(depth, 'detach') else depth, np.float32)
-    depth = depth.squeeze()
+    depth = _depth_array(depth)
     valid = np.isfinite(depth) & (depth > 0)
     if not valid.any():
         return np.zeros(depth.shape + (3,), np.uint8)
+    if not (min_depth and max_depth):
+        near, far = depth_range(depth)
+        min_depth, max_depth = min_depth or near, max_depth or far
     inverse = np.zeros_like(depth)
     inverse[valid] = 1.0 / depth[valid]
-    low = 1.0 / max_depth if max_depth else np.percentile(inverse[valid], 5)
-    high = 1.0 / min_depth if min_depth else np.percentile(inverse[valid], 95)
+    low, high = 1.0 / max_depth, 1.0 / min_depth
     scaled = np.clip((inverse - low) / max(high - low, 1e-9), 0, 1)
     coloured = cv2.applyColorMap((scaled * 255).astype(np.uint8), cv2.COLORMAP_MAGMA)
     coloured = cv2.cvtColor(coloured, cv2.COLOR_BGR2RGB)

@@ -8,9 +8,11 @@ reuses the rendered drives.
 
 import json
 
+import cv2
 from defeat_ros.apps.cli import main
 from defeat_ros.apps.demo import CONDITIONS, read_topics
 from defeat_ros.data.street_world import render_sequence, WorldConfig
+from defeat_ros.evaluation.report import BAR_HEIGHT, GAP, TITLE_HEIGHT
 from defeat_ros.messages.typestore import stamp_ns
 from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
 import torch
@@ -45,6 +47,11 @@ def test_demo_runs_the_node_graph_and_measures_it(tmp_path, capsys):
     assert summary['backend'].startswith('pytorch')
     for figure in ('contact_sheet.png', 'trajectory.png'):
         assert (out / figure).stat().st_size > 10_000
+    # evaluate's figures: two frames per condition, each a titled column of input, truth,
+    # prediction, error and features, the 128 x 64 images at 384 x 192 over their strips.
+    sheet = cv2.imread(str(out / 'contact_sheet.png'))
+    assert sheet.shape == (TITLE_HEIGHT + 5 * (192 + BAR_HEIGHT), 4 * 384 + 3 * GAP, 3)
+    assert cv2.imread(str(out / 'trajectory.png')).shape == (TITLE_HEIGHT + 560, 2 * 560 + GAP, 3)
     printed = capsys.readouterr().out
     assert 'AbsRel (median-scaled)' in printed and 'night' in printed
 

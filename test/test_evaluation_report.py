@@ -3,8 +3,13 @@
 import json
 
 import cv2
-from defeat_ros.evaluation.report import (depth_figure, error_map, markdown_report,
+from defeat_ros.evaluation.report import (alignment_label, BACKGROUND, BAR_HEIGHT,
+                                          contact_sheet, depth_bar, depth_figure,
+                                          display_width, error_map, GAP, markdown_report,
+                                          metres, RAMP_HEIGHT, spread_indices, TEXT_COLOUR,
+                                          TITLE_HEIGHT, trajectory_comparison,
                                           trajectory_figure, write_report)
+from defeat_ros.visualisation import colourise_depth
 import numpy as np
 import torch
 
@@ -46,13 +51,75 @@ def test_error_map_colours_valid_pixels_and_blanks_the_rest():
     assert coloured[0, 1, 0] > coloured[0, 1, 2]  # error 1.0 > 0.5: the red end
 
 
-def test_depth_figure_stacks_four_tiles():
+def colour_map_index(pixels, colour_map):
+    """
+    Return the OpenCV colour map entry (0-255) nearest each RGB pixel, and how far it is.
+
+    :param pixels: N x 3 uint8 RGB.
+    :return: (indices N, distances N: sums of absolute channel differences).
+    """
+    table = cv2.applyColorMap(np.arange(256, dtype=np.uint8)[:, None], colour_map)
+    table = cv2.cvtColor(table, cv2.COLOR_BGR2RGB)[:, 0].astype(int)
+    distance = np.abs(np.asarray(pixels, int)[:, None] - table[None]).sum(axis=2)
+    return distance.argmin(axis=1), distance.min(axis=1)
+
+
+def ramp_of(tile_bottom, image_height):
+    """Return the middle row of the colour ramp in the strip under an image of a tile."""
+    return tile_bottom[image_height + 2 + RAMP_HEIGHT // 2]
+
+
+def test_depth_figure_is_a_column_of_four_labelled_tiles_with_colour_bars():
     height, width = 48, 64
-    gt = torch.full((height, width), 10.0)
+    gt = torch.linspace(2.0, 40.0, width).repeat(height, 1)
     gt[::3] = 0.0  # sparse, as LiDAR
     figure = depth_figure(torch.rand(3, height, width), gt, torch.full((height, width), 2.0))
-    assert figure.shape == (4 * height, width, 3) and figure.dtype == np.uint8
-    assert figure[height:].any()
+    shown = display_width(width)
+    assert shown == 6 * width  # a network's size is enlarged by a whole factor
+    tile = 6 * height + BAR_HEIGHT
+    assert figure.shape == (4 * tile, shown, 3) and figure.dtype == np.uint8
+    tiles = [figure[k * tile:(k + 1) * tile] for k in range(4)]
+    assert (tiles[0][6 * height:] == BACKGROUND).all()  # the input has no colour bar
+    for index in (1, 2):  # truth and prediction: magma, near (bright) left to far right
+        positions, distance = colour_map_index(ramp_of(tiles[index], 6 * height),
+                                               cv2.COLORMAP_MAGMA)
+        assert distance.max() <= 3 and positions[0] >= 250 and positions[-1] <= 5
+        assert (np.diff(positions) <= 0).all()
+        labels = tiles[index][6 * height + 2 + RAMP_HEIGHT + 4:]
+        assert (labels == TEXT_COLOUR[0]).any()
+    positions, distance = colour_map_index(ramp_of(tiles[3], 6 * height), cv2.COLORMAP_TURBO)
+    assert distance.max() <= 3 and positions[0] <= 5 and positions[-1] >= 250
+    assert (np.diff(positions) >= 0).all()
+
+
+def test_depth_bar_follows_colourise_depth_and_is_labelled_in_metres():
+    near, far = 2.0, 75.0
+    bar = depth_bar(300, near, far)
+    assert bar.shape == (BAR_HEIGHT, 300, 3)
+    # A depth map of the bar's labelled depths: its colours are the bar's at their ticks.
+    for value in (near, 10.0, far):
+        x = round((1 / near - 1 / value) / (1 / near - 1 / far) * 299)
+        expected = colourise_depth(np.array([[value, near], [near, far]]), near, far)[0, 0]
+        assert np.abs(bar[2 + RAMP_HEIGHT // 2, x].astype(int) - expected).max() <= 4, value
+    assert metres(2.04) == '2 m' and metres(75.3) == '75 m' and metres(0.35) == '0.35 m'
+    assert metres(123.4) == '123 m' and metres(0.1866, 3) == '0.187 m'
+    flat = depth_bar(100, 5.0, 5.0)  # one depth: one label, no division by zero
+    assert flat.shape == (BAR_HEIGHT, 100, 3)
+
+
+def test_contact_sheet_puts_titled_columns_side_by_side():
+    columns = [np.zeros((50, 30, 3), np.uint8), np.zeros((40, 20, 3), np.uint8)]
+    sheet = contact_sheet(columns, ['first', 'second'])
+    assert sheet.shape == (TITLE_HEIGHT + 50, 30 + GAP + 20, 3)
+    assert (sheet[TITLE_HEIGHT + 40:, 30 + GAP:] == BACKGROUND).all()  # padded to the tallest
+    assert (sheet[:, 30:30 + GAP] == BACKGROUND).all()
+
+
+def test_spread_indices_take_the_middles_of_equal_parts():
+    assert spread_indices(40, 1) == [20]
+    assert spread_indices(40, 4) == [5, 15, 25, 35]
+    assert spread_indices(3, 5) == [0, 1, 2]
+    assert spread_indices(0, 3) == []
 
 
 def test_trajectory_figure_draws_lines_with_opencv():
@@ -64,6 +131,37 @@ def test_trajectory_figure_draws_lines_with_opencv():
     green = (figure[:, :, 1] > 150) & (figure[:, :, 0] < 120)
     red = (figure[:, :, 0] > 150) & (figure[:, :, 1] < 120)
     assert green.sum() > 100 and red.sum() > 100
+
+
+def test_trajectory_comparison_shows_the_scale_error_and_the_alignment():
+    z = np.linspace(0.0, 30.0, 40)
+    truth = np.stack([np.sin(z / 10.0), np.zeros_like(z), z], axis=1)
+    assert alignment_label('day prediction', 15.04) == 'day prediction, scaled x15'
+    size = 300
+    figure = trajectory_comparison([('ground truth', truth)],
+                                   [('day prediction', truth / 15.0, truth * 1.01, 15.04)],
+                                   size=size)
+    assert figure.shape == (TITLE_HEIGHT + size, 2 * size + GAP, 3)
+    unaligned, aligned = (figure[TITLE_HEIGHT:, :size], figure[TITLE_HEIGHT:, size + GAP:])
+    for panel in (unaligned, aligned):
+        assert panel.shape == trajectory_figure([('x', truth)], size=size).shape
+    for title in (figure[:TITLE_HEIGHT, :size], figure[:TITLE_HEIGHT, size + GAP:]):
+        assert (title == TEXT_COLOUR[0]).any()
+
+    def rows(panel, colour):
+        red, green = panel[..., 0] > 150, panel[..., 1] > 150
+        mask = (red & ~green) if colour == 'red' else (green & ~red)
+        mask[:50] = False  # the legend
+        found = np.nonzero(mask.any(axis=1))[0]
+        return found.max() - found.min()
+    # As predicted, a fifteenth of the distance: a short red stub; aligned: as long as the truth.
+    assert rows(unaligned, 'red') < rows(unaligned, 'green') / 5
+    assert rows(aligned, 'red') > rows(unaligned, 'green') * 0.9  # it covers the truth
+    # The aligned legend names the scale: its second entry is longer than the unaligned one.
+    legend = slice(30, 46)
+    text = [np.nonzero((panel[legend] == TEXT_COLOUR).all(axis=2).any(axis=0))[0].max()
+            for panel in (unaligned, aligned)]
+    assert text[1] > text[0] + 40
 
 
 def test_report_files_are_written_and_readable(tmp_path):

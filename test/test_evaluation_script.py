@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import cv2
+from defeat_ros.evaluation.report import BAR_HEIGHT, GAP, TEXT_COLOUR, TITLE_HEIGHT
 from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
 import pytest
 from test_evaluation_velodyne import shared_frames, write_raw_calibration
@@ -41,7 +42,7 @@ def test_help_and_argument_errors(capsys):
 def test_synthetic_day_and_night(tiny_model, tmp_path, capsys):
     out = tmp_path / 'eval'
     assert load_script().main([str(tiny_model), '--out', str(out), '--frames', '6',
-                               '--max-anchors', '300']) == 0
+                               '--max-anchors', '300', '--figure-frames', '2']) == 0
     printed = capsys.readouterr().out
     assert '### Depth' in printed and '| night |' in printed
     results = json.loads((out / 'results.json').read_text())
@@ -60,10 +61,22 @@ def test_synthetic_day_and_night(tiny_model, tmp_path, capsys):
         assert features['anchors'] == 5 * 300
     assert results['protocol']['crop'] is True
     assert (out / 'results.md').read_text().count('| day |') == 3
+    assert results['protocol']['figure_frames'] == 2
     for name in ('depth_day', 'depth_night', 'trajectory'):
         image = cv2.imread(str(out / f'{name}.png'))
         assert image is not None and image.any(), name
-    assert cv2.imread(str(out / 'depth_day.png')).shape == (4 * 64, 96, 3)
+    # Two frames side by side, each a titled column of input, truth, prediction and error at
+    # 4 x the network's 96 x 64, each above its colour bar strip.
+    sheet = cv2.imread(str(out / 'depth_day.png'))
+    tile = 4 * 64 + BAR_HEIGHT
+    assert sheet.shape == (TITLE_HEIGHT + 4 * tile, 2 * 4 * 96 + GAP, 3)
+    for k in range(2):
+        title = sheet[:TITLE_HEIGHT, k * (4 * 96 + GAP):(k + 1) * 4 * 96]
+        assert (title == TEXT_COLOUR[0]).any(), k
+    # Trajectories: as predicted and aligned, side by side under their titles.
+    assert cv2.imread(str(out / 'trajectory.png')).shape == (TITLE_HEIGHT + 560, 2 * 560 + GAP, 3)
+    pose = results['conditions']['day']['pose']['trajectory']
+    assert pose['scale'] > 0
 
 
 def test_kitti_raw_with_velodyne_ground_truth(tiny_model, tmp_path):
@@ -86,4 +99,4 @@ def test_kitti_raw_with_velodyne_ground_truth(tiny_model, tmp_path):
     assert depth['images'] == 1 and 0.0 < depth['abs_rel'] < 10.0
     assert 'pose' not in results['conditions']['kitti']
     figure = cv2.imread(str(out / 'depth_kitti.png'))
-    assert figure.shape == (4 * 370, 1224, 3)
+    assert figure.shape == (TITLE_HEIGHT + 4 * (370 + BAR_HEIGHT), 1224, 3)

@@ -11,8 +11,10 @@ from dataclasses import replace
 from pathlib import Path
 import shutil
 
+import cv2
 from defeat_ros.apps.cli import main
 from defeat_ros.bags.writer import BAG_VERSION
+from defeat_ros.camera import bag_preview
 from defeat_ros.camera.bag_processing import BagError, PartialBagError, process_bag, ProcessConfig
 import defeat_ros.camera.frame_step as frame_step
 from defeat_ros.camera.frame_step import OUTPUT_TOPICS, process_frame
@@ -23,6 +25,7 @@ from defeat_ros.data.kitti_writer import images_uint8
 from defeat_ros.data.sequence_bag import write_bag
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.evaluation import depth_metrics
+from defeat_ros.evaluation.report import BAR_HEIGHT, GAP, RAMP_HEIGHT
 from defeat_ros.geometry import pixel_intrinsics_opencv
 from defeat_ros.messages.builders import camera_info_msg, image_msg
 from defeat_ros.messages.decode import camera_info_intrinsics
@@ -34,6 +37,7 @@ import numpy as np
 import pytest
 from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin, Writer
+from test_evaluation_report import colour_map_index
 import torch
 
 pytestmark = pytest.mark.usefixtures('one_thread')
@@ -45,7 +49,8 @@ INPUTS = {'/camera/image_raw': IMAGE, '/camera/image_raw/compressed':
           'sensor_msgs/msg/CompressedImage', '/camera/camera_info': CAMERA_INFO,
           '/ground_truth/odometry': 'nav_msgs/msg/Odometry',
           '/camera/depth/ground_truth': IMAGE}
-OUTPUTS = {'/camera/depth/image': IMAGE, '/camera/depth/camera_info': CAMERA_INFO,
+OUTPUTS = {'/camera/depth/image': IMAGE, '/camera/depth/visual': IMAGE,
+           '/camera/depth/camera_info': CAMERA_INFO,
            '/camera/features/visual': IMAGE, '/camera/features/camera_info': CAMERA_INFO,
            '/camera/odometry': 'nav_msgs/msg/Odometry',
            '/camera/points': 'sensor_msgs/msg/PointCloud2'}
@@ -123,6 +128,8 @@ def test_outputs_have_the_node_types_and_the_input_stamps(processed):
         assert {m.header.frame_id for _, m, _ in out[topic][1]} == {frame}, topic
     for _, depth, _ in out['/camera/depth/image'][1]:
         assert (depth.encoding, depth.height, depth.width) == ('32FC1', HEIGHT, WIDTH)
+    for _, visual, _ in out['/camera/depth/visual'][1]:
+        assert (visual.encoding, visual.height, visual.width) == ('rgb8', HEIGHT, WIDTH)
     info = inputs['/camera/camera_info'][1][0][1]
     for _, depth_info, _ in out['/camera/depth/camera_info'][1]:
         assert (depth_info.height, depth_info.width) == (HEIGHT, WIDTH)
@@ -311,6 +318,63 @@ def test_topic_problems_list_what_the_bag_has(drive, bag, processed, model_dir, 
     assert info.k[0] == pytest.approx(0.58 * WIDTH)
 
 
+def test_preview_beside_the_bag_leaves_the_bag_as_it_is(bag, model_dir, tmp_path, capsys):
+    """--preview: a contact sheet and a video beside OUT; OUT holds the same messages."""
+    common = ['--model', str(model_dir), '--backend', 'pytorch', '--image-topic',
+              '/camera/image_raw', '--no-copy', '--outputs', 'depth/image,odometry', '--quiet']
+    plain, previewed = tmp_path / 'plain', tmp_path / 'previewed'
+    assert main(['process-bag', str(bag), str(plain), *common]) == 0
+    assert main(['process-bag', str(bag), str(previewed), *common, '--preview']) == 0
+    sheet_path, video_path = tmp_path / 'previewed_preview.png', tmp_path / 'previewed_preview.mp4'
+    assert f'preview: {sheet_path}, {video_path}' in capsys.readouterr().out
+    assert leftovers(tmp_path, 'plain', 'previewed', sheet_path.name, video_path.name) == []
+    assert sorted(p.name for p in previewed.iterdir()) == ['metadata.yaml', 'previewed.mcap']
+    # The features the preview shows are not written: the same topics, times and bytes.
+    assert read_bag(previewed).keys() == read_bag(plain).keys() == {
+        '/camera/depth/image', '/camera/odometry'}
+    for topic, (msgtype, messages) in read_bag(plain).items():
+        assert read_bag(previewed)[topic][0] == msgtype
+        assert [(t, raw) for t, _, raw in read_bag(previewed)[topic][1]] == \
+            [(t, raw) for t, _, raw in messages], topic
+
+    # A row per sheet frame: input | depth over its colour bar | features, at 480 pixels wide
+    # (the 320 x 96 input enlarged, the 96 x 64 features stretched to its view).
+    width, height = 480, 96 * 480 // 320
+    row = height + BAR_HEIGHT
+    sheet = cv2.imread(str(sheet_path))
+    frames = bag_preview.SHEET_FRAMES
+    assert sheet.shape == (frames * row + (frames - 1) * GAP, 3 * width + 2 * GAP, 3)
+    for k in range(frames):
+        top = k * (row + GAP)
+        depth_tile = sheet[top:top + row, width + GAP:2 * width + GAP, ::-1]  # RGB
+        features = sheet[top:top + height, 2 * width + 2 * GAP:, ::-1]
+        assert depth_tile[:height].std() > 1.0 and features.std() > 1.0, k
+        positions, distance = colour_map_index(depth_tile[height + 2 + RAMP_HEIGHT // 2],
+                                               cv2.COLORMAP_MAGMA)
+        assert distance.max() <= 3 and positions[0] >= 250 and positions[-1] <= 5, k
+        assert (np.diff(positions) <= 0).all(), k
+    # The video: every frame of this short bag, each the row the sheet shows.
+    capture = cv2.VideoCapture(str(video_path))
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    ok, first = capture.read()
+    capture.release()
+    assert ok and count == FRAMES and first.shape == (row, 3 * width + 2 * GAP, 3)
+    (tmp_path / 'again_preview.mp4').write_bytes(b'')
+    with pytest.raises(FileExistsError, match='again_preview.mp4 exists already'):
+        process_bag(bag, tmp_path / 'again', options(model_dir, preview=True))
+    assert not (tmp_path / 'again').exists()
+
+
+def test_preview_frames_are_spread_over_the_bag_and_skip_bad_ones(tmp_path):
+    preview = bag_preview.BagPreview(tmp_path / 'out', FRAMES)
+    assert preview.sheet_frames == [1, 4, 7, 10]  # the middles of 4 equal parts
+    assert preview.video_frames == list(range(FRAMES))  # a short bag: every frame
+    preview.video_frames = []
+    assert not preview.wants(0) and preview.wants(1)
+    assert preview.wants(2)  # when frame 1 could not be processed, frame 2 takes its place
+    assert list(tmp_path.iterdir()) == []  # nothing is written before a frame is added
+
+
 def test_no_half_written_output_after_a_failure(bag, model_dir, tmp_path, monkeypatch):
     calls = []
 
@@ -322,8 +386,8 @@ def test_no_half_written_output_after_a_failure(bag, model_dir, tmp_path, monkey
     monkeypatch.setattr(frame_step, 'process_frame', failing)
     with pytest.raises(RuntimeError, match='backend failed'):
         process_bag(bag, tmp_path / 'out', options(model_dir, image_topic='/camera/image_raw',
-                                                   outputs=['depth/image']))
-    assert leftovers(tmp_path) == []
+                                                   outputs=['depth/image'], preview=True))
+    assert leftovers(tmp_path) == []  # no bag, no preview files, nothing hidden
 
 
 def test_time_backwards_and_mixed_sizes_restart_odometry(drive, model_dir, tmp_path, capsys):

@@ -8,9 +8,11 @@ over DDS in this process (:mod:`~defeat_ros.ros.playback_pipeline`): ``bag_playe
 into ``results/<condition>``. The results bag is
 then compared with the ground truth in the drive's bag: depth (median-scaled AbsRel and
 delta < 1.25, and metric AbsRel), odometry (ATE after sim(3) alignment), frames/s and drops.
-Written to the output folder: the two bags per condition, ``contact_sheet.png`` (input, true
-depth, predicted depth, error and feature PCA per condition), ``trajectory.png`` and
-``summary.json``; the summary is also printed.
+Written to the output folder: the two bags per condition, ``contact_sheet.png`` (two frames per
+condition: input, true depth, predicted depth and error with their colour bars, and feature
+PCA), ``trajectory.png`` (odometry as predicted, and after sim(3) alignment with its scale) and
+``summary.json``; the summary is also printed. The figures are ``defeat-ros evaluate``'s
+(:mod:`defeat_ros.evaluation.report`).
 """
 
 from dataclasses import dataclass
@@ -20,15 +22,16 @@ import platform
 import shutil
 import time
 
-import cv2
 from defeat_ros.apps.arguments import add_options, config_from_args
 from defeat_ros.bags.reader import open_bag, read_messages
 from defeat_ros.camera.model_location import resolve_model
 from defeat_ros.data.sequence_bag import ODOMETRY_TOPIC, write_bag
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.evaluation import DepthEvaluation
-from defeat_ros.evaluation.pose import align_trajectory, orthonormalise, trajectory_errors
-from defeat_ros.evaluation.report import depth_figure, label_tile, trajectory_figure, write_png
+from defeat_ros.evaluation.pose import align_trajectory, invert, orthonormalise
+from defeat_ros.evaluation.pose import trajectory_errors
+from defeat_ros.evaluation.report import contact_sheet, depth_figure, figure_tile
+from defeat_ros.evaluation.report import spread_indices, trajectory_comparison, write_png
 from defeat_ros.geometry import quaternion_to_matrix, R_OPTICAL_BODY
 from defeat_ros.messages.decode import depth_to_metres, message_to_rgb
 from defeat_ros.messages.typestore import header_ns
@@ -89,8 +92,9 @@ def evaluate_condition(drive, results, condition, sheet_frames=2):
     """
     Compare a results bag with its drive's ground truth.
 
-    :return: (metrics dict, contact-sheet column H' x W x 3 uint8, (true, predicted) positions
-        N x 3 after alignment, in display axes).
+    :return: (metrics dict, contact-sheet columns [(title, H' x W' x 3 uint8)], trajectories
+        (true, as predicted, sim(3)-aligned positions N x 3 in display axes, starting at the
+        origin), the alignment's scale).
     """
     inputs = read_topics(drive, [f'{NAMESPACE}/image_raw', f'{NAMESPACE}/depth/ground_truth',
                                  ODOMETRY_TOPIC])
@@ -113,20 +117,22 @@ def evaluate_condition(drive, results, condition, sheet_frames=2):
     truth_poses = poses_of([inputs[ODOMETRY_TOPIC][s] for s in common])
     trajectory = trajectory_errors(predicted, truth_poses)
     metric_trajectory = trajectory_errors(predicted, truth_poses, with_scale=False)
-    aligned = align_trajectory(orthonormalise(predicted), truth_poses)[0]
-    tiles = []
+    # Both from the pose of the first common frame: what the unaligned panel compares.
+    predicted = invert(predicted[:1]) @ predicted
+    truth_poses = invert(truth_poses[:1]) @ truth_poses
+    aligned, scale = align_trajectory(orthonormalise(predicted), truth_poses)
+    columns = []
     features = outputs[f'{NAMESPACE}/features/visual']
-    for stamp in np.array(stamps)[np.linspace(0, len(stamps) - 1, sheet_frames).astype(int)]:
-        image = torch.from_numpy(message_to_rgb(images[stamp])).permute(2, 0, 1) / 255.0
-        column = [depth_figure(image, depth_to_metres(truths[stamp]),
-                               depth_to_metres(depths[stamp]))]
-        if stamp in features:  # at the network's size (features_resolution): fit the column
-            tile = message_to_rgb(features[stamp])
-            width = column[0].shape[1]
-            tile = cv2.resize(tile, (width, round(tile.shape[0] * width / tile.shape[1])),
-                              interpolation=cv2.INTER_NEAREST)
-            column.append(label_tile(tile, f'features (PCA), {condition}'))
-        tiles.append(np.concatenate(column, axis=0))
+    for index in spread_indices(len(stamps), sheet_frames):
+        stamp = stamps[index]
+        rgb = message_to_rgb(images[stamp])
+        column = depth_figure(rgb, depth_to_metres(truths[stamp]), depth_to_metres(depths[stamp]))
+        if stamp in features:  # at the network's size (features_resolution): the input's view
+            width = column.shape[1]
+            column = np.concatenate([column, figure_tile(
+                message_to_rgb(features[stamp]), 'features (PCA)', width,
+                height=round(rgb.shape[0] * width / rgb.shape[1]))])
+        columns.append((f'{condition}, frame {index}', column))
     summary = scaled.summary()
     metrics = {'frames_evaluated': len(stamps), 'frames_in_drive': len(truths),
                'abs_rel': summary['abs_rel'], 'a1': summary['a1'],
@@ -135,8 +141,9 @@ def evaluate_condition(drive, results, condition, sheet_frames=2):
                'metric_ate_rmse_m': metric_trajectory['ate_rmse'],
                'rpe_rot_deg': trajectory['rpe_rot_mean_deg']}
     # trajectory_figure draws optical-style axes (x right, z forward): rotate the body axes.
-    positions = (truth_poses[:, :3, 3] @ R_OPTICAL_BODY.T, aligned[:, :3, 3] @ R_OPTICAL_BODY.T)
-    return metrics, np.concatenate(tiles, axis=1), positions
+    positions = tuple(poses[:, :3, 3] @ R_OPTICAL_BODY.T
+                      for poses in (truth_poses, predicted, aligned))
+    return metrics, columns, positions, scale
 
 
 @dataclass
@@ -166,23 +173,24 @@ def run_demo(config, log=print):
     model = resolve_model(config.model)
     summary = {'model': str(model), 'rate': rate, 'conditions': {},
                'machine': f'{platform.machine()} {platform.processor() or ""}'.strip()}
-    columns, plots = [], []
+    columns, truths, predictions = [], [], []
     for condition in CONDITIONS:
         drive = drive_bag(out, condition, frames, height, width, seed)
         log(f'{condition}: playing {drive} through bag_player -> defeat_node -> recorder')
         graph = run_graph(drive, out / 'results' / condition, model, backend, rate)
-        metrics, column, (truth, predicted) = evaluate_condition(
+        metrics, condition_columns, (truth, predicted, aligned), scale = evaluate_condition(
             drive, out / 'results' / condition, condition)
         metrics.update(backend=graph['backend'],
                        frames_per_second=metrics['frames_evaluated'] / graph['seconds'],
                        dropped=metrics['frames_in_drive'] - metrics['frames_evaluated'])
         summary['backend'] = graph['backend']
         summary['conditions'][condition] = metrics
-        columns.append(column)
-        plots += [(f'{condition}: ground truth', truth), (f'{condition}: odometry', predicted)]
-    write_png(out / 'contact_sheet.png', np.concatenate(columns, axis=1))
-    write_png(out / 'trajectory.png', trajectory_figure(
-        plots, title='odometry after sim(3) alignment (day and night drives)'))
+        columns += condition_columns
+        truths = truths or [('ground truth (both drives)', truth)]  # the same trajectory
+        predictions.append((f'{condition}: odometry', predicted, aligned, scale))
+    write_png(out / 'contact_sheet.png', contact_sheet([c for _, c in columns],
+                                                       [t for t, _ in columns]))
+    write_png(out / 'trajectory.png', trajectory_comparison(truths, predictions))
     summary['seconds'] = time.monotonic() - start
     (out / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
     log(summary_table(summary, out))

@@ -9,15 +9,16 @@ same order as the input, without waiting for the recording's clock:
 | topic (under the camera namespace) | type |
 | --- | --- |
 | ``depth/image`` | sensor_msgs/Image 32FC1, metres, NaN invalid |
+| ``depth/visual`` | sensor_msgs/Image rgb8 at the depth's size (colour-mapped) |
 | ``depth/camera_info`` | sensor_msgs/CameraInfo at the depth's size |
 | ``features/visual`` | sensor_msgs/Image rgb8 at the features' size |
 | ``features/camera_info`` | sensor_msgs/CameraInfo at the features' size |
 | ``odometry`` | nav_msgs/Odometry ``odom`` -> ``base_link`` |
 | ``points`` | sensor_msgs/PointCloud2 x y z rgb |
 
-``features/image`` (32FC<n>) and ``depth/visual`` can be asked for as well (``outputs``), under
-the image topic's camera namespace (:mod:`~defeat_ros.camera.bag_outputs`); the names are the
-node's, in image_transport's layout (each image's CameraInfo beside it). Depth, depth/visual
+``features/image`` (32FC<n>) can be asked for as well, and any of them left out (``outputs``),
+under the image topic's camera namespace (:mod:`~defeat_ros.camera.bag_outputs`); the names are
+the node's, in image_transport's layout (each image's CameraInfo beside it). Depth, depth/visual
 and points come at ``output_resolution``, the features at ``features_resolution`` (the
 network's by default). Every output carries the header stamp and frame_id of its input image
 and is logged at the input image's receive time. By default every input message is copied into
@@ -30,6 +31,10 @@ before it; ``intrinsics`` (normalised fx, fy, cx, cy) is the fallback for bags w
 
 OUT is written as ``.<OUT name>.*.partial/<OUT name>`` beside OUT and renamed to OUT when
 complete: an error or an interruption leaves no half-written OUT behind.
+
+With ``preview``, ``<OUT>_preview.png`` (a contact sheet of a few frames: input, depth with its
+colour bar, features) and ``<OUT>_preview.mp4`` (the same for up to 100 frames) are written
+beside OUT (:mod:`~defeat_ros.camera.bag_preview`); the bag is the same with or without them.
 
 Bad input, and what happens:
 - a truncated or corrupt bag: the frames before the damage are processed and OUT is completed
@@ -60,6 +65,7 @@ from defeat_ros.bags.reader import BagError, open_salvaging, READ_ERRORS, read_r
 from defeat_ros.bags.topics import describe_topics, find_camera_info_topic, find_image_topic
 from defeat_ros.bags.writer import copy_connection, create_bag
 from defeat_ros.camera.bag_outputs import camera_namespace, output_topics
+from defeat_ros.camera.bag_preview import BagPreview, NEEDED, preview_paths
 from defeat_ros.camera.camera_info_cache import camera_info_problem, CameraInfoCache
 from defeat_ros.camera.frame_step import FrameStep
 from defeat_ros.camera.model_location import model_option
@@ -112,6 +118,8 @@ class BagProcessor:
         self.writer = None
         self.bar = tqdm(disable=True)
         """The progress bar of the frames (none until the frames start)."""
+        self.preview = None
+        """The BagPreview, with ``preview``."""
 
     def warn(self, kind, text):
         """Report a warning; only the first WARNINGS_PER_KIND of a kind are printed."""
@@ -225,8 +233,9 @@ class BagProcessor:
             message = reader.deserialize(raw, msgtype)
         except READ_ERRORS as error:
             return self.skip(index, error)
+        preview = self.preview is not None and self.preview.wants(index)
         try:
-            frame = step(message, self.outputs)
+            frame = step(message, self.outputs.keys() | NEEDED if preview else self.outputs)
         except ValueError as error:  # UnsupportedEncoding, undecodable data
             return self.skip(index, error)
         restart = frame.estimate.reset_reason
@@ -244,6 +253,8 @@ class BagProcessor:
                 self.writer.write(connection, log_time,
                                   TYPESTORE.serialize_cdr(output, connection.msgtype))
         report.frames += 1
+        if preview:
+            self.preview.add(index, message, frame)
 
     def skip(self, index, error):
         """Count the ``index``-th frame as skipped because of ``error``, with a warning."""
@@ -258,13 +269,14 @@ def process_bag(source, output, config=None, log=None, progress=False):
     See the module docstring for the topics, the options and what happens with bad input.
 
     :param source: the input bag (directory, or a single .mcap/.db3 file).
-    :param output: the bag directory to create (must not exist).
+    :param output: the bag directory to create (must not exist, nor, with ``preview``, its
+        preview files).
     :param config: a :class:`ProcessConfig` (or a mapping of one; None: the defaults).
     :param log: called with each warning line (default: this module's logger).
     :param progress: show a progress bar of the frames on stderr (tqdm); warnings are then
         printed above it, not logged.
     :return: ProcessReport.
-    :raises FileExistsError: when ``output`` exists.
+    :raises FileExistsError: when ``output`` exists (or a preview file, with ``preview``).
     :raises BagError: when the bag cannot be used (nothing is written), or, as
         :class:`PartialBagError`, when it is damaged (OUT holds the readable part).
     """
@@ -273,8 +285,9 @@ def process_bag(source, output, config=None, log=None, progress=False):
     elif isinstance(config, dict):
         config = ProcessConfig.from_dict(config)
     source, output = Path(source), Path(output)
-    if output.exists():
-        raise FileExistsError(f'{output} exists already, not overwriting')
+    for path in (output, *(preview_paths(output) if config.preview else ())):
+        if path.exists():
+            raise FileExistsError(f'{path} exists already, not overwriting')
     from defeat_ros.runtime.perception import Perception  # loads torch and the backends
 
     def say(text):
@@ -294,6 +307,8 @@ def process_bag(source, output, config=None, log=None, progress=False):
                                 config.camera_height, device=config.device,
                                 precision=config.precision)
         report.backend = perception.backend.name
+        if config.preview:
+            processor.preview = BagPreview(output, report.total)
         start = time.monotonic()
         processor.bar = tqdm(total=report.total, desc='process-bag', unit='frame',
                              file=sys.stderr, disable=not progress)
@@ -303,9 +318,15 @@ def process_bag(source, output, config=None, log=None, progress=False):
             if report.frames == 0 and not damage:
                 raise BagError(f'bag {source}: no frame of {report.image_topic} could be '
                                f'processed ({report.total} listed, {report.skipped} skipped)')
+    except BaseException:
+        if processor.preview is not None:
+            processor.preview.abort()
+        raise
     finally:
         reader.close()
         processor.bar.close()
+    if processor.preview is not None:
+        report.previews = processor.preview.finish()
     report.seconds = time.monotonic() - start
     damage = damage or opened_damaged
     if damage:

@@ -52,20 +52,29 @@ def write_rgb(path, rgb):
 
 
 class PreviewVideo:
-    """The preview frames of one video input as an MP4 (opened at the first frame)."""
+    """
+    Preview frames as an MP4 (opened at the first frame, at its size).
+
+    predict writes one per video input; process-bag's preview
+    (:mod:`~defeat_ros.camera.bag_preview`) one per bag.
+    """
 
     def __init__(self, path, rate):
         """Remember where to write and at what rate (frames per second; 0: 10)."""
         self.path, self.rate, self.writer = Path(path), rate or 10.0, None
+        self.size = None
+        """(width, height) of the video, from its first frame."""
 
     def add(self, frame):
-        """Append one 2H x W x 3 RGB preview frame."""
+        """Append one H x W x 3 RGB frame; frames of another size are resized to the first's."""
         if self.writer is None:
-            height, width = frame.shape[:2]
+            self.size = frame.shape[1], frame.shape[0]
             self.writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*'mp4v'),
-                                          self.rate, (width, height))
+                                          self.rate, self.size)
             if not self.writer.isOpened():
                 raise OSError(f'cannot write the video {self.path}')
+        if (frame.shape[1], frame.shape[0]) != self.size:
+            frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
         self.writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
 
     def close(self):

@@ -14,9 +14,14 @@ TOPIC_KEYS = {topic: key for key, (_, topic) in OUTPUT_TOPICS.items()}
 """Output key of each relative output topic."""
 
 
-DEFAULT_OUTPUTS = ('depth/image', 'depth/camera_info', 'features/visual', 'features/camera_info',
-                   'odometry', 'points')
-"""Outputs written unless asked otherwise (relative topic names)."""
+DEFAULT_OUTPUTS = ('depth/image', 'depth/visual', 'depth/camera_info', 'features/visual',
+                   'features/camera_info', 'odometry', 'points')
+"""
+Outputs written unless asked otherwise (relative topic names).
+
+Both visuals, as the node publishes them (``publish_visuals``): the bag replays in RViz like the
+live node, without choosing a range for 32FC1 depth.
+"""
 
 
 @dataclass
@@ -36,6 +41,9 @@ class ProcessConfig(OutputOptions, PerceptionOptions):
                               flag='--no-copy')
     intrinsics: list = option([], 'Normalised fx,fy,cx,cy for bags without CameraInfo; empty: '
                               'CameraInfo required')
+    preview: bool = option(False, 'Also write <OUT>_preview.png (a few frames: input, depth '
+                           'with its colour bar in metres, features) and <OUT>_preview.mp4 (the '
+                           'same for up to 100 frames) beside OUT; the bag is the same')
 
     def __post_init__(self):
         """Accept comma-separated outputs and intrinsics; check every option."""
@@ -82,6 +90,8 @@ class ProcessReport:
     """Why reading stopped before the end of the bag ('' when it did not)."""
     seconds: float = 0.0
     """Wall time of reading, processing and writing (after the model is loaded)."""
+    previews: list = field(default_factory=list)
+    """Preview files written (with ``preview``)."""
 
     def summary(self):
         """Return a few lines for people: what was written, how fast, what went wrong."""
@@ -92,6 +102,8 @@ class ProcessReport:
                  f'  outputs: {", ".join(self.topics)}']
         if self.copied:
             lines.append(f'  copied {self.copied} input messages')
+        if self.previews:
+            lines.append(f'  preview: {", ".join(map(str, self.previews))}')
         if self.skipped:
             lines.append(f'  skipped {self.skipped} frames that could not be decoded')
         if self.odometry_restarts:

@@ -4,6 +4,12 @@ Evaluation reports: JSON, markdown tables and PNG figures (depth, error maps, tr
 A result is a dict ``{'conditions': {name: {'depth': ..., 'pose': ..., 'features': ...}}, ...}``
 (any section may be missing); :func:`write_report` writes ``results.json``, ``results.md`` and
 one PNG per figure. Figures are drawn with OpenCV only (no matplotlib).
+
+The figures of ``defeat-ros evaluate``, the demo and process-bag's preview are built from the
+same pieces: :func:`figure_tile` (an image at a readable width, labelled, above a colour bar
+strip: :func:`depth_bar` in metres, :func:`error_bar`), :func:`depth_figure` (one frame: input,
+truth, prediction, error), :func:`contact_sheet` (frames side by side) and
+:func:`trajectory_comparison` (trajectories as predicted and after sim(3) alignment).
 """
 
 import json
@@ -12,7 +18,7 @@ from pathlib import Path
 
 import cv2
 from defeat_ros.evaluation.depth import median
-from defeat_ros.visualisation import colourise_depth, rgb_to_uint8
+from defeat_ros.visualisation import colourise_depth, depth_range, rgb_to_uint8
 import numpy as np
 import torch
 
@@ -29,6 +35,19 @@ FEATURE_COLUMNS = (('positive_distance', 'pos dist'),
                    ('local_auc', 'AUC local'), ('anchors', 'anchors'))
 
 TEXT_COLOUR = (230, 230, 230)
+BACKGROUND = 24
+"""Grey level of figure backgrounds, strips and gaps."""
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+DISPLAY_WIDTH = 384
+"""Narrowest image in a figure: narrower ones are enlarged (:func:`display_width`)."""
+BAR_HEIGHT = 30
+"""Pixels of the strip under every figure tile: a colour bar and its labels, or blank."""
+RAMP_HEIGHT = 10
+"""Pixels of the colour ramp at the top of a colour bar strip."""
+TITLE_HEIGHT = 24
+"""Pixels of a column or panel title strip."""
+GAP = 4
+"""Background pixels between the columns of a contact sheet and between panels."""
 TRAJECTORY_COLOURS = ((80, 220, 80), (240, 80, 60), (80, 160, 255), (250, 200, 40),
                       (220, 90, 220), (60, 220, 220))
 """RGB line colours in order: ground truth first, then predictions."""
@@ -85,10 +104,169 @@ def markdown_report(results):
 def label_tile(tile, text):
     """Write ``text`` in the top-left corner of an H x W x 3 uint8 tile; return the tile."""
     tile = np.ascontiguousarray(tile)
-    cv2.putText(tile, text, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(tile, text, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, TEXT_COLOUR, 1,
-                cv2.LINE_AA)
+    cv2.putText(tile, text, (6, 16), FONT, 0.45, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(tile, text, (6, 16), FONT, 0.45, TEXT_COLOUR, 1, cv2.LINE_AA)
     return tile
+
+
+def display_width(width, largest=None):
+    """
+    Return the width a ``width``-pixel wide image is shown at in a figure.
+
+    Narrower than :data:`DISPLAY_WIDTH` (a network's 96 or 192 pixels): enlarged by a whole
+    factor, so that labels and colour bars fit; then at most ``largest`` (None: no limit).
+    """
+    shown = int(width) * max(1, math.ceil(DISPLAY_WIDTH / width))
+    return min(shown, int(largest)) if largest else shown
+
+
+def figure_tile(rgb, label, width, footer=None, height=None):
+    """
+    One tile of a figure: an image at ``width`` pixels, labelled, above a strip.
+
+    :param rgb: H x W x 3 uint8 RGB; enlarged pixel by pixel (nearest), shrunk by area.
+    :param label: text in its top-left corner.
+    :param footer: the BAR_HEIGHT x width x 3 strip under it (:func:`depth_bar`,
+        :func:`error_bar`); None: a blank one, so that tiles side by side line up.
+    :param height: the image's height in the tile; None: round(H * width / W) (aspect kept).
+        Give the camera image's for a map at the network's size (features), which covers the
+        same view at another aspect.
+    :return: (height + BAR_HEIGHT) x width x 3 uint8 RGB.
+    """
+    rgb = np.asarray(rgb, np.uint8)
+    height = height or max(1, round(rgb.shape[0] * width / rgb.shape[1]))
+    if (height, width) == rgb.shape[:2]:
+        rgb = rgb.copy()  # label_tile writes into it
+    else:
+        rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_NEAREST
+                         if width >= rgb.shape[1] else cv2.INTER_AREA)
+    if footer is None:
+        footer = np.full((BAR_HEIGHT, width, 3), BACKGROUND, np.uint8)
+    return np.concatenate([label_tile(rgb, label), footer], axis=0)
+
+
+def colour_bar(ramp, ticks):
+    """
+    Return a colour bar strip: a colour ramp above tick marks and their labels.
+
+    :param ramp: W x 3 uint8 RGB colours, left to right.
+    :param ticks: (fraction of the width in [0, 1], text) pairs, most important first; a label
+        that would overlap one drawn before it is left out.
+    :return: BAR_HEIGHT x W x 3 uint8 RGB; the ramp fills rows 2 to 2 + RAMP_HEIGHT.
+    """
+    width = len(ramp)
+    strip = np.full((BAR_HEIGHT, width, 3), BACKGROUND, np.uint8)
+    strip[2:2 + RAMP_HEIGHT] = np.asarray(ramp, np.uint8)[None]
+    taken = []
+    for fraction, text in ticks:
+        x = int(round(fraction * (width - 1)))
+        (text_width, _), _ = cv2.getTextSize(text, FONT, 0.4, 1)
+        left = int(np.clip(x - text_width // 2, 1, max(1, width - text_width - 1)))
+        if any(left < right + 6 and other < left + text_width + 6 for other, right in taken):
+            continue
+        taken.append((left, left + text_width))
+        cv2.line(strip, (x, 2 + RAMP_HEIGHT), (x, 5 + RAMP_HEIGHT), TEXT_COLOUR, 1)
+        cv2.putText(strip, text, (left, BAR_HEIGHT - 5), FONT, 0.4, TEXT_COLOUR, 1,
+                    cv2.LINE_AA)
+    return strip
+
+
+def _nice_values(low, high):
+    """Round numbers (1, 2, 5 times a power of ten) strictly between low > 0 and high."""
+    powers = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+    return [m * 10.0 ** p for p in powers for m in (1, 2, 5) if low < m * 10.0 ** p < high]
+
+
+def metres(value, digits=2):
+    """Return a colour bar's depth label: ``'2.4 m'``, ``'75 m'``, ``'0.35 m'``, ``'120 m'``."""
+    return f'{value:.{digits}g} m' if value < 10 ** digits else f'{value:.0f} m'
+
+
+def depth_bar(width, near, far):
+    """
+    Return the colour bar of ``colourise_depth(depth, near, far)``, labelled in metres.
+
+    Near (bright) on the left, far (dark) on the right, linear in inverse depth as the colour
+    map is; both ends (with the digits that tell them apart) and round depths between them
+    are labelled.
+
+    :return: BAR_HEIGHT x width x 3 uint8 RGB (see :func:`colour_bar`).
+    """
+    near, far = float(near), float(far)
+    span = 1.0 / near - 1.0 / far
+    if span <= 1e-9:  # one depth everywhere
+        ramp = colourise_depth(np.full((2, width), near, np.float32), near, near)[0]
+        return colour_bar(ramp, [(0.5, metres(near))])
+    inverse = 1.0 / near - np.linspace(0.0, 1.0, width) * span
+    ramp = colourise_depth(np.tile(1.0 / inverse, (2, 1)).astype(np.float32), near, far)[0]
+    digits = next((d for d in range(2, 6) if metres(near, d) != metres(far, d)), 6)
+    ticks = [(0.0, metres(near, digits)), (1.0, metres(far, digits))]
+    ticks += [((1.0 / near - 1.0 / value) / span, metres(value))
+              for value in _nice_values(near, far)]
+    return colour_bar(ramp, ticks)
+
+
+def error_bar(width, max_error):
+    """Return the colour bar of :func:`error_map`: abs rel error 0 to ``max_error`` and beyond."""
+    ramp = _turbo(np.linspace(0.0, 1.0, width)[None])[0]
+    return colour_bar(ramp, [(0.0, '0'), (1.0, f'{max_error:g}+'),
+                             (0.5, f'{max_error / 2:g} abs rel')])
+
+
+def title_strip(text, width):
+    """Return a TITLE_HEIGHT x width x 3 strip with ``text``, heading a column or a panel."""
+    strip = np.full((TITLE_HEIGHT, width, 3), BACKGROUND, np.uint8)
+    cv2.putText(strip, text, (6, TITLE_HEIGHT - 7), FONT, 0.5, TEXT_COLOUR, 1, cv2.LINE_AA)
+    return strip
+
+
+def join_tiles(tiles, axis, gap=0):
+    """
+    Put H x W x 3 images one below the other (``axis`` 0) or side by side (1).
+
+    Each is padded with the background to the largest extent across, and ``gap`` background
+    pixels separate them.
+    """
+    across = max(tile.shape[1 - axis] for tile in tiles)
+    parts = []
+    for tile in tiles:
+        missing = across - tile.shape[1 - axis]
+        if missing:
+            pad = [(0, 0), (0, 0), (0, 0)]
+            pad[1 - axis] = (0, missing)
+            tile = np.pad(tile, pad, constant_values=BACKGROUND)
+        if parts and gap:
+            shape = [across, across, 3]
+            shape[axis] = gap
+            parts.append(np.full(shape, BACKGROUND, np.uint8))
+        parts.append(tile)
+    return np.ascontiguousarray(np.concatenate(parts, axis=axis))
+
+
+def contact_sheet(columns, titles=()):
+    """
+    Figure columns side by side (one :func:`depth_figure` per frame), each under its title.
+
+    :param columns: H_i x W_i x 3 uint8 RGB images.
+    :param titles: a title per column (:func:`title_strip`); none: no title strips.
+    :return: uint8 RGB: the columns GAP pixels apart, padded to the tallest.
+    """
+    if titles:
+        columns = [join_tiles([title_strip(title, column.shape[1]), column], 0)
+                   for title, column in zip(titles, columns)]
+    return join_tiles(list(columns), 1, GAP)
+
+
+def spread_indices(count, wanted):
+    """
+    Return up to ``wanted`` indices of ``count`` items spread evenly over them, ascending.
+
+    The middles of ``wanted`` equal parts: one index is the middle item; ``count`` or fewer
+    items are all taken.
+    """
+    if count <= wanted:
+        return list(range(count))
+    return sorted({int((part + 0.5) * count / wanted) for part in range(wanted)})
 
 
 def _array(depth):
@@ -105,14 +283,21 @@ def _spread_sparse(depth):
     return np.where(inverse > 0, 1.0 / np.maximum(inverse, 1e-9), 0.0)
 
 
+def _turbo(scaled):
+    """Values in [0, 1] (H x W) -> H x W x 3 uint8 RGB through the turbo colour map."""
+    coloured = cv2.applyColorMap((np.clip(scaled, 0.0, 1.0) * 255).astype(np.uint8),
+                                 cv2.COLORMAP_TURBO)
+    return cv2.cvtColor(coloured, cv2.COLOR_BGR2RGB)
+
+
 def error_map(prediction, ground_truth, max_error=0.5, min_depth=1e-3, max_depth=80.0,
               spread=False):
     """
     Absolute relative error |pred - gt| / gt as an H x W x 3 uint8 RGB image.
 
-    The turbo colour map spans 0 (blue) to ``max_error`` (red) and beyond; pixels without
-    ground truth are black. ``spread`` widens isolated samples (LiDAR) to 3 x 3 blocks for
-    display, the largest error winning.
+    The turbo colour map spans 0 (blue) to ``max_error`` (red) and beyond (its colour bar:
+    :func:`error_bar`); pixels without ground truth are black. ``spread`` widens isolated
+    samples (LiDAR) to 3 x 3 blocks for display, the largest error winning.
     """
     pred, gt = _array(prediction), _array(ground_truth)
     valid = np.isfinite(gt) & (gt > min_depth) & (gt < max_depth) & np.isfinite(pred)
@@ -121,9 +306,7 @@ def error_map(prediction, ground_truth, max_error=0.5, min_depth=1e-3, max_depth
     if spread:
         error = cv2.dilate(error, np.ones((3, 3), np.uint8))
         valid = error >= 0
-    scaled = np.clip(error / max_error, 0.0, 1.0)
-    coloured = cv2.applyColorMap((scaled * 255).astype(np.uint8), cv2.COLORMAP_TURBO)
-    coloured = cv2.cvtColor(coloured, cv2.COLOR_BGR2RGB)
+    coloured = _turbo(error / max_error)
     coloured[~valid] = 0
     return coloured
 
@@ -131,15 +314,20 @@ def error_map(prediction, ground_truth, max_error=0.5, min_depth=1e-3, max_depth
 def depth_figure(image, ground_truth, prediction, mask=None, max_error=0.5,
                  min_depth=1e-3, max_depth=80.0):
     """
-    Stack image, true depth, median-scaled prediction and its error map (H x W each).
+    One frame as a figure column: image, true depth, median-scaled prediction and its error.
 
-    :param image: 3 x H x W RGB in [0, 1] (tensor).
+    Each is a :func:`figure_tile` at :func:`display_width`; true and predicted depth share
+    the colour range of the truth, stated in metres by their :func:`depth_bar`, and the error
+    map has its :func:`error_bar`. :func:`contact_sheet` puts several frames side by side.
+
+    :param image: 3 x H x W RGB in [0, 1] (tensor), or H x W x 3 uint8 RGB.
     :param ground_truth: H x W true depth (0 / inf where unknown; sparse LiDAR is widened for
         display only).
     :param prediction: H x W predicted depth at the same resolution (metres, any scale).
     :param mask: optional H x W bool region evaluated (e.g. Garg's crop): the median scaling
         uses it, and the error map is black outside it.
-    :return: 4H x W x 3 uint8 RGB.
+    :return: 4 (H' + BAR_HEIGHT) x W' x 3 uint8 RGB, W' = display_width(W) and
+        H' = round(H W' / W).
     """
     gt = _array(ground_truth)
     pred = _array(prediction).astype(np.float64)
@@ -149,19 +337,25 @@ def depth_figure(image, ground_truth, prediction, mask=None, max_error=0.5,
         ratio = median(torch.from_numpy(gt[valid].astype(np.float64))) / median(
             torch.from_numpy(pred[valid]))
         pred = np.clip(pred * float(ratio), min_depth, max_depth)
-        low, high = float(gt[known].min()), float(gt[known].max())
+        shown_range = float(gt[known].min()), float(gt[known].max())
     else:
-        low, high = None, None
+        shown_range = depth_range(pred)
+    low, high = shown_range or (None, None)
     sparse = known.mean() < 0.3
     shown_gt = np.where(known, gt, 0.0)
     shown_gt = _spread_sparse(shown_gt) if sparse else shown_gt
     error_gt = np.where(valid, gt, 0.0)
-    tiles = [label_tile(rgb_to_uint8(image), 'input'),
-             label_tile(colourise_depth(shown_gt, low, high), 'ground truth'),
-             label_tile(colourise_depth(pred, low, high), 'prediction (median-scaled)'),
-             label_tile(error_map(pred, error_gt, max_error, min_depth, max_depth, sparse),
-                        f'abs rel error (0 to {max_error})')]
-    return np.ascontiguousarray(np.concatenate(tiles, axis=0))
+    rgb = image if isinstance(image, np.ndarray) and image.dtype == np.uint8 \
+        else rgb_to_uint8(image)
+    width = display_width(gt.shape[1])
+    bar = depth_bar(width, low, high) if shown_range else None
+    tiles = [figure_tile(rgb, 'input', width),
+             figure_tile(colourise_depth(shown_gt, low, high), 'ground truth', width, bar),
+             figure_tile(colourise_depth(pred, low, high), 'prediction (median-scaled)', width,
+                         bar),
+             figure_tile(error_map(pred, error_gt, max_error, min_depth, max_depth, sparse),
+                         'abs rel error', width, error_bar(width, max_error))]
+    return join_tiles(tiles, 0)
 
 
 def _nice_step(span):
@@ -221,6 +415,42 @@ def trajectory_figure(trajectories, size=640, margin=40, title=None):
         cv2.putText(canvas, title, (10, size - 30), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
                     TEXT_COLOUR, 1, cv2.LINE_AA)
     return canvas
+
+
+def alignment_label(label, scale):
+    """
+    Legend entry of a sim(3)-aligned prediction, with the scale the alignment applied.
+
+    ``scale`` multiplies the predicted positions onto the true ones: 15 means the prediction
+    went a fifteenth of the true distance.
+    """
+    return f'{label}, scaled x{scale:.3g}'
+
+
+def trajectory_comparison(truths, predictions, size=560):
+    """
+    Trajectories as predicted (metric, unaligned) beside the same after sim(3) alignment.
+
+    Two :func:`trajectory_figure` panels, GAP pixels apart. On the left the predictions are
+    drawn as they came out, from the truth's starting pose, so that a wrong scale shows as a
+    path of the wrong length; on the right each is aligned to the truth (Umeyama: rotation,
+    translation and scale), its legend entry stating the scale (:func:`alignment_label`).
+
+    :param truths: (label, N x 3 positions) of ground truth, drawn in both panels (green).
+    :param predictions: (label, positions as predicted N x 3, aligned positions N x 3, scale)
+        per prediction. Positions are in trajectory_figure's axes; unaligned ones start where
+        the truth starts.
+    :return: (TITLE_HEIGHT + size) x (2 size + GAP) x 3 uint8 RGB, a title above each panel.
+    """
+    truths = list(truths)
+    panels = [('as predicted: metric, not aligned (all start at the origin)',
+               [(label, raw) for label, raw, _, _ in predictions]),
+              ('after sim(3) alignment to the ground truth (scale fitted)',
+               [(alignment_label(label, scale), fitted)
+                for label, _, fitted, scale in predictions])]
+    return join_tiles([join_tiles([title_strip(title, size),
+                                   trajectory_figure(truths + lines, size)], 0)
+                       for title, lines in panels], 1, GAP)
 
 
 def write_png(path, rgb):

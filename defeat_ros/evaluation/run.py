@@ -19,7 +19,8 @@ from defeat_ros.evaluation.features import FeatureEvaluation, true_correspondenc
 from defeat_ros.evaluation.pose import (align_trajectory, chain_motions, evo_available,
                                         relative_motions, snippet_ate_summary,
                                         trajectory_errors)
-from defeat_ros.evaluation.report import depth_figure, trajectory_figure, write_report
+from defeat_ros.evaluation.report import (contact_sheet, depth_figure, spread_indices,
+                                          trajectory_comparison, write_report)
 from defeat_ros.evaluation.velodyne import read_calibration, read_velodyne, velodyne_depth
 from defeat_ros.geometry import resize, scale_intrinsics
 from defeat_ros.nets import load_model
@@ -54,8 +55,9 @@ class EvaluationConfig(TypedConfig):
     """Seed of the feature anchor and negative draws."""
     batch: int = 8
     """Frames per network call."""
-    figure_index: int = -1
-    """Frame shown in the depth figure (-1: the middle one)."""
+    figure_frames: int = option(3, 'Frames shown in each depth figure (input, truth, '
+                                'prediction, error), spread evenly over the data',
+                                minimum=1, maximum=50)
     monodepth2_shift: bool = option(False, 'Ground truth as Monodepth2 exports it: LiDAR points '
                                     'one pixel up and left, the Velodyne x coordinate as depth '
                                     '(see defeat_ros.evaluation.velodyne.velodyne_depth)')
@@ -117,10 +119,6 @@ def iterate_features(model, images, height, width, batch=8):
         yield from predict_features(model, images[start:start + batch], height, width)
 
 
-def _figure_index(config, count):
-    return count // 2 if config.figure_index < 0 else min(config.figure_index, count - 1)
-
-
 def evaluate_sequence(model, sequence, config=None, name='sequence'):
     """
     Evaluate depth, pose and features on a sequence with exact ground truth.
@@ -129,8 +127,10 @@ def evaluate_sequence(model, sequence, config=None, name='sequence'):
     :param sequence: FrameSequence (``render_sequence``): images, depths (inf: sky), poses
         T_world_camera, k_norm, moving masks.
     :return: (result dict with 'depth', 'pose' and 'features' sections, figures
-        {f'depth_{name}': RGB, ...} and the trajectories {'ground truth': N x 3,
-        'prediction': N x 3} (prediction sim(3)-aligned)).
+        {f'depth_{name}': RGB} (a contact sheet of ``figure_frames`` frames) and the
+        trajectories {'ground truth': N x 3, 'prediction': N x 3 as predicted, 'aligned':
+        N x 3 after sim(3) alignment, 'scale': the alignment's scale}; both chained from the
+        first frame; empty below 3 frames).
     """
     config = config or EvaluationConfig()
     model.eval()
@@ -141,12 +141,13 @@ def evaluate_sequence(model, sequence, config=None, name='sequence'):
     for pred, gt in zip(depth, sequence.depths):
         depth_eval.add(pred, gt)
     result = {'depth': depth_eval.summary()}
-    shown = _figure_index(config, count)
     crop = garg_crop_mask(height, width) if config.crop else None
-    figures = {f'depth_{name}': depth_figure(
-        sequence.images[shown], sequence.depths[shown, 0],
-        resize_depth(depth[shown], height, width)[0], crop, min_depth=config.min_depth,
-        max_depth=config.max_depth)}
+    shown = spread_indices(count, config.figure_frames)
+    figures = {f'depth_{name}': contact_sheet(
+        [depth_figure(sequence.images[k], sequence.depths[k, 0],
+                      resize_depth(depth[k], height, width)[0], crop,
+                      min_depth=config.min_depth, max_depth=config.max_depth) for k in shown],
+        [f'{name}, frame {k}' for k in shown])}
     trajectories = {}
     if count >= 2:
         motions = predict_motions(model, sequence.images, config.batch)
@@ -160,8 +161,10 @@ def evaluate_sequence(model, sequence, config=None, name='sequence'):
         if count >= 3:
             pose['trajectory'] = trajectory_errors(pred_poses, gt_poses, config.rpe_delta,
                                                    backend=config.trajectory_backend)
-            aligned, _ = align_trajectory(pred_poses, gt_poses)
-            trajectories = {'ground truth': gt_poses[:, :3, 3], 'prediction': aligned[:, :3, 3]}
+            aligned, scale = align_trajectory(pred_poses, gt_poses)
+            trajectories = {'ground truth': gt_poses[:, :3, 3],
+                            'prediction': pred_poses[:, :3, 3], 'aligned': aligned[:, :3, 3],
+                            'scale': scale}
         result['pose'] = pose
         result['features'] = _evaluate_features(model, sequence, gt_motions, config)
     return result, figures, trajectories
@@ -201,15 +204,16 @@ def evaluate_kitti(model, root, entries, config=None):
         ``<date>/calib_*.txt``).
     :param entries: split entries with ``folder``, ``frame`` and ``side``
         (``defeat_ros.data.kitti_split.read_split``).
-    :return: (result {'depth': ...}, figures {'depth_kitti': RGB}).
+    :return: (result {'depth': ...}, figures {'depth_kitti': RGB}: a contact sheet of
+        ``figure_frames`` entries).
     """
     config = config or EvaluationConfig()
     model.eval()
     evaluation = DepthEvaluation(config.crop, config.median_scaling, config.min_depth,
                                  config.max_depth)
     calibrations = {}
-    shown = _figure_index(config, len(entries))
-    figures = {}
+    shown = set(spread_indices(len(entries), config.figure_frames))
+    columns, titles = [], []
     for index, entry in enumerate(entries):
         folder, frame, camera = entry.folder, entry.frame, RAW_CAMERAS[entry.side]
         image = _kitti_image(root, folder, frame, camera)
@@ -221,11 +225,13 @@ def evaluate_kitti(model, root, entries, config=None):
                             monodepth2_shift=config.monodepth2_shift)
         pred = predict_depth(model, image[None], 1)[0]
         evaluation.add(pred, gt)
-        if index == shown:
+        if index in shown:
             crop = garg_crop_mask(*gt.shape) if config.crop else None
-            figures['depth_kitti'] = depth_figure(
+            columns.append(depth_figure(
                 image, gt, resize_depth(pred, *gt.shape)[0], crop, min_depth=config.min_depth,
-                max_depth=config.max_depth)
+                max_depth=config.max_depth))
+            titles.append(f'{folder} {frame} {entry.side}')
+    figures = {'depth_kitti': contact_sheet(columns, titles)} if columns else {}
     return {'depth': evaluation.summary()}, figures
 
 
@@ -277,10 +283,10 @@ def evaluate_model(model_dir, out, kitti_root=None, split=None, conditions=('day
             figures.update(condition_figures)
         drawn = {name: lines for name, lines in trajectories.items() if lines}
         if drawn:  # the conditions share one true trajectory: draw it once
-            lines = [('ground truth', next(iter(drawn.values()))['ground truth'])]
-            lines += [(f'{name} prediction', t['prediction']) for name, t in drawn.items()]
-            figures['trajectory'] = trajectory_figure(
-                lines, title='predictions aligned to ground truth (sim(3))')
+            truth = [('ground truth', next(iter(drawn.values()))['ground truth'])]
+            figures['trajectory'] = trajectory_comparison(truth, [
+                (f'{name} prediction', t['prediction'], t['aligned'], t['scale'])
+                for name, t in drawn.items()])
     written = write_report(results, out, figures)
     results['files'] = {'json': str(written['json']), 'markdown': str(written['markdown']),
                         'figures': [str(p) for p in written['figures']]}
