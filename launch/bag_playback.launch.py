@@ -69,7 +69,7 @@ def generate_launch_description():
     passed_on = ('namespace', 'image', 'camera_info', 'model', 'backend', 'image_transport',
                  'params_file', 'rviz', 'camera_tf', 'base_frame', 'camera_frame', 'camera_x',
                  'camera_y', 'camera_z', 'camera_roll', 'camera_pitch', 'camera_yaw',
-                 'camera_height', 'autostart')
+                 'camera_height', 'autostart', 'large_images_profile')
     return LaunchDescription([
         DeclareLaunchArgument('bag', description='rosbag2 directory to play'),
         DeclareLaunchArgument(
@@ -102,6 +102,9 @@ def generate_launch_description():
                               description='Node parameter YAML file'),
         DeclareLaunchArgument('rviz', default_value='false',
                               description='Also start RViz with config/defeat.rviz'),
+        DeclareLaunchArgument('large_images_profile', default_value='true',
+                              description='The Fast DDS profile for large images for the node '
+                                          'and the player (depth.launch.py)'),
         DeclareLaunchArgument('autostart', default_value='',
                               description='Configure and activate the node on start; false '
                                           f'waits for a lifecycle manager; {keep}'),

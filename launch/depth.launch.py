@@ -18,6 +18,12 @@ the node uses to report base_frame odometry: each value is the launch argument i
 the params file's value for the node, else config/depth.yaml's. Switch it off when the robot
 description (robot_state_publisher) already provides the transform. camera_tf needs tf2_ros
 and rviz:=true needs rviz2: a missing one stops the launch before anything starts.
+
+With ``large_images_profile:=true`` (the default) the processes this launch starts get the
+package's Fast DDS profile for large images (bigger shared-memory segment and socket buffers,
+default transports kept, so they still talk to processes without it), unless
+FASTDDS_DEFAULT_PROFILES_FILE is already set. It never sets FASTDDS_BUILTIN_TRANSPORTS:
+LARGE_DATA in some processes of a graph and not in others cuts them apart.
 """
 
 import math
@@ -30,7 +36,10 @@ from ament_index_python.packages import PackageNotFoundError
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.actions import OpaqueFunction
+from launch.actions import SetEnvironmentVariable
 from launch.conditions import evaluate_condition_expression
+from launch.conditions import IfCondition
+from launch.substitutions import EnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
@@ -49,6 +58,8 @@ STRINGS = ('model', 'backend', 'image_transport', 'base_frame')
 """Launch arguments given to the node as string parameters."""
 BOOLEANS = ('use_sim_time', 'autostart')
 """Launch arguments given to the node as boolean parameters."""
+PROFILES_VARIABLE = 'FASTDDS_DEFAULT_PROFILES_FILE'
+"""Fast DDS reads its XML profiles from this file; a user's own setting is kept."""
 FALLBACK = {'use_sim_time': False}
 """Values of parameters config/depth.yaml does not set (the node's defaults)."""
 
@@ -247,7 +258,7 @@ def generate_launch_description():
         DeclareLaunchArgument(
             'autostart', default_value='',
             description='Configure and activate the node on start; false leaves it '
-                        f'unconfigured for a lifecycle manager (nav2\'s); {keep} (default true)'),
+                        f'unconfigured for a lifecycle manager; {keep} (default true)'),
         DeclareLaunchArgument(
             'rviz', default_value='false',
             description='Also start RViz with config/defeat.rviz (needs rviz2)'),
@@ -285,5 +296,15 @@ def generate_launch_description():
             'camera_height', default_value='',
             description='Camera height above the ground (m) for scale_mode camera_height; '
                         f'{keep}'),
+        DeclareLaunchArgument(
+            'large_images_profile', default_value='true',
+            description='Give the processes of this launch the Fast DDS profile for large images '
+                        '(config/fastdds_large_images.xml) unless FASTDDS_DEFAULT_PROFILES_FILE '
+                        'is set; it mixes with processes without it (docs/ros.md)'),
+        SetEnvironmentVariable(
+            PROFILES_VARIABLE,
+            EnvironmentVariable(PROFILES_VARIABLE, default_value=os.path.join(
+                share, 'config', 'fastdds_large_images.xml')),
+            condition=IfCondition(LaunchConfiguration('large_images_profile'))),
         OpaqueFunction(function=_launch_setup),
     ])

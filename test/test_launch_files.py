@@ -201,11 +201,13 @@ def load_launch_file(monkeypatch, name, installed):
             'PackageNotFoundError': PackageNotFoundError},
         'launch': {'LaunchDescription': Recorded},
         'launch.actions': dict.fromkeys(('DeclareLaunchArgument', 'ExecuteProcess',
-                                         'IncludeLaunchDescription', 'OpaqueFunction'),
-                                        Recorded),
-        'launch.conditions': {'evaluate_condition_expression': evaluate_condition_expression},
+                                         'IncludeLaunchDescription', 'OpaqueFunction',
+                                         'SetEnvironmentVariable'), Recorded),
+        'launch.conditions': {'evaluate_condition_expression': evaluate_condition_expression,
+                              'IfCondition': Recorded},
         'launch.launch_description_sources': {'PythonLaunchDescriptionSource': Recorded},
-        'launch.substitutions': {'LaunchConfiguration': Configuration},
+        'launch.substitutions': {'LaunchConfiguration': Configuration,
+                                 'EnvironmentVariable': Recorded},
         'launch_ros': {}, 'launch_ros.actions': {'Node': Node},
         'launch_ros.parameter_descriptions': {'ParameterValue': Recorded}}
     for module_name, values in attributes.items():
@@ -403,3 +405,22 @@ def test_package_xml_declares_what_the_launch_files_start_and_import():
     assert 'rviz2' not in depends
     build = (REPO / 'docs' / 'ros.md').read_text().split('## Build')[1].split('\n## ')[0]
     assert '`tf2_ros` is a declared dependency' in build
+
+
+def test_depth_launch_gives_its_processes_the_large_images_profile_and_keeps_a_users_own():
+    """SetEnvironmentVariable(PROFILES, EnvironmentVariable(PROFILES, default_value=...))."""
+    path = REPO / 'launch' / 'depth.launch.py'
+    tree = parse(path)
+    (call,) = calls_to(tree, 'SetEnvironmentVariable')
+    constants = {t.id: n.value.value for n in tree.body if isinstance(n, ast.Assign)
+                 for t in n.targets if isinstance(n.value, ast.Constant)}
+    name, value = call.args
+    assert constants[name.id] == 'FASTDDS_DEFAULT_PROFILES_FILE'
+    assert value.func.id == 'EnvironmentVariable' and value.args[0].id == name.id
+    default = next(k.value for k in value.keywords if k.arg == 'default_value')
+    assert [a.value for a in default.args[1:]] == ['config', 'fastdds_large_images.xml']
+    assert (REPO / 'config' / 'fastdds_large_images.xml').is_file()
+    assert any(k.arg == 'condition' for k in call.keywords)  # large_images_profile:=false
+    # LARGE_DATA in some processes of a graph and not others cuts them apart: never set it.
+    for launch_file in LAUNCH_FILES:
+        assert 'FASTDDS_BUILTIN_TRANSPORTS' not in set(string_constants(parse(launch_file)))
