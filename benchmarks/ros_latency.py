@@ -14,8 +14,9 @@ ROS process starts, the same frames go through a bare Perception call in this pr
 pose at the input size: the node's work for a depth subscriber), paced at the same rate, so
 the two measurements never share the CPU and both see the same cold caches and sleeping thread
 pools between frames (calls back to back are markedly faster, which would flatter the bare
-call). The node runs with ``max_gap_s`` 3600 so that slow inference never resets odometry (a
-reset skips the pose network, which would flatter the node). Without ``--model`` a
+call). The node runs with its defaults: frames it skips when slower than the camera do not
+restart odometry (the gap rule reads the camera stream), so the pose network runs on every
+processed frame. Without ``--model`` a
 random-weights ResNet-18 model of ``--width`` x ``--height`` is made (inference cost does not
 depend on the weights).
 
@@ -286,8 +287,7 @@ def node_command(args):
     """Return the command line of the node under test."""
     command = [sys.executable, '-m', 'defeat_ros.ros.depth_node', '--ros-args',
                '-r', f'__ns:={NAMESPACE}', '-r', f'__node:={NODE_NAME}',
-               '-p', f'model:={args.model}', '-p', f'backend:={args.backend}',
-               '-p', 'max_gap_s:=3600.0']
+               '-p', f'model:={args.model}', '-p', f'backend:={args.backend}']
     if args.input_qos:
         command += ['-p', f'input_qos:={args.input_qos}']
     return command
