@@ -55,7 +55,7 @@ import cv2
 from defeat_ros.data.kitti_writer import images_uint8
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
-from defeat_ros.runtime.backends import leave_cpu_to_backend
+from defeat_ros.runtime.backends import cpu_model, leave_cpu_to_backend
 from defeat_ros.runtime.perception import Perception
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
@@ -63,7 +63,7 @@ import onnxruntime
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSPresetProfiles, ReliabilityPolicy
-from ros_transport import child_environment, CONFIGS, cpu_name, random_domain_id
+from ros_transport import child_environment, CONFIGS, random_domain_id
 from ros_transport import transport_limits
 from sensor_msgs.msg import CameraInfo, Image
 import torch
@@ -88,7 +88,7 @@ def machine():
     """Describe the CPU, core count, library versions and the transport's kernel limits."""
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'
     load = ', '.join(f'{x:.1f}' for x in os.getloadavg())
-    return (f'{cpu_name()}, {os.cpu_count()} cores, {gpu}, load average {load}; '
+    return (f'{cpu_model()}, {os.cpu_count()} cores, {gpu}, load average {load}; '
             f'{transport_limits()}; Python {platform.python_version()}, torch '
             f'{torch.__version__}, onnxruntime {onnxruntime.__version__}')
 

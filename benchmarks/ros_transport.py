@@ -44,6 +44,7 @@ import sys
 import threading
 import time
 
+from defeat_ros.runtime.backends import cpu_model
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,17 +66,6 @@ TRANSPORT_VARIABLES = ('FASTDDS_BUILTIN_TRANSPORTS', 'FASTDDS_DEFAULT_PROFILES_F
 PLACEMENTS = ('both', 'camera', 'subscriber')
 
 
-def cpu_name():
-    """Return the CPU's model name from /proc/cpuinfo (the platform's when unreadable)."""
-    try:
-        with open('/proc/cpuinfo') as stream:
-            names = [line.split(':', 1)[1].strip() for line in stream
-                     if line.startswith('model name')]
-    except OSError:
-        names = []
-    return names[0] if names else platform.processor() or platform.machine()
-
-
 def transport_limits():
     """Describe the kernel's socket buffer limits and the size of /dev/shm."""
     limits = []
@@ -95,7 +85,7 @@ def transport_limits():
 def machine():
     """Describe the CPU, core count, load, kernel socket buffer limits and /dev/shm."""
     load = ', '.join(f'{x:.1f}' for x in os.getloadavg())
-    return (f'{cpu_name()}, {os.cpu_count()} cores, load average {load}; {transport_limits()}; '
+    return (f'{cpu_model()}, {os.cpu_count()} cores, load average {load}; {transport_limits()}; '
             f'Python {platform.python_version()}')
 
 
@@ -338,6 +328,7 @@ def main():
                 print(row_text(size, rate, config, placement, [
                     measure(size, rate, camera, subscriber, args)
                     for _ in range(args.repeats)]), flush=True)
+
 
 if __name__ == '__main__':
     main()

@@ -8,7 +8,6 @@ the same run, and the accuracy each fast path costs on synthetic frames with exa
 
 from dataclasses import dataclass
 import os
-import platform
 import re
 import tempfile
 import time
@@ -18,7 +17,7 @@ from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.evaluation import depth_metrics
 from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
 from defeat_ros.nets.model_dir import read_config
-from defeat_ros.runtime.backends import make_backend
+from defeat_ros.runtime.backends import cpu_model, make_backend
 from defeat_ros.runtime.calibration import calibration_frames
 from defeat_ros.runtime.quantise import quantise_onnx
 from defeat_ros.typed_config import comma_list, option, TypedConfig
@@ -46,14 +45,7 @@ NETWORKS = ('depth', 'features', 'pose', 'pipeline')
 
 def machine():
     """One line naming the CPU, cores and library versions."""
-    model = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as stream:
-            model = next(line.split(':', 1)[1].strip() for line in stream
-                         if line.startswith('model name'))
-    except (OSError, StopIteration):
-        pass
-    return (f'{model}, {os.cpu_count()} cores, torch {torch.__version__} '
+    return (f'{cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} '
             f'({torch.get_num_threads()} threads), onnxruntime {onnxruntime.__version__}')
 
 

@@ -79,5 +79,5 @@ def with_reliability(qos, reliability):
 
 
 def reliable_volatile(qos):
-    """The profile to start with when no publisher is there yet: any reliable camera matches."""
+    """Return the profile to start with while no publisher is there: reliable cameras match."""
     return with_reliability(qos, ReliabilityPolicy.RELIABLE)
