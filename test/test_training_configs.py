@@ -87,3 +87,15 @@ def test_non_finite_loss_on_one_rank_skips_on_both_then_stops(tmp_path):
                                  'step 1: skipped (non-finite loss in 1 of 2 processes); '
                                  '2 in a row']
     assert reports[0]['digest'] == reports[1]['digest']
+
+
+def test_the_first_run_is_small_and_validates():
+    """docs/training.md promises about 10 minutes on 2 CPU cores with validation: keep it so."""
+    config = TrainConfig.from_yaml(REPO / 'config' / 'train' / 'synthetic_quick.yaml')
+    assert config.max_steps <= 600 and config.data.batch_size <= 4
+    assert (config.model.height, config.model.width, config.model.encoder_width) == (64, 192, 16)
+    assert config.validation and config.validate_every <= config.max_steps
+    assert config.data.source['seeds'] and not set(config.validation.get('seeds', [])) & set(
+        config.data.source['seeds'])  # held out: streets it never trains on
+    docs = (REPO / 'docs' / 'training.md').read_text()
+    assert 'config/train/synthetic_quick.yaml' in docs and 'about 10 minutes' in docs

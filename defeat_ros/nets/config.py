@@ -60,8 +60,11 @@ class ModelConfig(TypedConfig):
     (Monodepth2 / DeFeat-Net); False always feeds (target, source)."""
     pretrained_encoder: str = ''
     """
-    Optional local path of ImageNet ResNet weights (.safetensors or tensors-only .pth) used to
-    initialise every encoder whose depth matches; nothing is downloaded."""
+    Optional local path of ImageNet ResNet weights: a torchvision ResNet state dict
+    (``.safetensors`` or a tensors-only ``.pth`` such as torchvision's own
+    ``resnet18-f37072fd.pth``) that initialises all three encoders, so ``depth_layers``,
+    ``feat_layers`` and ``pose_layers`` must all be its depth and ``encoder_width`` 64. Nothing
+    is downloaded; docs/training.md says how to make the file. '': random encoders."""
     provenance: dict = field(default_factory=dict)
     """Free-form record of how the weights were made (command, config, data, commit)."""
 

@@ -19,8 +19,8 @@ class DataConfig(TypedConfig):
     """A name of defeat_ros.data.datasets.DATASETS: kitti, robotcar, image_folder, rosbag,
     synthetic."""
     source: dict = field(default_factory=dict)
-    """The dataset's source config as a mapping (e.g. root and split for kitti, path and
-    topics for rosbag, lighting and frames for synthetic); see defeat_ros/data/<name>.py."""
+    """The dataset's source config as a mapping (e.g. root and split for kitti, paths and
+    topics for rosbag, lighting and frames for synthetic); docs/train_config.md lists them."""
     offsets: list = field(default_factory=lambda: [-1, 1])
     """Source frame offsets relative to the target; their signs set the pose pair order."""
     augment: dict = field(default_factory=dict)
@@ -104,13 +104,18 @@ class TrainConfig(TypedConfig):
     """Continue from out/checkpoint when it exists."""
     validation: dict = field(default_factory=dict)
     """
-    A held-out set: ``data.source`` fields that differ for it (e.g. ``{seeds: [100]}`` for
-    the synthetic world, a split file for KITTI); empty: no validation."""
+    A held-out set, given as the ``data.source`` fields that differ for it: ``{seeds: [100]}``
+    (another synthetic street), ``{split: .../val_files.txt}`` (KITTI), ``{paths: [...]}``
+    (other bags). Read without augmentation. Empty: no validation."""
     validate_every: int = 500
-    """Steps between validations (self-supervised loss; depth metrics when there is ground
-    truth), logged as ``val/*`` scalars."""
+    """
+    Steps between validations: the held-out self-supervised loss and, where the held-out set
+    has ground-truth depth, median-scaled AbsRel and delta < 1.25 (``a1``); printed and logged
+    as ``val/loss``, ``val/abs_rel``, ``val/a1``."""
     validation_samples: int = 32
-    """Held-out samples per validation (evenly spaced over the set)."""
+    """
+    Held-out samples per validation, evenly spaced over the set, the same ones every time (at
+    most the set's size)."""
     init_from: str = ''
     """Model directory whose weights start the run (fine-tuning); its networks must match
     ``model`` up to the resolution. A resumed checkpoint wins. '' : fresh weights."""
