@@ -5,8 +5,9 @@ import re
 
 import cv2
 from defeat_ros.bags.writer import BAG_VERSION
+from defeat_ros.data.body_motion import body_trajectory
 from defeat_ros.data.kitti_writer import images_uint8
-from defeat_ros.data.sequence_bag import body_trajectory, write_bag
+from defeat_ros.data.sequence_bag import write_bag
 from defeat_ros.data.textured_corridor import render_drive
 from defeat_ros.geometry import axis_angle_to_matrix, invert_pose, matrix_to_quaternion
 from defeat_ros.geometry import normalise_intrinsics, pixel_intrinsics_opencv, R_OPTICAL_BODY
@@ -20,13 +21,15 @@ import torch
 
 FRAMES, HEIGHT, WIDTH = 5, 64, 96
 START = 1_700_000_000.25
-ALL_TOPICS = {
+FRAME_TOPICS = {
     '/camera/image_raw': 'sensor_msgs/msg/Image',
     '/camera/image_raw/compressed': 'sensor_msgs/msg/CompressedImage',
     '/camera/camera_info': 'sensor_msgs/msg/CameraInfo',
     '/ground_truth/odometry': 'nav_msgs/msg/Odometry',
     '/camera/depth/ground_truth': 'sensor_msgs/msg/Image',
 }
+"""The topics with a message per frame (the wheel odometry has a rate of its own)."""
+WHEEL_TOPIC = '/vehicle/wheel_odometry'
 
 
 @pytest.fixture(scope='module')
@@ -87,21 +90,23 @@ def odometry_poses(messages):
 
 def test_bag_has_every_topic_once_per_frame(bag):
     path, storage, topics = bag
-    assert {topic: msgtype for topic, (msgtype, _) in topics.items()} == ALL_TOPICS
-    assert all(len(messages) == FRAMES for _, messages in topics.values())
+    assert {topic: msgtype for topic, (msgtype, _) in topics.items()} == \
+        {**FRAME_TOPICS, WHEEL_TOPIC: 'nav_msgs/msg/Odometry'}
+    assert all(len(topics[topic][1]) == FRAMES for topic in FRAME_TOPICS)
     suffix = {'mcap': '.mcap', 'sqlite3': '.db3'}[storage]
     assert (path / f'{path.name}{suffix}').is_file()
     metadata = (path / 'metadata.yaml').read_text()
     assert re.search(rf'^  version: {BAG_VERSION}$', metadata, re.MULTILINE)
     assert re.search(rf'^  storage_identifier: {storage}$', metadata, re.MULTILINE)
     with Reader(path) as reader:
-        assert reader.message_count == len(ALL_TOPICS) * FRAMES
+        assert reader.message_count == len(FRAME_TOPICS) * FRAMES + len(topics[WHEEL_TOPIC][1])
 
 
 def test_stamps_are_the_sequence_stamps(bag, sequence):
     _, _, topics = bag
     expected = [1_700_000_000_250_000_000 + round(s * 1e9) for s in sequence.stamps.tolist()]
-    for topic, (_, messages) in topics.items():
+    for topic in FRAME_TOPICS:
+        messages = topics[topic][1]
         received = [timestamp for timestamp, _ in messages]
         stamps = [stamp_of(message) for _, message in messages]
         assert stamps == expected, topic
@@ -112,9 +117,11 @@ def test_stamps_are_the_sequence_stamps(bag, sequence):
 def test_frame_ids(bag):
     _, _, topics = bag
     for topic, (_, messages) in topics.items():
-        expected = 'odom' if topic == '/ground_truth/odometry' else 'camera_optical'
+        expected = 'odom' if topic in ('/ground_truth/odometry', WHEEL_TOPIC) else \
+            'camera_optical'
         assert {message.header.frame_id for _, message in messages} == {expected}, topic
-    assert {m.child_frame_id for _, m in topics['/ground_truth/odometry'][1]} == {'base_link'}
+    for topic in ('/ground_truth/odometry', WHEEL_TOPIC):
+        assert {m.child_frame_id for _, m in topics[topic][1]} == {'base_link'}
 
 
 def test_raw_images_are_the_uint8_images(bag, sequence):
@@ -197,16 +204,17 @@ def test_odometry_twist_integrates_to_the_next_pose(bag, sequence):
 
 def test_default_topics_and_namespace(sequence, tmp_path):
     topics = read_bag(write_bag(sequence, tmp_path / 'default'))
-    assert set(topics) == {'/camera/image_raw', '/camera/camera_info', '/ground_truth/odometry'}
+    assert set(topics) == {'/camera/image_raw', '/camera/camera_info', '/ground_truth/odometry',
+                           WHEEL_TOPIC}
     topics = read_bag(write_bag(sequence, tmp_path / 'bare', image_transport='compressed',
                                 camera_info=False, odometry=False, namespace='front/cam/',
-                                frame_id='front_optical'))
+                                frame_id='front_optical', wheel_odometry=False))
     assert set(topics) == {'/front/cam/image_raw/compressed'}
     messages = topics['/front/cam/image_raw/compressed'][1]
     assert {message.header.frame_id for _, message in messages} == {'front_optical'}
     assert stamp_of(messages[0][1]) == 1_700_000_000 * 10 ** 9
     topics = read_bag(write_bag(sequence, tmp_path / 'root', namespace='', odometry=False))
-    assert set(topics) == {'/image_raw', '/camera_info'}
+    assert set(topics) == {'/image_raw', '/camera_info', WHEEL_TOPIC}
 
 
 def test_refuses_to_overwrite(sequence, tmp_path):

@@ -57,7 +57,8 @@ def test_layout_has_exactly_the_kitti_files(written):
     for name in names:
         expected |= {f'{drive}/image_02/data/{name}.png',
                      f'{drive}/proj_depth/groundtruth/image_02/{name}.png',
-                     f'{drive}/moving/image_02/{name}.png'}
+                     f'{drive}/moving/image_02/{name}.png',
+                     f'{drive}/oxts/data/{name}.txt'}
     found = {str(path.relative_to(root)) for path in root.rglob('*') if path.is_file()}
     assert found == expected
     assert written == root / drive

@@ -66,7 +66,7 @@ def drive():
 @pytest.fixture(scope='module')
 def bag(drive, tmp_path_factory):
     return write_bag(drive, tmp_path_factory.mktemp('input') / 'night', image_transport='both',
-                     depth=True, start_time=START)
+                     depth=True, start_time=START, wheel_odometry=False)
 
 
 @pytest.fixture(scope='module')

@@ -6,8 +6,8 @@ node publishes must head where the camera really went (the default model was tra
 streets of the same world).
 """
 
+from defeat_ros.data.body_motion import body_trajectory
 from defeat_ros.data.kitti_writer import images_uint8
-from defeat_ros.data.sequence_bag import body_trajectory
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.geometry import pixel_intrinsics_opencv
 from defeat_ros.messages.typestore import stamp_ns as stamps_ns

@@ -11,7 +11,7 @@ from defeat_ros.camera.input_stream import InputStream
 from defeat_ros.camera.odometry import GAP_SPEED_MARGIN, LOST_VARIANCE, OdometryChain
 from defeat_ros.camera.odometry import STEP_ROTATION_SIGMA
 from defeat_ros.camera.odometry import STEP_TRANSLATION_FLOOR, STEP_TRANSLATION_FRACTION
-from defeat_ros.data.sequence_bag import body_trajectory, body_twists
+from defeat_ros.data.body_motion import body_trajectory, body_twists
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.geometry import invert_pose, matrix_to_quaternion, mount_pose, optical_to_body
 from defeat_ros.geometry import R_OPTICAL_BODY, rpy_to_matrix

@@ -9,6 +9,7 @@ from defeat_ros.bags.writer import STORAGES
 from defeat_ros.data.kitti_writer import write_kitti_raw
 from defeat_ros.data.sequence_bag import IMAGE_TRANSPORTS, write_bag
 from defeat_ros.data.street_world import render_sequence, WorldConfig
+from defeat_ros.data.wheel_speed import WheelOdometryConfig
 from defeat_ros.typed_config import comma_list, option, TypedConfig
 
 FORMATS = ('kitti', 'bag')
@@ -80,7 +81,8 @@ def run_synth(out, config, conditions=('day',), formats=FORMATS, storage='mcap',
             log(f'{condition}: KITTI raw folder {drive}')
         if 'bag' in formats:
             bag = write_bag(sequence, out / condition / 'bag', storage=storage,
-                            image_transport=image_transport, depth=True)
+                            image_transport=image_transport, depth=True,
+                            wheel_config=WheelOdometryConfig(seed=cfg.seed))
             log(f'{condition}: rosbag2 ({storage}) {bag}')
     return timings
 

@@ -1,7 +1,7 @@
-"""Find a bag's camera topics: the colour image topic and its CameraInfo."""
+"""Find a bag's topics: the colour image topic, its CameraInfo, and the vehicle's speed."""
 
 from defeat_ros.bags.reader import BagError, read_messages
-from defeat_ros.messages.decode import is_compressed_depth
+from defeat_ros.messages.decode import is_compressed_depth, SPEED_TYPES
 from defeat_ros.messages.image_encoding import eight_bit_encoding
 from defeat_ros.messages.typestore import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE
 
@@ -98,3 +98,34 @@ def find_camera_info_topic(reader, path, image_topic, topic='', optional=False):
     raise BagError(f'bag {path}: set camera_info_topic (or intrinsics), there '
                    f'is not exactly one CameraInfo topic for {image_topic} '
                    f'(found: {found}); the bag has: {describe_topics(reader)}')
+
+
+def is_ground_truth_topic(topic):
+    """Whether a topic name has a ``ground_truth`` component (a simulator's, never a sensor)."""
+    return 'ground_truth' in topic.split('/')
+
+
+def find_speed_topic(reader, path, topic=''):
+    """
+    Return the topic of the vehicle's speed in an open bag, or None for no speed.
+
+    ``topic`` 'none': None. Another ``topic`` is checked to exist with one of
+    :data:`~defeat_ros.messages.decode.SPEED_TYPES`. Without ``topic``: the one topic of those
+    types that has messages and no ``ground_truth`` name component; None when there is none.
+
+    :raises BagError: when a named topic is missing or of another type, or when several
+        topics qualify (the message lists them and names ``speed_topic``).
+    """
+    if topic == 'none':
+        return None
+    if topic:
+        topic_connections(reader, path, topic, SPEED_TYPES, 'speed')
+        return topic
+    candidates = sorted(candidate for msgtype in SPEED_TYPES
+                        for candidate, first in first_messages(reader, path, msgtype)
+                        if first is not None and not is_ground_truth_topic(candidate))
+    if len(candidates) > 1:
+        raise BagError(f'bag {path}: set speed_topic (or speed_topic: none), there are several '
+                       f'speed topics ({", ".join(candidates)}); the bag has: '
+                       f'{describe_topics(reader)}')
+    return candidates[0] if candidates else None

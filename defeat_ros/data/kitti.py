@@ -10,7 +10,10 @@ are neither that size nor a pure resize of it (a crop) are refused, see
 :mod:`defeat_ros.data.kitti_calib` (odometry states no size: its rule is there). Without a
 split file every frame of every drive under the root that has its neighbours is used.
 Ground-truth depth (KITTI depth benchmark PNGs) is added as ``depth`` when ``depth`` is set;
-frames without a ground-truth file get all zeros (unknown). Samples are named by their
+frames without a ground-truth file get all zeros (unknown). With ``oxts_speeds`` each raw drive's
+GPS/INS packets give the vehicle's speed at every frame, and samples the distance travelled to
+each source (``distances``, for velocity supervision; see :mod:`defeat_ros.data.kitti_layout`).
+Samples are named by their
 split-file line and keep the split's order (so that results line up with per-frame ground
 truth exported in that order).
 """
@@ -40,7 +43,11 @@ class KittiConfig(TypedConfig):
     depth_root: str = ''
     """Separate depth-benchmark folder (``train``/``val``/<drive>/proj_depth); '' : none."""
     max_gap_s: float = 0.0
-    """Drop samples spanning a larger gap in the timestamps files (0: existence check only)."""
+    """
+    Drop samples spanning a larger gap in the timestamps files (0: existence check only); oxts
+    packets further apart leave the frames between them without speed."""
+    oxts_speeds: bool = True
+    """Read the vehicle's speed from the oxts packets of raw drives that have them."""
 
 
 class KittiDataset(SequenceDataset):
@@ -73,7 +80,7 @@ class KittiDataset(SequenceDataset):
                 numbers[key] = len(drives)
                 drives.append(KittiDrive(config.root, entry.folder, entry.side,
                                          config.image_format, config.depth, config.depth_root,
-                                         config.max_gap_s))
+                                         config.max_gap_s, config.oxts_speeds))
             target_sources.append(numbers[key])
         if config.split:  # the split's samples, in its order
             super().__init__(drives, sample, target_sources, [e.frame for e in entries])

@@ -11,6 +11,8 @@ layouts are read unchanged:
       <root>/<date>/<drive>/image_0X/data/<10 digits>.png (or .jpg, as Monodepth2 converts)
       <root>/<date>/<drive>/image_0X/timestamps.txt       one line per frame
       <root>/<date>/<drive>/proj_depth/groundtruth/image_0X/<10 digits>.png   (optional)
+      <root>/<date>/<drive>/oxts/data/<10 digits>.txt     GPS/INS packets        (optional)
+      <root>/<date>/<drive>/oxts/timestamps.txt           one line per packet
 
   Ground truth of the KITTI depth benchmark (``data_depth_annotated``) is found in the drive
   folder, or under a separate ``depth_root`` as the benchmark ships it:
@@ -23,6 +25,13 @@ layouts are read unchanged:
       <root>/sequences/<NN>/calib.txt                     P2, P3
       <root>/sequences/<NN>/times.txt                     seconds, one line per frame
 
+The vehicle's speed at each frame (``FrameSource.speeds``, for velocity supervision) comes from
+the oxts packets (see :mod:`defeat_ros.data.kitti_oxts`) when asked for: each packet's speed at
+the time on its line of ``oxts/timestamps.txt`` (empty lines: packets lost, skipped),
+interpolated linearly to the frame times. Frames outside the packets' time span, or between
+packets more than ``max_gap_s`` apart, have no speed (NaN); a drive without packets (odometry
+sequences, drives downloaded without oxts) has none (None).
+
 Frames must be the calibrated images or pure resizes of them (see
 :mod:`defeat_ros.data.kitti_calib`): the first frame is checked when the drive is opened,
 every frame when it is read; a crop or an aspect-changing resize raises a ValueError.
@@ -32,14 +41,20 @@ from datetime import datetime, timezone
 import os
 from pathlib import Path
 
+from defeat_ros.data.frame_windows import check_increasing
 from defeat_ros.data.image_ops import read_kitti_depth, read_rgb
 from defeat_ros.data.kitti_calib import (calibrated_intrinsics, check_image_size, projection,
                                          raw_camera_projection, RAW_CAMERAS, read_calib_file)
+from defeat_ros.data.kitti_oxts import packet_speeds, read_oxts_packets
 from defeat_ros.data.sequence_dataset import FrameSource
+from defeat_ros.data.travel import speeds_at
 import numpy as np
 
 IMAGE_FORMATS = ('auto', 'png', 'jpg')
 """Which image files count as frames: either (PNG preferred), or only one kind."""
+
+OXTS_SPEED_SOURCE = 'KITTI oxts'
+"""The ``speed_source`` of drives whose speeds come from their oxts packets."""
 
 
 def is_odometry_folder(folder):
@@ -52,6 +67,11 @@ def parse_raw_timestamp(text):
     whole, _, fraction = text.strip().partition('.')
     moment = datetime.strptime(whole, '%Y-%m-%d %H:%M:%S').replace(tzinfo=timezone.utc)
     return moment.timestamp() + (int(fraction) / 10 ** len(fraction) if fraction else 0.0)
+
+
+def nanoseconds(seconds):
+    """Convert float times in seconds to int64 nanoseconds, rounded."""
+    return np.round(np.asarray(seconds, dtype=np.float64) * 1e9).astype(np.int64)
 
 
 def list_frames(folder, digits, image_format):
@@ -90,11 +110,13 @@ class KittiDrive(FrameSource):
     :param image_format: one of :data:`IMAGE_FORMATS`.
     :param depth: load ground-truth depth (raw drives only; frames without it read as 0).
     :param depth_root: where the depth benchmark's ``train``/``val`` folders are ('' : none).
-    :param max_gap_s: largest time between consecutive frames of a sample (0: no check).
+    :param max_gap_s: largest time between consecutive frames of a sample, and between the
+        oxts packets a frame's speed is interpolated from (0: no check).
+    :param oxts_speeds: read the vehicle's speed at each frame from the oxts packets.
     """
 
     def __init__(self, root, folder, side='l', image_format='auto', depth=False, depth_root='',
-                 max_gap_s=0.0):
+                 max_gap_s=0.0, oxts_speeds=False):
         """Find the drive's frames and read its calibration and timestamps."""
         if side not in RAW_CAMERAS:
             raise ValueError(f'side must be one of {sorted(RAW_CAMERAS)}, got {side!r}')
@@ -122,6 +144,9 @@ class KittiDrive(FrameSource):
                                self.drive_dir.parent / 'calib_cam_to_cam.txt')
             self.k_norm, self.size = self.read_intrinsics()  # size: calibrated (w, h)
             self.stamps = self.read_stamps()
+        if oxts_speeds and self.stamps is not None and not self.odometry:
+            self.speeds = self.read_speeds()
+            self.speed_source = OXTS_SPEED_SOURCE
         self.has_depth = bool(depth)
         if self.has_depth and self.odometry:
             raise ValueError(f'KITTI odometry sequence {folder} has no depth ground truth; '
@@ -164,6 +189,31 @@ class KittiDrive(FrameSource):
         if len(lines) < self.count:
             return None
         return np.array([parse(line) for line in lines[:self.count]], dtype=np.float64)
+
+    def read_speeds(self):
+        """
+        Return the vehicle's speed at each frame from the oxts packets (see the module docs).
+
+        :return: F float64 m/s (NaN where unknown), or None when the drive has no packets.
+        :raises ValueError: naming the file of a malformed packet, of a timestamps file that
+            misses packets, or of packet times that do not increase.
+        """
+        oxts = self.drive_dir / 'oxts'
+        packets = read_oxts_packets(oxts / 'data')
+        if packets is None:
+            return None
+        numbers, packets = packets
+        path = oxts / 'timestamps.txt'
+        lines = path.read_text().splitlines() if path.is_file() else []
+        if len(lines) <= numbers[-1]:
+            raise ValueError(f'{path} lists {len(lines)} times but {oxts / "data"} holds packet '
+                             f'{numbers[-1]}: one line per packet expected')
+        times = np.array([parse_raw_timestamp(lines[number]) if lines[number].strip()
+                          else np.nan for number in numbers], dtype=np.float64)
+        known = np.isfinite(times)
+        check_increasing(times[known], f'oxts packets of {self.folder} ({path})')
+        return speeds_at(nanoseconds(times[known]), packet_speeds(packets[known]),
+                         nanoseconds(self.stamps), self.max_gap_s * 1e9 or np.inf)
 
     def find_depth_dir(self, depth_root):
         """Return the folder of the drive's ground-truth depth PNGs (may not exist)."""

@@ -9,7 +9,8 @@ The layout is the one KITTI raw loaders (pykitti, Monodepth2's ``KITTIRAWDataset
     root/<date>/calib_imu_to_velo.txt      calib_time, R, T
     root/<date>/<date>_drive_<NNNN>_sync/
         image_02/timestamps.txt            one 'YYYY-MM-DD HH:MM:SS.nnnnnnnnn' line per frame
-        oxts/timestamps.txt                the same (pykitti counts frames from it; no oxts data)
+        oxts/timestamps.txt                the same: one GPS/INS packet per frame
+        oxts/data/<index>.txt              the packet: 30 values (see kitti_oxts.py)
         image_02/data/<index>.png          RGB frames (``.jpg`` with ``image_format='jpg'``)
         proj_depth/groundtruth/image_02/<index>.png
                                            depth benchmark format: uint16 metres * 256,
@@ -27,12 +28,27 @@ The velodyne sits at the camera with KITTI's axes (x forward, y left, z up); the
 with it. ``poses.txt`` follows the KITTI odometry benchmark: line i is the row-major top 3 x 4
 of the camera-i-to-camera-0 transform ``inv(T_world_camera_0) @ T_world_camera_i`` (optical
 frames), so the first line is the identity. Timestamps start at noon of ``date``.
+
+The oxts packets are what an INS would report of the ground-truth motion of the body frame at
+the camera (:func:`~defeat_ros.data.body_motion.body_trajectory`): its velocity (``vf vl vu``,
+REP-103 x y z, from :func:`~defeat_ros.data.body_motion.body_twists`) with Gaussian noise of
+:data:`VELOCITY_NOISE` m/s per axis (seeded: every write gives the same packets), ``vn ve``
+the same noisy velocity turned east/north, the exact angular rates (``wx wy wz`` and, the IMU
+being level with the body, the same ``wf wl wu``) and the specific force (acceleration plus
+gravity, in the body frame) of the noiseless velocities. The drive starts at :data:`OXTS_ORIGIN`
+heading east (yaw 0), the first body frame's x y z being east, north, up; latitude and longitude
+are the inverse of the Mercator projection the raw devkit turns packets into poses with (its
+scale taken at the first packet's latitude), so that it gives the trajectory back. Accuracies
+are :data:`POSITION_ACCURACY` and :data:`VELOCITY_NOISE`; status and mode codes are the fixed
+:data:`OXTS_STATUS` (nothing here derives them).
 """
 
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import cv2
+from defeat_ros.data.body_motion import body_trajectory, body_twists
+from defeat_ros.data.kitti_oxts import oxts_line
 from defeat_ros.geometry import invert_pose, pixel_intrinsics_opencv, R_OPTICAL_BODY
 from defeat_ros.messages.image_encoding import encode_jpeg
 import numpy as np
@@ -50,6 +66,26 @@ MAX_DEPTH = 255.0
 STEREO_BASELINE = 0.54
 """Metres from camera 00/02 to the (image-less) cameras 01/03, as in KITTI."""
 
+OXTS_ORIGIN = (49.0, 8.4, 110.0)
+"""Latitude (degrees north), longitude (degrees east) and altitude (m) of the first packet."""
+
+EARTH_RADIUS = 6378137.0
+"""Metres: the equatorial radius of the raw devkit's Mercator projection (WGS 84)."""
+
+GRAVITY = 9.81
+"""m/s^2, the gravity an accelerometer at rest measures upwards."""
+
+VELOCITY_NOISE = 0.02
+"""m/s, standard deviation of the noise on each axis of the written velocities."""
+
+POSITION_ACCURACY = 0.05
+"""Metres, the ``pos_accuracy`` written (the positions themselves are exact)."""
+
+OXTS_STATUS = (4, 10, 4, 4, 4)
+"""``navstat numsats posmode velmode orimode`` of every written packet."""
+
+OXTS_SEED = 0
+"""Seed of the velocity noise."""
 
 _MONTHS = ('Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec')
 
@@ -124,6 +160,60 @@ def poses_text(poses):
     poses = poses.detach().to(torch.float64).cpu()
     relative = invert_pose(poses[:1]) @ poses
     return ''.join(format_values(pose[:3].numpy()) + '\n' for pose in relative)
+
+
+def mercator_to_lat_lon(east, north, latitude, longitude):
+    """
+    Return the latitude and longitude of points east and north of an origin, in degrees.
+
+    The inverse of the raw devkit's Mercator projection, scaled at the origin's latitude.
+
+    :param east: N metres east of the origin.
+    :param north: N metres north of the origin.
+    :param latitude: the origin's latitude in degrees.
+    :param longitude: the origin's longitude in degrees.
+    :return: (N latitudes, N longitudes) in degrees.
+    """
+    radius = EARTH_RADIUS * np.cos(np.radians(latitude))
+    origin_x = radius * np.radians(longitude)
+    origin_y = radius * np.log(np.tan(np.radians(90.0 + latitude) / 2.0))
+    longitudes = np.degrees((origin_x + east) / radius)
+    latitudes = 2.0 * np.degrees(np.arctan(np.exp((origin_y + north) / radius))) - 90.0
+    return latitudes, longitudes
+
+
+def oxts_packets(poses, stamps):
+    """
+    Return the oxts packets an INS would record along a camera trajectory (module docstring).
+
+    :param poses: F x 4 x 4 ``T_world_camera`` (optical camera frames).
+    :param stamps: F increasing capture times in seconds (tensor).
+    :return: F x 30 float64 packets (:data:`~defeat_ros.data.kitti_oxts.OXTS_FIELDS` order).
+    """
+    trajectory = body_trajectory(poses)
+    linear, angular = (twist.numpy() for twist in body_twists(trajectory, stamps))
+    trajectory = trajectory.numpy()
+    rotations = trajectory[:, :3, :3]  # body to east-north-up
+    noisy = linear + np.random.default_rng(OXTS_SEED).normal(0.0, VELOCITY_NOISE, linear.shape)
+    east_north_up = np.einsum('fij,fj->fi', rotations, noisy)
+    seconds = stamps.detach().double().cpu().numpy()
+    if len(seconds) > 1:
+        true_velocity = np.einsum('fij,fj->fi', rotations, linear)
+        acceleration = np.gradient(true_velocity, seconds, axis=0)
+    else:
+        acceleration = np.zeros((len(seconds), 3))
+    specific_force = np.einsum('fji,fj->fi', rotations, acceleration + [0.0, 0.0, GRAVITY])
+    latitude, longitude, altitude = OXTS_ORIGIN
+    lat, lon = mercator_to_lat_lon(trajectory[:, 0, 3], trajectory[:, 1, 3], latitude, longitude)
+    roll = np.arctan2(rotations[:, 2, 1], rotations[:, 2, 2])
+    pitch = np.arcsin(np.clip(-rotations[:, 2, 0], -1.0, 1.0))
+    yaw = np.arctan2(rotations[:, 1, 0], rotations[:, 0, 0])
+    count = len(seconds)
+    columns = [lat, lon, altitude + trajectory[:, 2, 3], roll, pitch, yaw,
+               east_north_up[:, 1], east_north_up[:, 0], *noisy.T, *specific_force.T,
+               *specific_force.T, *angular.T, *angular.T, np.full(count, POSITION_ACCURACY),
+               np.full(count, VELOCITY_NOISE), *(np.full(count, code) for code in OXTS_STATUS)]
+    return np.stack(columns, axis=1).astype(np.float64)
 
 
 def write_png(path, array):
@@ -210,7 +300,9 @@ def write_kitti_raw(sequence, root, date='2011_09_26', drive=1, image_format='pn
                   np.where(moving[index], 255, 0).astype(np.uint8))
     timestamps = timestamps_text(sequence.stamps, day)
     (drive_dir / 'image_02' / 'timestamps.txt').write_text(timestamps)
-    (drive_dir / 'oxts').mkdir()
+    (drive_dir / 'oxts' / 'data').mkdir(parents=True)
     (drive_dir / 'oxts' / 'timestamps.txt').write_text(timestamps)
+    for index, packet in enumerate(oxts_packets(sequence.poses, sequence.stamps)):
+        (drive_dir / 'oxts' / 'data' / f'{index:010d}.txt').write_text(oxts_line(packet) + '\n')
     (drive_dir / 'poses.txt').write_text(poses_text(sequence.poses))
     return drive_dir

@@ -53,6 +53,15 @@ there, and no sample spans it. Motion is measured
   (:func:`defeat_ros.data.frame_selection.thumbnail`, RGB in [0, 1]), threshold
   ``min_difference``. This reads every frame once when the dataset is built (minutes for a
   whole run; vo.csv is much cheaper).
+
+Speed. For velocity supervision every kept frame gets the vehicle's speed at its capture time
+(``FrameSource.speeds``), by ``speeds``: from the INS, ``gps/ins.csv`` of the run (or the
+folder's ``ins_csv``): the norm of its north, east and down velocities (see
+:mod:`defeat_ros.data.robotcar_ins`); or from the visual odometry: each vo.csv row's distance
+over its time (see :mod:`defeat_ros.data.robotcar_vo`), placed at the middle of the row's two
+frame times. Either series is interpolated linearly to the frame times; frames outside its
+time span, or between samples more than ``max_gap_s`` apart, have no speed (NaN). 'auto'
+takes the INS where its file exists, else the visual odometry, else gives no speed.
 """
 
 from dataclasses import dataclass, field
@@ -65,8 +74,10 @@ import cv2
 from defeat_ros.data.frame_selection import keep_moving, STATIC_THRESHOLD, thumbnail
 from defeat_ros.data.frame_windows import check_increasing
 from defeat_ros.data.image_ops import Crop, opencv_to_rgb, read_unchanged
-from defeat_ros.data.robotcar_vo import read_vo_positions
+from defeat_ros.data.robotcar_ins import read_ins_speeds
+from defeat_ros.data.robotcar_vo import read_vo_positions, read_vo_speeds
 from defeat_ros.data.sequence_dataset import FrameSource, SequenceDataset
+from defeat_ros.data.travel import speeds_at
 from defeat_ros.geometry import normalise_intrinsics
 from defeat_ros.messages.image_encoding import to_rgb
 from defeat_ros.typed_config import TypedConfig
@@ -80,6 +91,12 @@ BAYER_PATTERNS = {'stereo': 'gbrg', 'mono': 'rggb'}
 UNDISTORT_CHOICES = ('auto', 'always', 'never')
 
 STATIONARY_CHOICES = ('off', 'auto', 'vo', 'image')
+
+SPEED_CHOICES = ('auto', 'ins', 'vo', 'none')
+"""Where speeds come from: the INS else the visual odometry else nowhere, one of them, none."""
+
+SPEED_SOURCES = {'ins': 'RobotCar INS', 'vo': 'RobotCar VO'}
+"""The ``speed_source`` of folders whose speeds come from each kind of file."""
 
 CAMERA_FOLDER = re.compile('stereo|mono_(left|right|rear)')
 """Names of the camera folders of a run (``<run>/stereo/centre``, ``<run>/mono_rear``)."""
@@ -105,7 +122,9 @@ class RobotCarConfig(TypedConfig):
     crop: list = field(default_factory=lambda: [0, 0, 0, 0])
     """Pixels removed [top, bottom, left, right] after undistortion (intrinsics follow)."""
     max_gap_s: float = 0.2
-    """Largest time between consecutive (kept) frames of a sample (stereo: 16 Hz); 0: off."""
+    """
+    Largest time between consecutive (kept) frames of a sample (stereo: 16 Hz), and between
+    the speed samples a frame's speed is interpolated from; 0: off."""
     stationary: str = 'off'
     """
     Drop frames of a standing car (see the module docstring): 'vo' (vo.csv, which must exist),
@@ -118,25 +137,48 @@ class RobotCarConfig(TypedConfig):
     """With vo.csv: metres a frame must be from the previous kept frame to be kept."""
     min_difference: float = STATIC_THRESHOLD
     """Without vo.csv: mean absolute thumbnail difference to the previous kept frame to keep."""
+    speeds: str = 'auto'
+    """
+    The vehicle's speed at each frame, for velocity supervision (see the module docstring):
+    'ins' (ins.csv, which must exist), 'vo' (vo.csv, which must exist), 'auto' (ins.csv, else
+    vo.csv, else none), 'none'."""
+    ins_csv: list = field(default_factory=list)
+    """
+    The INS file of each folder, in the order of ``folders``; empty (or '' for a folder):
+    ``<run>/gps/ins.csv``."""
 
     def __post_init__(self):
-        """Accept one folder (and one vo.csv) as a string and check the choices."""
+        """Accept one folder (and one vo.csv, ins.csv) as a string and check the choices."""
         if isinstance(self.folders, (str, os.PathLike)):
             self.folders = [self.folders]
         self.folders = [str(folder) for folder in self.folders]
-        if isinstance(self.vo_csv, (str, os.PathLike)):
-            self.vo_csv = [self.vo_csv] if str(self.vo_csv) else []
-        self.vo_csv = [str(path) for path in self.vo_csv]
-        if self.vo_csv and len(self.vo_csv) != len(self.folders):
-            raise ValueError(f'vo_csv lists {len(self.vo_csv)} files for '
-                             f'{len(self.folders)} folders (one per folder, or none)')
+        self.vo_csv = self.per_folder(self.vo_csv, 'vo_csv')
+        self.ins_csv = self.per_folder(self.ins_csv, 'ins_csv')
         if self.undistort not in UNDISTORT_CHOICES:
             raise ValueError(f'undistort must be one of {UNDISTORT_CHOICES}, '
                              f'got {self.undistort!r}')
         if self.stationary not in STATIONARY_CHOICES:
             raise ValueError(f'stationary must be one of {STATIONARY_CHOICES}, '
                              f'got {self.stationary!r}')
+        if self.speeds not in SPEED_CHOICES:
+            raise ValueError(f'speeds must be one of {SPEED_CHOICES}, got {self.speeds!r}')
         Crop.from_list(self.crop)
+
+    def per_folder(self, paths, name):
+        """
+        Return a list of files given one per folder (or none) as strings.
+
+        :param paths: the field's value: a list, or one path ('' : none).
+        :param name: the field's name, for the message.
+        :raises ValueError: when the list is neither empty nor one per folder.
+        """
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths] if str(paths) else []
+        paths = [str(path) for path in paths]
+        if paths and len(paths) != len(self.folders):
+            raise ValueError(f'{name} lists {len(paths)} files for {len(self.folders)} '
+                             'folders (one per folder, or none)')
+        return paths
 
 
 def camera_model_name(folder):
@@ -213,12 +255,14 @@ class RobotCarFolder(FrameSource):
     One folder of timestamped RobotCar frames as a frame source.
 
     :param folder: the image folder.
-    :param config: a :class:`RobotCarConfig` (its ``folders`` and ``vo_csv`` are not used here).
+    :param config: a :class:`RobotCarConfig` (its ``folders``, ``vo_csv`` and ``ins_csv`` are
+        not used here).
     :param vo_csv: the folder's visual odometry; '' : ``<run>/vo/vo.csv``.
+    :param ins_csv: the folder's INS solutions; '' : ``<run>/gps/ins.csv``.
     """
 
-    def __init__(self, folder, config, vo_csv=''):
-        """List the frames, read the camera model and table, drop frames of a standing car."""
+    def __init__(self, folder, config, vo_csv='', ins_csv=''):
+        """List the frames, read the camera model and table, drop a standing car, read speeds."""
         self.folder = Path(folder)
         self.name = str(folder)
         self.config = config
@@ -246,9 +290,13 @@ class RobotCarFolder(FrameSource):
         default = None if run is None else run / 'vo' / 'vo.csv'
         self.vo_csv = Path(vo_csv) if vo_csv else default
         """The visual odometry file looked for (None: the run is unknown)."""
+        default = None if run is None else run / 'gps' / 'ins.csv'
+        self.ins_csv = Path(ins_csv) if ins_csv else default
+        """The INS file looked for (None: the run is unknown)."""
         self.times = self.times[self.moving()]
         self.count = len(self.times)
         self.stamps = self.times / 1e6
+        self.speeds, self.speed_source = self.read_speeds()
 
     def undistortion(self, raw, table):
         """
@@ -328,6 +376,35 @@ class RobotCarFolder(FrameSource):
                  len(keep) - np.count_nonzero(keep), len(keep), how)
         return keep
 
+    def read_speeds(self):
+        """
+        Return the vehicle's speed at each frame under ``config.speeds`` (module docstring).
+
+        :return: (F float64 m/s, NaN where unknown, or None: no speed; the speed source, '' for
+            none).
+        :raises FileNotFoundError: under 'ins' or 'vo' without that file.
+        :raises ValueError: when the file is malformed or covers no frame.
+        """
+        choice = self.config.speeds
+        files = {'ins': self.ins_csv, 'vo': self.vo_csv}
+        kinds = [kind for kind in files if choice in ('auto', kind)]
+        found = [kind for kind in kinds if files[kind] is not None and files[kind].is_file()]
+        if choice in files and not found:
+            raise FileNotFoundError(
+                f'{self.name}: speeds: {choice} needs {files[choice] or f"its {choice}_csv"}, '
+                f"which does not exist; set {choice}_csv, or speeds to 'auto' or 'none'")
+        if not found:
+            return None, ''
+        kind = found[0]
+        path = files[kind]
+        times, speeds = read_ins_speeds(path) if kind == 'ins' else read_vo_speeds(path)
+        if not ((self.times >= times[0]) & (self.times <= times[-1])).any():
+            raise ValueError(f'{path} covers {times[0]} to {times[-1]}, no frame of '
+                             f'{self.name} ({self.times[0]} to {self.times[-1]}): the {kind} '
+                             'file of another run?')
+        return (speeds_at(times, speeds, self.times, self.max_gap_s * 1e6 or np.inf),
+                SPEED_SOURCES[kind])
+
     def path(self, index):
         """Return the file of frame ``index``."""
         return self.folder / f'{self.times[index]}.png'
@@ -367,5 +444,7 @@ class RobotCarDataset(SequenceDataset):
             raise ValueError('RobotCarConfig.folders lists no image folders')
         self.source_config = config
         vo_files = config.vo_csv or [''] * len(config.folders)
-        super().__init__([RobotCarFolder(folder, config, vo)
-                          for folder, vo in zip(config.folders, vo_files)], sample)
+        ins_files = config.ins_csv or [''] * len(config.folders)
+        super().__init__([RobotCarFolder(folder, config, vo, ins)
+                          for folder, vo, ins in zip(config.folders, vo_files, ins_files)],
+                         sample)

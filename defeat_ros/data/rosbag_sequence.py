@@ -27,6 +27,18 @@ Time. Frames are ordered as recorded; their stamps (``header``, or ``log``: the 
 must increase, else a ValueError names the bag, topic and frame. Consecutive frames more than
 ``max_gap_s`` apart (default: 2.5 times the median frame interval) do not share a sample.
 
+Speed. The vehicle's speed at each frame (``FrameSource.speeds``, for the velocity
+supervision, see :mod:`defeat_ros.data.travel`) comes from ``speed_topic``: an Odometry,
+TwistStamped or TwistWithCovarianceStamped topic, whose speed is the length of
+``twist.linear``. Left empty, it is the one topic of these types with messages whose name has
+no ``ground_truth`` component (a simulator's ground truth is no sensor): without one the frames
+have no speed, several are an error listing them; ``none`` turns speed off. A configured topic
+that is missing, of another type or without messages is a :class:`BagError` naming bag and
+topic. The speed
+messages are timed like the frames (``stamp_source``) and interpolated linearly at the frame
+stamps; frames outside their span, or between two of them more than :data:`SPEED_MAX_GAP_S`
+apart, get NaN (no distance, no velocity supervision).
+
 Memory. With ``preload`` (the default) every frame is decoded once, undistorted (raw topics)
 and resized to the training resolution, and kept as uint8: H x W x 3 bytes a frame
 (640 x 192: 369 kB, so about 370 MB per 1000 frames; ground-truth depth adds 4 bytes a pixel).
@@ -43,13 +55,15 @@ import os
 from pathlib import Path
 
 from defeat_ros.bags.reader import BagError, open_bag, read_messages
-from defeat_ros.bags.topics import find_camera_info_topic, find_image_topic, topic_connections
+from defeat_ros.bags.topics import find_camera_info_topic, find_image_topic, find_speed_topic
+from defeat_ros.bags.topics import topic_connections
 from defeat_ros.data.frame_windows import check_increasing
 from defeat_ros.data.image_ops import resize_depth, resize_rgb
 from defeat_ros.data.rectify import rectified_camera_matrix, Rectifier
 from defeat_ros.data.sample import as_sample_config
 from defeat_ros.data.sequence_dataset import FrameSource, SequenceDataset
-from defeat_ros.messages.decode import depth_to_metres, message_to_rgb
+from defeat_ros.data.travel import speeds_at
+from defeat_ros.messages.decode import depth_to_metres, message_to_rgb, SPEED_TYPES, twist_speed
 from defeat_ros.messages.typestore import CAMERA_INFO, header_ns, IMAGE
 from defeat_ros.typed_config import TypedConfig
 import numpy as np
@@ -57,6 +71,10 @@ import numpy as np
 
 MEDIAN_GAP_FACTOR = 2.5
 """Default largest frame interval, in median intervals (one dropped frame is tolerated)."""
+
+
+SPEED_MAX_GAP_S = 0.5
+"""Largest time (s) between two speed messages that a frame's speed is interpolated across."""
 
 
 @dataclass
@@ -71,6 +89,9 @@ class BagConfig(TypedConfig):
     """CameraInfo topic; '' : the only one, or the one beside the image topic."""
     depth_topic: str = ''
     """Ground-truth depth Image topic (32FC1 m or 16UC1 mm); '' : none."""
+    speed_topic: str = ''
+    """Vehicle speed topic (Odometry, TwistStamped, TwistWithCovarianceStamped); '' : the only
+    one not named ground_truth; 'none': no speed."""
     intrinsics: list = field(default_factory=list)
     """Normalised [fx, fy, cx, cy] used instead of CameraInfo, no undistortion; [] : CameraInfo."""
     rectified: object = 'auto'
@@ -156,6 +177,7 @@ class BagSequence(FrameSource):
             """Whether the topic is taken as rectified (used as recorded, intrinsics from P)."""
             info = self.find_camera_info(reader)
             self.read_frames(reader, info)
+            self.read_speeds(reader)
             self.has_depth = bool(config.depth_topic)
             if self.has_depth:
                 self.read_depths(reader)
@@ -230,10 +252,28 @@ class BagSequence(FrameSource):
         self.header_ns = np.array(headers, dtype=np.int64)
         """Header stamps of the frames (ns), which identify a frame's messages."""
         stamps = self.log_times if self.config.stamp_source == 'log' else self.header_ns
-        stamps = np.asarray(stamps, dtype=np.int64)
-        check_increasing(stamps, f'{self.where} ({self.config.stamp_source} stamps)', 1e-9)
-        self.stamps = stamps / 1e9
+        self.stamps_ns = np.asarray(stamps, dtype=np.int64)
+        """Frame times (ns) from the configured ``stamp_source``."""
+        check_increasing(self.stamps_ns, f'{self.where} ({self.config.stamp_source} stamps)',
+                         1e-9)
+        self.stamps = self.stamps_ns / 1e9
         self.frames = np.stack(frames) if frames else None
+
+    def read_speeds(self, reader):
+        """Interpolate the speed topic, if there is one, at the frames (see the docstring)."""
+        topic = find_speed_topic(reader, self.path, self.config.speed_topic)
+        if topic is None:
+            return
+        where = f'bag {self.path}, speed topic {topic}'
+        connections = self.topic_connections(reader, topic, SPEED_TYPES, 'speed')
+        times, speeds = [], []
+        for _, log_time, message in read_messages(reader, connections, self.path):
+            times.append(log_time if self.config.stamp_source == 'log' else header_ns(message))
+            speeds.append(twist_speed(message))
+        if not times:
+            raise BagError(f'{where}: the topic has no messages')
+        self.speeds = speeds_at(times, speeds, self.stamps_ns, round(SPEED_MAX_GAP_S * 1e9))
+        self.speed_source = f'bag topic {topic}'
 
     def read_depths(self, reader):
         """Preload the ground-truth depth of every frame (0 where no depth message matches)."""

@@ -13,6 +13,8 @@ With S source offsets and the training resolution H x W (``SampleConfig``):
 | ``k_norm_aug`` | 3 x 3 float32 | intrinsics of the network inputs (``cx -> 1 - cx`` if flipped) |
 | ``flipped`` | bool scalar | whether the network inputs are mirrored left to right |
 | ``offsets`` | S int64 | the source offsets, in the order of ``sources`` |
+| ``distances`` | S float32 | metres travelled from the target to each source, from the |
+|  |  | vehicle's recorded speed (:mod:`~defeat_ros.data.travel`); NaN where unknown |
 | ``stamp`` | float64 scalar | capture time of the target in seconds (NaN when unknown) |
 | ``index`` | int64 scalar | the sample's index in its dataset |
 | ``name`` | str | where the target comes from, e.g. ``<drive> 0000000005 l`` |
@@ -74,7 +76,7 @@ def as_sample_config(sample):
 
 
 def build_sample(frames, k_norm, augmentation, offsets, index, name, stamp=float('nan'),
-                 depth=None):
+                 depth=None, distances=None):
     """
     Assemble a sample from its frames (target first) and the drawn augmentation.
 
@@ -86,6 +88,7 @@ def build_sample(frames, k_norm, augmentation, offsets, index, name, stamp=float
     :param name: where the target frame comes from.
     :param stamp: capture time of the target (seconds).
     :param depth: H x W float32 tensor of ground truth, or None when the dataset has none.
+    :param distances: S float metres travelled to each source (NaN unknown); None: unknown.
     :return: the sample dict (see the module docstring).
     """
     k_norm = k_norm.to(torch.float32)
@@ -99,6 +102,8 @@ def build_sample(frames, k_norm, augmentation, offsets, index, name, stamp=float
         'k_norm_aug': k_norm_aug,
         'flipped': torch.tensor(augmentation.flip),
         'offsets': torch.tensor(offsets, dtype=torch.int64),
+        'distances': (torch.full((len(offsets),), float('nan')) if distances is None
+                      else torch.as_tensor(distances, dtype=torch.float32)),
         'stamp': torch.tensor(stamp, dtype=torch.float64),
         'index': torch.tensor(index, dtype=torch.int64),
         'name': name,

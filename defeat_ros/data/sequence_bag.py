@@ -1,5 +1,5 @@
 """
-Write a FrameSequence as a rosbag2 recording (MCAP or SQLite 3) with ground-truth topics.
+Write a FrameSequence as a rosbag2 recording (MCAP or SQLite 3) with ground truth and wheel speeds.
 
 Topics, with ``<ns>`` the ``namespace`` argument (default ``/camera``):
 
@@ -10,12 +10,23 @@ Topics, with ``<ns>`` the ``namespace`` argument (default ``/camera``):
 | ``<ns>/camera_info`` | sensor_msgs/msg/CameraInfo, plumb_bob, no distortion | ``camera_info`` |
 | ``/ground_truth/odometry`` | nav_msgs/msg/Odometry, ``odom`` -> ``base_link`` | ``odometry`` |
 | ``<ns>/depth/ground_truth`` | sensor_msgs/msg/Image 32FC1 metres, NaN = no depth | ``depth`` |
+| ``/vehicle/wheel_odometry`` | nav_msgs/msg/Odometry, simulated (below) | ``wheel_odometry`` |
 
 Every message of frame i carries the header stamp ``start_time + sequence.stamps[i]`` and is
 recorded at that time. Image, camera info and depth use ``frame_id`` (an optical frame).
 Odometry follows REP-105/REP-103: ``base_link`` is a body frame (x forward, y left, z up) at
 the camera, ``odom`` is that body frame at the first image, and the twist is the finite
 difference of consecutive poses expressed in ``base_link`` (backward; forward for frame 0).
+
+The wheel odometry is what a vehicle's wheel encoders and yaw-rate sensor would report
+(:mod:`defeat_ros.data.wheel_speed`; rate, errors and seed from ``wheel_config``): samples at a
+rate of their own (default 50 Hz) between the frames, each stamped and recorded at its time,
+covering every frame; ``twist.linear.x`` is the measured speed (with the sensor's scale error
+and noise), ``twist.angular.z`` the measured yaw rate, the pose is dead-reckoned from them
+(its ``odom`` is ``base_link`` at the first sample, not at the first image), and the
+covariances are the sensor's noise (:data:`~defeat_ros.data.wheel_speed.UNMEASURED_VARIANCE`
+for z, roll and pitch).
+
 Messages are typed with rosbags' ROS 2 Humble typestore (these definitions are identical in
 Jazzy) and the bag uses rosbag2 metadata version 8, which Humble and Jazzy both read. The bag
 is written atomically (:func:`~defeat_ros.bags.writer.create_bag`): it appears at its path only
@@ -23,13 +34,13 @@ once complete.
 """
 
 from defeat_ros.bags.writer import create_bag
+from defeat_ros.data.body_motion import body_trajectory, body_twists
 from defeat_ros.data.kitti_writer import images_uint8
-from defeat_ros.geometry import invert_pose, matrix_to_axis_angle, optical_to_body
+from defeat_ros.data.wheel_speed import simulate_wheel_odometry
 from defeat_ros.messages.builders import camera_info_msg, compressed_image_msg, depth_msg
 from defeat_ros.messages.builders import image_msg, odometry_msg
 from defeat_ros.messages.typestore import CAMERA_INFO, COMPRESSED_IMAGE, header, IMAGE, ODOMETRY
 from defeat_ros.messages.typestore import stamp_ns, TYPESTORE
-import torch
 
 
 IMAGE_TRANSPORTS = ('raw', 'compressed', 'both')
@@ -39,47 +50,13 @@ IMAGE_TRANSPORTS = ('raw', 'compressed', 'both')
 ODOM_FRAME = 'odom'
 BASE_FRAME = 'base_link'
 ODOMETRY_TOPIC = '/ground_truth/odometry'
-
-
-def body_trajectory(poses):
-    """
-    Convert optical-frame poses to REP-105 odometry poses.
-
-    :param poses: F x 4 x 4 ``T_world_camera`` (optical camera frames).
-    :return: F x 4 x 4 float64 ``T_odom_base``: body frames (x forward, y left, z up) at the
-        camera, relative to the body frame of the first camera.
-    """
-    poses = poses.detach().to(torch.float64).cpu()
-    return torch.from_numpy(optical_to_body(invert_pose(poses[:1]) @ poses))
-
-
-def body_twists(trajectory, seconds):
-    """
-    Differentiate a body trajectory: velocities by finite differences, in each body frame.
-
-    :param trajectory: F x 4 x 4 float64 ``T_odom_base``.
-    :param seconds: F strictly increasing times.
-    :return: (linear F x 3 m/s, angular F x 3 rad/s); frame 0 uses the step to frame 1, the
-        others the step from the previous frame; zeros for a single frame.
-    """
-    count = trajectory.shape[0]
-    if count < 2:
-        zeros = torch.zeros(count, 3, dtype=torch.float64)
-        return zeros, zeros.clone()
-    seconds = seconds.detach().to(torch.float64).cpu()
-    before = torch.cat([torch.tensor([0]), torch.arange(count - 1)])
-    after = torch.cat([torch.tensor([1]), torch.arange(1, count)])
-    dt = (seconds[after] - seconds[before]).view(count, 1)
-    step = invert_pose(trajectory[before]) @ trajectory[after]
-    displacement = trajectory[after, :3, 3] - trajectory[before, :3, 3]
-    linear = (trajectory[:, :3, :3].transpose(1, 2) @ displacement.unsqueeze(-1)).squeeze(-1)
-    # The rotation axis of a step is the same in the frames before and after it.
-    return linear / dt, matrix_to_axis_angle(step[:, :3, :3]) / dt
+WHEEL_ODOMETRY_TOPIC = '/vehicle/wheel_odometry'
 
 
 def write_bag(sequence, path, storage='mcap', image_transport='raw', camera_info=True,
               odometry=True, depth=False, namespace='/camera', frame_id='camera_optical',
-              start_time=1_700_000_000.0, jpeg_quality=90):
+              start_time=1_700_000_000.0, jpeg_quality=90, wheel_odometry=True,
+              wheel_config=None):
     """
     Record ``sequence`` into a new rosbag2 directory ``path`` (see the module docstring).
 
@@ -95,6 +72,9 @@ def write_bag(sequence, path, storage='mcap', image_transport='raw', camera_info
     :param frame_id: ``header.frame_id`` of image, camera info and depth messages.
     :param start_time: seconds since the epoch of ``sequence.stamps == 0``.
     :param jpeg_quality: JPEG quality 0..100 of the compressed images.
+    :param wheel_odometry: write ``/vehicle/wheel_odometry``.
+    :param wheel_config: the simulated sensor's rate, errors and seed: a
+        :class:`~defeat_ros.data.wheel_speed.WheelOdometryConfig` (None: the defaults).
     :return: the bag directory.
     :raises ValueError: for unknown choices, bad quality or non-increasing stamps.
     :raises FileExistsError: when ``path`` exists.
@@ -127,8 +107,19 @@ def write_bag(sequence, path, storage='mcap', image_transport='raw', camera_info
     trajectory = body_trajectory(sequence.poses)
     linear, angular = body_twists(trajectory, sequence.stamps)
 
-    def frame_message(key, index, nanoseconds):
-        """Build the message of topic ``key`` for frame ``index``."""
+    stamps = stamp_ns(start_time, sequence.stamps)
+    frame_keys = list(topics)
+    events = [(nanoseconds, key, index) for index, nanoseconds in enumerate(stamps)
+              for key in frame_keys]
+    if wheel_odometry:
+        topics['wheel'] = (WHEEL_ODOMETRY_TOPIC, ODOMETRY)
+        wheel = simulate_wheel_odometry(sequence, wheel_config)
+        events += [(nanoseconds, 'wheel', index)
+                   for index, nanoseconds in enumerate(stamp_ns(start_time, wheel.stamps))]
+    events.sort(key=lambda event: event[0])  # stable: a frame's messages keep their order
+
+    def message(key, index, nanoseconds):
+        """Build the message of topic ``key`` for frame (or wheel sample) ``index``."""
         camera_header = header(nanoseconds, frame_id)
         if key == 'image':
             return image_msg(images[index], camera_header)
@@ -140,14 +131,18 @@ def write_bag(sequence, path, storage='mcap', image_transport='raw', camera_info
         if key == 'odometry':
             return odometry_msg(trajectory[index], linear[index], angular[index],
                                 header(nanoseconds, ODOM_FRAME))
+        if key == 'wheel':
+            return odometry_msg(wheel.poses[index], (wheel.speeds[index], 0.0, 0.0),
+                                (0.0, 0.0, wheel.yaw_rates[index]),
+                                header(nanoseconds, ODOM_FRAME), BASE_FRAME,
+                                wheel.pose_covariances[index], wheel.twist_covariance)
         return depth_msg(depths[index], camera_header)
 
     with create_bag(path, storage) as writer:
         connections = {key: writer.add_connection(topic, msgtype, typestore=TYPESTORE)
                        for key, (topic, msgtype) in topics.items()}
-        for index, nanoseconds in enumerate(stamp_ns(start_time, sequence.stamps)):
-            for key, connection in connections.items():
-                data = TYPESTORE.serialize_cdr(frame_message(key, index, nanoseconds),
-                                               connection.msgtype)
-                writer.write(connection, nanoseconds, data)
+        for nanoseconds, key, index in events:
+            connection = connections[key]
+            data = TYPESTORE.serialize_cdr(message(key, index, nanoseconds), connection.msgtype)
+            writer.write(connection, nanoseconds, data)
     return writer.path

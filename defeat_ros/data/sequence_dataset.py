@@ -19,6 +19,7 @@ from defeat_ros.data.augment import draw_augmentation
 from defeat_ros.data.frame_windows import valid_targets
 from defeat_ros.data.image_ops import resize_depth, resize_rgb, rgb_tensor
 from defeat_ros.data.sample import as_sample_config, build_sample
+from defeat_ros.data.travel import travelled_distances
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -44,6 +45,11 @@ class FrameSource:
     """F bool, whether each slot holds a frame (None: all do)."""
     stamps = None
     """F float64 capture times in seconds (None: unknown)."""
+    speeds = None
+    """F float64 speed of the vehicle at each frame's capture time in m/s, NaN where unknown
+    (None: no speed recorded); needs ``stamps``. See :mod:`defeat_ros.data.travel`."""
+    speed_source = ''
+    """Where :attr:`speeds` come from (a topic, a file), for the training log."""
     max_gap_s = 0.0
     """Largest time between consecutive frames of one sample (0: no check)."""
     has_depth = False
@@ -110,6 +116,9 @@ class SequenceDataset(Dataset):
                         'e.g. %s', len(self.dropped), len(self.dropped) + len(self),
                         self.dropped[0])
         self.has_depth = bool(self.sources) and all(s.has_depth for s in self.sources)
+        self.speed_sources = sorted({s.speed_source or 'unnamed' for s in self.sources
+                                     if s.speeds is not None})
+        """Where the speeds of the sources that have them come from ([]: no speed)."""
 
     def __len__(self):
         """Return the number of samples."""
@@ -142,6 +151,8 @@ class SequenceDataset(Dataset):
             depth = torch.from_numpy(resize_depth(source.depth(target), self.config.height,
                                                   self.config.width))
         stamp = float('nan') if source.stamps is None else float(source.stamps[target])
+        distances = travelled_distances(source.speeds, source.stamps, target,
+                                        self.config.offsets)
         augmentation = draw_augmentation(self.config.augment, self.generator(index))
         return build_sample(frames, source.k_norm, augmentation, self.config.offsets, index,
-                            source.frame_name(target), stamp, depth)
+                            source.frame_name(target), stamp, depth, distances)

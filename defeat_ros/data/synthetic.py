@@ -4,7 +4,10 @@ The synthetic street world as a training set with exact ground-truth depth (day,
 ``SyntheticDataset(SyntheticConfig(...), SampleConfig(...))`` renders one drive per seed and
 lighting with :func:`~defeat_ros.data.street_world.render_sequence` (``both`` renders the
 paired day and night drives of each seed: same street, same trajectory) and serves them like
-any other dataset, with ``depth`` in every sample (0 where there is no depth: the sky).
+any other dataset, with ``depth`` in every sample (0 where there is no depth: the sky), and
+with the speed a simulated wheel odometry measures at each frame
+(:mod:`defeat_ros.data.wheel_speed`, seeded by the drive's seed), as a bag of the drive would
+record it, for the velocity supervision (``wheel_speed``).
 :meth:`SyntheticDataset.from_sequences` wraps :class:`FrameSequence` s rendered elsewhere.
 Rendering takes about a second per 25 frames at 640 x 192 on a 2-core CPU; frames are kept
 as uint8 (H x W x 3 bytes each) and depth as float32.
@@ -16,6 +19,7 @@ from defeat_ros.data.kitti_writer import images_uint8
 from defeat_ros.data.sample import as_sample_config
 from defeat_ros.data.sequence_dataset import FrameSource, SequenceDataset
 from defeat_ros.data.street_world import render_sequence, WorldConfig
+from defeat_ros.data.wheel_speed import wheel_speeds_at, WheelOdometryConfig
 from defeat_ros.typed_config import TypedConfig
 
 LIGHTINGS = ('day', 'night', 'both')
@@ -37,6 +41,9 @@ class SyntheticConfig(TypedConfig):
     """Rendered image width; 0: the training width."""
     world: dict = field(default_factory=dict)
     """Further WorldConfig fields (fx, fy, cx, cy, fps, speeds, moving_cars, motion_blur...)."""
+    wheel_speed: bool = True
+    """Give the frames the speed a simulated wheel odometry (default errors, seeded by the drive)
+    measures, for velocity supervision (defeat_ros/data/wheel_speed.py); false: no speed."""
 
     def __post_init__(self):
         """Check the lighting and the world fields."""
@@ -55,10 +62,12 @@ class FrameSequenceSource(FrameSource):
 
     :param sequence: the rendered frames with their ground truth.
     :param name: the sequence's name in sample names.
+    :param wheel: a :class:`~defeat_ros.data.wheel_speed.WheelOdometryConfig`: give the frames
+        the speeds that simulated sensor measures; None: no speed.
     """
 
-    def __init__(self, sequence, name):
-        """Keep the frames as uint8 and the depth as float32."""
+    def __init__(self, sequence, name, wheel=None):
+        """Keep the frames as uint8 and the depth as float32; simulate the speeds."""
         self.name = name
         self.night = bool(sequence.night)
         self.frames = images_uint8(sequence.images)
@@ -67,6 +76,10 @@ class FrameSequenceSource(FrameSource):
         self.stamps = sequence.stamps.detach().double().cpu().numpy()
         self.count = len(sequence)
         self.has_depth = True
+        if wheel is not None:
+            self.speeds = wheel_speeds_at(sequence, self.stamps, wheel)
+            self.speed_source = (f'simulated wheel odometry ({wheel.rate:g} Hz, scale error '
+                                 f'{wheel.scale_error:+.1%}, noise {wheel.speed_noise:g} m/s)')
 
     def image(self, index):
         """Return frame ``index`` as RGB uint8."""
@@ -108,23 +121,28 @@ class SyntheticDataset(SequenceDataset):
                                 height=config.render_height or sample.height,
                                 frames=config.frames, seed=seed, night=night)
                 name = f'synthetic/{"night" if night else "day"}/seed{seed}'
-                sources.append(FrameSequenceSource(render_sequence(world), name))
+                wheel = WheelOdometryConfig(seed=seed) if config.wheel_speed else None
+                sources.append(FrameSequenceSource(render_sequence(world), name, wheel))
         super().__init__(sources, sample)
 
     @classmethod
-    def from_sequences(cls, sequences, sample=None, names=None):
+    def from_sequences(cls, sequences, sample=None, names=None, wheel_speed=True):
         """
         Build a dataset over already rendered FrameSequences.
 
         :param sequences: the :class:`~defeat_ros.data.frame_sequence.FrameSequence` s.
         :param sample: a SampleConfig (or a mapping, or None).
         :param names: one name per sequence (default: ``synthetic/<day|night>/<number>``).
+        :param wheel_speed: give the frames simulated wheel speeds (seeded by the sequence's
+            number), as :attr:`SyntheticConfig.wheel_speed`.
         :return: the dataset.
         """
         dataset = cls.__new__(cls)
         dataset.source_config = None
         names = names or [f'synthetic/{"night" if s.night else "day"}/{number}'
                           for number, s in enumerate(sequences)]
-        SequenceDataset.__init__(dataset, [FrameSequenceSource(s, name)
-                                           for s, name in zip(sequences, names)], sample)
+        sources = [FrameSequenceSource(s, name, WheelOdometryConfig(seed=number)
+                                       if wheel_speed else None)
+                   for number, (s, name) in enumerate(zip(sequences, names))]
+        SequenceDataset.__init__(dataset, sources, sample)
         return dataset

@@ -1,5 +1,5 @@
 """
-Read incoming messages into arrays: the one image decoder, and CameraInfo intrinsics.
+Read incoming messages into arrays: the one image decoder, CameraInfo intrinsics, speeds.
 
 Messages are read by duck typing, so rclpy messages and rosbags messages both work. Every
 image anyone reads (the node, process-bag, the rosbag dataset, the demo, image files) is
@@ -12,6 +12,7 @@ decoded here:
 | either of the two | :func:`decode_image` (:func:`message_to_rgb`: as RGB) |
 | depth Image (32FC1 metres, 16UC1 millimetres) | :func:`depth_to_metres` |
 | CameraInfo | :func:`camera_info_intrinsics` |
+| Odometry, TwistStamped, TwistWithCovarianceStamped (:data:`SPEED_TYPES`) | :func:`twist_speed` |
 
 Compressed bytes (JPEG, PNG, and for files anything OpenCV reads) are decoded by
 :func:`decode_compressed` with :data:`IMREAD_FLAGS`: colour, 8 bits (16-bit PNGs keep their
@@ -19,14 +20,20 @@ high byte, grey is replicated, alpha is dropped), pixels as stored (EXIF orienta
 A CompressedImage is compressed depth when its ``format`` says so (:func:`is_compressed_depth`).
 """
 
+import math
+
 import cv2
 from defeat_ros.geometry import normalise_intrinsics
 from defeat_ros.messages.image_encoding import to_rgb, unpack_pixels, UnsupportedEncoding
+from defeat_ros.messages.typestore import ODOMETRY, TWIST_STAMPED, TWIST_WITH_COVARIANCE_STAMPED
 import numpy as np
 import torch
 
 IMREAD_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
 """How compressed images are read: 8-bit BGR, pixels as stored (no EXIF rotation)."""
+
+SPEED_TYPES = (ODOMETRY, TWIST_STAMPED, TWIST_WITH_COVARIANCE_STAMPED)
+"""Message types that record a vehicle's velocity, which :func:`twist_speed` reads."""
 
 DEPTH_ENCODINGS = {'32FC1': ('f4', 1.0), '16UC1': ('u2', 1e-3), 'mono16': ('u2', 1e-3)}
 """Depth Image encodings: (numpy type, metres per unit)."""
@@ -160,6 +167,18 @@ def camera_info_intrinsics(message, height, width):
     info_height = int(message.height) or height
     return normalise_intrinsics(float(fx), float(fy), float(cx), float(cy), info_width,
                                 info_height)
+
+
+def twist_speed(message):
+    """
+    Return the speed (m/s, >= 0) a message of :data:`SPEED_TYPES` records: ``|twist.linear|``.
+
+    Odometry and TwistWithCovarianceStamped wrap their twist with a covariance
+    (``message.twist.twist``); TwistStamped holds it directly (``message.twist``).
+    """
+    twist = message.twist
+    linear = getattr(twist, 'twist', twist).linear
+    return math.hypot(linear.x, linear.y, linear.z)
 
 
 def parameter_intrinsics(fx, fy, cx, cy):

@@ -26,6 +26,12 @@ CAMERA_INFO = 'sensor_msgs/msg/CameraInfo'
 ODOMETRY = 'nav_msgs/msg/Odometry'
 
 
+TWIST_STAMPED = 'geometry_msgs/msg/TwistStamped'
+
+
+TWIST_WITH_COVARIANCE_STAMPED = 'geometry_msgs/msg/TwistWithCovarianceStamped'
+
+
 def msg(msgtype, **fields):
     """Build a message of ``msgtype`` from the typestore."""
     return TYPESTORE.types[msgtype](**fields)
