@@ -39,7 +39,7 @@ def quantised(frame):
     return ((frame.clamp(0, 1) * 255).round() / 255).unsqueeze(0)
 
 
-def test_the_held_out_loss_uses_the_recorded_offsets_and_loss(tmp_path):
+def test_the_held_out_criterion_uses_the_recorded_offsets_and_loss(tmp_path):
     model = recorded_model(tmp_path, [-2, 2])
     tuner = feed(model, tmp_path, step_rate=1e-3)  # no training step before close
     try:
@@ -50,9 +50,10 @@ def test_the_held_out_loss_uses_the_recorded_offsets_and_loss(tmp_path):
         tuner.close()
     # Every fifth frame tuple is held out: tuple n (from 1) has target frame n + 1.
     net, loss_fn = load_model(model), DeFeatLoss(LossConfig(**LOSS))
+    # The criterion is the photometric error: no speed, and the loss is not bidirectional.
     losses = [measure_loss(net, loss_fn, quantised(DRIVE.images[target]),
                            [quantised(DRIVE.images[target + o]) for o in (-2, 2)], [-2, 2],
-                           DRIVE.k_norm[None], seed)[0]
+                           DRIVE.k_norm[None], seed)[1]['photometric']
               for seed, target in enumerate(range(6, len(DRIVE) - 2, 5))]
     assert measured == pytest.approx(float(torch.stack(losses).mean()), rel=1e-5)
 

@@ -301,3 +301,16 @@ def test_cuda_graphs_and_fp16_are_refused_on_the_cpu(model_dir):
         TorchBackend(model_dir, cuda_graphs=True)
     with pytest.raises(ValueError, match='fp16 needs a CUDA device'):
         TorchBackend(model_dir, precision='fp16')
+
+
+def test_perception_says_where_its_metres_come_from(tmp_path):
+    arbitrary = save_model(DeFeatNet(CONFIG), tmp_path / 'arbitrary')
+    metric = save_model(DeFeatNet(replace(CONFIG, metric_scale='velocity')), tmp_path / 'metric')
+    assert Perception(arbitrary, 'pytorch').metric_source == ''
+    assert Perception(arbitrary, 'pytorch', 'camera_height').metric_source == 'camera height'
+    perception = Perception(metric, 'pytorch')
+    assert perception.metric_source == 'velocity'
+    perception.swap_model(arbitrary)  # the scale's source is not part of the architecture
+    assert perception.metric_source == ''
+    with pytest.raises(ValueError, match='metric_scale'):
+        replace(CONFIG, metric_scale='lidar')

@@ -92,7 +92,9 @@ def markdown_report(results):
     parts = [f"## Evaluation of {results.get('model', 'a model')}", '']
     if results.get('data'):
         parts += [f"Data: {results['data']}", '']
-    parts.append(_table('Depth (Eigen protocol, median-scaled, mean over images)', depth_rows,
+    scaling = ('median-scaled' if results.get('protocol', {}).get('median_scaling', True)
+               else 'metric: not median-scaled')
+    parts.append(_table(f'Depth (Eigen protocol, {scaling}, mean over images)', depth_rows,
                         DEPTH_COLUMNS))
     parts.append(_table('Pose (ATE-5: mean +- std over 5-frame snippets; ATE/RPE: whole '
                         'trajectory after sim(3) alignment)', pose_rows, POSE_COLUMNS))

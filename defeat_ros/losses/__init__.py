@@ -8,7 +8,9 @@ from defeat_ros.losses.feature_warp import FeatureWarpLoss
 from defeat_ros.losses.photometric import PhotometricError, SSIMDistance
 from defeat_ros.losses.reprojection import MinReprojection
 from defeat_ros.losses.smoothness import EdgeAwareSmoothness
+from defeat_ros.losses.velocity import VelocitySupervision
 
 __all__ = ['BidirectionalConsistency', 'DeFeatLoss', 'EdgeAwareSmoothness', 'ExplainabilityLoss',
            'FeatureWarpLoss', 'LossConfig', 'MinReprojection', 'PhotometricError',
-           'PixelwiseContrastiveLoss', 'SSIMDistance', 'contrastive_terms', 'occlusion_mask']
+           'PixelwiseContrastiveLoss', 'SSIMDistance', 'VelocitySupervision', 'contrastive_terms',
+           'occlusion_mask']

@@ -10,6 +10,7 @@ from defeat_ros.losses.feature_warp import FeatureWarpLoss
 from defeat_ros.losses.photometric import PhotometricError
 from defeat_ros.losses.reprojection import MinReprojection
 from defeat_ros.losses.smoothness import EdgeAwareSmoothness
+from defeat_ros.losses.velocity import VelocitySupervision
 from defeat_ros.typed_config import TypedConfig
 import torch
 from torch import nn
@@ -83,6 +84,13 @@ class LossConfig(TypedConfig):
     """alpha_1 of the forward-backward occlusion test."""
     occlusion_alpha2: float = 0.5
     """alpha_2 of the forward-backward occlusion test (pixels^2)."""
+    velocity_weight: float = 0.05
+    """
+    Weight of the velocity supervision (PackNet-SfM): the length of PoseNet's translation
+    against the distance travelled, in metres, on samples whose data records the vehicle's
+    speed (no effect on others). It makes depth and odometry metric; 0 turns it off."""
+    velocity_tolerance: float = 0.0
+    """Relative distance error that costs nothing (the speed sensor's accuracy, e.g. 0.02)."""
 
     def __post_init__(self):
         """Reject values no loss can be computed with."""
@@ -91,6 +99,9 @@ class LossConfig(TypedConfig):
         if self.correspondences not in ('automask', 'in_view'):
             raise ValueError(f"correspondences must be 'automask' or 'in_view', "
                              f'got {self.correspondences!r}')
+        if self.velocity_weight < 0 or not 0 <= self.velocity_tolerance < 1:
+            raise ValueError(f'velocity_weight must be >= 0 and velocity_tolerance in [0, 1), '
+                             f'got {self.velocity_weight}, {self.velocity_tolerance}')
         if self.feature_balance not in FEATURE_BALANCES:
             raise ValueError(f'feature_balance must be one of {FEATURE_BALANCES}, '
                              f'got {self.feature_balance!r}')
@@ -139,6 +150,7 @@ class DeFeatLoss(nn.Module):
         self.explainability = ExplainabilityLoss()
         self.bidirectional = BidirectionalConsistency(
             cfg.occlusion_alpha1, cfg.occlusion_alpha2, self.error)
+        self.velocity = VelocitySupervision(cfg.velocity_tolerance)
 
     @property
     def uses_features(self):
@@ -150,7 +162,7 @@ class DeFeatLoss(nn.Module):
         """Whether the networks must also predict source depth (seed-001 terms)."""
         return self.config.bidirectional
 
-    def forward(self, outputs, target, sources, k_norm, to_depth):
+    def forward(self, outputs, target, sources, k_norm, to_depth, distances=None):
         """
         Return (total scalar, dict of detached named terms), computed in float32.
 
@@ -162,13 +174,15 @@ class DeFeatLoss(nn.Module):
         :param sources: list of S frames B x 3 x H x W.
         :param k_norm: B x 3 x 3 intrinsics normalised by image size.
         :param to_depth: maps sigmoid disparity to metric depth (DeFeatNet.to_depth).
+        :param distances: B x S metres travelled from the target to each source, NaN unknown
+            (the samples' ``distances``); None: unknown. Known ones add the velocity term.
         """
         with torch.autocast(target.device.type, enabled=False):
             return self.float32_loss(outputs.to_float(), target.float(),
                                      [source.float() for source in sources], k_norm.float(),
-                                     to_depth)
+                                     to_depth, distances)
 
-    def float32_loss(self, outputs, target, sources, k_norm, to_depth):
+    def float32_loss(self, outputs, target, sources, k_norm, to_depth, distances=None):
         """:meth:`forward` on float32 inputs, outside autocast."""
         cfg = self.config
         h, w = target.shape[-2:]
@@ -214,6 +228,11 @@ class DeFeatLoss(nn.Module):
                  + contrastive_weight * terms['contrastive'])
         if cfg.explainability:
             total = total + cfg.explainability_weight * terms['explainability']
+        if cfg.velocity_weight:
+            if distances is None:
+                distances = target.new_full((len(target), len(sources)), float('nan'))
+            terms['velocity'] = self.velocity(outputs.poses, distances.float())
+            total = total + cfg.velocity_weight * terms['velocity']
         if cfg.bidirectional:
             total = total + self.bidirectional_terms(outputs, target, sources, k_norm, to_depth,
                                                      terms)

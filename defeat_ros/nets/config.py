@@ -7,6 +7,9 @@ from defeat_ros.typed_config import TypedConfig
 TRANSLATION_SCALINGS = ('none', 'mean_inverse_depth')
 """Choices of ModelConfig.translation_scaling."""
 
+METRIC_SCALES = ('none', 'velocity', 'camera_height')
+"""Choices of ModelConfig.metric_scale: where a model's depth and translation scale come from."""
+
 
 @dataclass
 class ModelConfig(TypedConfig):
@@ -65,6 +68,12 @@ class ModelConfig(TypedConfig):
     ``resnet18-f37072fd.pth``) that initialises all three encoders, so ``depth_layers``,
     ``feat_layers`` and ``pose_layers`` must all be its depth and ``encoder_width`` 64. Nothing
     is downloaded; docs/training.md says how to make the file. '': random encoders."""
+    metric_scale: str = 'none'
+    """
+    Where the scale of depth and translation comes from: 'velocity' (trained with the vehicle's
+    speed: metres), 'camera_height' (trained with the road at the camera's mounting height:
+    metres), 'none' (self-supervision alone: the scale is arbitrary; median scaling or
+    ``scale_mode: camera_height`` give metres). Set by training; not part of the architecture."""
     provenance: dict = field(default_factory=dict)
     """Free-form record of how the weights were made (command, config, data, commit)."""
 
@@ -87,5 +96,8 @@ class ModelConfig(TypedConfig):
         if self.translation_scaling not in TRANSLATION_SCALINGS:
             raise ValueError(f'translation_scaling must be one of {TRANSLATION_SCALINGS}, '
                              f'got {self.translation_scaling!r}')
+        if self.metric_scale not in METRIC_SCALES:
+            raise ValueError(f'metric_scale must be one of {METRIC_SCALES}, '
+                             f'got {self.metric_scale!r}')
         if self.feature_dims < 1:
             raise ValueError(f'feature_dims must be positive, got {self.feature_dims}')

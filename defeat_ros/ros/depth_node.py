@@ -91,6 +91,9 @@ LOG_THROTTLE_S = 5.0
 """At most one log line per kind of problem per this many seconds (every error still counts)."""
 
 TRANSPORT_DOCS = 'docs/ros.md, "Large images: transport"'
+NOT_METRIC = ('the model was trained without speed or camera height: depth and odometry have '
+              'an arbitrary scale (scale_mode camera_height, or a model fine-tuned with the '
+              'vehicle speed, gives metres; docs/metric_scale.md)')
 """Where the diagnostics send a user whose frames are lost before they reach the node."""
 
 OUTPUTS = {key: (rclpy_class(msgtype), topic) for key, (msgtype, topic) in OUTPUT_TOPICS.items()}
@@ -193,6 +196,8 @@ class DepthNode(LifecycleNode):
             clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.get_logger().info(f'model {self.model_dir} on {self.perception.backend.name} '
                                f'({self.hardware})')
+        if not self.perception.metric_source:
+            self.get_logger().warning(NOT_METRIC)
 
     def on_activate(self, state):
         """Subscribe to the camera and start the inference thread."""
@@ -373,6 +378,8 @@ class DepthNode(LifecycleNode):
              ('camera rate (Hz)', '-' if period is None else f'{1.0 / period:.2f}'),
              ('frames lost upstream', str(lost)),
              ('scale mode', self.perception.scale_mode),
+             ('metric depth', f'yes, from {self.perception.metric_source}'
+              if self.perception.metric_source else f'no: {NOT_METRIC}'),
              ('depth scale', f'{self._scale[0]:.4g}'),
              ('ground plane inliers', '-' if self._scale[1] is None
               else f'{self._scale[1]:.2f}')],

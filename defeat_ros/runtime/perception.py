@@ -7,9 +7,11 @@ the outputs back with intrinsics to match. Depth and features are resized indepe
 map is resized at most once, from the network's size straight to the size asked for, and the
 features (n channels) can stay at the network's size while depth comes at the camera's.
 
-Metric scale (``scale_mode``): 'model' keeps the scale the network was trained at;
-'camera_height' multiplies depth and the translation of the relative pose by the factor that
-puts the ground plane at the known mounting height (:mod:`~defeat_ros.runtime.ground_scale`).
+Metric scale (``scale_mode``): 'model' keeps the scale the network was trained at, metres for a
+model trained with the vehicle's speed or camera height (its ``metric_scale``, see
+:attr:`Perception.metric_source`) and arbitrary otherwise; 'camera_height' multiplies depth
+and the translation of the relative pose by the factor that puts the ground plane at the known
+mounting height (:mod:`~defeat_ros.runtime.ground_scale`).
 """
 
 from dataclasses import dataclass
@@ -86,17 +88,31 @@ class Perception:
         The new backend is built first and then replaces the running one in one assignment,
         so a call in progress finishes on the old weights and the next one uses the new.
 
-        :raises ValueError: when the model's configuration differs in more than provenance.
+        :raises ValueError: when the model's configuration differs in more than provenance and
+            the source of its scale.
         """
         config = read_config(model_dir)
         old, new = self.config.to_dict(), config.to_dict()
-        old.pop('provenance'), new.pop('provenance')
+        for unchecked in ('provenance', 'metric_scale'):
+            old.pop(unchecked), new.pop(unchecked)
         if old != new:
             changed = sorted(k for k in old if old[k] != new.get(k))
             raise ValueError(f'{model_dir} differs from the running model in {changed}')
         backend, options = self._backend_choice
         self.backend = make_backend(model_dir, backend, **options)
         self.config = config
+
+    @property
+    def metric_source(self):
+        """
+        Where the metres of depth and odometry come from; '' when they are not metric.
+
+        'camera height' in ``scale_mode`` 'camera_height'; in 'model' mode the model's
+        ``metric_scale`` ('velocity', 'camera_height'), or '' for a model of arbitrary scale.
+        """
+        if self.scale_mode == 'camera_height':
+            return 'camera height'
+        return '' if self.config.metric_scale == 'none' else self.config.metric_scale
 
     def reset(self):
         """

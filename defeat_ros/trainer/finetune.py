@@ -7,8 +7,13 @@ bag is never trained on and measures the model before and after; the rest is tra
 :class:`~defeat_ros.trainer.trainer.Trainer` and the DeFeat loss the source model was trained
 with (its recorded ``train_config``; the defaults otherwise), starting from its weights. Samples
 where the camera stands still are skipped and night and day can be balanced (see
-:mod:`defeat_ros.data.frame_selection`). The result is a new model directory with provenance
-(bags, steps, source model, held-out numbers) and ONNX files of its networks.
+:mod:`defeat_ros.data.frame_selection`). Where the bags record the vehicle's speed (a wheel
+odometry or twist topic), the velocity supervision makes the model metric: a source model of
+arbitrary scale is first rescaled by the factor the speed measures
+(:mod:`defeat_ros.trainer.speed_scale`). Before and after, the held-out frames are measured by
+the validation criterion (:mod:`defeat_ros.trainer.criterion`), the loss, and depth metrics
+(median-scaled and metric) where they have ground truth. The result is a new model directory
+with provenance (bags, steps, source model, held-out numbers) and ONNX files of its networks.
 """
 
 from dataclasses import dataclass, field, replace
@@ -26,14 +31,20 @@ from defeat_ros.data.sample import SampleConfig
 from defeat_ros.data.sequence_dataset import SequenceDataset
 from defeat_ros.nets import save_model
 from defeat_ros.nets.model_dir import read_config
+from defeat_ros.nets.rescale import rescale_model
 from defeat_ros.runtime.onnx_export import export_onnx
 from defeat_ros.trainer.config import DataConfig, OptimConfig, TrainConfig
 from defeat_ros.trainer.held_out import held_out_metrics
+from defeat_ros.trainer.speed_scale import speed_scale
 from defeat_ros.trainer.step import recorded_objective
 from defeat_ros.trainer.trainer import Trainer
 from defeat_ros.typed_config import option, TypedConfig
 import numpy as np
 import torch
+
+
+REPORTED = ('criterion', 'photometric', 'velocity', 'loss', 'abs_rel', 'a1', 'metric_abs_rel')
+"""Held-out measurements logged before and after (those the data allows)."""
 
 
 @dataclass
@@ -66,6 +77,9 @@ class FinetuneConfig(TypedConfig):
                               'topic')
     depth_topic: str = option('', 'Ground-truth depth topic: also report depth metrics on the '
                               'held-out frames')
+    speed_topic: str = option('', 'Speed topic (Odometry, TwistStamped, '
+                              "TwistWithCovarianceStamped); empty: the bag's only one; none: no "
+                              'speed')
     seed: int = option(0, "Seed of sampling, augmentation and the loss's random draws")
 
     def __post_init__(self):
@@ -181,7 +195,8 @@ def train_config(config, source_config, trainer_out):
                     width=config.width or source_config.width)
     data = DataConfig(dataset='rosbag',
                       source={'paths': list(config.bags), 'image_topic': config.image_topic,
-                              'depth_topic': config.depth_topic},
+                              'depth_topic': config.depth_topic,
+                              'speed_topic': config.speed_topic},
                       offsets=offsets,
                       batch_size=config.batch_size, workers=config.workers)
     optim = OptimConfig(learning_rate=config.learning_rate, step_size=config.steps + 1,
@@ -191,6 +206,25 @@ def train_config(config, source_config, trainer_out):
                        log_every=max(1, config.steps // 10), image_every=config.steps + 1,
                        checkpoint_every=config.steps + 1, resume=False,
                        init_from=str(config.source))
+
+
+def start_metric(trainer, dataset, log):
+    """
+    Rescale a model of arbitrary scale to metres, as the recorded speed measures it.
+
+    :param trainer: the Trainer, holding the source model's weights.
+    :param dataset: the training samples, unaugmented, with their ``distances``.
+    :param log: where the factor is reported.
+    """
+    factor = speed_scale(trainer.model, dataset, trainer.device)
+    if factor is None:
+        log('no training sample moved far enough to measure the scale; training from the '
+            "model's own scale")
+        return
+    rescale_model(trainer.model, factor)
+    trainer.model.config.provenance['speed_scale_factor'] = factor
+    log(f'the speed puts the model at 1/{factor:.3g} of metres: depth and translation '
+        f'rescaled by {factor:.3g} before fine-tuning')
 
 
 def write_model(model, out):
@@ -224,7 +258,7 @@ def run_finetune(config, log=print):
         train = train_config(config, source_config, work)
         height, width, offsets = train.model.height, train.model.width, train.data.offsets
         bag_config = BagConfig(paths=list(config.bags), image_topic=config.image_topic,
-                               depth_topic=config.depth_topic)
+                               depth_topic=config.depth_topic, speed_topic=config.speed_topic)
         sources = [BagSequence(path, bag_config, height, width) for path in config.bags]
         selection = select_samples(sources, offsets, config)
         night = int(np.count_nonzero(selection.night))
@@ -239,6 +273,10 @@ def run_finetune(config, log=print):
         measure = (trainer.model, trainer.loss, held_out, offsets, config.batch_size,
                    trainer.device)
         before = held_out_metrics(*measure)
+        if trainer.speed_supervised and source_config.metric_scale == 'none':
+            start_metric(trainer, sample_dataset(sources, selection.train,
+                                                 replace(sample, augment={'enabled': False})),
+                         log)
         trainer.train()
         after = held_out_metrics(*measure)
     summary = {'before': before, 'after': after, 'steps': trainer.step,
@@ -250,7 +288,10 @@ def run_finetune(config, log=print):
         'finetune_config': config.to_dict(), **summary})
     write_model(trainer.model, config.out)
     summary['seconds'] = time.time() - start
-    for name in ['loss'] + [m for m in ('abs_rel', 'a1') if m in before]:
+    for name in [m for m in REPORTED if m in before]:
         log(f'held-out {name}: {before[name]:.4f} -> {after[name]:.4f}')
+    verdict = 'better' if after['criterion'] < before['criterion'] else 'NOT better'
+    log(f'the model is {verdict} on the held-out frames by the criterion (photometric error'
+        + (' + velocity error' if 'velocity' in before else '') + ')')
     log(f'model written to {config.out} in {summary["seconds"]:.0f} s')
     return summary

@@ -8,13 +8,14 @@ offsets the model was trained with (triplets t-1, t, t+1 by default); every fift
 out for validation and never trained on. A background thread trains a copy of the weights with
 the Trainer's :class:`~defeat_ros.trainer.step.TrainingStep` and the DeFeat loss the model was
 trained with (offsets and loss from the ``train_config`` its provenance records) at a bounded
-step rate; every ``validate_every`` steps it measures the mean self-supervised loss on the
-held-out tuples (same random draws each time). Only when that loss is lower than the best so
-far are the weights saved as a model directory under ``checkpoint_dir`` and handed to ``swap``
-(the node builds a new backend from it and replaces the running one between two frames). A
-skipped (non-finite) training step, or a validation loss above ``divergence`` times the best,
-rolls the training copy back to the last accepted weights with a fresh optimiser. Inference is
-never blocked: it only ever sees complete, accepted models.
+step rate; every ``validate_every`` steps it measures the validation criterion on the held-out
+tuples (the photometric error, which measures depth and motion, unlike the feature terms: see
+:mod:`~defeat_ros.trainer.criterion`; the same random draws each time). Only when it is lower
+than the best so far are the weights saved as a model directory under ``checkpoint_dir`` and
+handed to ``swap`` (the node builds a new backend from it and replaces the running one between
+two frames). A skipped (non-finite) training step, or a validation criterion above
+``divergence`` times the best, rolls the training copy back to the last accepted weights with a
+fresh optimiser. Inference is never blocked: it only ever sees complete, accepted models.
 """
 
 from collections import deque
@@ -27,6 +28,7 @@ import threading
 from defeat_ros.data.frame_selection import STATIC_THRESHOLD, thumbnail
 from defeat_ros.losses import DeFeatLoss
 from defeat_ros.nets import load_model, save_model
+from defeat_ros.trainer.criterion import validation_criterion
 from defeat_ros.trainer.step import measure_loss, recorded_objective, TrainingStep
 from defeat_ros.typed_config import TypedConfig
 import numpy as np
@@ -201,7 +203,12 @@ class OnlineFinetuner:
 
     @torch.no_grad()
     def validation_loss(self):
-        """Return the mean self-supervised loss of the training copy on the held-out tuples."""
+        """
+        Return the training copy's mean validation criterion on the held-out tuples.
+
+        The criterion (:func:`~defeat_ros.trainer.criterion.validation_criterion`) is the
+        photometric error: the feature terms of the total loss fall whatever depth does.
+        """
         with self._lock:
             held_out = list(self._held_out)
         if len(held_out) < 1:
@@ -209,9 +216,10 @@ class OnlineFinetuner:
         losses = []
         for seed, sample in enumerate(held_out):
             batch = self._batch([sample])
-            losses.append(measure_loss(self.model, self.loss_fn, batch['target'],
-                                       list(batch['sources'].unbind(1)), self.offsets,
-                                       batch['k_norm'], seed)[0])
+            _, terms = measure_loss(self.model, self.loss_fn, batch['target'],
+                                    list(batch['sources'].unbind(1)), self.offsets,
+                                    batch['k_norm'], seed)
+            losses.append(validation_criterion(terms, self.loss_fn.config))
         return float(torch.stack(losses).mean())
 
     def _validate(self):

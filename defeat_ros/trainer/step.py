@@ -87,7 +87,8 @@ class TrainingStep:
             ``sources`` B x S x 3 x H x W (what the loss compares), ``k_norm`` B x 3 x 3
             normalised intrinsics; optionally ``target_aug`` and ``sources_aug`` (the network
             inputs, the loss frames otherwise) and ``flipped`` B bool (which inputs are
-            mirrored; none otherwise).
+            mirrored; none otherwise) and ``distances`` B x S (metres travelled to each source,
+            NaN unknown: the velocity supervision; unknown otherwise).
         """
         sources = list(batch['sources'].unbind(1))
         sources_aug = [source.contiguous(memory_format=self.memory_format)
@@ -101,7 +102,7 @@ class TrainingStep:
             if 'flipped' in batch:
                 outputs = unflip_outputs(outputs, batch['flipped'])
         total, terms = self.loss_fn(outputs, batch['target'], sources, batch['k_norm'].float(),
-                                    self.model.to_depth)
+                                    self.model.to_depth, batch.get('distances'))
         self.optimiser.zero_grad(set_to_none=True)
         non_finite = self.sum_over_processes(
             (~torch.isfinite(total.detach())).float().reshape(1)).item()
@@ -120,7 +121,7 @@ class TrainingStep:
 
 
 @torch.no_grad()
-def measure_loss(model, loss_fn, target, sources, offsets, k_norm, seed=0):
+def measure_loss(model, loss_fn, target, sources, offsets, k_norm, seed=0, distances=None):
     """
     Return the DeFeatLoss of a batch without learning: (total, terms), in eval mode.
 
@@ -133,6 +134,7 @@ def measure_loss(model, loss_fn, target, sources, offsets, k_norm, seed=0):
     :param offsets: S frame offsets relative to t.
     :param k_norm: B x 3 x 3 normalised intrinsics.
     :param seed: seed of the loss's random draws.
+    :param distances: B x S metres travelled to each source (NaN unknown), or None.
     """
     training = model.training
     model.eval()
@@ -141,6 +143,6 @@ def measure_loss(model, loss_fn, target, sources, offsets, k_norm, seed=0):
         torch.manual_seed(seed)
         outputs = model.forward_train(target, sources, offsets, loss_fn.needs_source_depth,
                                       loss_fn.uses_features)
-        total, terms = loss_fn(outputs, target, sources, k_norm, model.to_depth)
+        total, terms = loss_fn(outputs, target, sources, k_norm, model.to_depth, distances)
     model.train(training)
     return total, terms

@@ -25,6 +25,10 @@ from torch.utils.data import DataLoader, Subset
 LOG = logging.getLogger(__name__)
 
 
+VALIDATION_REPORTED = ('loss', 'criterion', 'velocity', 'abs_rel', 'a1', 'metric_abs_rel')
+"""Held-out measurements logged at every validation (those the data allows)."""
+
+
 class NonFiniteLoss(RuntimeError):
     """Training produced too many non-finite losses in a row to continue."""
 
@@ -56,6 +60,25 @@ def seed_worker(worker_id):
     np.random.seed(seed)
 
 
+def scale_source(config, speed_sources):
+    """
+    Return the model's ``metric_scale`` after training, and a line saying why.
+
+    'velocity' when the loss supervises PoseNet's translation with recorded speed; otherwise
+    the configured model's (that of the model fine-tuned from).
+
+    :param config: the TrainConfig.
+    :param speed_sources: where the training set's speeds come from ([]: it has none).
+    """
+    weight = config.loss.velocity_weight
+    if speed_sources and weight:
+        return 'velocity', (f'velocity supervision (weight {weight}), speed from '
+                            f'{", ".join(speed_sources)}: the model will be metric')
+    scale = config.model.metric_scale
+    return scale, (('no speed in the training data' if weight else 'velocity supervision off')
+                   + f': the scale stays {"arbitrary" if scale == "none" else scale}')
+
+
 class Trainer:
     """
     Train a DeFeatNet on ``dataset`` as ``config`` (TrainConfig) says.
@@ -81,7 +104,10 @@ class Trainer:
         seed_everything(config.seed + self.rank)
         self.memory_format = (torch.channels_last if config.optim.channels_last
                               else torch.contiguous_format)
-        self.model = DeFeatNet(replace(config.model, provenance={})).to(
+        speed_sources = getattr(dataset, 'speed_sources', [])
+        self.speed_supervised = bool(speed_sources and config.loss.velocity_weight)
+        scale, self.scale_note = scale_source(config, speed_sources)
+        self.model = DeFeatNet(replace(config.model, provenance={}, metric_scale=scale)).to(
             self.device, memory_format=self.memory_format)
         self.loss = DeFeatLoss(config.loss).to(self.device)
         self.optimiser = torch.optim.Adam(self.model.parameters(), config.optim.learning_rate)
@@ -181,6 +207,7 @@ class Trainer:
         processes = distributed.world_size()
         self.log(f'training {total_steps} steps on {self.device.type} {self.precision}'
                  + (f', {processes} processes' if processes > 1 else ''))
+        self.log(self.scale_note)
         start, start_step = time.time(), self.step
         while self.epoch < cfg.epochs and self.step < total_steps:
             # Every finished epoch was whole: the steps beyond them were taken in this one.
@@ -216,9 +243,11 @@ class Trainer:
         self.run_log.scalar(self.step, values)
         rate = (self.step - start_step) / max(time.time() - start, 1e-9)
         eta = (total_steps - self.step) / max(rate, 1e-9)
+        images = rate * self.config.data.batch_size * distributed.world_size()
+        velocity = (f'velocity error {values["velocity"]:.3f} m '
+                    if self.speed_supervised else '')
         self.log(f'step {self.step}/{total_steps} epoch {self.epoch} loss {values["total"]:.4f} '
-                 f'{rate * self.config.data.batch_size * distributed.world_size():.1f} img/s '
-                 f'ETA {eta / 60:.1f} min')
+                 f'{velocity}{images:.1f} img/s ETA {eta / 60:.1f} min')
 
     def validate(self):
         """
@@ -233,7 +262,7 @@ class Trainer:
             summary = held_out_metrics(
                 self.model, self.loss, Subset(self.validation, sorted(set(indices.tolist()))),
                 self.offsets, self.config.data.batch_size, self.device)
-            values = {f'val/{k}': summary[k] for k in ('loss', 'abs_rel', 'a1') if k in summary}
+            values = {f'val/{k}': summary[k] for k in VALIDATION_REPORTED if k in summary}
             self.run_log.scalar(self.step, values)
             self.log(f'step {self.step}: validation ' +
                      ', '.join(f'{k[4:]} {v:.4f}' for k, v in values.items()))

@@ -1,0 +1,81 @@
+"""Fine-tuning with the vehicle's speed: the model becomes metric, in the speed's unit."""
+
+from dataclasses import replace
+
+from defeat_ros.apps.cli import main
+from defeat_ros.data.sequence_bag import write_bag
+from defeat_ros.data.street_world import render_sequence, WorldConfig
+from defeat_ros.data.wheel_speed import WheelOdometryConfig
+from defeat_ros.nets import load_model
+from defeat_ros.nets.model_dir import read_config
+from defeat_ros.ros.depth_node import resolve_model
+from defeat_ros.trainer.config import TrainConfig
+from defeat_ros.trainer.trainer import scale_source
+import pytest
+import torch
+
+STEPS = 10
+
+
+@pytest.fixture(scope='module')
+def drive():
+    """Render a 6 s street drive at the default model's resolution."""
+    return render_sequence(WorldConfig(width=192, height=64, frames=60, seed=5), workers=2)
+
+
+def finetune(tmp_path, bag, name):
+    """Fine-tune the default model on ``bag`` for a few steps; return the model directory."""
+    out = tmp_path / name
+    assert main(['finetune', '--bag', str(bag), '--from', str(resolve_model('')), '--out',
+                 str(out), '--steps', str(STEPS), '--batch-size', '2']) == 0
+    return out
+
+
+@pytest.fixture(scope='module')
+def models(drive, tmp_path_factory):
+    """Fine-tuned on the drive with its true speed and with twice its speed."""
+    tmp_path = tmp_path_factory.mktemp('metric')
+    made = {}
+    for name, wheel in (('true', WheelOdometryConfig(scale_error=0.0)),
+                        ('double', WheelOdometryConfig(scale_error=1.0))):
+        bag = write_bag(drive, tmp_path / f'{name}_bag', wheel_config=wheel)
+        made[name] = finetune(tmp_path, bag, name)
+    return made
+
+
+def median_depth(model_dir, drive):
+    """Median predicted depth over the drive's frames (metres)."""
+    model = load_model(model_dir).eval()
+    with torch.no_grad():
+        return model.depth_net.depth(drive.images[::10].float()).median().item()
+
+
+def metric_scale(model_dir):
+    """Return the ``metric_scale`` of a model directory."""
+    return read_config(model_dir).metric_scale
+
+
+def test_speed_twice_as_high_gives_depth_twice_as_far(models, drive):
+    ratio = median_depth(models['double'], drive) / median_depth(models['true'], drive)
+    assert 1.8 < ratio < 2.2
+
+
+def test_speed_makes_the_depth_metric(models, drive):
+    """The true speed brings the median depth near the truth's; the source model is far off."""
+    truth = drive.depths[::10]
+    truth = truth[torch.isfinite(truth) & (truth < 80)].median().item()
+    assert 0.7 < median_depth(models['true'], drive) / truth < 1.5
+    assert median_depth(resolve_model(''), drive) / truth < 0.5
+    assert metric_scale(models['true']) == 'velocity'
+    assert metric_scale(resolve_model('')) == 'none'
+
+
+def test_without_speed_the_scale_stays_what_it_was():
+    config = TrainConfig()
+    assert scale_source(config, ['bag topic /odom'])[0] == 'velocity'
+    scale, note = scale_source(config, [])
+    assert scale == 'none' and 'no speed' in note
+    metric = replace(config, model=replace(config.model, metric_scale='velocity'),
+                     loss=replace(config.loss, velocity_weight=0.0))
+    scale, note = scale_source(metric, ['bag topic /odom'])
+    assert scale == 'velocity' and 'supervision off' in note
