@@ -34,10 +34,9 @@ TwistStamped or TwistWithCovarianceStamped topic, whose speed is the length of
 no ``ground_truth`` component (a simulator's ground truth is no sensor): without one the frames
 have no speed, several are an error listing them; ``none`` turns speed off. A configured topic
 that is missing, of another type or without messages is a :class:`BagError` naming bag and
-topic. The speed
-messages are timed like the frames (``stamp_source``) and interpolated linearly at the frame
-stamps; frames outside their span, or between two of them more than :data:`SPEED_MAX_GAP_S`
-apart, get NaN (no distance, no velocity supervision).
+topic. The speed messages are timed like the frames (``stamp_source``) and interpolated
+linearly at the frame stamps; frames outside their span, or between two of them more than
+:data:`SPEED_MAX_GAP_S` apart, get NaN (no distance, no velocity supervision).
 
 Memory. With ``preload`` (the default) every frame is decoded once, undistorted (raw topics)
 and resized to the training resolution, and kept as uint8: H x W x 3 bytes a frame
