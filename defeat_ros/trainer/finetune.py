@@ -57,7 +57,7 @@ class FinetuneConfig(TypedConfig):
     out: str = option('', 'New model directory to write (must not exist)', required=True)
     steps: int = option(200, 'Optimisation steps', minimum=1, maximum=10000000)
     batch_size: int = option(4, 'Frame triplets per step', minimum=1, maximum=4096)
-    learning_rate: float = option(5e-5, 'Adam learning rate (constant)', minimum=1e-10,
+    learning_rate: float = option(2e-4, 'Adam learning rate (constant)', minimum=1e-10,
                                   maximum=1.0)
     height: int = option(0, "Training height in pixels (multiple of 32); 0: the source model's",
                          minimum=0, maximum=4320)
