@@ -435,3 +435,22 @@ def test_config_rejects_what_the_options_forbid():
         ProcessConfig(point_stride=0)
     with pytest.raises(ValueError, match='device: .gpu0. does not match'):
         ProcessConfig(device='gpu0')
+
+
+def test_the_summary_says_whether_depth_is_metric(processed, bag, model_dir, tmp_path):
+    report = processed[0]
+    assert report.metric_source == ''
+    assert '  scale: not metric' in report.summary()
+    report = process_bag(bag, tmp_path / 'height', options(
+        model_dir, image_topic='/camera/image_raw', outputs=['depth/image'],
+        scale_mode='camera_height', copy_input=False))
+    assert report.metric_source == 'camera height'
+    assert 0 <= report.ground_planes <= report.frames == FRAMES
+    found = replace(report, ground_planes=3, frames=4, scale=7.25)
+    assert found.scale_line() == ('scale: camera height, a ground plane on 3 of 4 frames '
+                                  '(75%); scale 7.25 at the last frame')
+    assert replace(report, ground_planes=0).scale_line().startswith(
+        'scale: no ground plane found on any frame')
+    assert replace(report, metric_source='velocity').scale_line() == (
+        'scale: metres (the model was trained with velocity)')
+    assert report.scale_line() in report.summary()

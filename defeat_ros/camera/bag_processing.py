@@ -253,6 +253,8 @@ class BagProcessor:
                 self.writer.write(connection, log_time,
                                   TYPESTORE.serialize_cdr(output, connection.msgtype))
         report.frames += 1
+        report.scale = frame.result.scale
+        report.ground_planes += bool(frame.result.scale_confidence)
         if preview:
             self.preview.add(index, message, frame)
 
@@ -307,6 +309,7 @@ def process_bag(source, output, config=None, log=None, progress=False):
                                 config.camera_height, device=config.device,
                                 precision=config.precision)
         report.backend = perception.backend.name
+        report.metric_source = perception.metric_source
         if config.preview:
             processor.preview = BagPreview(output, report.total)
         start = time.monotonic()

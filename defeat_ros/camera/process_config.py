@@ -92,6 +92,12 @@ class ProcessReport:
     """Wall time of reading, processing and writing (after the model is loaded)."""
     previews: list = field(default_factory=list)
     """Preview files written (with ``preview``)."""
+    metric_source: str = ''
+    """Where the metres come from (Perception.metric_source); '' : not metric."""
+    ground_planes: int = 0
+    """Frames on which a ground plane was found (``scale_mode`` camera_height)."""
+    scale: float = 1.0
+    """The camera-height scale factor at the last frame (1 in ``scale_mode`` model)."""
 
     def summary(self):
         """Return a few lines for people: what was written, how fast, what went wrong."""
@@ -106,8 +112,23 @@ class ProcessReport:
             lines.append(f'  preview: {", ".join(map(str, self.previews))}')
         if self.skipped:
             lines.append(f'  skipped {self.skipped} frames that could not be decoded')
+        lines.append(f'  {self.scale_line()}')
         if self.odometry_restarts:
             restarts = ', '.join(f'{kind}: {count}'
                                  for kind, count in sorted(self.odometry_restarts.items()))
             lines.append(f'  odometry restarted ({restarts})')
         return '\n'.join(lines)
+
+    def scale_line(self):
+        """Return whether depth and odometry are metric, and with camera height how well."""
+        if self.metric_source == 'camera height':
+            if not self.ground_planes:
+                return ('scale: no ground plane found on any frame: depth and odometry are in '
+                        "the model's own unit")
+            return (f'scale: camera height, a ground plane on {self.ground_planes} of '
+                    f'{self.frames} frames ({self.ground_planes / max(self.frames, 1):.0%}); '
+                    f'scale {self.scale:.3g} at the last frame')
+        if self.metric_source:
+            return f'scale: metres (the model was trained with {self.metric_source})'
+        return ("scale: not metric (the model's own unit; --scale-mode camera_height, or a "
+                'model fine-tuned with the vehicle speed, gives metres)')
