@@ -1,7 +1,7 @@
 """Evaluation and Perception feed a network the same pixels: one resize of camera images."""
 
 from defeat_ros.data.image_ops import rgb_tensor
-from defeat_ros.evaluation.run import network_input
+from defeat_ros.evaluation.inference import network_input
 from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
 from defeat_ros.runtime.perception import Perception
 import numpy as np

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 from defeat_ros.apps.arguments import add_options, config_from_args
 from defeat_ros.evaluation.pose import evo_available
+from defeat_ros.evaluation.protocol import EvaluationConfig
 from defeat_ros.evaluation.report import markdown_report
-from defeat_ros.evaluation.run import evaluate_model, EvaluationConfig
+from defeat_ros.evaluation.run import evaluate_model
 from defeat_ros.typed_config import comma_list, option
 
 

@@ -10,7 +10,11 @@ Evaluation protocols: depth (Eigen), LiDAR ground truth, pose (snippet ATE, ATE/
 * :mod:`~defeat_ros.evaluation.features`: distances of true and false matches and exact
   ROC-AUC with global and local negatives.
 * :mod:`~defeat_ros.evaluation.report`: JSON, markdown and PNG figures.
-* :mod:`~defeat_ros.evaluation.run`: evaluate a model on synthetic drives or KITTI raw.
+* :mod:`~defeat_ros.evaluation.protocol`: the options of an evaluation (EvaluationConfig).
+* :mod:`~defeat_ros.evaluation.inference`: a model's depth, motions and features of frames.
+* :mod:`~defeat_ros.evaluation.synthetic`: depth, pose and features on a synthetic drive.
+* :mod:`~defeat_ros.evaluation.kitti_raw`: Eigen depth on KITTI raw frames with LiDAR.
+* :mod:`~defeat_ros.evaluation.run`: evaluate a model directory and write its report.
 """
 
 from defeat_ros.evaluation.depth import (depth_metrics, DepthEvaluation, eigen_depth_metrics,
