@@ -45,6 +45,7 @@ def test_synthetic_day_and_night(tiny_model, tmp_path, capsys):
                                '--max-anchors', '300', '--figure-frames', '2']) == 0
     printed = capsys.readouterr().out
     assert '### Depth' in printed and '| night |' in printed
+    assert '### Published: RobotCar night' in printed and 'context only' in printed
     results = json.loads((out / 'results.json').read_text())
     assert set(results['conditions']) == {'day', 'night'}
     for condition in ('day', 'night'):

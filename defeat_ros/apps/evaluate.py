@@ -31,6 +31,10 @@ class EvaluateConfig(EvaluationConfig):
     out: str = option('', 'Folder for results.json, results.md and PNG figures', required=True)
     kitti: str = option('', 'KITTI raw root (evaluates depth); with --split')
     split: str = option('', 'KITTI split file (with --kitti)')
+    kitti_odometry: str = option('', 'KITTI odometry root (sequences/NN, poses/NN.txt): '
+                                 'evaluates visual odometry on --sequences')
+    sequences: list = option(['09', '10'], 'KITTI odometry sequences, comma-separated '
+                             '(with --kitti-odometry; poses exist for 00-10)')
     conditions: list = option(['day', 'night'], 'Synthetic lighting conditions, '
                               'comma-separated: day, night')
     frames: int = option(40, 'Synthetic frames per drive', minimum=2, maximum=100000)
@@ -47,6 +51,10 @@ class EvaluateConfig(EvaluationConfig):
             raise ValueError(f'conditions are day and/or night, got {self.conditions}')
         if bool(self.kitti) != bool(self.split):
             raise ValueError('--kitti and --split go together')
+        self.sequences = comma_list(self.sequences, name='sequences')
+        if not self.sequences or not all(str(s).isdigit() for s in self.sequences):
+            raise ValueError(f'sequences are KITTI odometry sequence numbers such as 09,10, '
+                             f'got {self.sequences}')
         if self.trajectory_backend == 'evo' and not evo_available():
             raise ValueError('--trajectory-backend evo needs the evo package (pip install '
                              'evo==1.38.1); the builtin backend computes the same ATE and RPE')
@@ -62,7 +70,9 @@ def run(args):
     """Run the evaluation and print the markdown tables."""
     config = config_from_args(EvaluateConfig, args)
     results = evaluate_model(config.model, config.out, kitti_root=config.kitti or None,
-                             split=config.split or None, conditions=tuple(config.conditions),
+                             split=config.split or None,
+                             odometry_root=config.kitti_odometry or None,
+                             sequences=config.sequences, conditions=tuple(config.conditions),
                              frames=config.frames, seed=config.street_seed,
                              height=config.height or None, width=config.width or None,
                              config=config, device=config.device or None)

@@ -1,4 +1,10 @@
-"""``defeat-ros synth``: render synthetic drives and write them as KITTI folders and bags."""
+"""
+``defeat-ros synth``: render synthetic drives and write them as KITTI folders and bags.
+
+Formats: ``kitti`` (KITTI raw drive with depth, oxts and poses), ``kitti_odometry`` (KITTI
+odometry sequence 09 with ``poses/09.txt``, for ``defeat-ros evaluate --kitti-odometry``) and
+``bag`` (rosbag2 with camera, depth and wheel odometry), each under ``out/<condition>/<format>``.
+"""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -6,13 +12,21 @@ import time
 
 from defeat_ros.apps.arguments import add_options, config_from_args
 from defeat_ros.bags.writer import STORAGES
+from defeat_ros.data.kitti_odometry import write_kitti_odometry
 from defeat_ros.data.kitti_writer import write_kitti_raw
 from defeat_ros.data.sequence_bag import IMAGE_TRANSPORTS, write_bag
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.data.wheel_speed import WheelOdometryConfig
 from defeat_ros.typed_config import comma_list, option, TypedConfig
 
-FORMATS = ('kitti', 'bag')
+FORMATS = ('kitti', 'kitti_odometry', 'bag')
+"""What synth can write; each goes to ``out/<condition>/<format>``."""
+
+DEFAULT_FORMATS = ('kitti', 'bag')
+"""What synth writes unless --format says otherwise."""
+
+ODOMETRY_SEQUENCE = 9
+"""The KITTI odometry sequence number synth writes (09: the published pose protocol's)."""
 
 
 @dataclass
@@ -27,8 +41,8 @@ class SynthConfig(TypedConfig):
     seed: int = option(0, 'Seed of street, drive and noise')
     night: bool = option(False, 'Render the night drive only')
     paired: bool = option(False, 'Render the same drive by day and by night')
-    formats: list = option(list(FORMATS), 'Outputs (comma-separated): kitti, bag',
-                           flag='--format')
+    formats: list = option(list(DEFAULT_FORMATS), 'Outputs (comma-separated): '
+                           + ', '.join(FORMATS), flag='--format')
     storage: str = option('mcap', 'rosbag2 storage plugin', choices=tuple(STORAGES))
     image_transport: str = option('raw', 'Image, CompressedImage (JPEG) or both in the bag',
                                   choices=IMAGE_TRANSPORTS)
@@ -49,20 +63,20 @@ class SynthConfig(TypedConfig):
         self.check_options()
 
 
-def run_synth(out, config, conditions=('day',), formats=FORMATS, storage='mcap',
+def run_synth(out, config, conditions=('day',), formats=DEFAULT_FORMATS, storage='mcap',
               image_transport='raw', log=print):
     """
     Render one drive per condition ('day', 'night') and write it in each format.
 
-    Layout: ``out/<condition>/kitti/`` (KITTI raw) and ``out/<condition>/bag/`` (rosbag2).
+    Layout: ``out/<condition>/<format>/``: ``kitti`` (KITTI raw), ``kitti_odometry``
+    (sequence :data:`ODOMETRY_SEQUENCE`) and ``bag`` (rosbag2).
     Day and night share the seed, so they are the same drive. Returns {condition: seconds}.
     """
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise ValueError(f'unknown formats {unknown}; choose from {list(FORMATS)}')
     out = Path(out)
-    taken = [out / condition / name for condition in conditions for name in
-             ('kitti' if fmt == 'kitti' else 'bag' for fmt in formats)
+    taken = [out / condition / name for condition in conditions for name in formats
              if (out / condition / name).exists()]
     if taken:
         raise FileExistsError(f'--out {out}: {taken[0]} exists already; choose a new folder '
@@ -79,6 +93,10 @@ def run_synth(out, config, conditions=('day',), formats=FORMATS, storage='mcap',
         if 'kitti' in formats:
             drive = write_kitti_raw(sequence, out / condition / 'kitti')
             log(f'{condition}: KITTI raw folder {drive}')
+        if 'kitti_odometry' in formats:
+            folder = write_kitti_odometry(sequence, out / condition / 'kitti_odometry',
+                                          ODOMETRY_SEQUENCE)
+            log(f'{condition}: KITTI odometry sequence {folder}')
         if 'bag' in formats:
             bag = write_bag(sequence, out / condition / 'bag', storage=storage,
                             image_transport=image_transport, depth=True,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import cv2
 from defeat_ros.evaluation.depth import median
+from defeat_ros.evaluation.references import benchmark
 from defeat_ros.visualisation import colourise_depth, depth_range, rgb_to_uint8
 import numpy as np
 import torch
@@ -63,10 +64,10 @@ def _format(value):
     return f'{value:.3f}' if abs(value) < 1000 else f'{value:.1f}'
 
 
-def _table(title, rows, columns):
+def _table(title, rows, columns, first='condition'):
     if not rows:
         return ''
-    lines = [f'### {title}', '', '| condition | ' + ' | '.join(c[1] for c in columns) + ' |',
+    lines = [f'### {title}', '', f'| {first} | ' + ' | '.join(c[1] for c in columns) + ' |',
              '| --- |' + ' ---: |' * len(columns)]
     for name, values in rows:
         lines.append(f'| {name} | ' + ' | '.join(_format(values.get(key)) for key, _ in columns)
@@ -74,32 +75,80 @@ def _table(title, rows, columns):
     return '\n'.join(lines) + '\n'
 
 
+def _snippet_text(snippet):
+    return f"{snippet['ate_mean']:.4f} +- {snippet['ate_std']:.4f}"
+
+
+def _pose_row(pose):
+    row = dict(pose.get('trajectory', {}))
+    if pose.get('snippet'):
+        row['snippet_ate'] = _snippet_text(pose['snippet'])
+    return row
+
+
+def reference_tables(name, result, median_scaling=True):
+    """
+    Markdown tables of the published numbers on a condition's benchmarks, its own row last.
+
+    :param name: the condition's name (its row's label).
+    :param result: the condition's result. Its ``benchmarks`` name the published numbers
+        (:data:`~defeat_ros.evaluation.references.BENCHMARKS`); ``same_data`` False marks
+        them as context only (published on real data, this model on synthetic).
+    :param median_scaling: whether depth was median-scaled as the published numbers are.
+    :return: list of tables, one per benchmark whose section the result has.
+    """
+    tables = []
+    for reference in map(benchmark, result.get('benchmarks', ())):
+        if reference.section not in result:
+            continue
+        own = result[reference.section]
+        if reference.section == 'pose':
+            columns = (('snippet_ate', 'ATE-5 (m)'),)
+            rows = [(f'{method} ({source})', {'snippet_ate': _snippet_text(values)})
+                    for method, source, values in reference.rows]
+            own = _pose_row(own)
+        else:
+            columns = DEPTH_COLUMNS[:7] if reference.section == 'depth' else FEATURE_COLUMNS[:5]
+            rows = [(f'{method} ({source})', values) for method, source, values in reference.rows]
+        rows.append((f'**this model**, {name}', own))
+        title = f'Published: {reference.title}'
+        if reference.section == 'depth' and not median_scaling:
+            title += '; this model metric, not median-scaled'
+        if not result.get('same_data', True):
+            title += '; context only: published on real data, this model on synthetic'
+        tables.append(_table(title, rows, columns, first='method'))
+    return tables
+
+
 def markdown_report(results):
-    """Return the markdown tables (depth, pose, features) of a result, one row per condition."""
+    """
+    Return the markdown tables of a result, one row per condition.
+
+    Depth, pose and features, then for each condition the published numbers of its
+    benchmarks beside its own (:func:`reference_tables`).
+    """
     conditions = results.get('conditions', {})
     depth_rows, pose_rows, feature_rows = [], [], []
     for name, result in conditions.items():
         if 'depth' in result:
             depth_rows.append((name, result['depth']))
         if 'pose' in result:
-            pose = dict(result['pose'].get('trajectory', {}))
-            snippet = result['pose'].get('snippet')
-            if snippet:
-                pose['snippet_ate'] = f"{snippet['ate_mean']:.4f} +- {snippet['ate_std']:.4f}"
-            pose_rows.append((name, pose))
+            pose_rows.append((name, _pose_row(result['pose'])))
         if 'features' in result:
             feature_rows.append((name, result['features']))
     parts = [f"## Evaluation of {results.get('model', 'a model')}", '']
     if results.get('data'):
         parts += [f"Data: {results['data']}", '']
-    scaling = ('median-scaled' if results.get('protocol', {}).get('median_scaling', True)
-               else 'metric: not median-scaled')
+    median_scaling = results.get('protocol', {}).get('median_scaling', True)
+    scaling = 'median-scaled' if median_scaling else 'metric: not median-scaled'
     parts.append(_table(f'Depth (Eigen protocol, {scaling}, mean over images)', depth_rows,
                         DEPTH_COLUMNS))
     parts.append(_table('Pose (ATE-5: mean +- std over 5-frame snippets; ATE/RPE: whole '
                         'trajectory after sim(3) alignment)', pose_rows, POSE_COLUMNS))
     parts.append(_table('Features (Euclidean distances; ROC-AUC of true vs false matches)',
                         feature_rows, FEATURE_COLUMNS))
+    for name, result in conditions.items():
+        parts += reference_tables(name, result, median_scaling)
     return '\n'.join(part for part in parts if part is not None)
 
 
