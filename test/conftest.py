@@ -1,10 +1,11 @@
-"""Shared fixtures: an exactly known two-view scene, and the paths the linters check."""
+"""Shared fixtures: an exactly known two-view scene, the paths the linters check, a tiny model."""
 
 from dataclasses import dataclass
 from pathlib import Path
 
 from defeat_ros.data.textured_corridor import Corridor
 from defeat_ros.geometry import invert_pose, normalise_intrinsics, pose_to_matrix, scale_intrinsics
+from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
 import pytest
 import torch
 
@@ -64,3 +65,11 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope='session')
+def tiny_model(tmp_path_factory):
+    """Save an untrained DeFeatNet with 8 feature channels at 64 x 96 as a model directory."""
+    torch.manual_seed(0)
+    model = DeFeatNet(ModelConfig(feature_dims=8, height=64, width=96, encoder_width=16))
+    return save_model(model, tmp_path_factory.mktemp('model') / 'tiny')

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import cv2
 from defeat_ros.evaluation.report import BAR_HEIGHT, GAP, TEXT_COLOUR, TITLE_HEIGHT
-from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
 import pytest
 from test_evaluation_velodyne import shared_frames, write_raw_calibration
 import torch
@@ -20,14 +19,6 @@ def load_script():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-@pytest.fixture(scope='module')
-def tiny_model(tmp_path_factory):
-    """Save an untrained DeFeatNet with 8 feature channels at 64 x 96 as a model directory."""
-    torch.manual_seed(0)
-    model = DeFeatNet(ModelConfig(feature_dims=8, height=64, width=96, encoder_width=16))
-    return save_model(model, tmp_path_factory.mktemp('model') / 'tiny')
 
 
 def test_help_and_argument_errors(capsys):

@@ -14,7 +14,7 @@ from defeat_ros.evaluation.references import BENCHMARKS
 from defeat_ros.nets import load_model
 import numpy as np
 import pytest
-from test_evaluation_script import load_script, tiny_model  # noqa: F401 (fixture)
+from test_evaluation_script import load_script
 
 FRAMES = 8
 
