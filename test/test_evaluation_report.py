@@ -1,12 +1,14 @@
 """Evaluation reports: JSON, markdown and PNG figures drawn without matplotlib."""
 
 import json
+from pathlib import Path
 
 import cv2
 from defeat_ros.evaluation.report import (alignment_label, BACKGROUND, BAR_HEIGHT,
                                           contact_sheet, depth_bar, depth_figure,
                                           display_width, error_map, GAP, markdown_report,
-                                          metres, RAMP_HEIGHT, reference_tables,
+                                          metres, published_tables, RAMP_HEIGHT,
+                                          reference_tables,
                                           spread_indices, TEXT_COLOUR,
                                           TITLE_HEIGHT, trajectory_comparison,
                                           trajectory_figure, write_report)
@@ -51,10 +53,10 @@ def test_published_numbers_sit_above_the_model_on_its_benchmarks():
     depth, features = (table.splitlines() for table in tables)
     assert depth[0].startswith('### Published: KITTI Eigen test split')
     assert depth[2].startswith('| method | AbsRel |')
-    assert depth[4].startswith('| SfMLearner (CVPR 2017) (SfMLearner, Table 1 (K)) | 0.208 |')
+    assert depth[4].startswith('| SfMLearner (CVPR 2017) [SfMLearner, Table 1 (K)] | 0.208 |')
     assert depth[-1] == '| **this model**, kitti | 0.100 | 0.800 | 4.500 | 0.190 | 0.880 | ' \
         '0.960 | 0.980 |'
-    assert '| DeFeat-Net (CVPR 2020) (DeFeat-Net, KITTI feature table) | 0.105 | 1.113 | ' \
+    assert '| DeFeat-Net (CVPR 2020) [DeFeat-Net, KITTI feature table] | 0.105 | 1.113 | ' \
         '0.294 | 0.991 | 0.836 |' in features
     assert features[-1] == '| **this model**, kitti | 0.200 | 1.100 | 0.900 | 0.970 | 0.900 |'
     metric = reference_tables('night', {**day, 'same_data': False}, median_scaling=False)[0]
@@ -63,6 +65,11 @@ def test_published_numbers_sit_above_the_model_on_its_benchmarks():
     assert reference_tables('x', {'depth': {}, 'benchmarks': ['kitti_odometry_09']}) == []
     with_tables = markdown_report({'conditions': {'kitti': day}})
     assert with_tables.index('### Depth') < with_tables.index('### Published')
+
+
+def test_docs_list_the_published_numbers_as_the_reports_do():
+    docs = Path(__file__).resolve().parents[1] / 'docs' / 'training.md'
+    assert published_tables() in docs.read_text()
 
 
 def test_error_map_colours_valid_pixels_and_blanks_the_rest():

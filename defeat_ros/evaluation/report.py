@@ -18,7 +18,7 @@ from pathlib import Path
 
 import cv2
 from defeat_ros.evaluation.depth import median
-from defeat_ros.evaluation.references import benchmark
+from defeat_ros.evaluation.references import benchmark, BENCHMARKS
 from defeat_ros.visualisation import colourise_depth, depth_range, rgb_to_uint8
 import numpy as np
 import torch
@@ -86,6 +86,27 @@ def _pose_row(pose):
     return row
 
 
+def benchmark_table(reference, own=None, title_note=''):
+    """
+    Markdown table of a benchmark's published numbers, with a model's row last if given.
+
+    :param reference: a :class:`~defeat_ros.evaluation.references.Benchmark`.
+    :param own: (label, the model's result section) or None.
+    :param title_note: appended to the title after a semicolon.
+    """
+    if reference.section == 'pose':
+        columns = (('snippet_ate', 'ATE-5 (m)'),)
+        rows = [(f'{method} [{source}]', {'snippet_ate': _snippet_text(values)})
+                for method, source, values in reference.rows]
+        if own:
+            own = (own[0], _pose_row(own[1]))
+    else:
+        columns = DEPTH_COLUMNS[:7] if reference.section == 'depth' else FEATURE_COLUMNS[:5]
+        rows = [(f'{method} [{source}]', values) for method, source, values in reference.rows]
+    title = f'Published: {reference.title}' + (f'; {title_note}' if title_note else '')
+    return _table(title, rows + ([own] if own else []), columns, first='method')
+
+
 def reference_tables(name, result, median_scaling=True):
     """
     Markdown tables of the published numbers on a condition's benchmarks, its own row last.
@@ -101,23 +122,19 @@ def reference_tables(name, result, median_scaling=True):
     for reference in map(benchmark, result.get('benchmarks', ())):
         if reference.section not in result:
             continue
-        own = result[reference.section]
-        if reference.section == 'pose':
-            columns = (('snippet_ate', 'ATE-5 (m)'),)
-            rows = [(f'{method} ({source})', {'snippet_ate': _snippet_text(values)})
-                    for method, source, values in reference.rows]
-            own = _pose_row(own)
-        else:
-            columns = DEPTH_COLUMNS[:7] if reference.section == 'depth' else FEATURE_COLUMNS[:5]
-            rows = [(f'{method} ({source})', values) for method, source, values in reference.rows]
-        rows.append((f'**this model**, {name}', own))
-        title = f'Published: {reference.title}'
+        notes = []
         if reference.section == 'depth' and not median_scaling:
-            title += '; this model metric, not median-scaled'
+            notes.append('this model metric, not median-scaled')
         if not result.get('same_data', True):
-            title += '; context only: published on real data, this model on synthetic'
-        tables.append(_table(title, rows, columns, first='method'))
+            notes.append('context only: published on real data, this model on synthetic')
+        tables.append(benchmark_table(reference, (f'**this model**, {name}',
+                                                  result[reference.section]), '; '.join(notes)))
     return tables
+
+
+def published_tables():
+    """Return the markdown tables of every benchmark's published numbers (docs/training.md)."""
+    return '\n'.join(benchmark_table(reference) for reference in BENCHMARKS.values())
 
 
 def markdown_report(results):
