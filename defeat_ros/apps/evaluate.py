@@ -2,15 +2,18 @@
 ``defeat-ros evaluate``: score a model directory: depth, pose and features, day versus night.
 
 By default the model is run on synthetic street drives rendered by day and by night (same
-street, same trajectory) with exact depth, poses and moving-object masks. With ``--kitti ROOT
---split FILE`` it evaluates depth on KITTI raw frames (split lines ``folder frame side``)
-against ground truth projected from their Velodyne scans. Writes results.json, results.md
-and PNG figures into --out.
+street, same trajectory) with exact depth, poses and moving-object masks. Real datasets, any
+combination: ``--kitti ROOT --split FILE`` evaluates depth on KITTI raw frames (split lines
+``folder frame side``) against ground truth projected from their Velodyne scans;
+``--kitti-odometry ROOT --sequences 09,10`` evaluates visual odometry against the sequences'
+ground-truth poses. Writes results.json, results.md (with the published numbers of each
+benchmark beside the model's) and PNG figures into --out.
 
 Example::
 
     defeat-ros evaluate MODEL_DIR --out eval/synthetic
     defeat-ros evaluate MODEL_DIR --out eval/eigen --kitti KITTI_RAW --split test.txt
+    defeat-ros evaluate MODEL_DIR --out eval/odometry --kitti-odometry KITTI_ODOMETRY
 """
 
 from dataclasses import dataclass
