@@ -8,7 +8,6 @@ import cv2
 from defeat_ros.evaluation.report import BAR_HEIGHT, GAP, TEXT_COLOUR, TITLE_HEIGHT
 import pytest
 from test_evaluation_velodyne import shared_frames, write_raw_calibration
-import torch
 
 SCRIPT = Path(__file__).resolve().parents[1] / 'training' / 'evaluate.py'
 

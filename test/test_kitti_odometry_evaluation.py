@@ -106,4 +106,3 @@ def test_command_line_report_with_published_numbers(tmp_path, tiny_model, capsys
     assert load_script().main([str(tiny_model), '--out', str(out), '--kitti-odometry',
                                str(root), '--sequences', 'nine']) == 2
     assert 'sequence numbers' in capsys.readouterr().err
-

@@ -4,9 +4,10 @@ from dataclasses import replace
 import re
 
 import cv2
-from defeat_ros.data.kitti_writer import images_uint8, write_kitti_raw
+from defeat_ros.data.kitti_writer import (images_uint8, VELODYNE_ELEVATIONS, VELODYNE_RANGE,
+                                          write_kitti_raw)
 from defeat_ros.data.textured_corridor import render_drive
-from defeat_ros.geometry import invert_pose, normalise_intrinsics
+from defeat_ros.geometry import invert_pose, normalise_intrinsics, pixel_intrinsics_opencv
 import numpy as np
 import pytest
 import torch
@@ -53,12 +54,13 @@ def test_layout_has_exactly_the_kitti_files(written):
     expected = {f'2011_09_26/{name}' for name in
                 ('calib_cam_to_cam.txt', 'calib_velo_to_cam.txt', 'calib_imu_to_velo.txt')}
     expected |= {f'{drive}/image_02/timestamps.txt', f'{drive}/oxts/timestamps.txt',
-                 f'{drive}/poses.txt'}
+                 f'{drive}/velodyne_points/timestamps.txt', f'{drive}/poses.txt'}
     for name in names:
         expected |= {f'{drive}/image_02/data/{name}.png',
                      f'{drive}/proj_depth/groundtruth/image_02/{name}.png',
                      f'{drive}/moving/image_02/{name}.png',
-                     f'{drive}/oxts/data/{name}.txt'}
+                     f'{drive}/oxts/data/{name}.txt',
+                     f'{drive}/velodyne_points/data/{name}.bin'}
     found = {str(path.relative_to(root)) for path in root.rglob('*') if path.is_file()}
     assert found == expected
     assert written == root / drive
@@ -161,6 +163,31 @@ def test_timestamps_have_kitti_format_and_spacing(sequence, written):
     elapsed = np.array(seconds) - seconds[0]
     assert np.allclose(elapsed, sequence.stamps.numpy() - sequence.stamps[0].item(), atol=1e-9)
     assert (written / 'oxts' / 'timestamps.txt').read_text().splitlines() == lines
+    assert (written / 'velodyne_points' / 'timestamps.txt').read_text().splitlines() == lines
+
+
+def test_velodyne_scans_sample_the_depth_on_scan_lines(sequence, written):
+    # Camera and velodyne coincide (velo x forward = camera z): each point's x is the depth of
+    # the pixel it projects into, and points come one per crossed pixel, each within range.
+    fx, fy, cx, cy = pixel_intrinsics_opencv(sequence.k_norm, HEIGHT, WIDTH)
+    for index in range(FRAMES):
+        raw = np.fromfile(written / 'velodyne_points' / 'data' / f'{index:010d}.bin', np.float32)
+        assert raw.size % 4 == 0
+        points = raw.reshape(-1, 4).astype(np.float64)
+        x, y, z, reflectance = points.T
+        assert len(points) > 0.2 * HEIGHT * WIDTH
+        assert ((x > 0) & (x <= VELODYNE_RANGE)).all()
+        assert ((reflectance >= 0) & (reflectance <= 1)).all()
+        column = np.floor(cx - fx * y / x + 0.5).astype(int)
+        row = np.floor(cy - fy * z / x + 0.5).astype(int)
+        assert ((column >= 0) & (column < WIDTH) & (row >= 0) & (row < HEIGHT)).all()
+        assert len(set(zip(row, column))) == len(points)  # one point per pixel
+        depth = sequence.depths[index, 0].double().numpy()
+        assert np.allclose(x, depth[row, column], rtol=1e-6)
+        # Nothing above the top scan line (+2 degrees): elevations within the HDL-64E's fan.
+        elevation = np.degrees(np.arctan2(z, np.hypot(x, y)))
+        assert elevation.max() < 2.5 and elevation.min() > -25.0
+    assert VELODYNE_ELEVATIONS.shape == (64,)
 
 
 def test_refuses_to_overwrite_a_drive(sequence, tmp_path):

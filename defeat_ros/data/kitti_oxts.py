@@ -19,10 +19,20 @@ space-separated values (the raw devkit's ``dataformat.txt``):
 =============================  ==================================================================
 
 The vehicle's speed is the norm of its velocity in the vehicle frame, ``(vf, vl, vu)``.
+
+Poses (:func:`oxts_poses`) are the raw devkit's (``convertOxtsToPose.m``, pykitti's
+``pose_from_oxts_packet``): a Mercator projection whose scale is the cosine of the *first*
+packet's latitude, ``x = scale * r * lon * pi / 180``, ``y = scale * r * log(tan((90 + lat) *
+pi / 360))`` with ``r`` = :data:`EARTH_RADIUS`, ``z = alt``, and the rotation
+``Rz(yaw) Ry(pitch) Rx(roll)``: ``T_world_imu`` with x east, y north, z up. The IMU's axes are
+x forward, y left, z up. :func:`camera_motions` turns them into the motions of a camera rigidly
+mounted on the IMU (from the drive's calibration, see
+:func:`defeat_ros.evaluation.velodyne.raw_camera_from_imu`).
 """
 
 import os
 
+from defeat_ros.geometry import rpy_to_matrix
 import numpy as np
 
 OXTS_FIELDS = ('lat', 'lon', 'alt', 'roll', 'pitch', 'yaw', 'vn', 've', 'vf', 'vl', 'vu',
@@ -36,6 +46,9 @@ STATUS_FIELDS = OXTS_FIELDS[-5:]
 
 VELOCITY_FIELDS = ('vf', 'vl', 'vu')
 """The vehicle-frame velocity (forward, left, up) whose norm is the speed."""
+
+EARTH_RADIUS = 6378137.0
+"""Metres: the equatorial radius of the raw devkit's Mercator projection (WGS 84)."""
 
 
 def read_oxts_packet(path):
@@ -104,3 +117,55 @@ def oxts_line(packet):
     statuses = len(OXTS_FIELDS) - len(STATUS_FIELDS)
     return ' '.join([repr(float(value) + 0.0) for value in packet[:statuses]] +
                     [str(int(value)) for value in packet[statuses:]])
+
+
+def oxts_poses(packets, relative=True):
+    """
+    Return the IMU poses of packets as the KITTI raw devkit computes them (module docstring).
+
+    :param packets: N x 30 packets (:data:`OXTS_FIELDS`) of one drive, in order: the Mercator
+        scale is taken at the first one's latitude, so pass the drive's packets from its start
+        to reproduce the devkit exactly.
+    :param relative: True (as the devkit's ``convertOxtsToPose``): ``inv(T_world_imu_0) @
+        T_world_imu_i``, the first pose is the identity; False (as pykitti): ``T_world_imu_i``
+        in the Mercator frame itself (x east, y north, z up; metres of the order of 1e6).
+    :return: N x 4 x 4 float64 poses.
+    """
+    packets = np.asarray(packets, dtype=np.float64).reshape(-1, len(OXTS_FIELDS))
+    lat, lon, alt, roll, pitch, yaw = packets[:, :6].T
+    scale = np.cos(np.radians(lat[0])) if len(packets) else 1.0
+    poses = np.tile(np.eye(4), (len(packets), 1, 1))
+    poses[:, 0, 3] = scale * EARTH_RADIUS * np.radians(lon)
+    poses[:, 1, 3] = scale * EARTH_RADIUS * np.log(np.tan(np.radians(90.0 + lat) / 2.0))
+    poses[:, 2, 3] = alt
+    poses[:, :3, :3] = np.moveaxis(rpy_to_matrix(roll, pitch, yaw), -1, 0)  # Rz Ry Rx
+    if relative and len(packets):
+        poses = _invert(poses[0]) @ poses
+    return poses
+
+
+def _invert(transform):
+    """Inverse of rigid 4 x 4 transforms (... x 4 x 4)."""
+    inverse = np.zeros_like(transform)
+    rotation_t = np.swapaxes(transform[..., :3, :3], -1, -2)
+    inverse[..., :3, :3] = rotation_t
+    inverse[..., :3, 3] = -(rotation_t @ transform[..., :3, 3:])[..., 0]
+    inverse[..., 3, 3] = 1.0
+    return inverse
+
+
+def camera_motions(imu_poses, t_camera_imu):
+    """
+    Return the motions of a camera rigidly mounted on the IMU between consecutive poses.
+
+    :param imu_poses: N x 4 x 4 ``T_world_imu`` (:func:`oxts_poses`, relative or not).
+    :param t_camera_imu: 4 x 4 map from IMU to camera coordinates (for a rectified KITTI raw
+        camera: ``T_camX_rect0 @ R_rect_00 @ T_cam0_velo @ T_velo_imu``).
+    :return: (N-1) x 4 x 4 float64 ``T_cam(k+1)_cam(k) = T_cam_imu @ inv(T_world_imu(k+1))
+        @ T_world_imu(k) @ inv(T_cam_imu)``: maps camera points of frame k into frame k+1
+        (as :func:`defeat_ros.evaluation.pose.relative_motions` of camera poses).
+    """
+    poses = np.asarray(imu_poses, dtype=np.float64)
+    t_camera_imu = np.asarray(t_camera_imu, dtype=np.float64)
+    steps = _invert(poses[1:]) @ poses[:-1]
+    return t_camera_imu @ steps @ _invert(t_camera_imu)

@@ -16,6 +16,9 @@ The layout is the one KITTI raw loaders (pykitti, Monodepth2's ``KITTIRAWDataset
                                            depth benchmark format: uint16 metres * 256,
                                            0 where there is no depth (inf, or beyond 255 m)
         moving/image_02/<index>.png        uint8 255 on independently moving objects, else 0
+        velodyne_points/timestamps.txt     the image timestamps again: one scan per frame
+        velodyne_points/data/<index>.bin   LiDAR scan from the exact depth (see below): float32
+                                           x y z reflectance per point, KITTI's Velodyne axes
         poses.txt                          KITTI odometry format (see below)
 
 ``<index>`` is the frame number zero-padded to 10 digits, ``<NNNN>`` the drive number padded
@@ -28,6 +31,16 @@ The velodyne sits at the camera with KITTI's axes (x forward, y left, z up); the
 with it. ``poses.txt`` follows the KITTI odometry benchmark: line i is the row-major top 3 x 4
 of the camera-i-to-camera-0 transform ``inv(T_world_camera_0) @ T_world_camera_i`` (optical
 frames), so the first line is the identity. Timestamps start at noon of ``date``.
+
+The Velodyne scans are a sparse LiDAR-like sampling of the exact depth
+(:func:`velodyne_scan`): :data:`VELODYNE_ELEVATIONS` scan lines (an HDL-64E's 64 lasers from
++2 to -24.3 degrees) of rays :data:`VELODYNE_AZIMUTH_STEP` apart; where a ray meets a pixel with
+a finite depth of at most :data:`VELODYNE_RANGE` m, the scan holds the point of that pixel's
+centre at its depth, so projecting the scan with the written calibration (as
+``defeat_ros.evaluation.velodyne.velodyne_depth`` does) gives back the exact depth, to float32
+precision, at every pixel it covers, and nothing elsewhere. Nothing outside the camera's view
+is scanned, there is no rolling-shutter or scan-timing distortion, and the reflectance is the
+pixel's grey level in [0, 1].
 
 The oxts packets are what an INS would report of the ground-truth motion of the body frame at
 the camera (:func:`~defeat_ros.data.body_motion.body_trajectory`): its velocity (``vf vl vu``,
@@ -48,7 +61,7 @@ from pathlib import Path
 
 import cv2
 from defeat_ros.data.body_motion import body_trajectory, body_twists
-from defeat_ros.data.kitti_oxts import oxts_line
+from defeat_ros.data.kitti_oxts import EARTH_RADIUS, oxts_line
 from defeat_ros.geometry import invert_pose, pixel_intrinsics_opencv, R_OPTICAL_BODY
 from defeat_ros.messages.image_encoding import encode_jpeg
 import numpy as np
@@ -69,9 +82,6 @@ STEREO_BASELINE = 0.54
 OXTS_ORIGIN = (49.0, 8.4, 110.0)
 """Latitude (degrees north), longitude (degrees east) and altitude (m) of the first packet."""
 
-EARTH_RADIUS = 6378137.0
-"""Metres: the equatorial radius of the raw devkit's Mercator projection (WGS 84)."""
-
 GRAVITY = 9.81
 """m/s^2, the gravity an accelerometer at rest measures upwards."""
 
@@ -86,6 +96,17 @@ OXTS_STATUS = (4, 10, 4, 4, 4)
 
 OXTS_SEED = 0
 """Seed of the velocity noise."""
+
+VELODYNE_ELEVATIONS = np.concatenate([np.linspace(2.0, -8.33, 32), np.linspace(-8.83, -24.33, 32)])
+"""Degrees above the horizontal of the 64 synthesised scan lines, top first (HDL-64E-like: an
+upper block 1/3 degree apart, a lower one 1/2 degree apart)."""
+
+VELODYNE_AZIMUTH_STEP = 0.18
+"""Degrees between the rays of a scan line (an HDL-64E's at KITTI's 10 Hz: about 20000 points
+fall in a 1242 x 375 KITTI image, as in KITTI's scans)."""
+
+VELODYNE_RANGE = 120.0
+"""Metres: depths beyond this give no LiDAR return (an HDL-64E reaches about 120 m)."""
 
 _MONTHS = ('Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec')
 
@@ -216,6 +237,48 @@ def oxts_packets(poses, stamps):
     return np.stack(columns, axis=1).astype(np.float64)
 
 
+def velodyne_scan(depth, k_norm, reflectance=None):
+    """
+    Return a LiDAR-like scan of one exact depth map in KITTI's Velodyne format (module docstring).
+
+    The Velodyne sits at the camera (``T_cam_velo`` = ``R_OPTICAL_BODY``, no translation). Its
+    rays are the scan lines of :data:`VELODYNE_ELEVATIONS` (elevation ``e``) at the azimuths
+    ``a`` (right of forward) that are multiples of :data:`VELODYNE_AZIMUTH_STEP` inside the
+    image: a ray meets the image at ``u = cx + fx tan(a)``, ``v = cy - fy tan(e) / cos(a)``
+    (OpenCV pixel centres). Each pixel a ray meets, with a finite depth in (0,
+    :data:`VELODYNE_RANGE`], gives the point of the pixel's centre at that depth, once (rays
+    meeting the same pixel share the point; on small images every column is met).
+
+    :param depth: H x W z-depth in metres (numpy or tensor; inf / NaN / 0 where unknown).
+    :param k_norm: 3 x 3 normalised intrinsics (corner convention).
+    :param reflectance: optional H x W values in [0, 1] for the fourth column (default 0).
+    :return: N x 4 float32 array, x forward, y left, z up (metres) and reflectance, ordered by
+        scan line (top first), then by azimuth (left first).
+    """
+    depth = np.asarray(depth, dtype=np.float64)
+    height, width = depth.shape
+    fx, fy, cx, cy = pixel_intrinsics_opencv(k_norm, height, width)
+    step = np.radians(VELODYNE_AZIMUTH_STEP)
+    first, last = np.arctan((np.array([-0.5, width - 0.5]) - cx) / fx) / step
+    azimuths = np.arange(np.ceil(first), np.floor(last) + 1) * step
+    columns = np.floor(cx + fx * np.tan(azimuths) + 0.5)
+    rows = np.floor(cy - fy * np.tan(np.radians(VELODYNE_ELEVATIONS))[:, None]
+                    / np.cos(azimuths) + 0.5)
+    columns = np.broadcast_to(columns, rows.shape)
+    inside = (rows >= 0) & (rows < height) & (columns >= 0) & (columns < width)
+    index = rows[inside].astype(np.int64) * width + columns[inside].astype(np.int64)
+    _, once = np.unique(index, return_index=True)
+    index = index[np.sort(once)]  # each pixel once, in scan order
+    row, column = np.divmod(index, width)
+    z = depth[row, column]
+    keep = np.isfinite(z) & (z > 0.0) & (z <= VELODYNE_RANGE)
+    row, column, z = row[keep], column[keep], z[keep]
+    optical = np.stack([(column - cx) / fx * z, (row - cy) / fy * z, z], axis=1)
+    grey = (np.zeros(len(z)) if reflectance is None
+            else np.asarray(reflectance, dtype=np.float64)[row, column])
+    return np.concatenate([optical @ R_OPTICAL_BODY, grey[:, None]], axis=1).astype(np.float32)
+
+
 def write_png(path, array):
     """Write an image as PNG with OpenCV, raising ``OSError`` when it cannot be written."""
     if not cv2.imwrite(str(path), array):
@@ -281,7 +344,8 @@ def write_kitti_raw(sequence, root, date='2011_09_26', drive=1, image_format='pn
             (date_dir / name).write_text(text)
 
     folders = {name: drive_dir / name for name in
-               ('image_02/data', 'proj_depth/groundtruth/image_02', 'moving/image_02')}
+               ('image_02/data', 'proj_depth/groundtruth/image_02', 'moving/image_02',
+                'velodyne_points/data')}
     for folder in folders.values():
         folder.mkdir(parents=True)
     images = images_uint8(sequence.images)
@@ -298,8 +362,11 @@ def write_kitti_raw(sequence, root, date='2011_09_26', drive=1, image_format='pn
                   depth_png(depths[index]))
         write_png(folders['moving/image_02'] / f'{name}.png',
                   np.where(moving[index], 255, 0).astype(np.uint8))
+        velodyne_scan(depths[index], sequence.k_norm, images[index].mean(axis=2) / 255.0).tofile(
+            folders['velodyne_points/data'] / f'{name}.bin')
     timestamps = timestamps_text(sequence.stamps, day)
     (drive_dir / 'image_02' / 'timestamps.txt').write_text(timestamps)
+    (drive_dir / 'velodyne_points' / 'timestamps.txt').write_text(timestamps)
     (drive_dir / 'oxts' / 'data').mkdir(parents=True)
     (drive_dir / 'oxts' / 'timestamps.txt').write_text(timestamps)
     for index, packet in enumerate(oxts_packets(sequence.poses, sequence.stamps)):

@@ -83,7 +83,7 @@ def evaluate_model(model_dir, out, kitti_root=None, split=None, odometry_root=No
     described, figures = [], {}
     if kitti_root is not None:
         entries = read_split(split)
-        log(f'evaluating depth on {len(entries)} KITTI frames from {kitti_root}')
+        log(f'evaluating depth and features on {len(entries)} KITTI frames from {kitti_root}')
         described.append(f'KITTI raw {kitti_root}, split {split} ({len(entries)} frames)')
         result, kitti_figures = evaluate_kitti(model, kitti_root, entries, config)
         results['conditions']['kitti'] = {**result,

@@ -5,7 +5,8 @@ Reads scans (``.bin``: float32 x, y, z, reflectance per point) and both KITTI ca
 layouts, and projects the points into a rectified camera image:
 
 * KITTI raw: ``<date>/calib_cam_to_cam.txt`` (``P_rect_0c``, ``R_rect_00``, ``S_rect_0c``) and
-  ``<date>/calib_velo_to_cam.txt`` (``R``, ``T``).
+  ``<date>/calib_velo_to_cam.txt`` (``R``, ``T``); ``<date>/calib_imu_to_velo.txt`` (``R``,
+  ``T``) places the GPS/INS (:func:`raw_camera_from_imu`).
 * KITTI object benchmark: ``calib/<frame>.txt`` (``P0``-``P3``, ``R0_rect``,
   ``Tr_velo_to_cam``).
 
@@ -28,6 +29,7 @@ import torch
 
 RAW_CAM_TO_CAM = 'calib_cam_to_cam.txt'
 RAW_VELO_TO_CAM = 'calib_velo_to_cam.txt'
+RAW_IMU_TO_VELO = 'calib_imu_to_velo.txt'
 
 
 @dataclass
@@ -44,6 +46,17 @@ class VelodyneCalibration:
     def velo_to_image(self):
         """Return the 3 x 4 matrix taking homogeneous Velodyne points to (u z, v z, z)."""
         return self.projection @ self.t_rect_velo
+
+    def t_camera_rect(self):
+        """
+        Return the 4 x 4 map from the rectified reference camera (0) to this rectified camera.
+
+        A translation only: ``P = K [I | t]``, so ``t = K^-1 P[:, 3]`` (on KITTI about 6 cm
+        for camera 2, -48 cm for camera 3).
+        """
+        transform = np.eye(4)
+        transform[:3, 3] = np.linalg.solve(self.projection[:, :3], self.projection[:, 3])
+        return transform
 
     def k_norm(self, height, width):
         """Normalised 3 x 3 intrinsics (corner convention, see geometry.py) of an H x W image."""
@@ -83,6 +96,35 @@ def read_raw_calibration(calib_dir, camera=2):
         size = (int(round(height)), int(round(width)))
     return VelodyneCalibration(projection(cam, f'P_rect_0{camera}', cam_path),
                                rect @ t_cam_velo, size)
+
+
+def read_raw_imu_to_velo(calib_dir):
+    """
+    Read ``calib_imu_to_velo.txt`` of a KITTI raw date folder.
+
+    :return: 4 x 4 float64 ``T_velo_imu`` (maps IMU coordinates to Velodyne coordinates).
+    :raises FileNotFoundError: when the file is missing.
+    """
+    path = Path(calib_dir) / RAW_IMU_TO_VELO
+    values = read_calib_file(path)
+    return _homogeneous(_entry(values, 'R', 9, path), _entry(values, 'T', 3, path))
+
+
+def raw_camera_from_imu(calib_dir, camera=2, calibration=None):
+    """
+    Return the map from IMU (oxts) coordinates to rectified camera ``camera`` of a date folder.
+
+    ``T_camX_imu = T_camX_rect0 @ R_rect_00 @ T_cam0_velo @ T_velo_imu``: the translation of
+    ``P_rect_0X`` (:meth:`VelodyneCalibration.t_camera_rect`), the rectifying rotation, the
+    Velodyne and IMU calibrations.
+
+    :param calib_dir: the date folder.
+    :param calibration: its :func:`read_raw_calibration` for ``camera``, when already read.
+    :return: 4 x 4 float64 transform.
+    :raises FileNotFoundError: when a calibration file is missing.
+    """
+    calibration = calibration or read_raw_calibration(calib_dir, camera)
+    return calibration.t_camera_rect() @ calibration.t_rect_velo @ read_raw_imu_to_velo(calib_dir)
 
 
 def read_object_calibration(path, camera=2):
