@@ -13,7 +13,12 @@ Evaluation protocols: depth (Eigen), LiDAR ground truth, pose (snippet ATE, ATE/
 * :mod:`~defeat_ros.evaluation.protocol`: the options of an evaluation (EvaluationConfig).
 * :mod:`~defeat_ros.evaluation.inference`: a model's depth, motions and features of frames.
 * :mod:`~defeat_ros.evaluation.synthetic`: depth, pose and features on a synthetic drive.
-* :mod:`~defeat_ros.evaluation.kitti_raw`: Eigen depth on KITTI raw frames with LiDAR.
+* :mod:`~defeat_ros.evaluation.kitti_raw`: Eigen depth and features on KITTI raw frames (LiDAR,
+  oxts).
+* :mod:`~defeat_ros.evaluation.kitti_odometry`: snippet ATE and trajectories on KITTI odometry.
+* :mod:`~defeat_ros.evaluation.robotcar`, :mod:`~defeat_ros.evaluation.robotcar_lidar`: depth on
+  RobotCar runs against their laser scans (the SDK's conventions).
+* :mod:`~defeat_ros.evaluation.references`: the published numbers of each benchmark.
 * :mod:`~defeat_ros.evaluation.run`: evaluate a model directory and write its report.
 """
 
