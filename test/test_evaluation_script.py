@@ -1,10 +1,12 @@
-"""training/evaluate.py end to end on a tiny untrained model: synthetic and KITTI raw paths."""
+"""training/evaluate.py end to end on a tiny untrained model: synthetic and real layouts."""
 
 import importlib.util
 import json
 from pathlib import Path
 
 import cv2
+from defeat_ros.apps.synth import run_synth
+from defeat_ros.data.street_world import WorldConfig
 from defeat_ros.evaluation.report import BAR_HEIGHT, GAP, TEXT_COLOUR, TITLE_HEIGHT
 import pytest
 from test_evaluation_velodyne import shared_frames, write_raw_calibration
@@ -91,3 +93,36 @@ def test_kitti_raw_with_velodyne_ground_truth(tiny_model, tmp_path):
     assert 'pose' not in results['conditions']['kitti']
     figure = cv2.imread(str(out / 'depth_kitti.png'))
     assert figure.shape == (TITLE_HEIGHT + 4 * (370 + BAR_HEIGHT), 1224, 3)
+
+
+def test_every_real_dataset_layout_in_one_report(tiny_model, tmp_path, capsys):
+    """KITTI raw (depth, features), KITTI odometry and RobotCar, written by synth, in one run."""
+    world = WorldConfig(width=96, height=64, frames=6, seed=7, moving_cars=0)
+    run_synth(tmp_path / 'synth', world, formats=('kitti', 'kitti_odometry', 'robotcar'),
+              log=lambda _: None)
+    day = tmp_path / 'synth' / 'day'
+    split = tmp_path / 'split.txt'
+    split.write_text(''.join(f'2011_09_26/2011_09_26_drive_0001_sync {frame} l\n'
+                             for frame in (1, 3)))
+    out = tmp_path / 'eval'
+    robotcar = day / 'robotcar'
+    images = next(robotcar.glob('*/stereo/centre'))
+    assert load_script().main([
+        str(tiny_model), '--out', str(out), '--kitti', str(day / 'kitti'), '--split',
+        str(split), '--kitti-odometry', str(day / 'kitti_odometry'), '--sequences', '09',
+        '--robotcar-day', str(images), '--robotcar-models', str(robotcar / 'models'),
+        '--robotcar-frames', '3', '--max-anchors', '200']) == 0
+    printed = capsys.readouterr().out
+    results = json.loads((out / 'results.json').read_text())
+    assert list(results['conditions']) == ['kitti', 'odometry 09', 'robotcar day']
+    kitti = results['conditions']['kitti']
+    assert kitti['depth']['images'] == 2 and kitti['features']['anchors'] > 0
+    assert 0.0 <= kitti['features']['local_auc'] <= 1.0
+    assert results['conditions']['odometry 09']['pose']['snippet']['snippets'] == 2
+    assert results['conditions']['robotcar day']['depth']['images'] == 3
+    for heading in ('KITTI Eigen test split', 'KITTI feature matching',
+                    'KITTI odometry sequence 09', 'RobotCar day'):
+        assert f'### Published: {heading}' in printed
+    assert 'context only' not in printed  # real layouts: the published numbers compare
+    assert {path.name for path in out.glob('*.png')} == {
+        'depth_kitti.png', 'trajectory_09.png', 'depth_robotcar_day.png'}

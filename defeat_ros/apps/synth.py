@@ -2,8 +2,10 @@
 ``defeat-ros synth``: render synthetic drives and write them as KITTI folders and bags.
 
 Formats: ``kitti`` (KITTI raw drive with depth, oxts and poses), ``kitti_odometry`` (KITTI
-odometry sequence 09 with ``poses/09.txt``, for ``defeat-ros evaluate --kitti-odometry``) and
-``bag`` (rosbag2 with camera, depth and wheel odometry), each under ``out/<condition>/<format>``.
+odometry sequence 09 with ``poses/09.txt``, for ``defeat-ros evaluate --kitti-odometry``),
+``robotcar`` (a RobotCar run with the SDK's models and extrinsics, VO, INS and laser scans, for
+``--robotcar-day``/``--robotcar-night``) and ``bag`` (rosbag2 with camera, depth and wheel
+odometry), each under ``out/<condition>/<format>``.
 """
 
 from dataclasses import dataclass
@@ -14,12 +16,13 @@ from defeat_ros.apps.arguments import add_options, config_from_args
 from defeat_ros.bags.writer import STORAGES
 from defeat_ros.data.kitti_odometry import write_kitti_odometry
 from defeat_ros.data.kitti_writer import write_kitti_raw
+from defeat_ros.data.robotcar_writer import write_robotcar_run
 from defeat_ros.data.sequence_bag import IMAGE_TRANSPORTS, write_bag
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.data.wheel_speed import WheelOdometryConfig
 from defeat_ros.typed_config import comma_list, option, TypedConfig
 
-FORMATS = ('kitti', 'kitti_odometry', 'bag')
+FORMATS = ('kitti', 'kitti_odometry', 'robotcar', 'bag')
 """What synth can write; each goes to ``out/<condition>/<format>``."""
 
 DEFAULT_FORMATS = ('kitti', 'bag')
@@ -69,7 +72,8 @@ def run_synth(out, config, conditions=('day',), formats=DEFAULT_FORMATS, storage
     Render one drive per condition ('day', 'night') and write it in each format.
 
     Layout: ``out/<condition>/<format>/``: ``kitti`` (KITTI raw), ``kitti_odometry``
-    (sequence :data:`ODOMETRY_SEQUENCE`) and ``bag`` (rosbag2).
+    (sequence :data:`ODOMETRY_SEQUENCE`), ``robotcar`` (a run, its models and extrinsics) and
+    ``bag`` (rosbag2).
     Day and night share the seed, so they are the same drive. Returns {condition: seconds}.
     """
     unknown = sorted(set(formats) - set(FORMATS))
@@ -97,6 +101,9 @@ def run_synth(out, config, conditions=('day',), formats=DEFAULT_FORMATS, storage
             folder = write_kitti_odometry(sequence, out / condition / 'kitti_odometry',
                                           ODOMETRY_SEQUENCE)
             log(f'{condition}: KITTI odometry sequence {folder}')
+        if 'robotcar' in formats:
+            run = write_robotcar_run(sequence, out / condition / 'robotcar')
+            log(f'{condition}: RobotCar run, images {run.folder}, models {run.models_dir}')
         if 'bag' in formats:
             bag = write_bag(sequence, out / condition / 'bag', storage=storage,
                             image_transport=image_transport, depth=True,

@@ -19,6 +19,7 @@ from defeat_ros.evaluation.pose import evo_available
 from defeat_ros.evaluation.protocol import EvaluationConfig
 from defeat_ros.evaluation.references import odometry_benchmark
 from defeat_ros.evaluation.report import trajectory_comparison, write_report
+from defeat_ros.evaluation.robotcar import evaluate_robotcar
 from defeat_ros.evaluation.synthetic import evaluate_sequence
 from defeat_ros.nets import load_model
 import torch
@@ -57,14 +58,20 @@ def evaluate_synthetic(model, conditions, frames, seed, height, width, config, l
 
 
 def evaluate_model(model_dir, out, kitti_root=None, split=None, odometry_root=None,
-                   sequences=('09', '10'), conditions=('day', 'night'), frames=40, seed=1000,
-                   height=None, width=None, config=None, device=None, log=print):
+                   sequences=('09', '10'), robotcar_runs=None, robotcar_options=None,
+                   conditions=('day', 'night'), frames=40, seed=1000, height=None, width=None,
+                   config=None, device=None, log=print):
     """
     Evaluate a model directory and write the report into ``out``.
 
     :param kitti_root: KITTI raw root; with ``split`` (a split file): Eigen depth (and
         features where the frames' successors and oxts packets exist) on those frames.
     :param odometry_root: KITTI odometry root: pose on each of ``sequences``.
+    :param robotcar_runs: {'day': image folder, 'night': image folder} (either or both):
+        depth against each run's laser scans.
+    :param robotcar_options: keyword arguments of
+        :func:`~defeat_ros.evaluation.robotcar.evaluate_robotcar` (camera, extrinsics_dir,
+        frames, lidar).
     :param conditions: without real data: the synthetic lighting conditions ('day', 'night':
         the same street and trajectory), rendered at the model's resolution unless
         ``height``/``width`` are given.
@@ -99,6 +106,15 @@ def evaluate_model(model_dir, out, kitti_root=None, split=None, odometry_root=No
             reference = odometry_benchmark(number)
             results['conditions'][f'odometry {number}'] = {
                 **result, 'benchmarks': [reference] if reference else []}
+    for condition, folder in (robotcar_runs or {}).items():
+        log(f'evaluating depth on the RobotCar {condition} run {folder}')
+        described.append(f'RobotCar {condition} {folder}')
+        result, robotcar_figures = evaluate_robotcar(model, folder, config,
+                                                     name=f'robotcar_{condition}',
+                                                     **(robotcar_options or {}))
+        results['conditions'][f'robotcar {condition}'] = {
+            **result, 'benchmarks': [f'robotcar_{condition}']}
+        figures.update(robotcar_figures)
     if not described:
         data, results['conditions'], figures = evaluate_synthetic(
             model, conditions, frames, seed, height or model.config.height,
