@@ -2,11 +2,15 @@
 """
 Train from scratch on the synthetic street for a fixed budget; depth accuracy before and after.
 
-For DeFeat-Net and its no-feature ablation (same seed, same data, same steps: the recipe of the
-shipped model, config/train/default_model.yaml) it prints AbsRel and delta < 1.25 of
-median-scaled depth against exact depth on unseen day and night drives, before and after
-training. Both variants start from a depth of ``--initial-depth`` metres (10 by default; 0 is
-the shipped recipe's own initialisation, from which the ablation collapses to max_depth). On a
+For DeFeat-Net, its no-feature ablation and the seed variants (same seed, same data, same
+steps: the recipe of the shipped model, config/train/default_model.yaml, with each variant's
+loss and model settings from config/train/variant_<name>.yaml: SfMLearner's explainability,
+the bidirectional loss, TripleDNet's Charbonnier error and pretext distillation, segmentation
+guidance; and DeFeat from a contrastively pretrained encoder, ``--pretrained-encoder``) it
+prints AbsRel and delta < 1.25 of median-scaled depth against exact depth on unseen day and
+night drives, before and after training. Every variant starts from a depth of
+``--initial-depth`` metres (10 by default; 0 is the shipped recipe's own initialisation, from
+which the ablation collapses to max_depth). On a
 CUDA GPU it also measures training images/s at 640x192 (ResNet-18 encoders), batch 12, with AMP
 versus fp32. Not a test: on one CPU thread DeFeat takes about 22 minutes, the ablation 6.
 
@@ -26,6 +30,7 @@ from defeat_ros.trainer.build import training_dataset
 from defeat_ros.trainer.config import TrainConfig
 from defeat_ros.trainer.trainer import Trainer
 import torch
+import yaml
 
 NO_FEATURES = {'feature_warp_weight': 0.0, 'contrastive_weight': 0.0}
 REFERENCE_POSE = {'translation_scaling': 'mean_inverse_depth', 'pose_scale': 0.01,
@@ -39,7 +44,34 @@ VARIANTS = {
     'no_features': (NO_FEATURES, {}),
 }
 """Name: (LossConfig overrides, ModelConfig overrides) of the shipped recipe."""
-RECIPE = Path(__file__).resolve().parents[1] / 'config' / 'train' / 'default_model.yaml'
+CONFIGS = Path(__file__).resolve().parents[1] / 'config' / 'train'
+RECIPE = CONFIGS / 'default_model.yaml'
+VARIANT_FILES = ('sfmlearner', 'bidirectional', 'charbonnier', 'pretext', 'segmentation')
+"""Variants whose settings come from config/train/variant_<name>.yaml."""
+RESOLUTION = ('height', 'width', 'pose_scale', 'initial_depth')
+"""Model settings of a variant file that the benchmark's recipe decides instead."""
+PRETRAINED = 'defeat_pretrained'
+"""DeFeat with every encoder initialised from ``--pretrained-encoder``."""
+
+
+def overrides(name, pretrained_encoder=''):
+    """
+    Return (LossConfig overrides, ModelConfig overrides) of variant ``name``.
+
+    File variants start from DeFeat's (the reference feature balance) and take the ``loss`` and
+    ``model`` sections of their file, less the resolution and start the recipe sets.
+    """
+    if name in VARIANTS:
+        return VARIANTS[name]
+    if name == PRETRAINED:
+        if not pretrained_encoder:
+            raise SystemExit(f'{PRETRAINED} needs --pretrained-encoder FILE '
+                             '(made by defeat-ros pretrain-encoder)')
+        return VARIANTS['defeat'][0], {'pretrained_encoder': pretrained_encoder}
+    variant = yaml.safe_load((CONFIGS / f'variant_{name}.yaml').read_text())
+    model = {key: value for key, value in variant.get('model', {}).items()
+             if key not in RESOLUTION}
+    return {**VARIANTS['defeat'][0], **variant.get('loss', {})}, model
 
 
 def config(out, steps, loss, model=None, batch=None, amp=None):
@@ -111,8 +143,12 @@ def main():
     parser.add_argument('--initial-depth', type=float, default=10.0,
                         help='depth (m) the untrained variants predict (model.initial_depth) '
                              'unless a variant sets its own; 0: PyTorch initialisation')
-    parser.add_argument('--variants', nargs='+', choices=sorted(VARIANTS), default=list(VARIANTS),
+    parser.add_argument('--variants', nargs='+',
+                        choices=sorted([*VARIANTS, *VARIANT_FILES, PRETRAINED]),
+                        default=['defeat', 'no_features', *VARIANT_FILES],
                         help='variants to train, one after the other')
+    parser.add_argument('--pretrained-encoder', default='',
+                        help=f'encoder file of the {PRETRAINED} variant')
     parser.add_argument('--precision', choices=['recipe', 'fp32', 'bf16'], default='recipe',
                         help="the networks' precision in training (recipe: its optim.amp)")
     args = parser.parse_args()
@@ -124,7 +160,7 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         for name in args.variants:
-            loss, model_overrides = VARIANTS[name]
+            loss, model_overrides = overrides(name, args.pretrained_encoder)
             cfg = config(f'{scratch}/{name}', args.steps, loss,
                          {'initial_depth': args.initial_depth, **model_overrides},
                          amp=None if args.precision == 'recipe' else args.precision == 'bf16')
@@ -138,7 +174,7 @@ def main():
                 rows.append((name, condition, *before[condition], *after[condition], seconds))
     print(f'\n{args.steps} steps, batch {cfg.data.batch_size}, {model.width}x{model.height}, '
           f'encoder width {model.encoder_width}, pose scale {model.pose_scale} and initial depth '
-          f'{args.initial_depth} m unless the variant says otherwise ({VARIANTS}), precision '
+          f'{args.initial_depth} m unless the variant says otherwise, precision '
           f'{args.precision}, synthetic day+night; tested on 40 unseen frames each')
     print('| variant | test | AbsRel before | a1 before | AbsRel after | a1 after | train s |')
     print('| --- | --- | --- | --- | --- | --- | --- |')
