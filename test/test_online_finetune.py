@@ -8,6 +8,7 @@ and rolls the weights back without ever swapping.
 
 import math
 
+from defeat_ros.data.body_motion import body_trajectory, body_twists
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.nets import DeFeatNet, load_model, ModelConfig, save_model
 from defeat_ros.ros.graph import wait_for
@@ -104,6 +105,62 @@ def test_a_standing_camera_gives_no_triplets(drive, model, tmp_path):
     finally:
         tuner.close()
     assert tuner.stats.triplets == 0 and tuner.stats.held_out == 0
+
+
+def speed_run(drive, model, tmp_path, speed_factor):
+    """
+    Feed the drive with its true speed times ``speed_factor``; return the fine-tuner, log.
+
+    Training (and the rescaling before it) waits for all 18 training tuples of the 24 frames,
+    so that every run measures the scale on the same tuples.
+    """
+    linear, _ = body_twists(body_trajectory(drive.poses), drive.stamps)
+    speeds = linear.norm(dim=1) * speed_factor
+    logged = []
+    tuner = OnlineFinetuner(model, OnlineConfig(
+        checkpoint_dir=str(tmp_path / f'online_{speed_factor}'), step_rate=50.0,
+        validate_every=1000, min_triplets=18), [].append, log=logged.append)
+    try:
+        for image, stamp, speed in zip(drive.images, drive.stamps, speeds):
+            tuner.add_frame(image.unsqueeze(0), drive.k_norm, float(stamp), float(speed))
+        assert wait_for(lambda: tuner.stats.steps >= 1, timeout=120)
+    finally:
+        tuner.close()
+    return tuner, logged
+
+
+def test_speed_gives_distances_and_a_metric_start(drive, model, tmp_path):
+    tuner, logged = speed_run(drive, model, tmp_path, 1.0)
+    assert tuner.stats.with_speed == tuner.stats.triplets > 0
+    positions = drive.poses[:, :3, 3]
+    for frames, _, distances in tuner._train:
+        target = next(k for k in range(1, len(drive) - 1)
+                      if torch.equal(frames[0], (drive.images[k].clamp(0, 1) * 255).round()
+                                     .to(torch.uint8)))
+        true = [float((positions[target + offset] - positions[target]).norm())
+                for offset in tuner.offsets]
+        assert distances.tolist() == pytest.approx(true, rel=0.02)
+    assert any('rescaled by' in line for line in logged), logged
+    assert tuner.model.config.metric_scale == 'velocity'
+    factor = tuner.model.config.provenance['speed_scale_factor']
+    assert tuner.model.config.max_depth == pytest.approx(100.0 * factor)
+    # twice the speed: twice the scale (the same untrained predictions, twice the distances)
+    doubled, _ = speed_run(drive, model, tmp_path, 2.0)
+    assert doubled.model.config.provenance['speed_scale_factor'] == pytest.approx(2 * factor)
+
+
+def test_without_speed_the_scale_is_left_alone(drive, model, tmp_path):
+    swapped = []
+    tuner = finetuner(model, tmp_path, swapped, validate_every=1000)
+    try:
+        for image in drive.images:
+            tuner.add_frame(image.unsqueeze(0), drive.k_norm)
+        assert wait_for(lambda: tuner.stats.steps >= 1, timeout=120)
+    finally:
+        tuner.close()
+    assert tuner.stats.with_speed == 0
+    assert tuner.model.config.metric_scale == 'none'
+    assert tuner.model.config.max_depth == 100.0
 
 
 def test_invalid_settings_are_named():

@@ -1,5 +1,5 @@
 """
-Online fine-tuning inside the running node (real rclpy and DDS): swaps without gaps.
+Online fine-tuning inside the running node (real rclpy and DDS): swaps without gaps, speed.
 
 A small untrained model learns quickly on a synthetic drive, so the node's background
 fine-tuning swaps improved weights in while depth keeps coming for every frame.
@@ -12,9 +12,10 @@ from defeat_ros.messages.typestore import stamp_ns as stamps_ns
 from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
 from defeat_ros.ros.depth_node import DepthNode
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from nav_msgs.msg import Odometry
 from rclpy.parameter import Parameter
 from ros_testing import camera_info_message, image_message, Probe, publisher_matched
-from ros_testing import ros_context, spinning, stamp_ns, unique_namespace, wait_for
+from ros_testing import ros_context, set_stamp, spinning, stamp_ns, unique_namespace, wait_for
 from sensor_msgs.msg import CameraInfo, Image
 import torch
 
@@ -71,3 +72,48 @@ def test_online_mode_swaps_and_keeps_publishing(tmp_path):
     assert status.level == DiagnosticStatus.OK and 'swapped in' in status.message
     assert [stamp_ns(m) for m in probe.messages('depth/image')] == sent
     assert sorted(p.name for p in (tmp_path / 'online').iterdir())[0].startswith('step_')
+
+
+def test_speed_topic_gives_the_fine_tuning_metric_scale(tmp_path):
+    torch.manual_seed(0)
+    model = save_model(DeFeatNet(ModelConfig(height=64, width=96, encoder_width=16,
+                                             feature_dims=8)), tmp_path / 'model')
+    sequence = render_sequence(WORLD)
+    images = images_uint8(sequence.images)
+    fx, fy, cx, cy = pixel_intrinsics_opencv(sequence.k_norm, WORLD.height, WORLD.width)
+    namespace = unique_namespace('online_speed')
+    settings = {'model': str(model), 'backend': 'pytorch', 'online_finetune': True,
+                'online_checkpoint_dir': str(tmp_path / 'online'), 'online_step_rate': 20.0,
+                'online_validate_every': 1000, 'speed_topic': 'wheel_odometry'}
+    with ros_context() as context:
+        node = DepthNode(namespace=namespace, context=context,
+                         parameter_overrides=[Parameter(k, value=v) for k, v in settings.items()])
+        probe = Probe(context, namespace)
+        probe.listen(Image, 'depth/image')
+        image_pub = probe.node.create_publisher(Image, 'image', 10)
+        info_pub = probe.node.create_publisher(CameraInfo, 'camera_info', 10)
+        speed_pub = probe.node.create_publisher(Odometry, 'wheel_odometry', 10)
+        with spinning(context, node, probe.node):
+            assert wait_for(lambda: publisher_matched(probe.node, f'{namespace}/image')
+                            and publisher_matched(probe.node, f'{namespace}/wheel_odometry'))
+            stamp = stamps_ns(0.0, sequence.stamps)[0]
+            for index in range(len(images)):
+                stamp += int(PERIOD_S * 1e9)
+                for offset in (-PERIOD_S / 2, 0.0):  # speed measurements around the frame
+                    odometry = Odometry()
+                    set_stamp(odometry, stamp + int(offset * 1e9), 'odom')
+                    odometry.twist.twist.linear.x = 5.0
+                    speed_pub.publish(odometry)
+                info_pub.publish(camera_info_message(fx, fy, cx, cy, WORLD.height, WORLD.width,
+                                                     stamp))
+                image_pub.publish(image_message(images[index], 'rgb8', stamp))
+                assert wait_for(lambda: stamp in {stamp_ns(m) for m in
+                                                  probe.messages('depth/image')}, timeout=30)
+            tuner = node._online
+            assert wait_for(lambda: tuner.stats.steps >= 1, timeout=120)
+            stats = tuner.stats
+            config = tuner.model.config
+    assert stats.with_speed == stats.triplets > 0
+    # every training tuple moved 5 m/s x 0.2 s to each neighbour
+    assert all(distances.tolist() == [1.0, 1.0] for _, _, distances in tuner._train)
+    assert config.metric_scale == 'velocity' and 'speed_scale_factor' in config.provenance

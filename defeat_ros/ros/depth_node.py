@@ -43,7 +43,10 @@ ERROR; the node keeps going.
 With ``online_finetune`` the node also adapts its networks to the camera it watches: a
 background :class:`~defeat_ros.trainer.online.OnlineFinetuner` trains a copy on the processed
 frames and swaps validated improvements into the Perception (a second diagnostics status
-reports its steps, losses, swaps and rollbacks).
+reports its steps, losses, swaps and rollbacks). With a ``speed_topic`` (the vehicle's wheel
+odometry, CAN or INS: Odometry, TwistStamped or TwistWithCovarianceStamped, ``speed_type``)
+each frame gets the speed at its stamp (:class:`~defeat_ros.camera.speed_history.SpeedHistory`)
+and the fine-tuning learns metric depth and odometry from it.
 """
 
 from dataclasses import fields
@@ -57,8 +60,9 @@ from defeat_ros.camera.input_stream import InputStream
 from defeat_ros.camera.model_location import ConfigurationError, resolve_model
 from defeat_ros.camera.model_location import default_model_candidates, PACKAGE  # noqa: F401
 from defeat_ros.camera.options import OutputOptions
+from defeat_ros.camera.speed_history import SpeedHistory
 from defeat_ros.messages.builders import transform_msg
-from defeat_ros.messages.decode import parameter_intrinsics
+from defeat_ros.messages.decode import parameter_intrinsics, twist_speed
 from defeat_ros.messages.image_encoding import UnsupportedEncoding
 from defeat_ros.messages.typestore import header
 from defeat_ros.messages.typestore import stamp_to_ns
@@ -178,6 +182,7 @@ class DepthNode(LifecycleNode):
                                      precision=config['precision'])
         self.hardware = device_description(self.perception.backend)
         self._online = self._start_online(config) if config['online_finetune'] else None
+        self._speeds = SpeedHistory()
         self._warned = set()
         self._throttle = LogThrottle(LOG_THROTTLE_S)
         self._step = FrameStep(self.perception, camera_info=CameraInfoCache(
@@ -211,6 +216,12 @@ class DepthNode(LifecycleNode):
             AdaptiveSubscription(self, kind, self.image_topic, self._on_image, self._input_qos),
             AdaptiveSubscription(self, CameraInfo, 'camera_info', self._step.camera_info.update,
                                  self._input_qos)]
+        if config['speed_topic'] and self._online is not None:
+            self._inputs.append(AdaptiveSubscription(
+                self, rclpy_class(config['speed_type']), config['speed_topic'], self._on_speed,
+                self._input_qos))
+            self.get_logger().info(f'online fine-tuning learns metric scale from the speed on '
+                                   f"{config['speed_topic']} ({config['speed_type']})")
         self._worker = threading.Thread(target=self._work, args=(self._slot,),
                                         name='defeat_inference', daemon=True)
         self._worker.start()
@@ -278,6 +289,10 @@ class DepthNode(LifecycleNode):
         self._stream.add(stamp_to_ns(message.header.stamp))
         self._stats.received(slot.put((message, time.monotonic())))
 
+    def _on_speed(self, message):
+        """Record the vehicle's speed at the message's stamp."""
+        self._speeds.add(stamp_to_ns(message.header.stamp), twist_speed(message))
+
     def _work(self, slot):
         """Process frames until ``slot`` closes; no frame's failure stops the loop."""
         while True:
@@ -337,7 +352,8 @@ class DepthNode(LifecycleNode):
         if self._online is not None:
             if frame.estimate.reset_reason:
                 self._online.reset()
-            self._online.add_frame(frame.result.frame, frame.k_norm)
+            self._online.add_frame(frame.result.frame, frame.k_norm, stamp * 1e-9,
+                                   self._speeds.at(stamp))
 
     def _broadcast(self, transform):
         """Send TF odom -> base when tf2_ros is importable."""

@@ -167,7 +167,8 @@ def online_status(stats, name, hardware_id):
               ('validation loss', f'{stats.validation_loss:.4f}'),
               ('best validation loss', f'{stats.best_validation_loss:.4f}'),
               ('swaps', stats.swaps), ('rollbacks', stats.rollbacks),
-              ('training triplets', stats.triplets), ('held-out triplets', stats.held_out)]
+              ('training triplets', stats.triplets), ('held-out triplets', stats.held_out),
+              ('triplets with speed', stats.with_speed)]
     return DiagnosticStatus(level=level, name=name, message=stats.last_event,
                             hardware_id=hardware_id,
                             values=[KeyValue(key=k, value=str(v)) for k, v in values])

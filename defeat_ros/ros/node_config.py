@@ -9,6 +9,8 @@ The DeFeat-Net node's parameters as one typed config, the source of everything g
 from dataclasses import dataclass
 
 from defeat_ros.camera.options import OutputOptions, PerceptionOptions
+from defeat_ros.messages.decode import SPEED_TYPES
+from defeat_ros.messages.typestore import ODOMETRY
 from defeat_ros.ros.qos import QOS_NAMES
 from defeat_ros.typed_config import option
 
@@ -58,3 +60,8 @@ class NodeConfig(OutputOptions, PerceptionOptions):
                                          minimum=1e-8, maximum=0.01, read_only=True)
     online_validate_every: int = option(20, 'Online training steps between validations (and '
                                         'swaps)', minimum=1, maximum=100000, read_only=True)
+    speed_topic: str = option('', "Topic of the vehicle's speed (wheel odometry, CAN, INS): "
+                              'online fine-tuning learns metric depth and odometry from it; '
+                              'empty: none', read_only=True)
+    speed_type: str = option(ODOMETRY, 'Message type of speed_topic (the norm of its twist '
+                             'is the speed)', choices=SPEED_TYPES, read_only=True)

@@ -31,11 +31,10 @@ from defeat_ros.data.sample import SampleConfig
 from defeat_ros.data.sequence_dataset import SequenceDataset
 from defeat_ros.nets import save_model
 from defeat_ros.nets.model_dir import read_config
-from defeat_ros.nets.rescale import rescale_model
 from defeat_ros.runtime.onnx_export import export_onnx
 from defeat_ros.trainer.config import DataConfig, OptimConfig, TrainConfig
 from defeat_ros.trainer.held_out import held_out_metrics
-from defeat_ros.trainer.speed_scale import speed_scale
+from defeat_ros.trainer.speed_scale import start_metric
 from defeat_ros.trainer.step import recorded_objective
 from defeat_ros.trainer.trainer import Trainer
 from defeat_ros.typed_config import option, TypedConfig
@@ -208,25 +207,6 @@ def train_config(config, source_config, trainer_out):
                        init_from=str(config.source))
 
 
-def start_metric(trainer, dataset, log):
-    """
-    Rescale a model of arbitrary scale to metres, as the recorded speed measures it.
-
-    :param trainer: the Trainer, holding the source model's weights.
-    :param dataset: the training samples, unaugmented, with their ``distances``.
-    :param log: where the factor is reported.
-    """
-    factor = speed_scale(trainer.model, dataset, trainer.device)
-    if factor is None:
-        log('no training sample moved far enough to measure the scale; training from the '
-            "model's own scale")
-        return
-    rescale_model(trainer.model, factor)
-    trainer.model.config.provenance['speed_scale_factor'] = factor
-    log(f'the speed puts the model at 1/{factor:.3g} of metres: depth and translation '
-        f'rescaled by {factor:.3g} before fine-tuning')
-
-
 def write_model(model, out):
     """Write the model directory and its ONNX files to ``out`` in one rename."""
     out = Path(out)
@@ -274,9 +254,9 @@ def run_finetune(config, log=print):
                    trainer.device)
         before = held_out_metrics(*measure)
         if trainer.speed_supervised and source_config.metric_scale == 'none':
-            start_metric(trainer, sample_dataset(sources, selection.train,
-                                                 replace(sample, augment={'enabled': False})),
-                         log)
+            start_metric(trainer.model, sample_dataset(
+                sources, selection.train, replace(sample, augment={'enabled': False})),
+                trainer.device, log)
         trainer.train()
         after = held_out_metrics(*measure)
     summary = {'before': before, 'after': after, 'steps': trainer.step,

@@ -16,19 +16,29 @@ handed to ``swap`` (the node builds a new backend from it and replaces the runni
 two frames). A skipped (non-finite) training step, or a validation criterion above
 ``divergence`` times the best, rolls the training copy back to the last accepted weights with a
 fresh optimiser. Inference is never blocked: it only ever sees complete, accepted models.
+
+Speed. Frames offered with their capture time and the vehicle's speed (the node's
+``speed_topic``) give each tuple the distance travelled to its sources, and the loss's velocity
+supervision makes the fine-tuned depth and odometry metric, as in training; the validation
+criterion then includes the velocity error. A model of arbitrary scale (``metric_scale``
+'none') is first rescaled to metres by the factor the speed measures on the first training
+tuples (:func:`~defeat_ros.trainer.speed_scale.start_metric`), as ``defeat-ros finetune``
+does; its accepted models record ``metric_scale`` 'velocity'.
 """
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import math
 from pathlib import Path
 import shutil
 import threading
 
 from defeat_ros.data.frame_selection import STATIC_THRESHOLD, thumbnail
+from defeat_ros.data.travel import travelled_distances
 from defeat_ros.losses import DeFeatLoss
 from defeat_ros.nets import load_model, save_model
 from defeat_ros.trainer.criterion import validation_criterion
+from defeat_ros.trainer.speed_scale import start_metric
 from defeat_ros.trainer.step import measure_loss, recorded_objective, TrainingStep
 from defeat_ros.typed_config import TypedConfig
 import numpy as np
@@ -89,6 +99,8 @@ class OnlineStats:
     rollbacks: int = 0
     triplets: int = 0
     held_out: int = 0
+    with_speed: int = 0
+    """Training tuples whose distances the speed gave."""
     last_event: str = 'collecting frames'
 
 
@@ -121,6 +133,7 @@ class OnlineFinetuner:
         self._train = deque(maxlen=config.buffer_size)
         self._held_out = deque(maxlen=max(1, config.buffer_size // (HOLD_OUT_EVERY - 1)))
         self._seen = 0
+        self._metric_checked = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._generator = np.random.default_rng(0)
@@ -132,31 +145,37 @@ class OnlineFinetuner:
         """Return a fresh Adam over the training copy."""
         return torch.optim.Adam(self.model.parameters(), lr=self.config.learning_rate)
 
-    def add_frame(self, frame, k_norm):
+    def add_frame(self, frame, k_norm, stamp=math.nan, speed=math.nan):
         """
         Offer the next frame of the stream.
 
         :param frame: 1 x 3 x h x w float in [0, 1] at the model's resolution.
         :param k_norm: 3 x 3 normalised intrinsics of the frame.
+        :param stamp: capture time in seconds (NaN: unknown).
+        :param speed: the vehicle's speed at that time in m/s (NaN: unknown).
         :raises ValueError: for non-finite intrinsics (nothing is added).
         """
         k_norm = torch.as_tensor(k_norm, dtype=torch.float32)
         if not torch.isfinite(k_norm).all():
             raise ValueError(f'non-finite intrinsics {k_norm.tolist()}')
         pixels = (frame[0].clamp(0, 1) * 255).round().to(torch.uint8).cpu()
-        self._window.append(pixels)
+        self._window.append((pixels, float(stamp), float(speed)))
         if len(self._window) < self._window.maxlen:
             return
-        frames = [self._window[self._target + offset] for offset in (0, *self.offsets)]
+        frames = [self._window[self._target + offset][0] for offset in (0, *self.offsets)]
         thumbs = [thumbnail(f.permute(1, 2, 0).numpy()) for f in frames]
         if min(np.abs(thumbs[0] - t).mean() for t in thumbs[1:]) < STATIC_THRESHOLD:
             return
-        sample = (torch.stack(frames), k_norm)
+        _, stamps, speeds = (np.array(column) for column in zip(*self._window))
+        distances = torch.from_numpy(travelled_distances(speeds, stamps, self._target,
+                                                         self.offsets))
+        sample = (torch.stack(frames), k_norm, distances)
         with self._lock:
             self._seen += 1
             held_out = self._seen % HOLD_OUT_EVERY == 0
             (self._held_out if held_out else self._train).append(sample)
             self.stats.triplets, self.stats.held_out = len(self._train), len(self._held_out)
+            self.stats.with_speed = sum(bool(torch.isfinite(s[2]).all()) for s in self._train)
 
     def reset(self):
         """Start a new stream (time jump, new resolution): no frame tuple spans the break."""
@@ -164,14 +183,31 @@ class OnlineFinetuner:
 
     def _batch(self, samples):
         """
-        Stack (frames, k_norm) samples into a TrainingStep batch on the device.
+        Stack (frames, k_norm, distances) samples into a TrainingStep batch on the device.
 
         :return: {'target': B x 3 x h x w, 'sources': B x S x 3 x h x w float in [0, 1],
-            'k_norm': B x 3 x 3}.
+            'k_norm': B x 3 x 3, 'distances': B x S metres (NaN unknown), 'offsets': B x S}.
         """
         frames = torch.stack([s[0] for s in samples]).to(self.device).float() / 255.0
         k_norm = torch.stack([s[1] for s in samples]).to(self.device)
-        return {'target': frames[:, 0], 'sources': frames[:, 1:], 'k_norm': k_norm}
+        distances = torch.stack([s[2] for s in samples]).to(self.device)
+        offsets = torch.tensor(self.offsets).expand(len(samples), -1)
+        return {'target': frames[:, 0], 'sources': frames[:, 1:], 'k_norm': k_norm,
+                'distances': distances, 'offsets': offsets}
+
+    def _start_metric(self):
+        """Rescale a model of arbitrary scale to metres once the speed is known (module doc)."""
+        self._metric_checked = True
+        if (self.model.config.metric_scale != 'none' or not self.loss_fn.config.velocity_weight
+                or not self.stats.with_speed):
+            return
+        with self._lock:
+            samples = [self._batch([sample]) for sample in self._train]
+        dataset = [{key: value[0] for key, value in sample.items()} for sample in samples]
+        if start_metric(self.model, dataset, self.device, self.log) is not None:
+            # the rescaled weights are where a rollback returns to (not the unscaled ones)
+            self.model.config = replace(self.model.config, metric_scale='velocity')
+            self.accepted = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     def _run(self):
         """Train, validate and swap until closed."""
@@ -185,6 +221,8 @@ class OnlineFinetuner:
             if not ready:
                 continue
             try:
+                if not self._metric_checked:
+                    self._start_metric()
                 self._step(batch)
             except Exception as error:  # the node must keep running whatever happens here
                 self._roll_back(f'training failed: {type(error).__name__}: {error}')
@@ -218,7 +256,7 @@ class OnlineFinetuner:
             batch = self._batch([sample])
             _, terms = measure_loss(self.model, self.loss_fn, batch['target'],
                                     list(batch['sources'].unbind(1)), self.offsets,
-                                    batch['k_norm'], seed)
+                                    batch['k_norm'], seed, batch['distances'])
             losses.append(validation_criterion(terms, self.loss_fn.config))
         return float(torch.stack(losses).mean())
 

@@ -9,6 +9,7 @@ alone moves a scale that is far off only slowly (300 fine-tuning steps took a tr
 that was 13.5x too short to 9.7x).
 """
 
+from defeat_ros.nets.rescale import rescale_model
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
@@ -46,3 +47,24 @@ def speed_scale(model, dataset, device, samples=64, batch_size=8):
     model.train(training)
     ratios = np.concatenate(ratios) if ratios else np.zeros(0)
     return float(np.median(ratios)) if len(ratios) else None
+
+
+def start_metric(model, dataset, device, log):
+    """
+    Rescale a model of arbitrary scale to metres, as the recorded speed measures it, in place.
+
+    :param model: DeFeatNet whose ``metric_scale`` is 'none'.
+    :param dataset: samples (unaugmented) with their ``distances``.
+    :param log: where the factor is reported.
+    :return: the factor applied, or None when no sample moved far enough to measure it.
+    """
+    factor = speed_scale(model, dataset, device)
+    if factor is None:
+        log('no training sample moved far enough to measure the scale; training from the '
+            "model's own scale")
+        return None
+    rescale_model(model, factor)
+    model.config.provenance['speed_scale_factor'] = factor
+    log(f'the speed puts the model at 1/{factor:.3g} of metres: depth and translation '
+        f'rescaled by {factor:.3g} before fine-tuning')
+    return factor
