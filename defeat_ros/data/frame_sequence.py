@@ -27,6 +27,11 @@ class FrameSequence:
     """F x 1 x H x W bool, pixels that belong to independently moving objects."""
     night: bool = False
     """Whether the frames were rendered with night lighting and sensor noise."""
+    labels: torch.Tensor = None
+    """F x 1 x H x W uint8 Cityscapes label-file ids per pixel (:mod:`defeat_ros.semantics`:
+    road 7, car 26, :data:`~defeat_ros.semantics.MOVING_CAR_ID` for moving cars, sky 23, ...;
+    0 unlabelled), aligned with ``depths``; None when the source has no classes (writers then
+    write no labels and datasets give IGNORE)."""
 
     def __post_init__(self):
         """Fill the moving mask with False when the scene is static."""

@@ -23,13 +23,22 @@ in the sequence folder, then in ``root``. Accepted contents (YAML or JSON):
 Pixel calibrations apply to frames of the calibrated size or a uniform scaling of it (same
 aspect ratio to 1 %); other sizes are an error naming the file. ``crop`` then removes border
 pixels and the intrinsics follow.
+
+Labels (the samples' ``labels``): a label PNG per frame holding one Cityscapes label-file id
+per pixel (:mod:`defeat_ros.semantics`; 0 unlabelled), named like the frame with ``.png``
+(``frame7.jpg`` -> ``frame7.png``), the size of the frame (undistorted and cropped with it,
+nearest neighbour). They are in the folder ``labels`` names: with ``labels`` empty, the sibling
+``<sequence folder>_labels`` (``drive/`` -> ``drive_labels/``) when it exists; otherwise the
+named folder itself for a root that is one sequence, or its subfolder named as the sequence
+folder; ``none`` turns labels off. Frames without a label PNG get IGNORE. Subfolders
+``<name>_labels`` beside a subfolder ``<name>`` are label folders, never sequences.
 """
 
 from dataclasses import dataclass, field
 import json
 from pathlib import Path
 
-from defeat_ros.data.image_ops import Crop, read_rgb
+from defeat_ros.data.image_ops import Crop, read_labels, read_rgb
 from defeat_ros.data.media import image_files, IMAGE_SUFFIXES, natural_key
 from defeat_ros.data.rectify import Rectifier
 from defeat_ros.data.sequence_dataset import FrameSource, SequenceDataset
@@ -41,6 +50,9 @@ import yaml
 CALIBRATION_NAMES = ('calib.yaml', 'calib.yml', 'calib.json', 'camera_info.yaml',
                      'intrinsics.json')
 """Calibration files looked for, in this order, when ``calibration`` is empty."""
+
+LABEL_SUFFIX = '_labels'
+"""Label folders found automatically are the sequence folder's name plus this suffix."""
 
 
 @dataclass
@@ -55,6 +67,10 @@ class ImageFolderConfig(TypedConfig):
     """Calibration file for every sequence; '' : look for CALIBRATION_NAMES (sequence, root)."""
     crop: list = field(default_factory=lambda: [0, 0, 0, 0])
     """Pixels removed [top, bottom, left, right] from each frame (intrinsics follow)."""
+    labels: str = ''
+    """Folder of label PNGs (Cityscapes label-file ids, named like the frames): itself for a
+    root that is one sequence, else its subfolder named as each sequence; '' : the sibling
+    ``<sequence folder>_labels`` if it exists; 'none': no labels."""
 
     def __post_init__(self):
         """Check the crop."""
@@ -148,6 +164,22 @@ def find_calibration(folder, config):
                             f'it or in {config.root}; set calibration')
 
 
+def find_label_folder(folder, config):
+    """Return the label folder of a sequence folder (see the module docstring), or None."""
+    folder = Path(folder)
+    if config.labels == 'none':
+        return None
+    if not config.labels:
+        sibling = folder.with_name(folder.name + LABEL_SUFFIX)
+        return sibling if sibling.is_dir() else None
+    labels = Path(config.labels)
+    if folder.resolve() != Path(config.root).resolve():
+        labels = labels / folder.name
+    if not labels.is_dir():
+        raise FileNotFoundError(f'label folder {labels} of {folder} does not exist')
+    return labels
+
+
 class ImageFolder(FrameSource):
     """
     One folder of frames as a frame source.
@@ -179,6 +211,9 @@ class ImageFolder(FrameSource):
                                  f'needs frames of the calibrated {rectifier.width}x'
                                  f'{rectifier.height}')
         self.k_norm = self.crop.intrinsics(self.calibration.k_norm, height, width)
+        self.label_folder = find_label_folder(folder, config)
+        """Where the label PNGs are (None: no labels)."""
+        self.has_labels = self.label_folder is not None
 
     def image(self, index):
         """Return frame ``index`` as RGB uint8 (undistorted and cropped when configured)."""
@@ -187,6 +222,19 @@ class ImageFolder(FrameSource):
         if rectifier is not None and not rectifier.identity:
             image = rectifier.apply(image)
         return self.crop.apply(image)
+
+    def labels(self, index):
+        """Return the label-file ids of frame ``index`` as :meth:`image` crops it, or None."""
+        if self.label_folder is None:
+            return None
+        path = self.label_folder / (self.files[index].stem + '.png')
+        if not path.is_file():
+            return None
+        labels = read_labels(path)
+        rectifier = self.calibration.rectifier
+        if rectifier is not None and not rectifier.identity:
+            labels = rectifier.apply(labels, nearest=True)
+        return self.crop.apply(labels)
 
     def frame_name(self, index):
         """Return the file of frame ``index``."""
@@ -202,7 +250,10 @@ def sequence_folders(config):
         return [root / name for name in config.sequences]
     if image_files(root):
         return [root]
-    folders = sorted((path for path in root.iterdir() if path.is_dir() and image_files(path)),
+    folders = [path for path in root.iterdir() if path.is_dir() and image_files(path)]
+    names = {path.name for path in folders}
+    folders = sorted((path for path in folders if not (path.name.endswith(LABEL_SUFFIX) and
+                                                       path.name[:-len(LABEL_SUFFIX)] in names)),
                      key=lambda path: natural_key(path.name))
     if not folders:
         raise ValueError(f'{root} has no image files and no subfolders with image files')

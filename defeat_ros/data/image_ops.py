@@ -4,7 +4,9 @@ Image files, crops and resampling for the datasets (numpy in, numpy or tensors o
 Colour images are RGB uint8 H x W x 3 until they become tensors (3 x H x W float32 in [0, 1]).
 Depth maps are float32 H x W metres with 0 where there is no depth. Intrinsics are normalised
 by image size in the corner convention of :mod:`defeat_ros.geometry`, so resizing leaves them
-unchanged and only a crop changes them.
+unchanged and only a crop changes them. Label maps are uint8 H x W class ids (Cityscapes
+label-file ids as stored, or train ids, see :mod:`defeat_ros.semantics`), resampled only by
+nearest neighbour so that no id is invented.
 """
 
 from dataclasses import dataclass
@@ -137,6 +139,40 @@ def resize_depth(depth, height, width):
     nearest = np.full(height * width, np.inf, dtype=np.float32)
     np.minimum.at(nearest, out_rows * width + out_cols, depth[rows, cols])
     return np.where(np.isfinite(nearest), nearest, np.float32(0.0)).reshape(height, width)
+
+
+def read_labels(path):
+    """
+    Read a label PNG: uint8 ids, one channel (a grey PNG, or the first channel as stored).
+
+    :param path: the PNG file (Cityscapes ``*_labelIds.png`` style: one id per pixel).
+    :return: uint8 H x W.
+    :raises OSError: when the file is missing, cannot be decoded or is not 8-bit.
+    """
+    labels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if labels is None:
+        raise OSError(f'cannot read label image {path}')
+    if labels.dtype != np.uint8:
+        raise OSError(f'{path}: expected an 8-bit label PNG, got {labels.dtype}')
+    return labels if labels.ndim == 2 else np.ascontiguousarray(labels[..., 0])
+
+
+def resize_labels(labels, height, width):
+    """
+    Resize a label map with nearest-neighbour sampling (never mixing ids).
+
+    Output pixel centres sample the input pixel they fall in (OpenCV's ``INTER_NEAREST_EXACT``:
+    the same geometry as the area resize of the frames), so labels stay aligned with them.
+
+    :param labels: uint8 H x W ids.
+    :param height: output height.
+    :param width: output width.
+    :return: uint8 height x width (the input itself at the same size).
+    """
+    labels = np.asarray(labels)
+    if labels.shape[:2] == (height, width):
+        return labels
+    return cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST_EXACT)
 
 
 def rgb_tensor(image):

@@ -10,7 +10,9 @@ are neither that size nor a pure resize of it (a crop) are refused, see
 :mod:`defeat_ros.data.kitti_calib` (odometry states no size: its rule is there). Without a
 split file every frame of every drive under the root that has its neighbours is used.
 Ground-truth depth (KITTI depth benchmark PNGs) is added as ``depth`` when ``depth`` is set;
-frames without a ground-truth file get all zeros (unknown). With ``oxts_speeds`` each raw drive's
+frames without a ground-truth file get all zeros (unknown). Every sample has ``labels``: the
+drive's ``semantic/image_0X`` PNGs where present, else IGNORE (see
+:mod:`defeat_ros.data.kitti_layout`). With ``oxts_speeds`` each raw drive's
 GPS/INS packets give the vehicle's speed at every frame, and samples the distance travelled to
 each source (``distances``, for velocity supervision; see :mod:`defeat_ros.data.kitti_layout`).
 Samples are named by their

@@ -11,6 +11,7 @@ layouts are read unchanged:
       <root>/<date>/<drive>/image_0X/data/<10 digits>.png (or .jpg, as Monodepth2 converts)
       <root>/<date>/<drive>/image_0X/timestamps.txt       one line per frame
       <root>/<date>/<drive>/proj_depth/groundtruth/image_0X/<10 digits>.png   (optional)
+      <root>/<date>/<drive>/semantic/image_0X/<10 digits>.png  uint8 labels  (optional)
       <root>/<date>/<drive>/oxts/data/<10 digits>.txt     GPS/INS packets        (optional)
       <root>/<date>/<drive>/oxts/timestamps.txt           one line per packet
 
@@ -35,6 +36,16 @@ sequences, drives downloaded without oxts) has none (None).
 Frames must be the calibrated images or pure resizes of them (see
 :mod:`defeat_ros.data.kitti_calib`): the first frame is checked when the drive is opened,
 every frame when it is read; a crop or an aspect-changing resize raises a ValueError.
+
+Class labels (``FrameSource.labels``, the samples' ``labels``) of raw drives are the uint8
+Cityscapes label-file ids of ``semantic/image_0X/<10 digits>.png`` in the drive folder, as
+:mod:`defeat_ros.data.kitti_writer` writes them (any size with the frame's aspect ratio); frames
+without such a file, and odometry sequences, have none (IGNORE). Not read yet (future work):
+KITTI-STEP's panoptic maps (``<step_root>/panoptic_maps/{train,val}/<4-digit sequence>/<6
+digits>.png``, train ids in the red channel). Their sequences are KITTI *tracking* sequences,
+which are parts of raw drives starting at a raw frame of their own; using them needs the
+tracking-to-raw table (drive and first frame per sequence) that KITTI's tracking devkit ships,
+then ``label_ids(red channel)`` of STEP frame ``raw index - first frame``.
 """
 
 from datetime import datetime, timezone
@@ -42,7 +53,7 @@ import os
 from pathlib import Path
 
 from defeat_ros.data.frame_windows import check_increasing
-from defeat_ros.data.image_ops import read_kitti_depth, read_rgb
+from defeat_ros.data.image_ops import read_kitti_depth, read_labels, read_rgb
 from defeat_ros.data.kitti_calib import (calibrated_intrinsics, check_image_size, projection,
                                          raw_camera_projection, RAW_CAMERAS, read_calib_file)
 from defeat_ros.data.kitti_oxts import packet_speeds, read_oxts_packets
@@ -152,6 +163,10 @@ class KittiDrive(FrameSource):
             raise ValueError(f'KITTI odometry sequence {folder} has no depth ground truth; '
                              'set depth to false')
         self.depth_dir = self.find_depth_dir(depth_root) if self.has_depth else None
+        self.label_dir = (None if self.odometry else
+                          self.drive_dir / 'semantic' / f'image_{self.camera:02d}')
+        """Folder of the drive's label PNGs (None: odometry, no labels)."""
+        self.has_labels = self.label_dir is not None and self.label_dir.is_dir()
 
     def image_path(self, index):
         """Return the image file of frame ``index``."""
@@ -245,6 +260,13 @@ class KittiDrive(FrameSource):
         if path.is_file():
             return read_kitti_depth(path)
         return np.zeros(self.size[::-1], dtype=np.float32)
+
+    def labels(self, index):
+        """Return the label-file ids of frame ``index`` (uint8 H x W), or None without a file."""
+        if not self.has_labels:
+            return None
+        path = self.label_dir / f'{index:010d}.png'
+        return read_labels(path) if path.is_file() else None
 
     def frame_name(self, index):
         """Return the split-file line of frame ``index``."""

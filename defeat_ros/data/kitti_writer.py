@@ -16,6 +16,10 @@ The layout is the one KITTI raw loaders (pykitti, Monodepth2's ``KITTIRAWDataset
                                            depth benchmark format: uint16 metres * 256,
                                            0 where there is no depth (inf, or beyond 255 m)
         moving/image_02/<index>.png        uint8 255 on independently moving objects, else 0
+        semantic/image_02/<index>.png      uint8 Cityscapes label-file ids per pixel (road 7,
+                                           car 26, moving car 34, sky 23...; 0 unlabelled; see
+                                           defeat_ros/semantics.py); only for sequences with
+                                           ``labels``
         velodyne_points/timestamps.txt     the image timestamps again: one scan per frame
         velodyne_points/data/<index>.bin   LiDAR scan from the exact depth (see below): float32
                                            x y z reflectance per point, KITTI's Velodyne axes
@@ -343,14 +347,18 @@ def write_kitti_raw(sequence, root, date='2011_09_26', drive=1, image_format='pn
         if not (date_dir / name).exists():
             (date_dir / name).write_text(text)
 
-    folders = {name: drive_dir / name for name in
-               ('image_02/data', 'proj_depth/groundtruth/image_02', 'moving/image_02',
-                'velodyne_points/data')}
+    names = ['image_02/data', 'proj_depth/groundtruth/image_02', 'moving/image_02',
+             'velodyne_points/data']
+    if sequence.labels is not None:
+        names.append('semantic/image_02')
+    folders = {name: drive_dir / name for name in names}
     for folder in folders.values():
         folder.mkdir(parents=True)
     images = images_uint8(sequence.images)
     depths = sequence.depths[:, 0].detach().double().cpu().numpy()
     moving = sequence.moving[:, 0].detach().cpu().numpy()
+    labels = (None if sequence.labels is None
+              else sequence.labels[:, 0].detach().cpu().to(torch.uint8).numpy())
     for index in range(len(sequence)):
         name = f'{index:010d}'
         image_path = folders['image_02/data'] / f'{name}.{image_format}'
@@ -362,6 +370,8 @@ def write_kitti_raw(sequence, root, date='2011_09_26', drive=1, image_format='pn
                   depth_png(depths[index]))
         write_png(folders['moving/image_02'] / f'{name}.png',
                   np.where(moving[index], 255, 0).astype(np.uint8))
+        if labels is not None:
+            write_png(folders['semantic/image_02'] / f'{name}.png', labels[index])
         velodyne_scan(depths[index], sequence.k_norm, images[index].mean(axis=2) / 255.0).tofile(
             folders['velodyne_points/data'] / f'{name}.bin')
     timestamps = timestamps_text(sequence.stamps, day)

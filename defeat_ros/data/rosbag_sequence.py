@@ -14,6 +14,14 @@ ambiguous or missing is an error that lists the bag's topics and types. An optio
 ``depth_topic`` (32FC1 metres, NaN unknown; or 16UC1 millimetres) adds ground truth matched to
 the images by header stamp, in the geometry of the images (undistorted with them).
 
+Labels. ``label_topic`` (a ``sensor_msgs/msg/Image`` of one Cityscapes label-file id per pixel,
+``8UC1`` or ``mono8``, the size of the images; see :mod:`defeat_ros.semantics`) gives the
+samples' ``labels``, matched to the images by header stamp and undistorted with them (nearest
+neighbour). Left empty, it is the one Image topic named ``.../semantic``
+(:data:`~defeat_ros.data.sequence_bag.LABEL_TOPIC`, as :func:`~defeat_ros.data.sequence_bag
+.write_bag` records it), if any; ``none`` turns labels off. Frames without a label message, and
+bags without a label topic, get IGNORE labels.
+
 Geometry. The first CameraInfo message is used, read as image_pipeline writes it: D, K and R
 describe the raw camera, P the rectified one (also on the CameraInfo of rectified topics).
 Raw topics are undistorted with D and R to the camera P (see :mod:`defeat_ros.data.rectify`);
@@ -43,7 +51,7 @@ and resized to the training resolution, and kept as uint8: H x W x 3 bytes a fra
 (640 x 192: 369 kB, so about 370 MB per 1000 frames; ground-truth depth adds 4 bytes a pixel).
 Data-loading workers share these arrays copy-on-write. With ``preload`` off only the message
 index is kept and each frame is read from the bag when a sample needs it (every worker opens
-the bag itself); depth ground truth is always preloaded.
+the bag itself); depth ground truth and labels (1 byte a pixel) are always preloaded.
 
 Errors. A missing, truncated or corrupt bag raises :class:`BagError` (a ValueError) naming the
 bag, as does an image topic with fewer readable messages than the bag's index lists.
@@ -57,9 +65,10 @@ from defeat_ros.bags.reader import BagError, open_bag, read_messages
 from defeat_ros.bags.topics import find_camera_info_topic, find_image_topic, find_speed_topic
 from defeat_ros.bags.topics import topic_connections
 from defeat_ros.data.frame_windows import check_increasing
-from defeat_ros.data.image_ops import resize_depth, resize_rgb
+from defeat_ros.data.image_ops import resize_depth, resize_labels, resize_rgb
 from defeat_ros.data.rectify import rectified_camera_matrix, Rectifier
 from defeat_ros.data.sample import as_sample_config
+from defeat_ros.data.sequence_bag import LABEL_TOPIC
 from defeat_ros.data.sequence_dataset import FrameSource, SequenceDataset
 from defeat_ros.data.travel import speeds_at
 from defeat_ros.messages.decode import depth_to_metres, message_to_rgb, SPEED_TYPES, twist_speed
@@ -88,6 +97,9 @@ class BagConfig(TypedConfig):
     """CameraInfo topic; '' : the only one, or the one beside the image topic."""
     depth_topic: str = ''
     """Ground-truth depth Image topic (32FC1 m or 16UC1 mm); '' : none."""
+    label_topic: str = ''
+    """Label Image topic (8UC1 or mono8 Cityscapes label-file ids); '' : the one Image topic
+    named ``.../semantic`` if there is one; 'none': no labels."""
     speed_topic: str = ''
     """Vehicle speed topic (Odometry, TwistStamped, TwistWithCovarianceStamped); '' : the only
     one not named ground_truth; 'none': no speed."""
@@ -149,6 +161,48 @@ def depth_array(message, where):
         raise BagError(f'{where}: {error}') from None
 
 
+LABEL_ENCODINGS = ('8UC1', 'mono8')
+"""Encodings of label Image messages: one uint8 id per pixel."""
+
+
+def label_array(message, where):
+    """
+    Decode a label Image (8UC1 or mono8) to uint8 H x W ids (a copy; row padding dropped).
+
+    :raises BagError: naming ``where`` for another encoding or a malformed message.
+    """
+    if message.encoding not in LABEL_ENCODINGS:
+        raise BagError(f'{where}: label encoding must be one of {LABEL_ENCODINGS}, got '
+                       f'{message.encoding!r}')
+    height, width, step = int(message.height), int(message.width), int(message.step)
+    data = np.frombuffer(memoryview(message.data), dtype=np.uint8)
+    if height == 0 or width == 0 or step < width or data.size < step * height:
+        raise BagError(f'{where}: label image {width}x{height} with step {step} does not fit '
+                       f'its {data.size} bytes')
+    return data[:height * step].reshape(height, step)[:, :width].copy()
+
+
+def find_label_topic(reader, path, topic=''):
+    """
+    Return the label topic of an open bag: ``topic`` (checked), the one auto-found, or None.
+
+    :param topic: the configured ``label_topic``: '' finds the one Image topic whose last name
+        component is :data:`~defeat_ros.data.sequence_bag.LABEL_TOPIC`; 'none': None.
+    :raises BagError: when a named topic is missing or not an Image, or several qualify.
+    """
+    if topic == 'none':
+        return None
+    if topic:
+        topic_connections(reader, path, topic, (IMAGE,), 'label')
+        return topic
+    candidates = sorted({c.topic for c in reader.connections
+                         if c.msgtype == IMAGE and c.topic.rsplit('/', 1)[-1] == LABEL_TOPIC})
+    if len(candidates) > 1:
+        raise BagError(f'bag {path}: set label_topic (or label_topic: none), there are several '
+                       f'label topics ({", ".join(candidates)})')
+    return candidates[0] if candidates else None
+
+
 class BagSequence(FrameSource):
     """
     The frames of one bag's image topic, at the training resolution.
@@ -180,6 +234,10 @@ class BagSequence(FrameSource):
             self.has_depth = bool(config.depth_topic)
             if self.has_depth:
                 self.read_depths(reader)
+            self.label_topic = find_label_topic(reader, self.path, config.label_topic)
+            """The topic the labels come from (None: no labels)."""
+            self.has_labels = self.label_topic is not None
+            self.label_maps = self.read_labels(reader) if self.has_labels else None
         finally:
             reader.close()
         self.count = len(self.log_times)
@@ -287,6 +345,23 @@ class BagSequence(FrameSource):
                 depth = self.rectifier.apply(depth, nearest=True)
                 self.depths[number] = resize_depth(depth, self.height, self.width)
 
+    def read_labels(self, reader):
+        """Return every frame's label-file ids: F x H x W uint8, training resolution (0: none)."""
+        connections = self.topic_connections(reader, self.label_topic, (IMAGE,), 'label')
+        position = {int(stamp): number for number, stamp in enumerate(self.header_ns)}
+        labels = np.zeros((len(self.header_ns), self.height, self.width), np.uint8)
+        where = f'bag {self.path}, topic {self.label_topic}'
+        for _, _, message in read_messages(reader, connections, self.path):
+            number = position.get(header_ns(message))
+            if number is not None:
+                ids = label_array(message, where)
+                if ids.shape != (self.rectifier.height, self.rectifier.width):
+                    raise BagError(f'{where}: labels are {ids.shape[1]}x{ids.shape[0]} but the '
+                                   f'images {self.rectifier.width}x{self.rectifier.height}')
+                ids = self.rectifier.apply(ids, nearest=True)
+                labels[number] = resize_labels(ids, self.height, self.width)
+        return labels
+
     def prepare(self, image):
         """Undistort and resize a decoded frame to the training resolution."""
         return resize_rgb(self.rectifier.apply(image), self.height, self.width)
@@ -316,6 +391,10 @@ class BagSequence(FrameSource):
     def depth(self, index):
         """Return the ground truth of frame ``index`` (metres, 0 unknown)."""
         return self.depths[index]
+
+    def labels(self, index):
+        """Return the label-file ids of frame ``index`` (training resolution), or None."""
+        return None if self.label_maps is None else self.label_maps[index]
 
     def frame_name(self, index):
         """Return the bag, topic and frame number of frame ``index``."""

@@ -20,10 +20,18 @@ With S source offsets and the training resolution H x W (``SampleConfig``):
 | ``name`` | str | where the target comes from, e.g. ``<drive> 0000000005 l`` |
 | ``depth`` | 1 x H x W float32 | ground-truth depth in metres, 0 where unknown (only datasets |
 |  |  | with ground truth; every sample of such a dataset has it) |
+| ``labels`` | H x W uint8 | per-pixel class of the target frame t as train ids 0..19 |
+|  |  | (:mod:`defeat_ros.semantics`; 19: moving car), 255 (``IGNORE``) where unlabelled; |
+|  |  | a loss target: aligned with ``target``, never flipped; every sample of every |
+|  |  | dataset has it (all 255 where the source has no labels) |
 
 The network-input keys are :data:`NETWORK_INPUTS`, the loss-target keys :data:`LOSS_TARGETS`.
 Images are resized from their native size to H x W with area interpolation; intrinsics are
-normalised by image size, so resizing does not change them. See :mod:`defeat_ros.data.augment`
+normalised by image size, so resizing does not change them. Labels are resized with nearest
+neighbour sampling (:func:`~defeat_ros.data.image_ops.resize_labels`), so only ids that occur
+in the source appear. Like ``depth``, ``labels`` belong to the loss targets: whatever a network
+predicts from a flipped input is flipped back (:func:`~defeat_ros.data.augment.unflip_images`)
+before it meets them. See :mod:`defeat_ros.data.augment`
 for the augmentations and how to undo a flip on predictions. ``torch.utils.data``'s default
 collate stacks samples into a batch (``name`` becomes a list).
 """
@@ -32,6 +40,7 @@ from dataclasses import dataclass, field
 
 from defeat_ros.data.augment import augment, AugmentConfig
 from defeat_ros.data.frame_windows import check_offsets
+from defeat_ros.semantics import IGNORE
 from defeat_ros.typed_config import TypedConfig
 import torch
 
@@ -40,6 +49,9 @@ NETWORK_INPUTS = ('target_aug', 'sources_aug', 'k_norm_aug')
 
 LOSS_TARGETS = ('target', 'sources', 'k_norm')
 """Keys the losses compare against: the unaugmented frames and their intrinsics."""
+
+GROUND_TRUTH = ('depth', 'labels')
+"""Per-pixel ground truth of the target frame: aligned with ``target``, never augmented."""
 
 
 @dataclass
@@ -76,7 +88,7 @@ def as_sample_config(sample):
 
 
 def build_sample(frames, k_norm, augmentation, offsets, index, name, stamp=float('nan'),
-                 depth=None, distances=None):
+                 depth=None, distances=None, labels=None):
     """
     Assemble a sample from its frames (target first) and the drawn augmentation.
 
@@ -89,6 +101,8 @@ def build_sample(frames, k_norm, augmentation, offsets, index, name, stamp=float
     :param stamp: capture time of the target (seconds).
     :param depth: H x W float32 tensor of ground truth, or None when the dataset has none.
     :param distances: S float metres travelled to each source (NaN unknown); None: unknown.
+    :param labels: H x W uint8 tensor of train ids of the target (aligned with ``frames[0]``,
+        unflipped); None: all IGNORE.
     :return: the sample dict (see the module docstring).
     """
     k_norm = k_norm.to(torch.float32)
@@ -110,4 +124,11 @@ def build_sample(frames, k_norm, augmentation, offsets, index, name, stamp=float
     }
     if depth is not None:
         sample['depth'] = depth.view(1, *depth.shape[-2:])
+    height, width = frames.shape[-2:]
+    if labels is None:
+        labels = torch.full((height, width), IGNORE, dtype=torch.uint8)
+    if labels.shape != (height, width) or labels.dtype != torch.uint8:
+        raise ValueError(f'labels must be uint8 {height} x {width} train ids, got '
+                         f'{labels.dtype} {tuple(labels.shape)}')
+    sample['labels'] = labels
     return sample

@@ -10,10 +10,16 @@ Topics, with ``<ns>`` the ``namespace`` argument (default ``/camera``):
 | ``<ns>/camera_info`` | sensor_msgs/msg/CameraInfo, plumb_bob, no distortion | ``camera_info`` |
 | ``/ground_truth/odometry`` | nav_msgs/msg/Odometry, ``odom`` -> ``base_link`` | ``odometry`` |
 | ``<ns>/depth/ground_truth`` | sensor_msgs/msg/Image 32FC1 metres, NaN = no depth | ``depth`` |
+| ``<ns>/semantic`` (:data:`LABEL_TOPIC`) | sensor_msgs/msg/Image 8UC1 label ids | ``labels`` |
 | ``/vehicle/wheel_odometry`` | nav_msgs/msg/Odometry, simulated (below) | ``wheel_odometry`` |
 
 Every message of frame i carries the header stamp ``start_time + sequence.stamps[i]`` and is
-recorded at that time. Image, camera info and depth use ``frame_id`` (an optical frame).
+recorded at that time. Image, camera info, depth and labels use ``frame_id`` (an optical
+frame). The label topic holds the sequence's ``labels``: one Cityscapes label-file id per pixel
+(:mod:`defeat_ros.semantics`: road 7, car 26, moving car 34, sky 23...; 0 unlabelled), encoded
+``8UC1`` rather than ``mono8`` so that nothing takes it for a grey camera (a bag's only colour
+image topic is found automatically, :func:`~defeat_ros.bags.topics.find_image_topic`); the
+rosbag dataset reads either encoding.
 Odometry follows REP-105/REP-103: ``base_link`` is a body frame (x forward, y left, z up) at
 the camera, ``odom`` is that body frame at the first image, and the twist is the finite
 difference of consecutive poses expressed in ``base_link`` (backward; forward for frame 0).
@@ -40,7 +46,8 @@ from defeat_ros.data.wheel_speed import simulate_wheel_odometry
 from defeat_ros.messages.builders import camera_info_msg, compressed_image_msg, depth_msg
 from defeat_ros.messages.builders import image_msg, odometry_msg
 from defeat_ros.messages.typestore import CAMERA_INFO, COMPRESSED_IMAGE, header, IMAGE, ODOMETRY
-from defeat_ros.messages.typestore import stamp_ns, TYPESTORE
+from defeat_ros.messages.typestore import msg, stamp_ns, TYPESTORE
+import numpy as np
 
 
 IMAGE_TRANSPORTS = ('raw', 'compressed', 'both')
@@ -51,12 +58,24 @@ ODOM_FRAME = 'odom'
 BASE_FRAME = 'base_link'
 ODOMETRY_TOPIC = '/ground_truth/odometry'
 WHEEL_ODOMETRY_TOPIC = '/vehicle/wheel_odometry'
+LABEL_TOPIC = 'semantic'
+"""Name of the label topic under the camera namespace (``/camera/semantic`` by default)."""
+LABEL_ENCODING = '8UC1'
+"""Encoding of the label Image messages: one uint8 label-file id per pixel."""
+
+
+def label_msg(labels, hdr):
+    """Return a sensor_msgs/Image, 8UC1, of uint8 H x W label-file ids."""
+    labels = np.ascontiguousarray(labels, dtype=np.uint8)
+    height, width = labels.shape
+    return msg(IMAGE, header=hdr, height=height, width=width, encoding=LABEL_ENCODING,
+               is_bigendian=0, step=width, data=labels.reshape(-1))
 
 
 def write_bag(sequence, path, storage='mcap', image_transport='raw', camera_info=True,
               odometry=True, depth=False, namespace='/camera', frame_id='camera_optical',
               start_time=1_700_000_000.0, jpeg_quality=90, wheel_odometry=True,
-              wheel_config=None):
+              wheel_config=None, labels=False):
     """
     Record ``sequence`` into a new rosbag2 directory ``path`` (see the module docstring).
 
@@ -75,8 +94,10 @@ def write_bag(sequence, path, storage='mcap', image_transport='raw', camera_info
     :param wheel_odometry: write ``/vehicle/wheel_odometry``.
     :param wheel_config: the simulated sensor's rate, errors and seed: a
         :class:`~defeat_ros.data.wheel_speed.WheelOdometryConfig` (None: the defaults).
+    :param labels: write ``<ns>/semantic`` (:data:`LABEL_TOPIC`) from ``sequence.labels``.
     :return: the bag directory.
-    :raises ValueError: for unknown choices, bad quality or non-increasing stamps.
+    :raises ValueError: for unknown choices, bad quality, non-increasing stamps, or
+        ``labels`` for a sequence without labels.
     :raises FileExistsError: when ``path`` exists.
     """
     if image_transport not in IMAGE_TRANSPORTS:
@@ -88,6 +109,8 @@ def write_bag(sequence, path, storage='mcap', image_transport='raw', camera_info
         raise ValueError('the sequence has no frames')
     if not bool((sequence.stamps[1:] > sequence.stamps[:-1]).all()):
         raise ValueError('sequence.stamps must increase strictly')
+    if labels and sequence.labels is None:
+        raise ValueError('labels=True but the sequence has no labels')
 
     prefix = '/' + namespace.strip('/') if namespace.strip('/') else ''
     topics = {}
@@ -101,9 +124,12 @@ def write_bag(sequence, path, storage='mcap', image_transport='raw', camera_info
         topics['odometry'] = (ODOMETRY_TOPIC, ODOMETRY)
     if depth:
         topics['depth'] = (f'{prefix}/depth/ground_truth', IMAGE)
+    if labels:
+        topics['labels'] = (f'{prefix}/{LABEL_TOPIC}', IMAGE)
 
     images = images_uint8(sequence.images)
     depths = sequence.depths[:, 0].detach().cpu().numpy()
+    label_maps = sequence.labels[:, 0].detach().cpu().numpy() if labels else None
     trajectory = body_trajectory(sequence.poses)
     linear, angular = body_twists(trajectory, sequence.stamps)
 
@@ -136,6 +162,8 @@ def write_bag(sequence, path, storage='mcap', image_transport='raw', camera_info
                                 (0.0, 0.0, wheel.yaw_rates[index]),
                                 header(nanoseconds, ODOM_FRAME), BASE_FRAME,
                                 wheel.pose_covariances[index], wheel.twist_covariance)
+        if key == 'labels':
+            return label_msg(label_maps[index], camera_header)
         return depth_msg(depths[index], camera_header)
 
     with create_bag(path, storage) as writer:

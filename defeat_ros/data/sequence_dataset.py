@@ -2,10 +2,13 @@
 The Dataset every loader shares: frame sources in, samples of (target, sources) out.
 
 A loader describes each sequence as a :class:`FrameSource` (frames by index, intrinsics,
-optional stamps, presence and ground-truth depth) and hands the sources to
+optional stamps, presence, ground-truth depth and per-pixel class labels) and hands the sources to
 :class:`SequenceDataset`, which picks the target frames whose neighbours exist (see
 :mod:`defeat_ros.data.frame_windows`), reads and resizes frames, draws the augmentation and
-assembles the sample (see :mod:`defeat_ros.data.sample`).
+assembles the sample (see :mod:`defeat_ros.data.sample`). Every sample gets ``labels``: the
+target's :meth:`FrameSource.labels` (label-file ids of any size with the frame's aspect ratio)
+resized with nearest neighbour to the training resolution and mapped to train ids
+(:func:`~defeat_ros.semantics.train_ids`), or all IGNORE where the source has none.
 
 Augmentation draws are deterministic: sample ``i`` in epoch ``e`` draws from a generator seeded
 with ``(config.seed, e, i)``, whatever the number of data-loading workers. Call
@@ -17,9 +20,10 @@ import logging
 
 from defeat_ros.data.augment import draw_augmentation
 from defeat_ros.data.frame_windows import valid_targets
-from defeat_ros.data.image_ops import resize_depth, resize_rgb, rgb_tensor
+from defeat_ros.data.image_ops import resize_depth, resize_labels, resize_rgb, rgb_tensor
 from defeat_ros.data.sample import as_sample_config, build_sample
 from defeat_ros.data.travel import travelled_distances
+from defeat_ros.semantics import train_ids
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -32,7 +36,7 @@ class FrameSource:
     One sequence of frames from one camera: the interface loaders implement.
 
     Subclasses set the attributes in their constructor and implement :meth:`image` (and
-    :meth:`depth` when ``has_depth``).
+    :meth:`depth` when ``has_depth``; :meth:`labels` when they may have class labels).
     """
 
     name = ''
@@ -54,6 +58,8 @@ class FrameSource:
     """Largest time between consecutive frames of one sample (0: no check)."""
     has_depth = False
     """Whether :meth:`depth` returns ground truth."""
+    has_labels = False
+    """Whether :meth:`labels` may return class labels (for some frames at least)."""
 
     def image(self, index):
         """Return frame ``index`` as RGB uint8 H x W x 3 (any size; the dataset resizes it)."""
@@ -62,6 +68,16 @@ class FrameSource:
     def depth(self, index):
         """Return ground truth of frame ``index``: float32 H x W metres, 0 (or inf) unknown."""
         raise NotImplementedError
+
+    def labels(self, index):
+        """
+        Return the per-pixel classes of frame ``index``, or None when it has none (the default).
+
+        :return: uint8 H x W Cityscapes label-file ids (:mod:`defeat_ros.semantics`; 0
+            unlabelled), aligned with :meth:`image`; any size with the same aspect ratio as the
+            frame (the dataset resizes them with nearest neighbour). None: no labels.
+        """
+        return None
 
     def frame_name(self, index):
         """Return the name of frame ``index`` (the default: source name and index)."""
@@ -116,6 +132,8 @@ class SequenceDataset(Dataset):
                         'e.g. %s', len(self.dropped), len(self.dropped) + len(self),
                         self.dropped[0])
         self.has_depth = bool(self.sources) and all(s.has_depth for s in self.sources)
+        self.has_labels = any(s.has_labels for s in self.sources)
+        """Whether some source may have class labels (samples always carry ``labels``)."""
         self.speed_sources = sorted({s.speed_source or 'unnamed' for s in self.sources
                                      if s.speeds is not None})
         """Where the speeds of the sources that have them come from ([]: no speed)."""
@@ -135,8 +153,34 @@ class SequenceDataset(Dataset):
 
     def frame(self, source, index):
         """Read frame ``index`` of ``source`` at the training resolution as 3 x H x W."""
-        image = resize_rgb(source.image(index), self.config.height, self.config.width)
-        return rgb_tensor(image)
+        return self.frame_and_size(source, index)[0]
+
+    def frame_and_size(self, source, index):
+        """Return frame ``index`` (3 x H x W, training resolution) and its size (height, width)."""
+        image = source.image(index)
+        size = image.shape[:2]
+        return rgb_tensor(resize_rgb(image, self.config.height, self.config.width)), size
+
+    def labels(self, source, index, size):
+        """
+        Return the train ids (H x W uint8 tensor) of frame ``index``, or None without labels.
+
+        :param size: (height, width) of the frame as :meth:`FrameSource.image` returns it.
+        :raises ValueError: when the labels' aspect ratio is not the frame's (1 % tolerance).
+        """
+        labels = source.labels(index)
+        if labels is None:
+            return None
+        labels = np.asarray(labels)
+        if labels.ndim != 2 or labels.dtype != np.uint8:
+            raise ValueError(f'{source.frame_name(index)}: labels must be uint8 H x W, got '
+                             f'{labels.dtype} with shape {labels.shape}')
+        (height, width), (label_height, label_width) = size, labels.shape
+        if abs(label_width * height / (label_height * width) - 1.0) > 0.01:
+            raise ValueError(f'{source.frame_name(index)}: labels are {label_width}x'
+                             f'{label_height}, not the frame {width}x{height} or a resize of it')
+        labels = resize_labels(labels, self.config.height, self.config.width)
+        return torch.from_numpy(train_ids(labels))
 
     def __getitem__(self, index):
         """Return sample ``index`` (see :mod:`defeat_ros.data.sample`)."""
@@ -144,8 +188,9 @@ class SequenceDataset(Dataset):
             raise IndexError(f'sample {index} out of range for {len(self)} samples')
         source = self.sources[self.source_index[index]]
         target = int(self.target_frame[index])
-        frames = torch.stack([self.frame(source, target)] +
-                             [self.frame(source, target + o) for o in self.config.offsets])
+        first, size = self.frame_and_size(source, target)
+        frames = torch.stack([first] + [self.frame(source, target + o)
+                                        for o in self.config.offsets])
         depth = None
         if self.has_depth:
             depth = torch.from_numpy(resize_depth(source.depth(target), self.config.height,
@@ -155,4 +200,5 @@ class SequenceDataset(Dataset):
                                         self.config.offsets)
         augmentation = draw_augmentation(self.config.augment, self.generator(index))
         return build_sample(frames, source.k_norm, augmentation, self.config.offsets, index,
-                            source.frame_name(target), stamp, depth, distances)
+                            source.frame_name(target), stamp, depth, distances,
+                            self.labels(source, target, size))

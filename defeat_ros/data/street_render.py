@@ -1,5 +1,5 @@
 """
-Ray casting and shading of a StreetLayout: exact depth, object ids and radiance per pixel.
+Ray casting and shading of a StreetLayout: exact depth, object ids, classes and radiance per pixel.
 
 Geometry pass: every pixel ray is intersected with the ground plane and, inside each box's
 projected bounding rectangle only, with the box (slab test in the box frame); the nearest hit
@@ -7,6 +7,22 @@ wins. Shading pass: procedural albedo per surface (asphalt, markings, kerbs, pav
 with windows, cars, poles, lamps, sky) lit by the sun (day) or by headlights, street lights and
 emissive surfaces with inverse-square falloff (night). Radiance is linear and unclipped; the
 camera sensor model turns it into an image.
+
+Classes (:func:`classify`, a by-product of the hit): every pixel gets the Cityscapes label-file
+id (:mod:`defeat_ros.semantics`) of the surface its ray hits first:
+
+| surface | label-file id |
+| --- | --- |
+| ground within ``ROAD_HALF_WIDTH`` of the centre line (lanes, markings, parking strips) | road 7 |
+| ground beyond it (kerb, pavement, the paved ground between and behind buildings) | sidewalk 8 |
+| building boxes | building 11 |
+| pole boxes and lamp heads (a street light is a pole in Cityscapes) | pole 17 |
+| parked (static) cars | car 26 |
+| moving cars (boxes from ``moving_start`` on) | :data:`~defeat_ros.semantics.MOVING_CAR_ID` 34 |
+| sky (no hit within :data:`MAX_DISTANCE`) | sky 23 |
+
+Each pixel is classified by the hit at its centre (no anti-aliasing), so the classes agree
+exactly with the depth (sky where it is inf) and the moving mask (``surface >= moving_start``).
 """
 
 from dataclasses import dataclass
@@ -15,6 +31,7 @@ import math
 from defeat_ros.data.street_layout import (BUILDING, CAR, LAMP, LANE_EDGE, POLE,
                                            ROAD_HALF_WIDTH)
 from defeat_ros.geometry import pixel_grid
+from defeat_ros.semantics import CLASSES
 import torch
 
 SKY, GROUND = -1, -2
@@ -26,6 +43,15 @@ NEAR = 0.05
 CORNER_PAIRS = torch.combinations(torch.arange(8), 2)
 """All 28 pairs of box corners: their crossings of the near plane bound a clipped box."""
 
+
+LABEL_ID = {name: label for _, label, name, _ in CLASSES}
+"""Cityscapes label-file id of every class name of :mod:`defeat_ros.semantics`."""
+KIND_LABELS = torch.zeros(max(BUILDING, CAR, POLE, LAMP) + 1, dtype=torch.uint8)
+KIND_LABELS[BUILDING] = LABEL_ID['building']
+KIND_LABELS[CAR] = LABEL_ID['car']
+KIND_LABELS[POLE] = LABEL_ID['pole']
+KIND_LABELS[LAMP] = LABEL_ID['pole']
+"""Label-file id of each box kind (cars: parked; moving cars get ``moving car`` instead)."""
 
 SUN = torch.nn.functional.normalize(torch.tensor([-0.4, -0.8, 0.45]), dim=0)
 """Direction towards the sun in the world frame (y down, so the sun is above)."""
@@ -145,6 +171,28 @@ def screen_rectangles(boxes, rotations, rot, origin, k_pix, height, width, max_d
     index = index[nearest[index].argsort()]
     rects = torch.stack([r0, r1, c0, c1], dim=1)[index].tolist()
     return list(zip(index.tolist(), rects, nearest[index].tolist()))
+
+
+def classify(road, boxes, moving_start, hits):
+    """
+    Return the Cityscapes label-file id (N uint8) of every pixel's hit (module docstring).
+
+    :param road: the layout's :class:`~defeat_ros.data.street_layout.Road`.
+    :param boxes: the boxes the hits index.
+    :param moving_start: index of the first moving car in ``boxes``.
+    :param hits: the :class:`Hits` of :func:`cast`.
+    """
+    surface = hits.surface
+    box_labels = KIND_LABELS[boxes.kind]
+    box_labels[moving_start:] = LABEL_ID['moving car']
+    labels = box_labels[surface.clamp(min=0)] if len(boxes) else \
+        torch.zeros(surface.shape, dtype=torch.uint8)
+    labels = torch.where(surface == SKY, LABEL_ID['sky'], labels)
+    ground = torch.nonzero(surface == GROUND).view(-1)
+    lateral, _ = road.lateral_and_along(hits.local[ground, 0], hits.local[ground, 2])
+    labels[ground] = torch.where(lateral.abs() < ROAD_HALF_WIDTH, LABEL_ID['road'],
+                                 LABEL_ID['sidewalk']).to(torch.uint8)
+    return labels
 
 
 def hash2(x, y, salt=0.0):

@@ -2,8 +2,9 @@
 The synthetic driving world: a camera driving through a procedural street, by day and by night.
 
 ``render_sequence(WorldConfig(...))`` returns a :class:`FrameSequence` with exact depth, poses,
-intrinsics, stamps and moving-object masks. Day and night share the geometry and trajectory of
-a seed, so ``night=True`` gives the paired night drive.
+intrinsics, stamps, moving-object masks and per-pixel classes (Cityscapes label-file ids, see
+:func:`~defeat_ros.data.street_render.classify`). Day and night share the geometry and
+trajectory of a seed, so ``night=True`` gives the paired night drive.
 """
 
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +15,7 @@ import os
 from defeat_ros.data.camera_sensor import DAY, expose, NIGHT
 from defeat_ros.data.frame_sequence import FrameSequence
 from defeat_ros.data.street_layout import Boxes, EGO_LANE_OFFSET, StreetLayout
-from defeat_ros.data.street_render import cast, pixel_rays, shade
+from defeat_ros.data.street_render import cast, classify, pixel_rays, shade
 from defeat_ros.geometry import axis_angle_to_matrix, scale_intrinsics
 from defeat_ros.typed_config import TypedConfig
 import torch
@@ -146,20 +147,27 @@ class StreetWorld:
         return Boxes.concatenate([self.layout.static, moving]), len(self.layout.static)
 
     def radiance(self, time):
-        """Camera pose, hits and linear radiance 3 x H x W at ``time``."""
+        """Camera pose, hits, first moving box, linear radiance 3 x H x W and boxes at ``time``."""
         cfg = self.config
         pose = self.trajectory.pose(time)
         boxes, moving_start = self.scene_at(time)
         hits = cast(boxes, pose, self.rays, cfg.height, cfg.width, cfg.camera_height, self.k_pix)
         radiance = shade(self.layout, boxes, moving_start, hits, pose, self.rays,
                          float(self.k_pix[1, 1]), cfg.height, cfg.width, cfg.night)
-        return pose, hits, moving_start, radiance
+        return pose, hits, moving_start, radiance, boxes
 
     def frame(self, index):
-        """Image 3 x H x W, depth 1 x H x W, moving mask 1 x H x W and pose of frame ``index``."""
+        """
+        Render frame ``index``.
+
+        :return: (image 3 x H x W, depth 1 x H x W, moving mask 1 x H x W, pose 4 x 4, uint8
+            label-file ids 1 x H x W). Depth, mask and classes are those at the frame time
+            (the end of the exposure), also with motion blur.
+        """
         cfg = self.config
         time = index / cfg.fps
-        pose, hits, moving_start, radiance = self.radiance(time)
+        pose, hits, moving_start, radiance, boxes = self.radiance(time)
+        labels = classify(self.layout.road, boxes, moving_start, hits)
         if cfg.motion_blur > 1:  # integrate the exposure that ends at the frame time
             for k in range(1, cfg.motion_blur):
                 earlier = time - cfg.exposure * k / (cfg.motion_blur - 1)
@@ -173,7 +181,8 @@ class StreetWorld:
         generator = torch.Generator().manual_seed(cfg.seed * 100003 + index)
         image = expose(radiance, settings, generator)
         shape = (1, cfg.height, cfg.width)
-        return (image, hits.depth.view(shape), (hits.surface >= moving_start).view(shape), pose)
+        return (image, hits.depth.view(shape), (hits.surface >= moving_start).view(shape), pose,
+                labels.view(shape))
 
 
 def render_sequence(config, workers=None):
@@ -201,4 +210,5 @@ def render_sequence(config, workers=None):
         stamps=torch.arange(config.frames, dtype=torch.float64) / config.fps,
         moving=torch.stack([f[2] for f in frames]),
         night=config.night,
+        labels=torch.stack([f[4] for f in frames]),
     )

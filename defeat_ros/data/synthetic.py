@@ -4,13 +4,14 @@ The synthetic street world as a training set with exact ground-truth depth (day,
 ``SyntheticDataset(SyntheticConfig(...), SampleConfig(...))`` renders one drive per seed and
 lighting with :func:`~defeat_ros.data.street_world.render_sequence` (``both`` renders the
 paired day and night drives of each seed: same street, same trajectory) and serves them like
-any other dataset, with ``depth`` in every sample (0 where there is no depth: the sky), and
+any other dataset, with ``depth`` in every sample (0 where there is no depth: the sky), the
+rendered classes as ``labels`` (train ids; all IGNORE for sequences without ``labels``), and
 with the speed a simulated wheel odometry measures at each frame
 (:mod:`defeat_ros.data.wheel_speed`, seeded by the drive's seed), as a bag of the drive would
 record it, for the velocity supervision (``wheel_speed``).
 :meth:`SyntheticDataset.from_sequences` wraps :class:`FrameSequence` s rendered elsewhere.
 Rendering takes about a second per 25 frames at 640 x 192 on a 2-core CPU; frames are kept
-as uint8 (H x W x 3 bytes each) and depth as float32.
+as uint8 (H x W x 3 bytes each), depth as float32 and classes as uint8.
 """
 
 from dataclasses import dataclass, field, replace
@@ -76,6 +77,9 @@ class FrameSequenceSource(FrameSource):
         self.stamps = sequence.stamps.detach().double().cpu().numpy()
         self.count = len(sequence)
         self.has_depth = True
+        self.label_maps = (None if sequence.labels is None
+                           else sequence.labels[:, 0].detach().cpu().numpy().astype('uint8'))
+        self.has_labels = self.label_maps is not None
         if wheel is not None:
             self.speeds = wheel_speeds_at(sequence, self.stamps, wheel)
             self.speed_source = (f'simulated wheel odometry ({wheel.rate:g} Hz, scale error '
@@ -88,6 +92,10 @@ class FrameSequenceSource(FrameSource):
     def depth(self, index):
         """Return the exact depth of frame ``index`` (metres, inf where nothing is hit)."""
         return self.depths[index]
+
+    def labels(self, index):
+        """Return the rendered classes of frame ``index`` (label-file ids), or None."""
+        return None if self.label_maps is None else self.label_maps[index]
 
     def frame_name(self, index):
         """Return the drive and frame number."""
