@@ -18,6 +18,9 @@ SUBCOMMANDS = {
     'synth': ('synth', 'render a synthetic drive (day, night or both) as KITTI folders and '
                        'bags'),
     'train': ('train', 'train DeFeat-Net from a YAML config (config/train/)'),
+    'pretrain-encoder': ('pretrain_encoder', 'self-supervised (SimCLR) pretraining of a ResNet '
+                                             'encoder on unlabeled frames, for '
+                                             'model.pretrained_encoder'),
     'evaluate': ('evaluate', 'score a model: depth, pose and features, day versus night'),
     'finetune': ('finetune', 'fine-tune a model on bags (self-supervised) and write a new '
                              'model'),

@@ -36,14 +36,14 @@ class ResnetEncoder(nn.Module):
     inside. Output: five maps at strides 2, 4, 8, 16, 32 with ``self.channels`` channels.
     ``width`` is the stem's channel count: 64 is the standard ResNet (ImageNet weights load),
     32 or 16 give a network 4 or 16 times smaller for CPUs and small default models.
+    ``weights_path`` names a torchvision ResNet state dict (:meth:`load_imagenet`) of this depth
+    and width, such as the file ``defeat-ros pretrain-encoder`` writes for any width.
     """
 
     def __init__(self, num_layers=18, num_images=1, weights_path=None, width=64):
         super().__init__()
         if num_layers not in RESNETS:
             raise ValueError(f'ResNet depth must be one of {sorted(RESNETS)}, got {num_layers}')
-        if weights_path and width != 64:
-            raise ValueError(f'ImageNet weights need encoder width 64, got {width}')
         block, blocks = RESNETS[num_layers]
         self.stem = nn.Sequential(
             nn.Conv2d(3 * num_images, width, kernel_size=7, stride=2, padding=3, bias=False),
@@ -61,35 +61,58 @@ class ResnetEncoder(nn.Module):
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode='fan_out', nonlinearity='relu')
         if weights_path:
-            self.load_imagenet(weights_path, num_layers, num_images)
+            self.load_imagenet(weights_path, num_layers, num_images, width)
         mean = torch.tensor(IMAGENET_MEAN * num_images).view(1, -1, 1, 1)
         std = torch.tensor(IMAGENET_STD * num_images).view(1, -1, 1, 1)
         self.register_buffer('mean', mean, persistent=False)
         self.register_buffer('std', std, persistent=False)
 
-    def load_imagenet(self, weights_path, num_layers, num_images):
-        """Copy a torchvision ResNet state dict into the trunk; stacked frames share conv1."""
+    def load_imagenet(self, weights_path, num_layers, num_images, width=64):
+        """
+        Copy a torchvision ResNet state dict into the trunk; stacked frames share conv1.
+
+        Any width loads whose tensors have this encoder's shapes (ImageNet weights: 64).
+
+        :raises ValueError: naming the file's depth, or the first tensor whose shape differs
+            (with the width the file holds when its stem is another width).
+        """
         renames = [(r'^conv1\.', 'stem.0.'), (r'^bn1\.', 'stem.1.'),
                    (r'^layer(\d)\.', lambda m: f'layers.{int(m.group(1)) - 1}.')]
-        state = {}
-        for key, value in load_state_dict_file(weights_path).items():
-            if key.startswith('fc.'):
+        state, names = {}, {}
+        for name, value in load_state_dict_file(weights_path).items():
+            if name.startswith('fc.'):
                 continue
+            key = name
             for pattern, replacement in renames:
                 key = re.sub(pattern, replacement, key)
-            state[key] = value
-        if 'stem.0.weight' in state and num_images > 1:
-            # Spread the RGB filters over the stacked frames: responses keep their scale.
-            rgb = state['stem.0.weight']
-            state['stem.0.weight'] = rgb.repeat(1, num_images, 1, 1) / num_images
+            state[key], names[key] = value, name
         own = self.state_dict()
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))
-        wrong = [k for k in set(own) & set(state) if own[k].shape != state[k].shape]
-        if missing or unexpected or wrong:
+        if missing or unexpected:
             raise ValueError(f'{weights_path} is not a ResNet{num_layers} checkpoint '
-                             f'(missing {missing[:3]}, unexpected {unexpected[:3]}, '
-                             f'wrong shape {wrong[:3]})')
+                             f'(missing {missing[:3]}, unexpected {unexpected[:3]})')
+
+        def file_shape(key):  # the file's conv1 is for one RGB frame
+            shape = tuple(own[key].shape)
+            if key == 'stem.0.weight':
+                return (shape[0], shape[1] // num_images) + shape[2:]
+            return shape
+        wrong = [k for k in own if tuple(state[k].shape) != file_shape(k)]
+        if wrong:
+            key = wrong[0]
+            message = (f'{weights_path}: tensor {names[key]} has shape '
+                       f'{tuple(state[key].shape)}, the ResNet{num_layers} encoder of width '
+                       f'{width} needs {file_shape(key)}')
+            file_width = state['stem.0.weight'].shape[0]
+            if file_width != width:
+                message += (f'; the file holds a width-{file_width} encoder: need encoder '
+                            f'width {file_width} (model.encoder_width), got {width}')
+            raise ValueError(message)
+        if num_images > 1:
+            # Spread the RGB filters over the stacked frames: responses keep their scale.
+            rgb = state['stem.0.weight']
+            state['stem.0.weight'] = rgb.repeat(1, num_images, 1, 1) / num_images
         self.load_state_dict(state)
 
     def forward(self, images):
