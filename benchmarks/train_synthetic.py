@@ -172,6 +172,9 @@ def main():
             after = accuracy(load_model(result), held_out)
             for condition in held_out:
                 rows.append((name, condition, *before[condition], *after[condition], seconds))
+                print(f'done: {name} {condition} AbsRel {before[condition][0]:.3f} -> '
+                      f'{after[condition][0]:.3f}, a1 {before[condition][1]:.3f} -> '
+                      f'{after[condition][1]:.3f}, {seconds:.0f} s', flush=True)
     print(f'\n{args.steps} steps, batch {cfg.data.batch_size}, {model.width}x{model.height}, '
           f'encoder width {model.encoder_width}, pose scale {model.pose_scale} and initial depth '
           f'{args.initial_depth} m unless the variant says otherwise, precision '
