@@ -7,8 +7,11 @@ from defeat_ros.losses.bidirectional import BidirectionalConsistency
 from defeat_ros.losses.contrastive import PixelwiseContrastiveLoss
 from defeat_ros.losses.explainability import ExplainabilityLoss
 from defeat_ros.losses.feature_warp import FeatureWarpLoss
-from defeat_ros.losses.photometric import PhotometricError
+from defeat_ros.losses.photometric import masked_mean, PhotometricError
+from defeat_ros.losses.pretext import pretext_losses
 from defeat_ros.losses.reprojection import MinReprojection
+from defeat_ros.losses.semantic import (class_map, known_labels, movable_mask, resize_classes,
+                                        segmentation_loss, sky_mask)
 from defeat_ros.losses.smoothness import EdgeAwareSmoothness
 from defeat_ros.losses.velocity import VelocitySupervision
 from defeat_ros.typed_config import TypedConfig
@@ -40,7 +43,10 @@ class LossConfig(TypedConfig):
     smoothness_weight: float = 1e-3
     """Edge-aware smoothness weight at scale 0; scale s uses weight / 2^s."""
     feature_warp_weight: float = 1.0
-    """Weight of the feature warp loss (0 with contrastive_weight 0 = the no-feature ablation)."""
+    """
+    Weight of the feature warp loss (0 with contrastive_weight 0 = the no-feature ablation).
+    With ``pointwise: charbonnier`` it is TripleDNet's feature-metric term beta * L_fm (seed 003;
+    here with the ``ssim_weight`` share of SSIM on the features, as DeFeat-Net's)."""
     contrastive_weight: float = 1.0
     """Weight of the pixel-wise contrastive loss (on the scale-0 correspondences, detached, so
     it shapes the features only)."""
@@ -91,6 +97,32 @@ class LossConfig(TypedConfig):
     speed (no effect on others). It makes depth and odometry metric; 0 turns it off."""
     velocity_tolerance: float = 0.0
     """Relative distance error that costs nothing (the speed sensor's accuracy, e.g. 0.02)."""
+    pretext_weight: float = 1.0
+    """
+    alpha of TripleDNet (seed 003): weight of the pretext loss L_pt, the sum over the model's
+    pretext tasks (``model.pretext``) of the mean Charbonnier error (``charbonnier_eps``) of
+    the reconstructed image or the predicted Lab chroma. Applies only to a model with pretext
+    heads (no effect on others)."""
+    segmentation_weight: float = 0.1
+    """
+    Seed 004: weight of the cross-entropy of the segmentation head (``model.segmentation``)
+    against the samples' ``labels``, averaged over labelled pixels (255 ignored; 0 on a batch
+    without labels). Applies only to a model with the head (no effect on others)."""
+    semantic_smoothness: bool = False
+    """
+    Seed 004: the smoothness term costs nothing between neighbours of different classes (depth
+    may jump at class boundaries). Classes: the sample's label where known, else the
+    segmentation head's argmax (with ``model.segmentation``), else unknown, which counts as one
+    class of its own."""
+    sky_weight: float = 0.0
+    """
+    Seed 004: weight of the mean disparity over sky pixels (classes as for
+    ``semantic_smoothness``), averaged over ``scales``: pushes the sky to ``max_depth``."""
+    mask_movable: bool = False
+    """
+    Seed 004: leave pixels of movable classes (person, rider, vehicles, moving car; classes as
+    for ``semantic_smoothness``) out of the photometric term's mean (not out of the
+    bidirectional loss's)."""
 
     def __post_init__(self):
         """Reject values no loss can be computed with."""
@@ -102,6 +134,9 @@ class LossConfig(TypedConfig):
         if self.velocity_weight < 0 or not 0 <= self.velocity_tolerance < 1:
             raise ValueError(f'velocity_weight must be >= 0 and velocity_tolerance in [0, 1), '
                              f'got {self.velocity_weight}, {self.velocity_tolerance}')
+        for name in ('pretext_weight', 'segmentation_weight', 'sky_weight'):
+            if getattr(self, name) < 0:
+                raise ValueError(f'{name} must be >= 0, got {getattr(self, name)}')
         if self.feature_balance not in FEATURE_BALANCES:
             raise ValueError(f'feature_balance must be one of {FEATURE_BALANCES}, '
                              f'got {self.feature_balance!r}')
@@ -122,6 +157,11 @@ class LossConfig(TypedConfig):
     def uses_features(self):
         """Whether a term reads FeatNet's outputs (not so in the no-feature ablation)."""
         return bool(self.feature_warp_weight or self.contrastive_weight)
+
+    @property
+    def uses_classes(self):
+        """Whether a term reads the per-pixel class map (labels or predicted classes)."""
+        return bool(self.semantic_smoothness or self.sky_weight or self.mask_movable)
 
     @property
     def feature_warp_scales(self):
@@ -162,7 +202,7 @@ class DeFeatLoss(nn.Module):
         """Whether the networks must also predict source depth (seed-001 terms)."""
         return self.config.bidirectional
 
-    def forward(self, outputs, target, sources, k_norm, to_depth, distances=None):
+    def forward(self, outputs, target, sources, k_norm, to_depth, distances=None, labels=None):
         """
         Return (total scalar, dict of detached named terms), computed in float32.
 
@@ -176,24 +216,34 @@ class DeFeatLoss(nn.Module):
         :param to_depth: maps sigmoid disparity to metric depth (DeFeatNet.to_depth).
         :param distances: B x S metres travelled from the target to each source, NaN unknown
             (the samples' ``distances``); None: unknown. Known ones add the velocity term.
+        :param labels: B x H x W train ids of the target (the samples' ``labels``, uint8,
+            255 unknown); None: all unknown. Read by the segmentation and semantic terms.
         """
         with torch.autocast(target.device.type, enabled=False):
             return self.float32_loss(outputs.to_float(), target.float(),
                                      [source.float() for source in sources], k_norm.float(),
-                                     to_depth, distances)
+                                     to_depth, distances, labels)
 
-    def float32_loss(self, outputs, target, sources, k_norm, to_depth, distances=None):
+    def float32_loss(self, outputs, target, sources, k_norm, to_depth, distances=None,
+                     labels=None):
         """:meth:`forward` on float32 inputs, outside autocast."""
         cfg = self.config
         h, w = target.shape[-2:]
         k_pix = scale_intrinsics(k_norm, h, w)
+        if outputs.segmentation is not None or cfg.uses_classes:
+            labels = known_labels(labels, target)
+        classes = class_map(labels, outputs.segmentation) if cfg.uses_classes else None
+        static = 1.0 - movable_mask(classes) if cfg.mask_movable else None
         identity = stack([self.error(source, target) for source in sources])
         zero = target.new_zeros(())
         names = ('photometric', 'smoothness', 'feature_warp', 'contrastive', 'explainability')
         terms = {name: zero for name in names}
+        if cfg.sky_weight:
+            terms['sky'] = zero
         for scale in range(cfg.scales):
             disparity = outputs.disparities[scale]
-            depth = to_depth(resize(disparity, h, w))
+            full_disparity = resize(disparity, h, w)
+            depth = to_depth(full_disparity)
             matches = [correspondences(depth, pose, k_pix) for pose in outputs.poses]
             errors = stack([self.error(sample(source, pixels), target)
                             for source, (pixels, _) in zip(sources, matches)])
@@ -203,10 +253,15 @@ class DeFeatLoss(nn.Module):
                 terms['explainability'] = (terms['explainability']
                                            + self.explainability.regulariser(masks))
             chosen = self.reprojection(errors, identity)
-            terms['photometric'] = terms['photometric'] + chosen.loss.mean()
+            terms['photometric'] = terms['photometric'] + (
+                chosen.loss.mean() if static is None else masked_mean(chosen.loss, static))
             image = resize(target, *disparity.shape[-2:])
+            boundaries = (resize_classes(classes, *disparity.shape[-2:])
+                          if cfg.semantic_smoothness else None)
             terms['smoothness'] = (terms['smoothness'] + cfg.smoothness_weight / 2 ** scale
-                                   * self.smoothness(disparity, image))
+                                   * self.smoothness(disparity, image, boundaries))
+            if cfg.sky_weight:
+                terms['sky'] = terms['sky'] + masked_mean(full_disparity, sky_mask(classes))
             in_view = torch.gather(stack([valid for _, valid in matches]), 1, chosen.source)
             counted = in_view * chosen.automask if cfg.correspondences == 'automask' else in_view
             if cfg.feature_warp_weight and scale < cfg.feature_warp_scales:
@@ -233,6 +288,16 @@ class DeFeatLoss(nn.Module):
                 distances = target.new_full((len(target), len(sources)), float('nan'))
             terms['velocity'] = self.velocity(outputs.poses, distances.float())
             total = total + cfg.velocity_weight * terms['velocity']
+        if cfg.sky_weight:
+            total = total + cfg.sky_weight * terms['sky']
+        if outputs.pretext is not None:
+            tasks = pretext_losses(outputs.pretext, cfg.charbonnier_eps)
+            terms.update({f'pretext_{task}': value for task, value in tasks.items()})
+            terms['pretext'] = sum(tasks.values())
+            total = total + cfg.pretext_weight * terms['pretext']
+        if outputs.segmentation is not None:
+            terms['segmentation'] = segmentation_loss(outputs.segmentation, labels)
+            total = total + cfg.segmentation_weight * terms['segmentation']
         if cfg.bidirectional:
             total = total + self.bidirectional_terms(outputs, target, sources, k_norm, to_depth,
                                                      terms)

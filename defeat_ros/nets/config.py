@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 
+from defeat_ros.nets.pretext import PRETEXTS
 from defeat_ros.typed_config import TypedConfig
 
 TRANSLATION_SCALINGS = ('none', 'mean_inverse_depth')
@@ -57,17 +58,33 @@ class ModelConfig(TypedConfig):
     then runs DepthNet on the newer frame too."""
     explainability: bool = False
     """Add SfMLearner's explainability decoder to PoseNet."""
+    pretext: str = 'none'
+    """
+    TripleDNet (seed 003): 'reconstruction', 'colourisation' or 'both' adds a pretext decoder
+    on the DepthNet encoder (shared) with those task heads: the image from the encoder's
+    features, and the image's CIE Lab chroma (a*, b*) from the decoder's full-resolution map
+    concatenated with the grey-scale image. Its maps at every scale are concatenated into the
+    depth decoder's up-convolutions (distillation skip connections), so inference runs the
+    pretext decoder (not its heads) too. Trained by ``loss.pretext_weight``. 'none': DeFeat-Net."""
+    segmentation: bool = False
+    """
+    Seed 004: add a semantic segmentation decoder (the 20 train ids of defeat_ros.semantics,
+    logits at full resolution) on the DepthNet encoder (shared); trained by
+    ``loss.segmentation_weight`` on the samples' ``labels``, read by the loss's semantic terms;
+    not used for depth at inference."""
     pose_temporal_order: bool = True
     """
     Feed PoseNet frame pairs in temporal order and invert the motion when the source is earlier
     (Monodepth2 / DeFeat-Net); False always feeds (target, source)."""
     pretrained_encoder: str = ''
     """
-    Optional local path of ImageNet ResNet weights: a torchvision ResNet state dict
-    (``.safetensors`` or a tensors-only ``.pth`` such as torchvision's own
-    ``resnet18-f37072fd.pth``) that initialises all three encoders, so ``depth_layers``,
-    ``feat_layers`` and ``pose_layers`` must all be its depth and ``encoder_width`` 64. Nothing
-    is downloaded; docs/training.md says how to make the file. '': random encoders."""
+    Optional local path of encoder weights: a torchvision ResNet state dict (``.safetensors``
+    or a tensors-only ``.pth``: ImageNet weights such as torchvision's own
+    ``resnet18-f37072fd.pth``, or the file ``defeat-ros pretrain-encoder`` writes) that
+    initialises all three encoders, so ``depth_layers``, ``feat_layers`` and ``pose_layers``
+    must all be its depth and ``encoder_width`` its width (64 for ImageNet weights; a tensor of
+    another shape is named in the error). Nothing is downloaded; docs/training.md says how to
+    make the file. '': random encoders."""
     metric_scale: str = 'none'
     """
     Where the scale of depth and translation comes from: 'velocity' (trained with the vehicle's
@@ -99,5 +116,7 @@ class ModelConfig(TypedConfig):
         if self.metric_scale not in METRIC_SCALES:
             raise ValueError(f'metric_scale must be one of {METRIC_SCALES}, '
                              f'got {self.metric_scale!r}')
+        if self.pretext not in PRETEXTS:
+            raise ValueError(f'pretext must be one of {PRETEXTS}, got {self.pretext!r}')
         if self.feature_dims < 1:
             raise ValueError(f'feature_dims must be positive, got {self.feature_dims}')

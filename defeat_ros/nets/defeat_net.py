@@ -35,12 +35,21 @@ class TrainOutputs:
     """Target DepthNet encoder map at stride 2, B x 64 x H/2 x W/2 (with source_disparities)."""
     source_encoder_features: list = None
     """S source DepthNet encoder maps at stride 2 (with source_disparities)."""
+    pretext: dict = None
+    """
+    TripleDNet pretext task -> (prediction, truth) for the target frame, when the model has
+    them: 'reconstruction' B x 3 x H x W (the network input), 'colourisation' B x 2 x H x W (its
+    Lab chroma / 100)."""
+    segmentation: object = None
+    """Target class logits B x NUM_CLASSES x H x W (when the model has the head)."""
 
     def to_float(self):
         """Return a copy with every tensor in float32 (what a mixed-precision forward gives)."""
         def cast(value):
-            if isinstance(value, list):
-                return [cast(item) for item in value]
+            if isinstance(value, (list, tuple)):
+                return type(value)(cast(item) for item in value)
+            if isinstance(value, dict):
+                return {key: cast(item) for key, item in value.items()}
             return value.float() if value is not None else None
         return replace(self, **{f.name: cast(getattr(self, f.name)) for f in fields(self)})
 
@@ -54,7 +63,8 @@ class DeFeatNet(nn.Module):
         cfg = self.config
         weights = cfg.pretrained_encoder or None
         self.depth_net = DepthNet(cfg.depth_layers, cfg.min_depth, cfg.max_depth, weights,
-                                  cfg.encoder_width, cfg.initial_depth)
+                                  cfg.encoder_width, cfg.initial_depth, cfg.pretext,
+                                  cfg.segmentation)
         self.feat_net = FeatNet(cfg.feat_layers, cfg.feature_dims, weights, cfg.encoder_width)
         self.pose_net = PoseNet(cfg.pose_layers, weights, cfg.explainability, cfg.encoder_width,
                                 cfg.pose_scale)
@@ -113,11 +123,14 @@ class DeFeatNet(nn.Module):
             DistributedDataParallel then sees FeatNet unused rather than waiting for it).
         """
         depth_encoder = self.depth_net.encoder(target)
+        depth = self.depth_net.decode_train(depth_encoder, target)
         out = TrainOutputs(
-            disparities=self.depth_net.decode(depth_encoder),
+            disparities=depth.disparities,
             features=self.feat_net(target) if with_features else None,
             source_features=[self.feat_net(source) for source in sources] if with_features else [],
             poses=[],
+            pretext=depth.pretext,
+            segmentation=depth.segmentation,
         )
         if self.pose_net.mask_decoder is not None:
             out.explainability = []

@@ -24,4 +24,10 @@ def unflip_outputs(outputs, flipped):
         outputs.encoder_features = unflip_images(outputs.encoder_features, flipped)
         outputs.source_encoder_features = [unflip_images(f, flipped)
                                            for f in outputs.source_encoder_features]
+    if outputs.pretext is not None:
+        # Prediction and truth both come from the flipped input: they stay aligned.
+        outputs.pretext = {task: tuple(unflip_images(m, flipped) for m in pair)
+                           for task, pair in outputs.pretext.items()}
+    if outputs.segmentation is not None:
+        outputs.segmentation = unflip_images(outputs.segmentation, flipped)
     return outputs

@@ -40,8 +40,9 @@ def held_out_metrics(model, loss_fn, dataset, offsets, batch_size, device):
         target = batch['target'].to(device)
         sources = list(batch['sources'].to(device).unbind(1))
         distances = batch['distances'].to(device)
+        labels = batch['labels'].to(device) if 'labels' in batch else None
         total, terms = measure_loss(model, loss_fn, target, sources, offsets,
-                                    batch['k_norm'].to(device), number, distances)
+                                    batch['k_norm'].to(device), number, distances, labels)
         values = {'loss': total, 'criterion': validation_criterion(terms, loss_fn.config),
                   'photometric': terms['photometric']}
         for name, value in values.items():

@@ -88,7 +88,9 @@ class TrainingStep:
             normalised intrinsics; optionally ``target_aug`` and ``sources_aug`` (the network
             inputs, the loss frames otherwise) and ``flipped`` B bool (which inputs are
             mirrored; none otherwise) and ``distances`` B x S (metres travelled to each source,
-            NaN unknown: the velocity supervision; unknown otherwise).
+            NaN unknown: the velocity supervision; unknown otherwise) and ``labels`` B x H x W
+            (uint8 train ids of the target, 255 unknown: the segmentation and semantic terms;
+            all unknown otherwise).
         """
         sources = list(batch['sources'].unbind(1))
         sources_aug = [source.contiguous(memory_format=self.memory_format)
@@ -102,7 +104,8 @@ class TrainingStep:
             if 'flipped' in batch:
                 outputs = unflip_outputs(outputs, batch['flipped'])
         total, terms = self.loss_fn(outputs, batch['target'], sources, batch['k_norm'].float(),
-                                    self.model.to_depth, batch.get('distances'))
+                                    self.model.to_depth, batch.get('distances'),
+                                    batch.get('labels'))
         self.optimiser.zero_grad(set_to_none=True)
         non_finite = self.sum_over_processes(
             (~torch.isfinite(total.detach())).float().reshape(1)).item()
@@ -121,7 +124,8 @@ class TrainingStep:
 
 
 @torch.no_grad()
-def measure_loss(model, loss_fn, target, sources, offsets, k_norm, seed=0, distances=None):
+def measure_loss(model, loss_fn, target, sources, offsets, k_norm, seed=0, distances=None,
+                 labels=None):
     """
     Return the DeFeatLoss of a batch without learning: (total, terms), in eval mode.
 
@@ -135,6 +139,7 @@ def measure_loss(model, loss_fn, target, sources, offsets, k_norm, seed=0, dista
     :param k_norm: B x 3 x 3 normalised intrinsics.
     :param seed: seed of the loss's random draws.
     :param distances: B x S metres travelled to each source (NaN unknown), or None.
+    :param labels: B x H x W train ids of the target (255 unknown), or None.
     """
     training = model.training
     model.eval()
@@ -143,6 +148,7 @@ def measure_loss(model, loss_fn, target, sources, offsets, k_norm, seed=0, dista
         torch.manual_seed(seed)
         outputs = model.forward_train(target, sources, offsets, loss_fn.needs_source_depth,
                                       loss_fn.uses_features)
-        total, terms = loss_fn(outputs, target, sources, k_norm, model.to_depth, distances)
+        total, terms = loss_fn(outputs, target, sources, k_norm, model.to_depth, distances,
+                               labels)
     model.train(training)
     return total, terms
