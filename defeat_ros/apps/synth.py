@@ -106,7 +106,7 @@ def run_synth(out, config, conditions=('day',), formats=DEFAULT_FORMATS, storage
             log(f'{condition}: RobotCar run, images {run.folder}, models {run.models_dir}')
         if 'bag' in formats:
             bag = write_bag(sequence, out / condition / 'bag', storage=storage,
-                            image_transport=image_transport, depth=True,
+                            image_transport=image_transport, depth=True, labels=True,
                             wheel_config=WheelOdometryConfig(seed=cfg.seed))
             log(f'{condition}: rosbag2 ({storage}) {bag}')
     return timings
