@@ -17,6 +17,41 @@ INS_COLUMNS = ('timestamp', 'velocity_north', 'velocity_east', 'velocity_down')
 """The columns read: time (microseconds) and velocity (m/s)."""
 
 
+def read_ins_columns(path, columns):
+    """
+    Read named columns of an SDK ``ins.csv``, the first being ``timestamp``.
+
+    :param path: the ins.csv.
+    :param columns: header names, ``'timestamp'`` first.
+    :return: (N int64 times in microseconds, N x (len(columns) - 1) float64 values).
+    :raises ValueError: naming the file when the header lacks a column, a row's values there
+        are not numbers (with its line), there are no rows, or times do not increase.
+    """
+    with open(path, newline='') as stream:
+        reader = csv.reader(stream)
+        header = [name.strip() for name in next(reader, [])]
+        missing = [name for name in columns if name not in header]
+        if missing:
+            raise ValueError(f'{path}: the header has no column {", ".join(missing)} (an SDK '
+                             f'ins.csv starts with timestamp,ins_status,...); got {header}')
+        indices = [header.index(name) for name in columns]
+        values = []
+        for line, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            try:
+                values.append([float(row[index]) for index in indices])
+            except (IndexError, ValueError):
+                raise ValueError(f'{path}, line {line}: expected numbers in columns '
+                                 f'{", ".join(columns)}, got {",".join(row)!r}') from None
+    if not values:
+        raise ValueError(f'{path}: no INS rows after the header')
+    values = np.array(values, dtype=np.float64)
+    times = values[:, 0].astype(np.int64)
+    check_increasing(times, f'INS {path}', 1e-6)
+    return times, values[:, 1:]
+
+
 def read_ins_speeds(path):
     """
     Return the vehicle's speed in every row of an SDK ``ins.csv``.
@@ -24,30 +59,7 @@ def read_ins_speeds(path):
     :param path: the ins.csv.
     :return: (N int64 times in microseconds; N float64 speeds in m/s, the norm of
         ``velocity_north, velocity_east, velocity_down``).
-    :raises ValueError: naming the file when the header lacks a column of :data:`INS_COLUMNS`,
-        a row's values there are not numbers (with its line), there are no rows, or times do
-        not increase.
+    :raises ValueError: as :func:`read_ins_columns`.
     """
-    with open(path, newline='') as stream:
-        reader = csv.reader(stream)
-        header = [name.strip() for name in next(reader, [])]
-        missing = [name for name in INS_COLUMNS if name not in header]
-        if missing:
-            raise ValueError(f'{path}: the header has no column {", ".join(missing)} (an SDK '
-                             f'ins.csv starts with timestamp,ins_status,...); got {header}')
-        columns = [header.index(name) for name in INS_COLUMNS]
-        values = []
-        for line, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            try:
-                values.append([float(row[column]) for column in columns])
-            except (IndexError, ValueError):
-                raise ValueError(f'{path}, line {line}: expected numbers in columns '
-                                 f'{", ".join(INS_COLUMNS)}, got {",".join(row)!r}') from None
-    if not values:
-        raise ValueError(f'{path}: no INS rows after the header')
-    values = np.array(values, dtype=np.float64)
-    times = values[:, 0].astype(np.int64)
-    check_increasing(times, f'INS {path}', 1e-6)
-    return times, np.linalg.norm(values[:, 1:], axis=1)
+    times, velocities = read_ins_columns(path, INS_COLUMNS)
+    return times, np.linalg.norm(velocities, axis=1)

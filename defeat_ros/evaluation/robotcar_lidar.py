@@ -67,11 +67,11 @@ without a file (chunks not downloaded) are skipped; a window without any scan is
 Velodyne HDL-32E scans (RobotCar Radar dataset) are not read.
 """
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
 from defeat_ros.data.robotcar import camera_model_name, read_camera_model, run_folder
+from defeat_ros.data.robotcar_ins import read_ins_columns
 from defeat_ros.data.robotcar_vo import euler_to_so3, read_vo_rows
 from defeat_ros.geometry import matrix_to_quaternion, quaternion_to_matrix
 from defeat_ros.typed_config import option, TypedConfig
@@ -244,34 +244,11 @@ def ins_poses(path):
     :param path: the ins.csv (columns found by :data:`INS_POSE_COLUMNS` header names).
     :return: (N int64 times, N x 4 x 4 float64 ``se3(northing, easting, down, roll, pitch,
         yaw)``, positions relative to the first row's).
-    :raises ValueError: naming the file for a missing column, a row that is not numbers (with
-        its line), no rows, or times that do not increase.
+    :raises ValueError: as :func:`~defeat_ros.data.robotcar_ins.read_ins_columns`.
     """
-    with open(path, newline='') as stream:
-        reader = csv.reader(stream)
-        header = [name.strip() for name in next(reader, [])]
-        missing = [name for name in INS_POSE_COLUMNS if name not in header]
-        if missing:
-            raise ValueError(f'{path}: the header has no column {", ".join(missing)}; got '
-                             f'{header}')
-        columns = [header.index(name) for name in INS_POSE_COLUMNS]
-        values = []
-        for line, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            try:
-                values.append([float(row[column]) for column in columns])
-            except (IndexError, ValueError):
-                raise ValueError(f'{path}, line {line}: expected numbers in columns '
-                                 f'{", ".join(INS_POSE_COLUMNS)}') from None
-    if not values:
-        raise ValueError(f'{path}: no INS rows after the header')
-    values = np.array(values, dtype=np.float64)
-    times = values[:, 0].astype(np.int64)
-    if np.any(np.diff(times) <= 0):
-        raise ValueError(f'{path}: timestamps do not increase')
-    values[:, 1:4] -= values[0, 1:4]
-    return times, se3(values[:, 1:7])
+    times, values = read_ins_columns(path, INS_POSE_COLUMNS)
+    values[:, :3] -= values[0, :3]
+    return times, se3(values)
 
 
 def slerp(q0, q1, fraction):
