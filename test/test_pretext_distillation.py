@@ -2,9 +2,7 @@
 
 import json
 import math
-from pathlib import Path
 
-from defeat_ros.geometry import normalise_intrinsics
 from defeat_ros.losses import DeFeatLoss, LossConfig
 from defeat_ros.losses.pretext import pretext_losses
 from defeat_ros.nets import DeFeatNet, load_model, ModelConfig, save_model
@@ -12,27 +10,15 @@ from defeat_ros.nets.pretext import chroma, grey
 from defeat_ros.runtime.onnx_export import export_onnx
 from defeat_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from defeat_ros.runtime.torch_backend import TorchBackend
-from defeat_ros.trainer.config import TrainConfig
 from defeat_ros.trainer.flip import unflip_outputs
-from defeat_ros.trainer.step import TrainingStep
 import pytest
 import torch
-
-REPO = Path(__file__).resolve().parents[1]
-SMALL = {'feature_dims': 8, 'height': 64, 'width': 96, 'encoder_width': 16}
+from variant_testing import frames, SMALL, variant_step
 
 
 def small_net(pretext='both', **changes):
     torch.manual_seed(0)
     return DeFeatNet(ModelConfig(**SMALL, pretext=pretext, **changes))
-
-
-def frames(batch=2):
-    gen = torch.Generator().manual_seed(1)
-    target = torch.rand(batch, 3, 64, 96, generator=gen)
-    sources = [torch.rand(batch, 3, 64, 96, generator=gen) for _ in range(2)]
-    k_norm = normalise_intrinsics(60.0, 60.0, 47.5, 31.5, 96, 64).expand(batch, 3, 3)
-    return target, sources, k_norm
 
 
 def test_pretext_loss_is_the_mean_charbonnier_error_per_task():
@@ -185,17 +171,9 @@ def test_a_pretext_model_exports_and_onnx_depth_matches_pytorch(tmp_path):
 
 
 def test_the_pretext_variant_config_trains_three_steps():
-    config = TrainConfig.from_yaml(REPO / 'config' / 'train' / 'variant_pretext.yaml')
+    config, model, step, batch = variant_step('pretext')
     assert config.model.pretext == 'both' and config.loss.pointwise == 'charbonnier'
     assert config.loss.pretext_weight == 1.0 and config.loss.feature_warp_weight == 1.0
-    torch.manual_seed(0)
-    model = DeFeatNet(ModelConfig.from_dict(
-        {**config.model.to_dict(), **SMALL, 'pretrained_encoder': ''}))
-    loss = DeFeatLoss(LossConfig.from_dict({**config.loss.to_dict(), 'contrastive_positives': 64}))
-    step = TrainingStep(model, loss, torch.optim.Adam(model.parameters(), lr=1e-3), [-1, 1])
-    target, sources, k_norm = frames()
-    batch = {'target': target, 'sources': torch.stack(sources, 1), 'k_norm': k_norm,
-             'flipped': torch.tensor([True, False])}
     before = [p.detach().clone() for p in model.parameters()]
     for _ in range(3):
         result = step(batch)

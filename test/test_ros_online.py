@@ -33,20 +33,30 @@ def swaps(probe, namespace):
     return int({kv.key: kv.value for kv in found[-1].values}['swaps']) if found else 0
 
 
-def test_online_mode_swaps_and_keeps_publishing(tmp_path):
+def online_setup(tmp_path, **settings):
+    """
+    Return (parameter overrides, RGB frames, camera intrinsics in pixels) of an online node.
+
+    The model is small and untrained; ``settings`` add to or replace the online parameters.
+    """
     torch.manual_seed(0)
     model = save_model(DeFeatNet(ModelConfig(height=64, width=96, encoder_width=16,
                                              feature_dims=8)), tmp_path / 'model')
     sequence = render_sequence(WORLD)
-    images = images_uint8(sequence.images)
-    fx, fy, cx, cy = pixel_intrinsics_opencv(sequence.k_norm, WORLD.height, WORLD.width)
-    namespace = unique_namespace('online')
+    intrinsics = pixel_intrinsics_opencv(sequence.k_norm, WORLD.height, WORLD.width)
     settings = {'model': str(model), 'backend': 'pytorch', 'online_finetune': True,
                 'online_checkpoint_dir': str(tmp_path / 'online'), 'online_step_rate': 20.0,
-                'online_validate_every': 4, 'online_learning_rate': 1e-3}
+                **settings}
+    return ([Parameter(k, value=v) for k, v in settings.items()],
+            images_uint8(sequence.images), intrinsics, sequence)
+
+
+def test_online_mode_swaps_and_keeps_publishing(tmp_path):
+    overrides, images, (fx, fy, cx, cy), sequence = online_setup(
+        tmp_path, online_validate_every=4, online_learning_rate=1e-3)
+    namespace = unique_namespace('online')
     with ros_context() as context:
-        node = DepthNode(namespace=namespace, context=context,
-                         parameter_overrides=[Parameter(k, value=v) for k, v in settings.items()])
+        node = DepthNode(namespace=namespace, context=context, parameter_overrides=overrides)
         probe = Probe(context, namespace)
         probe.listen(Image, 'depth/image')
         probe.listen(DiagnosticArray, '/diagnostics')
@@ -75,19 +85,11 @@ def test_online_mode_swaps_and_keeps_publishing(tmp_path):
 
 
 def test_speed_topic_gives_the_fine_tuning_metric_scale(tmp_path):
-    torch.manual_seed(0)
-    model = save_model(DeFeatNet(ModelConfig(height=64, width=96, encoder_width=16,
-                                             feature_dims=8)), tmp_path / 'model')
-    sequence = render_sequence(WORLD)
-    images = images_uint8(sequence.images)
-    fx, fy, cx, cy = pixel_intrinsics_opencv(sequence.k_norm, WORLD.height, WORLD.width)
+    overrides, images, (fx, fy, cx, cy), sequence = online_setup(
+        tmp_path, online_validate_every=1000, speed_topic='wheel_odometry')
     namespace = unique_namespace('online_speed')
-    settings = {'model': str(model), 'backend': 'pytorch', 'online_finetune': True,
-                'online_checkpoint_dir': str(tmp_path / 'online'), 'online_step_rate': 20.0,
-                'online_validate_every': 1000, 'speed_topic': 'wheel_odometry'}
     with ros_context() as context:
-        node = DepthNode(namespace=namespace, context=context,
-                         parameter_overrides=[Parameter(k, value=v) for k, v in settings.items()])
+        node = DepthNode(namespace=namespace, context=context, parameter_overrides=overrides)
         probe = Probe(context, namespace)
         probe.listen(Image, 'depth/image')
         image_pub = probe.node.create_publisher(Image, 'image', 10)

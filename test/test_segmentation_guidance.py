@@ -2,21 +2,17 @@
 
 import json
 import math
-from pathlib import Path
 
-from defeat_ros.geometry import normalise_intrinsics
 from defeat_ros.losses import DeFeatLoss, EdgeAwareSmoothness, LossConfig, PhotometricError
 from defeat_ros.losses.semantic import class_map, segmentation_loss
 from defeat_ros.nets import DeFeatNet, load_model, ModelConfig, save_model, TrainOutputs
 from defeat_ros.semantics import IGNORE, MOVABLE, NUM_CLASSES, SKY
-from defeat_ros.trainer.config import TrainConfig
 from defeat_ros.trainer.flip import unflip_outputs
-from defeat_ros.trainer.step import measure_loss, TrainingStep
+from defeat_ros.trainer.step import measure_loss
 import pytest
 import torch
+from variant_testing import frames, SMALL, variant_step
 
-REPO = Path(__file__).resolve().parents[1]
-SMALL = {'feature_dims': 8, 'height': 64, 'width': 96, 'encoder_width': 16}
 H, W = 16, 24
 CAR = MOVABLE[2]
 
@@ -24,15 +20,6 @@ CAR = MOVABLE[2]
 def small_net(segmentation=True, **changes):
     torch.manual_seed(0)
     return DeFeatNet(ModelConfig(**SMALL, segmentation=segmentation, **changes))
-
-
-def frames(batch=2, height=64, width=96):
-    gen = torch.Generator().manual_seed(1)
-    target = torch.rand(batch, 3, height, width, generator=gen)
-    sources = [torch.rand(batch, 3, height, width, generator=gen) for _ in range(2)]
-    k_norm = normalise_intrinsics(0.6 * width, 0.6 * width, width / 2 - 0.5, height / 2 - 0.5,
-                                  width, height).expand(batch, 3, 3)
-    return target, sources, k_norm
 
 
 def static_outputs(disparities=(0.5, 0.5, 0.5, 0.5), segmentation=None):
@@ -216,19 +203,12 @@ def test_loss_config_rejects_negative_semantic_weights():
 
 
 def test_the_segmentation_variant_config_trains_three_steps():
-    config = TrainConfig.from_yaml(REPO / 'config' / 'train' / 'variant_segmentation.yaml')
+    config, model, step, batch = variant_step('segmentation')
     assert config.model.segmentation and config.loss.uses_classes
-    torch.manual_seed(0)
-    model = DeFeatNet(ModelConfig.from_dict(
-        {**config.model.to_dict(), **SMALL, 'pretrained_encoder': ''}))
-    loss = DeFeatLoss(LossConfig.from_dict({**config.loss.to_dict(), 'contrastive_positives': 64}))
-    step = TrainingStep(model, loss, torch.optim.Adam(model.parameters(), lr=1e-3), [-1, 1])
-    target, sources, k_norm = frames()
     labels = torch.full((2, 64, 96), IGNORE, dtype=torch.uint8)
     labels[:, :16] = SKY
     labels[:, 40:, 30:60] = CAR
-    batch = {'target': target, 'sources': torch.stack(sources, 1), 'k_norm': k_norm,
-             'flipped': torch.tensor([True, False]), 'labels': labels}
+    batch['labels'] = labels
     before = [p.detach().clone() for p in model.parameters()]
     terms = []
     for number in range(3):
