@@ -203,6 +203,16 @@ def camera_model_name(folder):
     return names[sensor.group(0)]
 
 
+def first_line_numbers(path):
+    """Return (the words of a text file's first line, their values; [] if not all numbers)."""
+    with open(path) as stream:
+        first = stream.readline().split()
+    try:
+        return first, [float(value) for value in first]
+    except ValueError:
+        return first, []
+
+
 def read_camera_model(path):
     """
     Read an SDK camera model file.
@@ -211,12 +221,7 @@ def read_camera_model(path):
     :return: (fx, fy, cx, cy) in pixels (floats).
     :raises ValueError: naming the file when the first line is not four numbers.
     """
-    with open(path) as stream:
-        first = stream.readline().split()
-    try:
-        values = [float(value) for value in first]
-    except ValueError:
-        values = []
+    first, values = first_line_numbers(path)
     if len(values) != 4 or values[0] <= 0 or values[1] <= 0:
         raise ValueError(f'{path}: the first line must be "fx fy cx cy" (pixels), got '
                          f'{" ".join(first)!r}')

@@ -70,7 +70,8 @@ Velodyne HDL-32E scans (RobotCar Radar dataset) are not read.
 from dataclasses import dataclass
 from pathlib import Path
 
-from defeat_ros.data.robotcar import camera_model_name, read_camera_model, run_folder
+from defeat_ros.data.robotcar import (camera_model_name, first_line_numbers, read_camera_model,
+                                      run_folder)
 from defeat_ros.data.robotcar_ins import read_ins_columns
 from defeat_ros.data.robotcar_vo import euler_to_so3, read_vo_rows
 from defeat_ros.geometry import matrix_to_quaternion, quaternion_to_matrix
@@ -142,12 +143,7 @@ def read_extrinsics(extrinsics_dir, sensor):
     if not path.is_file():
         raise FileNotFoundError(f'no extrinsics {path} for {sensor} (the SDK extrinsics '
                                 'folder has one "x y z roll pitch yaw" file per sensor)')
-    with open(path) as stream:
-        first = stream.readline().split()
-    try:
-        values = [float(value) for value in first]
-    except ValueError:
-        values = []
+    first, values = first_line_numbers(path)
     if len(values) != 6:
         raise ValueError(f'{path}: the first line must be "x y z roll pitch yaw", got '
                          f'{" ".join(first)!r}')
