@@ -25,7 +25,7 @@ from collections import Counter
 import logging
 from pathlib import Path
 
-from defeat_ros.data.image_ops import read_rgb
+from defeat_ros.data.image_ops import read_rgb, rgb_tensor
 from defeat_ros.data.kitti_calib import RAW_CAMERAS
 from defeat_ros.data.kitti_oxts import camera_motions, oxts_poses, read_oxts_packets
 from defeat_ros.evaluation.depth import DepthEvaluation, garg_crop_mask, resize_depth
@@ -41,24 +41,24 @@ import torch
 LOG = logging.getLogger(__name__)
 
 
+def _image_stem(root, folder, frame, camera):
+    return Path(root) / folder / f'image_0{camera}' / 'data' / f'{frame:010d}'
+
+
 def _image_path(root, folder, frame, camera):
-    stem = Path(root) / folder / f'image_0{camera}' / 'data' / f'{frame:010d}'
+    stem = _image_stem(root, folder, frame, camera)
     for suffix in ('.png', '.jpg'):
         if stem.with_suffix(suffix).is_file():
             return stem.with_suffix(suffix)
     return None
 
 
-def _read_image(path):
-    return torch.from_numpy(read_rgb(path)).permute(2, 0, 1) / 255.0
-
-
 def _kitti_image(root, folder, frame, camera):
     path = _image_path(root, folder, frame, camera)
     if path is None:
-        stem = Path(root) / folder / f'image_0{camera}' / 'data' / f'{frame:010d}'
-        raise FileNotFoundError(f'no image {stem}.png or .jpg')
-    return _read_image(path)
+        raise FileNotFoundError(f'no image {_image_stem(root, folder, frame, camera)}.png or '
+                                '.jpg')
+    return rgb_tensor(read_rgb(path))
 
 
 class _RawDrives:
@@ -163,7 +163,8 @@ def evaluate_kitti(model, root, entries, config=None):
                  if config.monodepth2_shift else gt)
         k_pix = scale_intrinsics(calibration.k_norm(height, width), height, width)
         pixels, valid = true_correspondences(lidar, motion, k_pix)
-        both = predict_features(model, torch.stack([image, _read_image(source)]), height, width)
+        both = predict_features(model, torch.stack([image, rgb_tensor(read_rgb(source))]),
+                                height, width)
         features.add(both[0], both[1], pixels, valid)
         pairs += 1
     figures = {'depth_kitti': contact_sheet(columns, titles)} if columns else {}
