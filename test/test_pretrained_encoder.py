@@ -9,6 +9,7 @@ ImageNet one; the file it writes is named by ``model.pretrained_encoder`` in a T
 from pathlib import Path
 import re
 
+from defeat_ros.nets.resnet_encoder import ResnetEncoder
 from defeat_ros.trainer.build import training_dataset
 from defeat_ros.trainer.config import TrainConfig
 from defeat_ros.trainer.trainer import Trainer
@@ -71,3 +72,29 @@ def test_the_file_must_fit_every_encoder(tmp_path):
     with pytest.raises(ValueError, match='not a ResNet34 checkpoint'):
         cfg = config(tmp_path, pretrained_encoder=str(path), pose_layers=34)
         Trainer(cfg, training_dataset(cfg), log=lambda *_: None)
+
+
+@pytest.mark.parametrize('layers', [18, 50])
+def test_the_encoder_computes_what_torchvision_resnet_computes(tmp_path, layers):
+    """The package's own residual blocks, loaded with torchvision weights, give its maps."""
+    torch.manual_seed(layers)
+    reference = getattr(torchvision.models, f'resnet{layers}')(weights=None).eval()
+    for module in reference.modules():  # non-trivial batch-norm statistics
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.1, 0.1)
+            module.running_var.uniform_(0.5, 1.5)
+    path = tmp_path / 'resnet.pth'
+    torch.save(reference.state_dict(), path)
+    encoder = ResnetEncoder(layers, 1, str(path)).eval()
+    image = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        maps = encoder(image)
+        x = (image - encoder.mean) / encoder.std
+        x = reference.relu(reference.bn1(reference.conv1(x)))
+        expected = [x]
+        x = reference.maxpool(x)
+        for stage in (reference.layer1, reference.layer2, reference.layer3, reference.layer4):
+            x = stage(x)
+            expected.append(x)
+    for got, want in zip(maps, expected):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 from defeat_ros.typed_config import TypedConfig
 import torch
-import torchvision.transforms.v2.functional as tvf
 
 
 @dataclass
@@ -107,6 +106,9 @@ def jitter(frames, augmentation):
     """
     if not augmentation.jitters:
         return frames
+    # Imported here: torchvision imports torch._dynamo (seconds), which the node, importing
+    # this module for online fine-tuning's flips, should not pay at start-up.
+    import torchvision.transforms.v2.functional as tvf
     frames = tvf.adjust_brightness(frames, augmentation.brightness)
     frames = tvf.adjust_contrast(frames, augmentation.contrast)
     frames = tvf.adjust_saturation(frames, augmentation.saturation)
