@@ -6,9 +6,11 @@ For DeFeat-Net, its no-feature ablation and the seed variants (same seed, same d
 steps: the recipe of the shipped model, config/train/default_model.yaml, with each variant's
 loss and model settings from config/train/variant_<name>.yaml: SfMLearner's explainability,
 the bidirectional loss, TripleDNet's Charbonnier error and pretext distillation, segmentation
-guidance; and DeFeat from a contrastively pretrained encoder, ``--pretrained-encoder``) it
-prints AbsRel and delta < 1.25 of median-scaled depth against exact depth on unseen day and
-night drives, before and after training. Every variant starts from a depth of
+guidance, the fast CPU architecture; and DeFeat from a contrastively pretrained encoder,
+``--pretrained-encoder``) it prints AbsRel and delta < 1.25 of median-scaled depth against
+exact depth on unseen day and night drives, before and after training, and after training the
+features' ROC-AUC against exact correspondences (global and local negatives) and the 5-frame
+snippet ATE of the pose network. Every variant starts from a depth of
 ``--initial-depth`` metres (10 by default; 0 is the shipped recipe's own initialisation, from
 which the ablation collapses to max_depth). On a
 CUDA GPU it also measures training images/s at 640x192 (ResNet-18 encoders), batch 12, with AMP
@@ -24,7 +26,8 @@ import tempfile
 import time
 
 from defeat_ros.data.street_world import render_sequence, WorldConfig
-from defeat_ros.evaluation import DepthEvaluation
+from defeat_ros.evaluation.protocol import EvaluationConfig
+from defeat_ros.evaluation.synthetic import evaluate_sequence
 from defeat_ros.nets import DeFeatNet, load_model
 from defeat_ros.trainer.build import training_dataset
 from defeat_ros.trainer.config import TrainConfig
@@ -46,7 +49,8 @@ VARIANTS = {
 """Name: (LossConfig overrides, ModelConfig overrides) of the shipped recipe."""
 CONFIGS = Path(__file__).resolve().parents[1] / 'config' / 'train'
 RECIPE = CONFIGS / 'default_model.yaml'
-VARIANT_FILES = ('sfmlearner', 'bidirectional', 'charbonnier', 'pretext', 'segmentation')
+VARIANT_FILES = ('sfmlearner', 'bidirectional', 'charbonnier', 'pretext', 'segmentation',
+                 'fast')
 """Variants whose settings come from config/train/variant_<name>.yaml."""
 RESOLUTION = ('height', 'width', 'pose_scale', 'initial_depth')
 """Model settings of a variant file that the benchmark's recipe decides instead."""
@@ -91,15 +95,20 @@ def config(out, steps, loss, model=None, batch=None, amp=None):
 
 @torch.no_grad()
 def accuracy(model, held_out):
-    """{condition: (AbsRel, delta < 1.25)} of median-scaled depth on held-out drives."""
-    model.eval()
+    """
+    {condition: (AbsRel, delta < 1.25, global AUC, local AUC, ATE-5)} on held-out drives.
+
+    Depth median-scaled, features against exact correspondences, pose as snippet ATE: the
+    synthetic evaluation of ``defeat-ros evaluate``, without the Garg crop.
+    """
     result = {}
     for condition, sequence in held_out.items():
-        evaluation = DepthEvaluation(crop=False)
-        for image, depth in zip(sequence.images, sequence.depths):
-            evaluation.add(model.depth_net.depth(image.unsqueeze(0))[0], depth)
-        summary = evaluation.summary()
-        result[condition] = (summary['abs_rel'], summary['a1'])
+        summary = evaluate_sequence(model, sequence, EvaluationConfig(crop=False))[0]
+        features = summary['features']
+        result[condition] = (summary['depth']['abs_rel'], summary['depth']['a1'],
+                             features.get('global_auc', float('nan')),
+                             features.get('local_auc', float('nan')),
+                             summary['pose']['snippet']['ate_mean'])
     model.train()
     return result
 
@@ -171,19 +180,23 @@ def main():
             seconds = time.perf_counter() - start
             after = accuracy(load_model(result), held_out)
             for condition in held_out:
-                rows.append((name, condition, *before[condition], *after[condition], seconds))
+                rows.append((name, condition, *before[condition][:2], *after[condition],
+                             seconds))
                 print(f'done: {name} {condition} AbsRel {before[condition][0]:.3f} -> '
                       f'{after[condition][0]:.3f}, a1 {before[condition][1]:.3f} -> '
-                      f'{after[condition][1]:.3f}, {seconds:.0f} s', flush=True)
+                      f'{after[condition][1]:.3f}, AUC global/local '
+                      f'{after[condition][2]:.3f}/{after[condition][3]:.3f}, ATE-5 '
+                      f'{after[condition][4]:.4f}, {seconds:.0f} s', flush=True)
     print(f'\n{args.steps} steps, batch {cfg.data.batch_size}, {model.width}x{model.height}, '
           f'encoder width {model.encoder_width}, pose scale {model.pose_scale} and initial depth '
           f'{args.initial_depth} m unless the variant says otherwise, precision '
           f'{args.precision}, synthetic day+night; tested on 40 unseen frames each')
-    print('| variant | test | AbsRel before | a1 before | AbsRel after | a1 after | train s |')
-    print('| --- | --- | --- | --- | --- | --- | --- |')
-    for name, condition, rel0, a10, rel1, a11, seconds in rows:
+    print('| variant | test | AbsRel before | a1 before | AbsRel after | a1 after | '
+          'global AUC | local AUC | ATE-5 | train s |')
+    print('|' + ' --- |' * 10)
+    for name, condition, rel0, a10, rel1, a11, global_auc, local_auc, ate, seconds in rows:
         print(f'| {name} | {condition} | {rel0:.3f} | {a10:.3f} | {rel1:.3f} | {a11:.3f} | '
-              f'{seconds:.0f} |')
+              f'{global_auc:.3f} | {local_auc:.3f} | {ate:.4f} | {seconds:.0f} |')
     if torch.cuda.is_available():
         print(f'GPU training images/s at 640x192 batch 12: {gpu_throughput()}')
 

@@ -55,7 +55,7 @@ def predict_motions(model, images, batch=8):
 def predict_features(model, images, height, width):
     """Unit-norm features B x n x H x W of images B x 3 x h x w, resized to H x W."""
     cfg = model.config
-    features = model.feat_net(network_input(images.to(_device(model)), cfg.height,
+    features = model.features(network_input(images.to(_device(model)), cfg.height,
                                             cfg.width)).float()
     if tuple(features.shape[-2:]) != (height, width):
         features = F.normalize(resize(features, height, width), dim=1)

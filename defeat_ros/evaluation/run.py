@@ -4,7 +4,7 @@ Evaluate a model directory on every data source asked for, and write one report.
 Real datasets: KITTI raw frames of a split (Eigen depth against LiDAR, features), KITTI
 odometry sequences (pose), RobotCar day and night runs (depth against LiDAR). Without any, the
 synthetic street by day and by night (depth, pose and features with exact truth). The model is
-run directly (``depth_net.depth``, ``relative_pose``, ``feat_net``) at its own resolution;
+run directly (``depth_net.depth``, ``relative_pose``, ``features``) at its own resolution;
 predictions are compared with ground truth at the ground truth's resolution. Each condition
 names the published benchmarks it compares with (:mod:`~defeat_ros.evaluation.references`),
 which the report prints beside it. :func:`evaluate_model` is what ``defeat-ros evaluate`` and

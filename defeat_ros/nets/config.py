@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 
 from defeat_ros.nets.pretext import PRETEXTS
+from defeat_ros.nets.skip_decoder import DECODERS
 from defeat_ros.typed_config import TypedConfig
 
 TRANSLATION_SCALINGS = ('none', 'mean_inverse_depth')
@@ -28,6 +29,25 @@ class ModelConfig(TypedConfig):
     (ImageNet weights load); 32 or 16 make small, fast models."""
     feature_dims: int = 32
     """Channels n of the dense, L2-normalised feature map."""
+    shared_encoder: bool = False
+    """
+    FeatNet decodes DepthNet's encoder maps instead of having an encoder of its own (then
+    ``feat_layers`` is unused): one ResNet less to run for depth and features, which the
+    'depth_features' graph runs once. DeFeat-Net: False (three encoders)."""
+    feature_stride: int = 1
+    """
+    Stride of the feature decoder's finest level: 1 decodes at full resolution (DeFeat-Net); 2
+    stops at half resolution and upsamples bilinearly to H x W (then re-normalises), so the
+    features keep their size and unit norm for a cheaper decoder."""
+    pose_stride: int = 1
+    """
+    PoseNet reads the frame pair average-pooled by this factor: 1 (DeFeat-Net) or 2 (a quarter
+    of its encoder's work; height and width must then be multiples of 64)."""
+    decoder: str = 'monodepth'
+    """
+    Style of every skip decoder (one of ``nets.skip_decoder.DECODERS``): 'monodepth',
+    reflection padding and ELU (Monodepth2, DeFeat-Net); 'fast', zero padding and ReLU, which
+    ONNX Runtime and TensorRT fuse into the convolutions (see docs/deployment.md)."""
     min_depth: float = 0.1
     """Depth (m) that sigmoid disparity 1 maps to."""
     max_depth: float = 100.0
@@ -118,5 +138,17 @@ class ModelConfig(TypedConfig):
                              f'got {self.metric_scale!r}')
         if self.pretext not in PRETEXTS:
             raise ValueError(f'pretext must be one of {PRETEXTS}, got {self.pretext!r}')
+        if self.decoder not in DECODERS:
+            raise ValueError(f'decoder must be one of {DECODERS}, got {self.decoder!r}')
+        if self.feature_stride not in (1, 2):
+            raise ValueError(f'feature_stride must be 1 or 2, got {self.feature_stride}')
+        if self.pose_stride not in (1, 2):
+            raise ValueError(f'pose_stride must be 1 or 2, got {self.pose_stride}')
+        if self.pose_stride == 2 and (self.height % 64 or self.width % 64):
+            raise ValueError(f'pose_stride 2 needs height and width that are multiples of 64, '
+                             f'got {self.height}x{self.width}')
+        if self.pose_stride != 1 and self.explainability:
+            raise ValueError('explainability masks need pose_stride 1 (they cover the target '
+                             'frame at full resolution)')
         if self.feature_dims < 1:
             raise ValueError(f'feature_dims must be positive, got {self.feature_dims}')

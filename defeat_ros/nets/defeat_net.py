@@ -64,10 +64,32 @@ class DeFeatNet(nn.Module):
         weights = cfg.pretrained_encoder or None
         self.depth_net = DepthNet(cfg.depth_layers, cfg.min_depth, cfg.max_depth, weights,
                                   cfg.encoder_width, cfg.initial_depth, cfg.pretext,
-                                  cfg.segmentation)
-        self.feat_net = FeatNet(cfg.feat_layers, cfg.feature_dims, weights, cfg.encoder_width)
+                                  cfg.segmentation, cfg.decoder)
+        shared = self.depth_net.encoder.channels if cfg.shared_encoder else None
+        self.feat_net = FeatNet(cfg.feat_layers, cfg.feature_dims, weights, cfg.encoder_width,
+                                shared, cfg.feature_stride, cfg.decoder)
         self.pose_net = PoseNet(cfg.pose_layers, weights, cfg.explainability, cfg.encoder_width,
-                                cfg.pose_scale)
+                                cfg.pose_scale, cfg.pose_stride, cfg.decoder)
+
+    def features(self, image, depth_maps=None):
+        """
+        Dense features B x n x H x W of images B x 3 x H x W.
+
+        :param depth_maps: ``depth_net.encoder(image)`` when already computed; with a shared
+            encoder the features decode these (computed here when None), else FeatNet runs its
+            own encoder and they are not read.
+        """
+        if self.feat_net.encoder is not None:
+            return self.feat_net(image)
+        if depth_maps is None:
+            depth_maps = self.depth_net.encoder(image)
+        return self.feat_net.decode(depth_maps)
+
+    def depth_and_features(self, image):
+        """Depth B x 1 x H x W (m) and features B x n x H x W, a shared encoder run once."""
+        maps = self.depth_net.encoder(image)
+        depth = self.to_depth(self.depth_net.decode(maps)[0])
+        return depth, self.features(image, maps)
 
     def to_depth(self, disparity):
         """Sigmoid disparity (any shape) -> depth in metres within the model's range."""
@@ -124,10 +146,15 @@ class DeFeatNet(nn.Module):
         """
         depth_encoder = self.depth_net.encoder(target)
         depth = self.depth_net.decode_train(depth_encoder, target)
+        source_encoders = ([self.depth_net.encoder(source) for source in sources]
+                           if with_source_depth or (with_features and self.config.shared_encoder)
+                           else [None] * len(sources))
         out = TrainOutputs(
             disparities=depth.disparities,
-            features=self.feat_net(target) if with_features else None,
-            source_features=[self.feat_net(source) for source in sources] if with_features else [],
+            features=self.features(target, depth_encoder) if with_features else None,
+            source_features=([self.features(source, maps)
+                              for source, maps in zip(sources, source_encoders)]
+                             if with_features else []),
             poses=[],
             pretext=depth.pretext,
             segmentation=depth.segmentation,
@@ -146,8 +173,7 @@ class DeFeatNet(nn.Module):
             out.encoder_features = depth_encoder[0]
             out.source_disparities = []
             out.source_encoder_features = []
-            for source in sources:
-                encoded = self.depth_net.encoder(source)
+            for encoded in source_encoders:
                 out.source_disparities.append(self.depth_net.decode(encoded)[0])
                 out.source_encoder_features.append(encoded[0])
         return out

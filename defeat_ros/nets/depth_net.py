@@ -46,19 +46,23 @@ class DepthNet(nn.Module):
     :param pretext: ModelConfig.pretext: 'none', or the TripleDNet pretext task(s) whose
         decoder's maps join the depth decoder's skips.
     :param segmentation: add a segmentation decoder (NUM_CLASSES logits at full resolution).
+    :param decoder: style of the decoders, one of ``skip_decoder.DECODERS``.
     """
 
     def __init__(self, num_layers=18, min_depth=0.1, max_depth=100.0, weights_path=None,
-                 width=64, initial_depth=0.0, pretext='none', segmentation=False):
+                 width=64, initial_depth=0.0, pretext='none', segmentation=False,
+                 decoder='monodepth'):
         super().__init__()
         self.min_depth = min_depth
         self.max_depth = max_depth
         self.encoder = ResnetEncoder(num_layers, 1, weights_path, width)
-        self.pretext = (PretextDecoder(self.encoder.channels, pretext, width)
+        self.pretext = (PretextDecoder(self.encoder.channels, pretext, width, decoder)
                         if pretext != 'none' else None)
         distilled = self.pretext.level_channels if self.pretext is not None else None
-        self.decoder = SkipDecoder(self.encoder.channels, 1, DEPTH_SCALES, width, distilled)
-        self.segmentation = (SkipDecoder(self.encoder.channels, NUM_CLASSES, (0,), width)
+        self.decoder = SkipDecoder(self.encoder.channels, 1, DEPTH_SCALES, width, distilled,
+                                   decoder)
+        self.segmentation = (SkipDecoder(self.encoder.channels, NUM_CLASSES, (0,), width,
+                                         style=decoder)
                              if segmentation else None)
         if initial_depth:
             disparity = (1 / initial_depth - 1 / max_depth) / (1 / min_depth - 1 / max_depth)

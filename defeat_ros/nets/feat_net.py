@@ -7,14 +7,35 @@ import torch.nn.functional as F
 
 
 class FeatNet(nn.Module):
-    """Input B x 3 x H x W RGB in [0, 1]; output B x n x H x W with unit norm at every pixel."""
+    """
+    Input B x 3 x H x W RGB in [0, 1]; output B x n x H x W with unit norm at every pixel.
 
-    def __init__(self, num_layers=18, feature_dims=32, weights_path=None, width=64):
+    ``encoder_channels`` given (the channels of another network's encoder): no encoder of its
+    own; :meth:`decode` then reads that encoder's maps (ModelConfig.shared_encoder).
+    ``stride`` 2 decodes to half resolution and upsamples bilinearly (ModelConfig.feature_stride).
+    """
+
+    def __init__(self, num_layers=18, feature_dims=32, weights_path=None, width=64,
+                 encoder_channels=None, stride=1, decoder='monodepth'):
         super().__init__()
         self.feature_dims = feature_dims
-        self.encoder = ResnetEncoder(num_layers, 1, weights_path, width)
-        self.decoder = SkipDecoder(self.encoder.channels, feature_dims, (0,), width)
+        self.encoder = (ResnetEncoder(num_layers, 1, weights_path, width)
+                        if encoder_channels is None else None)
+        channels = encoder_channels or self.encoder.channels
+        self.stride = stride
+        scale = {1: 0, 2: 1}[stride]
+        self.decoder = SkipDecoder(channels, feature_dims, (scale,), width, style=decoder)
+
+    def decode(self, maps):
+        """Encoder maps (strides 2..32) of B x 3 x H x W images -> features B x n x H x W."""
+        features = self.decoder(maps)[0]
+        if self.stride != 1:
+            features = F.interpolate(features, scale_factor=float(self.stride),
+                                     mode='bilinear', align_corners=False)
+        return F.normalize(features, dim=1)
 
     def forward(self, image):
         """Image B x 3 x H x W -> features B x n x H x W, L2-normalised along channels."""
-        return F.normalize(self.decoder(self.encoder(image))[0], dim=1)
+        if self.encoder is None:
+            raise RuntimeError('this FeatNet shares another encoder: call decode on its maps')
+        return self.decode(self.encoder(image))

@@ -5,6 +5,7 @@ from defeat_ros.nets.resnet_encoder import ResnetEncoder
 from defeat_ros.nets.skip_decoder import SkipDecoder
 import torch
 from torch import nn
+import torch.nn.functional as F
 
 POSE_SCALE = 0.01
 """Raw pose outputs are multiplied by this, so an untrained net predicts near-identity motion."""
@@ -18,12 +19,14 @@ class PoseNet(nn.Module):
     transform that maps points from frame a's camera into frame b's camera. With
     ``explainability=True`` a skip decoder on the same encoder also predicts, for every pixel of
     frame a, the probability that it can be explained by a rigid warp from frame b (SfMLearner).
+    ``stride`` 2 average-pools the pair to half resolution before the encoder.
     """
 
     def __init__(self, num_layers=18, weights_path=None, explainability=False, width=64,
-                 output_scale=POSE_SCALE):
+                 output_scale=POSE_SCALE, stride=1, decoder='monodepth'):
         super().__init__()
         self.output_scale = output_scale
+        self.stride = stride
         self.encoder = ResnetEncoder(num_layers, 2, weights_path, width)
         hidden = 4 * width
         self.decoder = nn.Sequential(
@@ -32,12 +35,16 @@ class PoseNet(nn.Module):
             nn.Conv2d(hidden, hidden, 3, padding=1), nn.ReLU(inplace=True),
             nn.Conv2d(hidden, 6, 1),
         )
-        self.mask_decoder = (SkipDecoder(self.encoder.channels, 1, DEPTH_SCALES, width)
+        self.mask_decoder = (SkipDecoder(self.encoder.channels, 1, DEPTH_SCALES, width,
+                                         style=decoder)
                              if explainability else None)
 
     def encode(self, frame_a, frame_b):
         """Two frames B x 3 x H x W -> encoder feature maps of the stacked pair."""
-        return self.encoder(torch.cat([frame_a, frame_b], dim=1))
+        pair = torch.cat([frame_a, frame_b], dim=1)
+        if self.stride != 1:
+            pair = F.avg_pool2d(pair, self.stride)
+        return self.encoder(pair)
 
     def pose(self, features):
         """Decode (axis_angle B x 3, translation B x 3) from encoder maps, times output_scale."""

@@ -76,12 +76,12 @@ class PretextDecoder(nn.Module):
     the tasks' (prediction, truth) pairs.
     """
 
-    def __init__(self, encoder_channels, pretext='both', width=64):
+    def __init__(self, encoder_channels, pretext='both', width=64, decoder='monodepth'):
         super().__init__()
         if pretext not in TASKS or pretext == 'none':
             raise ValueError(f'pretext must be one of {PRETEXTS[1:]}, got {pretext!r}')
         self.tasks = TASKS[pretext]
-        self.trunk = SkipDecoder(encoder_channels, 0, (), width)
+        self.trunk = SkipDecoder(encoder_channels, 0, (), width, style=decoder)
         self.level_channels = self.trunk.level_channels
         full = self.level_channels[0]
         self.heads = nn.ModuleDict()

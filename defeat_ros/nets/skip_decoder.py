@@ -6,17 +6,28 @@ import torch.nn.functional as F
 
 DECODER_CHANNELS = (16, 32, 64, 128, 256)
 
+DECODERS = ('monodepth', 'fast')
+"""
+Decoder styles (ModelConfig.decoder): 'monodepth', reflection-padded 3x3 convolutions with ELU
+(Monodepth2, DeFeat-Net: no border artefacts); 'fast', zero padding and ReLU, which inference
+runtimes fuse into the convolution (no separate padding and activation passes over every map,
+and int8 convolutions stay in int8 between layers)."""
 
-def conv3x3(in_channels, out_channels):
-    """3x3 convolution with reflection padding (no border artefacts in dense outputs)."""
-    return nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(in_channels, out_channels, 3))
+
+def conv3x3(in_channels, out_channels, style='monodepth'):
+    """3x3 convolution, padded by reflection ('monodepth') or with zeros ('fast')."""
+    if style not in DECODERS:
+        raise ValueError(f'decoder style must be one of {DECODERS}, got {style!r}')
+    pad = nn.ReflectionPad2d(1) if style == 'monodepth' else nn.ZeroPad2d(1)
+    return nn.Sequential(pad, nn.Conv2d(in_channels, out_channels, 3))
 
 
-class ConvElu(nn.Sequential):
-    """3x3 reflection-padded convolution followed by ELU."""
+class ConvActivation(nn.Sequential):
+    """3x3 padded convolution followed by ELU ('monodepth') or ReLU ('fast')."""
 
-    def __init__(self, in_channels, out_channels):
-        super().__init__(conv3x3(in_channels, out_channels), nn.ELU(inplace=True))
+    def __init__(self, in_channels, out_channels, style='monodepth'):
+        activation = nn.ELU(inplace=True) if style == 'monodepth' else nn.ReLU(inplace=True)
+        super().__init__(conv3x3(in_channels, out_channels, style), activation)
 
 
 class SkipDecoder(nn.Module):
@@ -32,10 +43,13 @@ class SkipDecoder(nn.Module):
     up-convolution of each level (TripleDNet's distillation skip connections; 0 at a level: none
     there). ``levels`` also returns this decoder's own maps by level, for another decoder's
     extra skips (``level_channels`` channels each).
+
+    The decoder stops at its finest head: with ``scales`` (1,) it never builds or runs the
+    full-resolution level. ``style`` is one of :data:`DECODERS`.
     """
 
     def __init__(self, encoder_channels, out_channels, scales=(0, 1, 2, 3), width=64,
-                 extra_channels=None):
+                 extra_channels=None, style='monodepth'):
         super().__init__()
         channels_at = [max(c * width // 64, 8) for c in DECODER_CHANNELS]
         extra_channels = tuple(extra_channels or (0,) * 5)
@@ -43,19 +57,21 @@ class SkipDecoder(nn.Module):
             raise ValueError(f'extra_channels needs one number per level 0..4, '
                              f'got {extra_channels}')
         self.scales = tuple(scales)
+        self.finest = min(self.scales, default=0)
         self.level_channels = tuple(channels_at)
         self.extra_channels = extra_channels
         self.upconvs_in = nn.ModuleList()
         self.upconvs_out = nn.ModuleList()
         in_channels = encoder_channels[-1]
-        for level in range(4, -1, -1):
-            self.upconvs_in.append(ConvElu(in_channels, channels_at[level]))
+        for level in range(4, self.finest - 1, -1):
+            self.upconvs_in.append(ConvActivation(in_channels, channels_at[level], style))
             skip = encoder_channels[level - 1] if level > 0 else 0
             channels = channels_at[level]
-            self.upconvs_out.append(ConvElu(channels + skip + extra_channels[level], channels))
+            self.upconvs_out.append(
+                ConvActivation(channels + skip + extra_channels[level], channels, style))
             in_channels = channels_at[level]
         self.heads = nn.ModuleDict({
-            str(s): conv3x3(channels_at[s], out_channels) for s in self.scales})
+            str(s): conv3x3(channels_at[s], out_channels, style) for s in self.scales})
 
     def forward(self, features, extra=None):
         """Decode encoder maps (strides 2..32) into head outputs, one per scale in ``scales``."""
@@ -63,7 +79,8 @@ class SkipDecoder(nn.Module):
 
     def levels(self, features, extra=None):
         """
-        Decode; return (head outputs as ``forward``, the 5 decoder maps by level 0..4).
+        Decode; return (head outputs as ``forward``, the 5 decoder maps by level 0..4, None
+        below the finest head).
 
         :param features: the 5 encoder maps, strides 2..32.
         :param extra: 5 maps by level 0..4 (B x ``extra_channels[level]`` x H/2^level x
@@ -75,7 +92,7 @@ class SkipDecoder(nn.Module):
         outputs = {}
         maps = [None] * 5
         x = features[-1]
-        for i, level in enumerate(range(4, -1, -1)):
+        for i, level in enumerate(range(4, self.finest - 1, -1)):
             x = F.interpolate(self.upconvs_in[i](x), scale_factor=2.0, mode='nearest')
             joined = [x]
             if level > 0:

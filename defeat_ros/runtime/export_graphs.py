@@ -3,6 +3,9 @@ The three exported graphs: networks wrapped so that their outputs need no post-p
 
 * ``DepthGraph``: image 1 x 3 x H x W RGB in [0, 1] -> depth 1 x 1 x H x W in metres.
 * ``FeaturesGraph``: image -> features 1 x n x H x W, L2-normalised per pixel.
+* ``DepthFeaturesGraph``: image -> (depth, features), one graph for a frame whose features
+  are wanted too: a shared encoder (ModelConfig.shared_encoder) runs once, and the runtime
+  schedules both decoders together.
 * ``PoseGraph``: (previous, current) images -> T_previous_current 1 x 4 x 4, the current
   camera's pose in the previous camera's frame (maps current-frame points to the previous
   frame), so odometry chains as T_odom_current = T_odom_previous @ T_previous_current.
@@ -10,7 +13,7 @@ The three exported graphs: networks wrapped so that their outputs need no post-p
 
 from torch import nn
 
-GRAPHS = ('depth', 'features', 'pose')
+GRAPHS = ('depth', 'features', 'depth_features', 'pose')
 """Names of the exported graphs, also their ONNX file stems."""
 
 
@@ -31,11 +34,23 @@ class FeaturesGraph(nn.Module):
 
     def __init__(self, model):
         super().__init__()
-        self.feat_net = model.feat_net
+        self.model = model
 
     def forward(self, image):
         """Image 1 x 3 x H x W -> features 1 x n x H x W."""
-        return self.feat_net(image)
+        return self.model.features(image)
+
+
+class DepthFeaturesGraph(nn.Module):
+    """Depth and features of one image in one graph."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, image):
+        """Image 1 x 3 x H x W -> (depth 1 x 1 x H x W, features 1 x n x H x W)."""
+        return self.model.depth_and_features(image)
 
 
 class PoseGraph(nn.Module):
@@ -52,5 +67,13 @@ class PoseGraph(nn.Module):
 
 
 def graph_modules(model):
-    """Wrap a DeFeatNet's networks as the three graphs, by name."""
-    return {'depth': DepthGraph(model), 'features': FeaturesGraph(model), 'pose': PoseGraph(model)}
+    """
+    Wrap a DeFeatNet's networks as the graphs, by name, in evaluation mode.
+
+    The wrappers must be in evaluation mode themselves: the ONNX exporter restores a wrapper's
+    mode recursively after export, and a wrapper in training mode would put the shared networks
+    back into training mode, where a forward pass updates batch-norm statistics.
+    """
+    graphs = {'depth': DepthGraph(model), 'features': FeaturesGraph(model),
+              'depth_features': DepthFeaturesGraph(model), 'pose': PoseGraph(model)}
+    return {name: graph.eval() for name, graph in graphs.items()}

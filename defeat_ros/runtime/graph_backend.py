@@ -9,17 +9,25 @@ class GraphBackend:
     """
 
     def run(self, graph, *images):
-        """Run graph 'depth', 'features' or 'pose' on its input images; return its output."""
+        """
+        Run an exported graph (``export_graphs.GRAPHS``) on its input images.
+
+        :return: the graph's outputs, a tuple in the order of ``onnx_export.OUTPUT_NAMES``.
+        """
         raise NotImplementedError
 
     def depth(self, image):
         """Image 1 x 3 x H x W in [0, 1] -> depth 1 x 1 x H x W (m)."""
-        return self.run('depth', image)
+        return self.run('depth', image)[0]
 
     def features(self, image):
         """Image 1 x 3 x H x W -> features 1 x n x H x W."""
-        return self.run('features', image)
+        return self.run('features', image)[0]
+
+    def depth_and_features(self, image):
+        """Image 1 x 3 x H x W -> (depth 1 x 1 x H x W, features 1 x n x H x W) in one graph."""
+        return self.run('depth_features', image)
 
     def pose(self, previous, current):
         """Two images -> T_previous_current 1 x 4 x 4."""
-        return self.run('pose', previous, current)
+        return self.run('pose', previous, current)[0]

@@ -14,8 +14,10 @@ import torch
 
 LOG = logging.getLogger(__name__)
 OPSET = 17
-INPUT_NAMES = {'depth': ['image'], 'features': ['image'], 'pose': ['previous', 'current']}
-OUTPUT_NAMES = {'depth': ['depth'], 'features': ['features'], 'pose': ['transform']}
+INPUT_NAMES = {'depth': ['image'], 'features': ['image'], 'depth_features': ['image'],
+               'pose': ['previous', 'current']}
+OUTPUT_NAMES = {'depth': ['depth'], 'features': ['features'],
+                'depth_features': ['depth', 'features'], 'pose': ['transform']}
 
 
 def onnx_path(model_dir, graph):
@@ -47,12 +49,14 @@ def export_onnx(model_dir, graphs=GRAPHS, opset=OPSET):
         with torch.no_grad(), warnings.catch_warnings():
             # The exporter's constant-folding notes concern its own optimisation, not the graph.
             warnings.filterwarnings('ignore', message='Constant folding', category=UserWarning)
-            output = modules[graph](*inputs)
+            outputs = modules[graph](*inputs)
             torch.onnx.export(modules[graph], inputs, str(path), opset_version=opset,
                               input_names=INPUT_NAMES[graph],
                               output_names=OUTPUT_NAMES[graph], dynamo=False)
         proto = onnx.load(str(path))
-        set_static_shape(proto.graph.output[0], output.shape)
+        outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+        for value_info, output in zip(proto.graph.output, outputs):
+            set_static_shape(value_info, output.shape)
         onnx.helper.set_model_props(proto, {'weights_sha256': weights_sha256, 'graph': graph})
         onnx.save(proto, str(path))
         check_onnx(path, cfg, model_dir)

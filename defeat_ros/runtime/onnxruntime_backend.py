@@ -2,7 +2,7 @@
 
 from defeat_ros.nets.model_dir import read_config
 from defeat_ros.runtime.graph_backend import GraphBackend
-from defeat_ros.runtime.onnx_export import check_onnx, ensure_onnx, INPUT_NAMES
+from defeat_ros.runtime.onnx_export import check_onnx, ensure_onnx, INPUT_NAMES, OUTPUT_NAMES
 from defeat_ros.runtime.shapes import check_image
 import onnxruntime as ort
 import torch
@@ -50,9 +50,10 @@ class OnnxRuntimeBackend(GraphBackend):
         self.name = 'onnxruntime' if precision == 'fp32' else 'onnxruntime-int8'
 
     def run(self, graph, *images):
-        """Run ``graph`` on 1 x 3 x H x W images; returns its single output as a tensor."""
+        """Run ``graph`` on 1 x 3 x H x W images; returns its outputs as a tuple of tensors."""
         feeds = {}
         for name, image in zip(INPUT_NAMES[graph], images):
             check_image(image, self.config)
             feeds[name] = image.detach().float().cpu().contiguous().numpy()
-        return torch.from_numpy(self.sessions[graph].run(None, feeds)[0])
+        return tuple(torch.from_numpy(output)
+                     for output in self.sessions[graph].run(OUTPUT_NAMES[graph], feeds))

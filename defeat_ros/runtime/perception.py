@@ -148,7 +148,10 @@ class Perception:
         """
         start = time.perf_counter()
         frame = self.preprocess(image, encoding)
-        depth = self.backend.depth(frame)
+        if features:
+            depth, feature_maps = self.backend.depth_and_features(frame)
+        else:
+            depth = self.backend.depth(frame)
         scale, confidence = 1.0, None
         if self.scale_mode == 'camera_height':
             if k_norm is None:
@@ -161,8 +164,7 @@ class Perception:
         if features:
             if isinstance(features_size, str) and features_size == 'output':
                 features_size = output_size
-            result.features = resize_map(self.backend.features(frame), features_size,
-                                         cv2.INTER_LINEAR)
+            result.features = resize_map(feature_maps, features_size, cv2.INTER_LINEAR)
         if pose and self.previous is not None:
             result.transform = self.backend.pose(self.previous, frame)[0].double().cpu().numpy()
             result.transform[:3, 3] *= scale

@@ -164,7 +164,7 @@ class TensorRTBackend(GraphBackend):
         return engine
 
     def run(self, graph, *images):
-        """Run ``graph`` on 1 x 3 x H x W images; its single output comes back as float32."""
+        """Run ``graph`` on 1 x 3 x H x W images; its outputs come back as float32, a tuple."""
         runner = self.engines[graph]
         inputs = {}
         for name, image in zip(INPUT_NAMES[graph], images):
@@ -173,4 +173,4 @@ class TensorRTBackend(GraphBackend):
             inputs[name] = image.to(device=self.device, dtype=dtype).contiguous()
         with torch.cuda.device(self.device):
             outputs = runner(inputs)
-        return outputs[OUTPUT_NAMES[graph][0]].float()
+        return tuple(outputs[name].float() for name in OUTPUT_NAMES[graph])

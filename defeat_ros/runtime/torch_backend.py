@@ -52,7 +52,7 @@ class TorchBackend(GraphBackend):
 
     @torch.inference_mode()
     def run(self, graph, *images):
-        """Run ``graph`` on 1 x 3 x H x W images; the output comes back as float32."""
+        """Run ``graph`` on 1 x 3 x H x W images; its outputs come back as float32, a tuple."""
         inputs = []
         for image in images:
             check_image(image, self.config)
@@ -60,7 +60,7 @@ class TorchBackend(GraphBackend):
         if self.captured is not None:
             return self.replay(graph, inputs)
         with self.autocast():
-            return self.graphs[graph](*inputs).float()
+            return as_float_tuple(self.graphs[graph](*inputs))
 
     def replay(self, graph, inputs):
         """Run ``graph`` through its CUDA graph, capturing it on first use."""
@@ -74,10 +74,16 @@ class TorchBackend(GraphBackend):
             torch.cuda.current_stream().wait_stream(side)
             cuda_graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(cuda_graph), self.autocast():
-                static_output = self.graphs[graph](*static_inputs).float()
+                static_output = as_float_tuple(self.graphs[graph](*static_inputs))
             self.captured[graph] = (cuda_graph, static_inputs, static_output)
         cuda_graph, static_inputs, static_output = self.captured[graph]
         for static, x in zip(static_inputs, inputs):
             static.copy_(x)
         cuda_graph.replay()
-        return static_output.clone()
+        return tuple(output.clone() for output in static_output)
+
+
+def as_float_tuple(outputs):
+    """A graph's output tensor, or tuple of them, as a tuple of float32 tensors."""
+    return tuple(output.float() for output in
+                 (outputs if isinstance(outputs, tuple) else (outputs,)))
