@@ -1,7 +1,9 @@
 """ONNX export, the CPU backends' parity with PyTorch fp32, and Perception's input handling."""
 
 from dataclasses import replace
+import json
 import math
+from pathlib import Path
 import shutil
 
 import cv2
@@ -244,24 +246,59 @@ def test_perception_resizes_converts_and_chains_pose(model_dir):
     assert np.allclose(k[0], [100.0, 0.0, 100.0]) and np.allclose(k[1], [0.0, 120.0, 60.0])
 
 
-@pytest.mark.parametrize('fastest', ['onnxruntime', 'pytorch-cpu-fp32', 'pytorch-cpu-bf16-cl'])
-def test_auto_backend_picks_the_fastest_measured_cpu_backend(model_dir, monkeypatch, fastest):
-    """Each CPU candidate is timed once and the quickest one wins, whichever it is."""
+@pytest.mark.parametrize('fastest', ['onnxruntime', 'pytorch-cpu-fp32', 'pytorch-cpu-bf16-cl',
+                                     'onnxruntime-int8-concurrent'])
+def test_auto_backend_picks_the_fastest_measured_cpu_backend_once(model_dir, tmp_path,
+                                                                  monkeypatch, fastest):
+    """Each CPU candidate is timed once, the quickest wins, and later starts reuse the choice."""
     from defeat_ros.runtime import backends
+    from defeat_ros.runtime.quantise import quantise_onnx
+    directory = Path(shutil.copytree(model_dir, tmp_path / 'model'))
+    quantise_onnx(directory, [images()[0], images(1)[0]])
     timed = []
 
-    def time_depth(backend):
+    def time_step(backend):
         timed.append(backend.name)
         return 0.001 if backend.name == fastest else 0.5
 
     monkeypatch.setattr(backends, 'cpu_has_bf16', lambda: True)
-    monkeypatch.setattr(backends, 'time_depth', time_depth)
-    perception = Perception(model_dir, device='cpu')
+    monkeypatch.setattr(backends, 'time_step', time_step)
+    perception = Perception(directory, device='cpu')
     assert perception.backend.name == fastest
-    assert sorted(timed) == ['onnxruntime', 'pytorch-cpu-bf16-cl', 'pytorch-cpu-fp32']
+    assert sorted(timed) == ['onnxruntime', 'onnxruntime-int8', 'onnxruntime-int8-concurrent',
+                             'pytorch-cpu-bf16-cl', 'pytorch-cpu-fp32']
     a, _ = images()
-    assert torch.allclose(perception.backend.depth(a), TorchBackend(model_dir).depth(a),
+    assert torch.allclose(perception.backend.depth(a), TorchBackend(directory).depth(a),
                           rtol=0.05)
+    timed.clear()
+    assert Perception(directory, device='cpu').backend.name == fastest
+    assert timed == []  # remembered: nothing timed, one backend opened
+    Perception(directory, device='cpu', threads=1)
+    assert len(timed) == 5  # another thread count is another choice
+    save_model(DeFeatNet(CONFIG), directory)  # new weights: measured again
+    timed.clear()
+    Perception(directory, device='cpu')
+    # ... without the int8 graphs, which were quantised from the old weights
+    assert sorted(timed) == ['onnxruntime', 'pytorch-cpu-bf16-cl', 'pytorch-cpu-fp32']
+
+
+def test_a_corrupt_remembered_choice_is_measured_again(model_dir, tmp_path, monkeypatch):
+    from defeat_ros.runtime import backends
+    from defeat_ros.runtime.backend_choice import FILE
+    monkeypatch.setattr(backends, 'cpu_has_bf16', lambda: False)
+    monkeypatch.setattr(backends, 'time_step', lambda backend: len(backend.name))
+    directory = Path(shutil.copytree(model_dir, tmp_path / 'model'))
+    (directory / FILE).write_text('{"not json')
+    assert Perception(directory, device='cpu').backend.name == 'onnxruntime'
+    stored = json.loads((directory / FILE).read_text())
+    assert [entry['backend'] for entry in stored.values()] == ['onnxruntime-fp32']
+
+
+def test_auto_backend_without_int8_graphs_leaves_int8_out(model_dir, tmp_path, monkeypatch):
+    from defeat_ros.runtime import backends
+    monkeypatch.setattr(backends, 'cpu_has_bf16', lambda: False)
+    directory = shutil.copytree(model_dir, tmp_path / 'model')
+    assert list(backends.cpu_candidates(directory)) == ['onnxruntime-fp32', 'pytorch-fp32']
 
 
 def test_a_process_running_onnx_runtime_leaves_the_cpu_to_it(model_dir):

@@ -1,15 +1,20 @@
 """int8 quantisation, calibration frames, and the export and benchmark commands."""
 
+from pathlib import Path
+
+from defeat_ros.apps.benchmark import ARCHITECTURES, NETWORKS, run_benchmark
 from defeat_ros.apps.cli import main
 from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
 from defeat_ros.runtime.calibration import calibration_frames
+from defeat_ros.runtime.onnx_export import int8_path
 from defeat_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
-from defeat_ros.runtime.quantise import int8_path
+from defeat_ros.trainer.config import TrainConfig
 import numpy as np
 import pytest
 import torch
 
 CONFIG = ModelConfig(feature_dims=8, height=64, width=96, encoder_width=16)
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -59,7 +64,34 @@ def test_benchmark_command_prints_every_backend_and_network(model_dir, capsys):
     out = capsys.readouterr().out
     assert 'machine:' in out
     rows = [line for line in out.splitlines() if line.startswith('| 96x64')]
-    assert len(rows) == 3 * 4
+    assert len(rows) == 3 * len(NETWORKS)
     assert all('1.00x' in row for row in rows if '| pytorch-fp32 |' in row)
     assert main(['benchmark', '--backends', 'tflite']) == 2
     assert 'unknown backends' in capsys.readouterr().err
+    assert main(['benchmark', '--architectures', 'defeat,tiny']) == 2
+    assert 'unknown architectures' in capsys.readouterr().err
+
+
+def test_benchmark_rows_compare_architectures_against_defeat_net():
+    """Each architecture is its own row group; speed-ups divide DeFeat-Net's fp32 eager time."""
+    results = run_benchmark([(64, 128)], names=('pytorch-fp32', 'onnxruntime-int8-concurrent'),
+                            architectures=('defeat', 'fast'), repeats=1, warmup=0,
+                            log=lambda text: None, base=CONFIG)
+    assert len(results) == 2 * 2 * len(NETWORKS)
+    rows = {(r['architecture'], r['backend'], r['network']): r for r in results}
+    for network in NETWORKS:
+        reference = rows['defeat', 'pytorch-fp32', network]
+        assert reference['speedup'] == 1.0
+        for key, row in rows.items():
+            if key[2] == network:
+                assert row['speedup'] == pytest.approx(reference['p50_ms'] / row['p50_ms'])
+    fast = rows['fast', 'onnxruntime-int8-concurrent', 'pipeline']
+    expected = fast['abs_rel'] / rows['fast', 'pytorch-fp32', 'pipeline']['abs_rel'] - 1
+    assert fast['abs_rel_change'] == pytest.approx(expected)
+    assert 0.5 < fast['auc'] <= 1.0 and 0.0 < fast['abs_rel'] < 1.0
+
+
+def test_the_fast_architecture_is_the_training_variant():
+    variant = TrainConfig.from_yaml(REPO / 'config' / 'train' / 'variant_fast.yaml').model
+    assert {key: getattr(variant, key) for key in ARCHITECTURES['fast']} == \
+        ARCHITECTURES['fast']

@@ -24,19 +24,20 @@ def frames(batch=2, height=64, width=96):
     return target, sources, k_norm
 
 
-def variant_step(name):
+def variant_step(name, width=96):
     """
     Return (TrainConfig, SMALL DeFeatNet, TrainingStep, flipped batch) of variant ``name``.
 
-    The network and loss take ``config/train/variant_<name>.yaml``'s settings at the SMALL size.
+    The network and loss take ``config/train/variant_<name>.yaml``'s settings at the SMALL size
+    (``width`` pixels wide).
     """
     config = TrainConfig.from_yaml(REPO / 'config' / 'train' / f'variant_{name}.yaml')
     torch.manual_seed(0)
     model = DeFeatNet(ModelConfig.from_dict(
-        {**config.model.to_dict(), **SMALL, 'pretrained_encoder': ''}))
+        {**config.model.to_dict(), **SMALL, 'width': width, 'pretrained_encoder': ''}))
     loss = DeFeatLoss(LossConfig.from_dict({**config.loss.to_dict(), 'contrastive_positives': 64}))
     step = TrainingStep(model, loss, torch.optim.Adam(model.parameters(), lr=1e-3), [-1, 1])
-    target, sources, k_norm = frames()
+    target, sources, k_norm = frames(width=width)
     batch = {'target': target, 'sources': torch.stack(sources, 1), 'k_norm': k_norm,
              'flipped': torch.tensor([True, False])}
     return config, model, step, batch

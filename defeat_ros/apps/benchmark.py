@@ -1,12 +1,16 @@
 """
-Latency of every backend side by side, with PyTorch fp32 eager as the denominator of each ratio.
+Latency of every backend and architecture side by side, PyTorch fp32 eager as the denominator.
 
 Speed is measured, never asserted in tests: ``defeat-ros benchmark`` prints p50/p99 latency and
-frames/s per backend, network and resolution, the speed-up over PyTorch fp32 eager measured in
-the same run, and the accuracy each fast path costs on synthetic frames with exact depth.
+frames/s per architecture, backend, network and resolution, the speed-up over PyTorch fp32
+eager of the first architecture (DeFeat-Net's) measured in the same run, and the accuracy each
+path keeps against fp32 PyTorch of the same architecture on synthetic frames with exact depth
+and correspondences: median-scaled depth AbsRel and the features' ROC-AUC (global negatives).
+An untrained network's accuracy only shows what a backend changes; ``--model`` measures a
+trained one.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import os
 import re
 import tempfile
@@ -14,7 +18,8 @@ import time
 
 from defeat_ros.apps.arguments import add_options, config_from_args
 from defeat_ros.data.street_world import render_sequence, WorldConfig
-from defeat_ros.evaluation import depth_metrics
+from defeat_ros.evaluation import DepthEvaluation
+from defeat_ros.evaluation.synthetic import evaluate_features
 from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
 from defeat_ros.nets.model_dir import read_config
 from defeat_ros.runtime.backends import cpu_model, make_backend
@@ -30,6 +35,8 @@ BACKENDS = {
     'pytorch-bf16': {'backend': 'pytorch', 'device': 'cpu', 'precision': 'bf16'},
     'onnxruntime': {'backend': 'onnxruntime', 'precision': 'fp32'},
     'onnxruntime-int8': {'backend': 'onnxruntime', 'precision': 'int8'},
+    'onnxruntime-int8-concurrent': {'backend': 'onnxruntime', 'precision': 'int8',
+                                    'concurrent_pose': True},
     'pytorch-cuda-fp32': {'backend': 'pytorch', 'device': 'cuda', 'precision': 'fp32'},
     'pytorch-cuda-fp16': {'backend': 'pytorch', 'device': 'cuda', 'precision': 'fp16'},
     'pytorch-cuda-fp16-graphs': {'backend': 'pytorch', 'device': 'cuda', 'precision': 'fp16',
@@ -37,10 +44,23 @@ BACKENDS = {
     'tensorrt-fp16': {'backend': 'tensorrt', 'device': 'cuda', 'precision': 'fp16'},
 }
 """Benchmark name -> make_backend arguments."""
-CPU_DEFAULT = ('pytorch-fp32', 'pytorch-bf16', 'onnxruntime', 'onnxruntime-int8')
+CPU_DEFAULT = ('pytorch-fp32', 'pytorch-bf16', 'onnxruntime', 'onnxruntime-int8',
+               'onnxruntime-int8-concurrent')
 GPU_DEFAULT = ('pytorch-cuda-fp32', 'pytorch-cuda-fp16', 'pytorch-cuda-fp16-graphs')
 """Default lists; the first of each is the fp32 eager reference of every ratio."""
-NETWORKS = ('depth', 'features', 'pose', 'pipeline')
+ARCHITECTURES = {
+    'defeat': {},
+    'shared_encoder': {'shared_encoder': True},
+    'half_features': {'feature_stride': 2},
+    'half_pose': {'pose_stride': 2},
+    'fast_decoder': {'decoder': 'fast'},
+    'fast': {'shared_encoder': True, 'feature_stride': 2, 'pose_stride': 2, 'decoder': 'fast'},
+}
+"""
+Architecture name -> ModelConfig changes from DeFeat-Net's (ResNet-18 x 3, 32-dim features),
+one row group each; 'fast' is every option at once (config/train/variant_fast.yaml)."""
+NETWORKS = ('depth', 'features', 'depth_features', 'pose', 'pipeline')
+"""Timed calls; 'pipeline' is a camera frame's whole step: depth, features and pose."""
 
 
 def machine():
@@ -65,62 +85,66 @@ def latencies(call, repeats, warmup):
 
 
 def network_calls(backend, frame, other):
-    """Map each network name to a timed call: each graph alone and the whole pipeline."""
+    """Map each of NETWORKS to a timed call on ``backend``."""
     return {
         'depth': lambda: backend.depth(frame),
         'features': lambda: backend.features(frame),
+        'depth_features': lambda: backend.depth_and_features(frame),
         'pose': lambda: backend.pose(other, frame),
-        'pipeline': lambda: (backend.depth(frame), backend.features(frame),
-                             backend.pose(other, frame)),
+        'pipeline': lambda: backend.step(frame, other, features=True),
     }
 
 
-def accuracy(backend, reference, frames, truth):
-    """Median relative depth deviation from the reference and median-scaled AbsRel vs truth."""
-    deviation, abs_rel = [], []
-    for frame, depth in zip(frames, truth):
-        predicted = backend.depth(frame).cpu()
-        expected = reference.depth(frame).cpu()
-        deviation.append(((predicted - expected).abs() / expected).median().item())
-        abs_rel.append(depth_metrics(predicted[0], depth)['abs_rel'])
-    return float(np.mean(deviation)), float(np.mean(abs_rel))
+def accuracy(backend, sequence):
+    """(median-scaled depth AbsRel, features' global ROC-AUC) of ``backend`` on ``sequence``."""
+    evaluation = DepthEvaluation(crop=False)
+    features = []
+    for image, truth in zip(sequence.images, sequence.depths):
+        depth, feature_map = backend.depth_and_features(image.unsqueeze(0))
+        evaluation.add(depth[0].cpu(), truth)
+        features.append(feature_map[0].float().cpu())
+    auc = evaluate_features(features, sequence).get('global_auc', float('nan'))
+    return evaluation.summary()['abs_rel'], auc
 
 
-def benchmark_model(model_dir, names=CPU_DEFAULT, repeats=10, warmup=3, threads=0):
+def benchmark_model(model_dir, names=CPU_DEFAULT, repeats=10, warmup=3, threads=0,
+                    architecture='model'):
     """
     Measure ``names`` on one model directory; returns a list of result dictionaries.
 
     Frames come from the synthetic street at the model's resolution, so accuracy is reported
-    against exact depth; int8 is calibrated on other street frames, by day and by night.
+    against exact depth and correspondences; int8 is calibrated on other street frames, by day
+    and by night.
     """
     config = read_config(model_dir)
-    day = render_sequence(WorldConfig(width=config.width, height=config.height, frames=6,
-                                      seed=11))
-    frames = [image.unsqueeze(0) for image in day.images]
-    if 'onnxruntime-int8' in names:
+    sequence = render_sequence(WorldConfig(width=config.width, height=config.height, frames=6,
+                                           seed=11))
+    frames = [image.unsqueeze(0) for image in sequence.images]
+    if any(BACKENDS[name].get('precision') == 'int8' for name in names):
         quantise_onnx(model_dir, calibration_frames(model_dir))
-    backends = {name: make_backend(model_dir, threads=threads, **BACKENDS[name])
-                for name in names}
-    reference = backends[names[0]]
     results = []
-    for name, backend in backends.items():
-        deviation, abs_rel = accuracy(backend, reference, frames, day.depths)
+    for name in names:
+        backend = make_backend(model_dir, threads=threads, **BACKENDS[name])
+        abs_rel, auc = accuracy(backend, sequence)
         for network, call in network_calls(backend, frames[1], frames[0]).items():
             times = latencies(call, repeats, warmup)
-            results.append({'resolution': f'{config.width}x{config.height}', 'backend': name,
-                            'network': network, 'p50_ms': 1e3 * np.percentile(times, 50),
+            results.append({'resolution': f'{config.width}x{config.height}',
+                            'architecture': architecture, 'backend': name, 'network': network,
+                            'p50_ms': 1e3 * np.percentile(times, 50),
                             'p99_ms': 1e3 * np.percentile(times, 99), 'fps': 1 / times.mean(),
-                            'depth_deviation': deviation, 'abs_rel': abs_rel})
-    for result in results:
-        base = next(r for r in results if r['backend'] == names[0]
-                    and r['network'] == result['network'])
-        result['speedup'] = base['p50_ms'] / result['p50_ms']
+                            'abs_rel': abs_rel, 'auc': auc})
     return results
 
 
-def run_benchmark(resolutions=((192, 640), (352, 480)), model_dir=None, names=CPU_DEFAULT,
-                  repeats=10, warmup=3, threads=0, log=print):
-    """Benchmark a model (or a freshly initialised one per resolution) and print the table."""
+def run_benchmark(resolutions=((192, 640),), model_dir=None, names=CPU_DEFAULT,
+                  architectures=tuple(ARCHITECTURES), repeats=10, warmup=3, threads=0,
+                  log=print, base=None):
+    """
+    Benchmark a model, or a fresh one per resolution and architecture, and print the table.
+
+    Fresh models are ``base`` (by default DeFeat-Net's paper size: ResNet-18 encoders, 32-dim
+    features) with each architecture's changes, seeded alike.
+    """
     log(f'machine: {machine()}')
     results = []
     with tempfile.TemporaryDirectory() as scratch:
@@ -128,24 +152,48 @@ def run_benchmark(resolutions=((192, 640), (352, 480)), model_dir=None, names=CP
             results += benchmark_model(model_dir, names, repeats, warmup, threads)
         else:
             for height, width in resolutions:
-                torch.manual_seed(0)
-                directory = save_model(DeFeatNet(ModelConfig(height=height, width=width)),
-                                       f'{scratch}/{width}x{height}')
-                results += benchmark_model(directory, names, repeats, warmup, threads)
-    log(format_table(results, names[0]))
+                for architecture in architectures:
+                    torch.manual_seed(0)
+                    config = replace(base or ModelConfig(), height=height, width=width,
+                                     **ARCHITECTURES[architecture])
+                    directory = save_model(DeFeatNet(config),
+                                           f'{scratch}/{width}x{height}-{architecture}')
+                    results += benchmark_model(directory, names, repeats, warmup, threads,
+                                               architecture)
+    add_ratios(results)
+    log(format_table(results, f'{names[0]} of {results[0]["architecture"]}'))
     return results
+
+
+def add_ratios(results):
+    """
+    Add speed-up and accuracy changes to every result.
+
+    'speedup': over the first architecture's first backend, same network and resolution;
+    'abs_rel_change' and 'auc_change': relative, against the first backend of the same
+    architecture.
+    """
+    for result in results:
+        same = [r for r in results if r['resolution'] == result['resolution']]
+        base = next(r for r in same if r['network'] == result['network'])
+        result['speedup'] = base['p50_ms'] / result['p50_ms']
+        reference = next(r for r in same if r['architecture'] == result['architecture'])
+        result['abs_rel_change'] = result['abs_rel'] / reference['abs_rel'] - 1
+        result['auc_change'] = result['auc'] / reference['auc'] - 1
 
 
 def format_table(results, reference):
     """Markdown table of the results."""
-    lines = [f'speed-up = p50 of {reference} / p50 of the backend, same network and resolution',
-             '| resolution | backend | network | p50 ms | p99 ms | frames/s | speed-up | '
-             'depth deviation | AbsRel |', '|' + ' --- |' * 9]
+    lines = [f'speed-up = p50 of {reference} / p50 of the row, same network and resolution; '
+             f'accuracy changes are against the first backend of the same architecture',
+             '| resolution | architecture | backend | network | p50 ms | p99 ms | frames/s | '
+             'speed-up | AbsRel | AbsRel change | AUC | AUC change |', '|' + ' --- |' * 12]
     for r in results:
-        lines.append(f"| {r['resolution']} | {r['backend']} | {r['network']} | "
-                     f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['fps']:.1f} | "
-                     f"{r['speedup']:.2f}x | {100 * r['depth_deviation']:.2f}% | "
-                     f"{r['abs_rel']:.3f} |")
+        lines.append(f"| {r['resolution']} | {r['architecture']} | {r['backend']} | "
+                     f"{r['network']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+                     f"{r['fps']:.1f} | {r['speedup']:.2f}x | {r['abs_rel']:.3f} | "
+                     f"{100 * r['abs_rel_change']:+.2f}% | {r['auc']:.3f} | "
+                     f"{100 * r['auc_change']:+.2f}% |")
     return '\n'.join(lines)
 
 
@@ -154,8 +202,10 @@ class BenchmarkConfig(TypedConfig):
     """What ``defeat-ros benchmark`` measures."""
 
     model: str = option('', 'Model directory; empty: a fresh model per resolution')
-    resolutions: list = option(['640x192', '480x352'], 'WIDTHxHEIGHT list, comma-separated '
-                               '(without --model)')
+    resolutions: list = option(['640x192'], 'WIDTHxHEIGHT list, comma-separated (without '
+                               '--model)')
+    architectures: list = option(list(ARCHITECTURES), 'Architectures, comma-separated (without '
+                                 '--model); the first is the reference of the speed-ups')
     backends: list = option([], 'Backends, comma-separated; the first is the reference; empty: '
                             'the CPU list, or the CUDA list on a GPU')
     repeats: int = option(10, 'Timed runs per measurement', minimum=1, maximum=100000)
@@ -167,6 +217,11 @@ class BenchmarkConfig(TypedConfig):
         unknown = sorted(set(self.backends) - set(BACKENDS))
         if unknown:
             raise ValueError(f'unknown backends {unknown}; choose from {sorted(BACKENDS)}')
+        self.architectures = comma_list(self.architectures, name='architectures')
+        unknown = sorted(set(self.architectures) - set(ARCHITECTURES))
+        if unknown or not self.architectures:
+            raise ValueError(f'unknown architectures {unknown}; choose from '
+                             f'{list(ARCHITECTURES)}')
         self.resolutions = comma_list(self.resolutions, name='resolutions')
         if not all(re.fullmatch(r'\d+x\d+', r) for r in self.resolutions):
             raise ValueError(f'resolutions must look like 640x192,480x352, '
@@ -185,4 +240,4 @@ def run(args):
     default = GPU_DEFAULT if torch.cuda.is_available() else CPU_DEFAULT
     resolutions = [tuple(int(v) for v in r.split('x'))[::-1] for r in config.resolutions]
     run_benchmark(resolutions, config.model or None, tuple(config.backends) or default,
-                  config.repeats, threads=config.threads)
+                  tuple(config.architectures), config.repeats, threads=config.threads)

@@ -59,15 +59,27 @@ def evaluate_sequence(model, sequence, config=None, name='sequence'):
                             'prediction': pred_poses[:, :3, 3], 'aligned': aligned[:, :3, 3],
                             'scale': scale}
         result['pose'] = pose
-        result['features'] = _evaluate_features(model, sequence, gt_motions, config)
+        features = iterate_features(model, sequence.images, sequence.height, sequence.width,
+                                    config.batch)
+        result['features'] = evaluate_features(features, sequence, config)
     return result, figures, trajectories
 
 
-def _evaluate_features(model, sequence, gt_motions, config):
-    height, width = sequence.height, sequence.width
-    k_pix = scale_intrinsics(sequence.k_norm, height, width)
+def evaluate_features(features, sequence, config=None):
+    """
+    ROC-AUC summary of dense features against the sequence's exact correspondences.
+
+    :param features: iterable of the features n x H x W of every frame of ``sequence``, in
+        order, at the sequence's size (from a model or any backend).
+    :param sequence: FrameSequence with depths, poses, k_norm and moving masks.
+    :return: :func:`~defeat_ros.evaluation.features.feature_summary`'s dict, or {'error': ...}
+        when no correspondence could be evaluated.
+    """
+    config = config or EvaluationConfig()
+    gt_motions = relative_motions(sequence.poses)
+    k_pix = scale_intrinsics(sequence.k_norm, sequence.height, sequence.width)
     evaluation = FeatureEvaluation(max_anchors=config.max_anchors, seed=config.seed)
-    features = iterate_features(model, sequence.images, height, width, config.batch)
+    features = iter(features)
     previous = next(features)
     for k, current in enumerate(features):
         pixels, valid = true_correspondences(

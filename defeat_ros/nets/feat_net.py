@@ -27,7 +27,7 @@ class FeatNet(nn.Module):
         self.decoder = SkipDecoder(channels, feature_dims, (scale,), width, style=decoder)
 
     def decode(self, maps):
-        """Encoder maps (strides 2..32) of B x 3 x H x W images -> features B x n x H x W."""
+        """Decode encoder maps (strides 2..32) of B x 3 x H x W images into B x n x H x W."""
         features = self.decoder(maps)[0]
         if self.stride != 1:
             features = F.interpolate(features, scale_factor=float(self.stride),

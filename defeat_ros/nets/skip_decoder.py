@@ -79,8 +79,9 @@ class SkipDecoder(nn.Module):
 
     def levels(self, features, extra=None):
         """
-        Decode; return (head outputs as ``forward``, the 5 decoder maps by level 0..4, None
-        below the finest head).
+        Decode; return the head outputs (as ``forward``) and the decoder's maps.
+
+        The maps are the 5 by level 0..4, None below the finest head.
 
         :param features: the 5 encoder maps, strides 2..32.
         :param extra: 5 maps by level 0..4 (B x ``extra_channels[level]`` x H/2^level x

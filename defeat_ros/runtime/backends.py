@@ -1,4 +1,8 @@
-"""Backend selection: 'auto' takes TensorRT on a GPU, else CUDA PyTorch, else the fastest CPU."""
+"""
+Backend selection: 'auto' takes TensorRT on a GPU, else CUDA PyTorch, else the fastest CPU.
+
+On the CPU the fastest backend is measured once per model and machine, then remembered.
+"""
 
 import logging
 import platform
@@ -56,7 +60,7 @@ def cpu_model():
 
 
 def make_backend(model_dir, backend='auto', device='auto', precision=None, threads=0,
-                 cuda_graphs=False):
+                 cuda_graphs=False, concurrent_pose=False):
     """
     Open ``model_dir`` with the named backend.
 
@@ -66,6 +70,7 @@ def make_backend(model_dir, backend='auto', device='auto', precision=None, threa
         None picks the backend's default: fp16 on a GPU, fp32 on the CPU.
     :param threads: ONNX Runtime intra-op threads (0: its default).
     :param cuda_graphs: capture and replay CUDA graphs (PyTorch on CUDA).
+    :param concurrent_pose: run the pose graph beside depth and features (ONNX Runtime).
     """
     if backend not in BACKENDS:
         raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')
@@ -74,7 +79,7 @@ def make_backend(model_dir, backend='auto', device='auto', precision=None, threa
         return auto_backend(model_dir, device, precision, threads)
     if backend == 'onnxruntime':
         from defeat_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
-        return OnnxRuntimeBackend(model_dir, threads, precision or 'fp32')
+        return OnnxRuntimeBackend(model_dir, threads, precision or 'fp32', concurrent_pose)
     if backend == 'tensorrt':
         from defeat_ros.runtime.tensorrt_engine import TensorRTBackend
         return TensorRTBackend(model_dir, precision=precision or 'fp16', device=device)
@@ -85,7 +90,13 @@ def make_backend(model_dir, backend='auto', device='auto', precision=None, threa
 
 
 def auto_backend(model_dir, device, precision, threads):
-    """Pick TensorRT if usable, else CUDA PyTorch, else the fastest of the CPU backends."""
+    """
+    Pick TensorRT if usable, else CUDA PyTorch, else the fastest CPU candidate.
+
+    On the CPU each of :func:`cpu_candidates` is timed on a whole camera step the first time,
+    and the winner is remembered per model weights, machine and library versions
+    (:mod:`~defeat_ros.runtime.backend_choice`): later starts open only that backend.
+    """
     if device.startswith('cuda'):
         try:
             from defeat_ros.runtime.tensorrt_engine import tensorrt_available, TensorRTBackend
@@ -96,14 +107,45 @@ def auto_backend(model_dir, device, precision, threads):
             return TensorRTBackend(model_dir, precision=precision or 'fp16', device=device)
         LOG.info('TensorRT not used (%s); running PyTorch on %s', reason, device)
         return make_backend(model_dir, 'pytorch', device, precision, threads)
-    candidates = [make_backend(model_dir, 'onnxruntime', 'cpu', 'fp32', threads),
-                  make_backend(model_dir, 'pytorch', 'cpu', 'fp32', threads)]
+    from defeat_ros.runtime.backend_choice import BackendChoice
+    candidates = cpu_candidates(model_dir)
+    choice = BackendChoice(model_dir, candidates, threads)
+    remembered = choice.load()
+    if remembered is not None:
+        LOG.info('CPU backend %s (measured fastest earlier, %s)', remembered, choice.path)
+        return make_backend(model_dir, device='cpu', threads=threads, **candidates[remembered])
+    timings, opened = {}, {}
+    for name, options in candidates.items():
+        try:
+            opened[name] = make_backend(model_dir, device='cpu', threads=threads, **options)
+        except ValueError as error:  # int8 graphs of older weights
+            LOG.warning('CPU backend %s left out: %s', name, error)
+            continue
+        timings[name] = time_step(opened[name])
+    fastest = min(timings, key=timings.get)
+    LOG.info('CPU backend timings (s per camera step): %s; using %s', timings, fastest)
+    choice.store(fastest, timings)
+    return opened[fastest]
+
+
+def cpu_candidates(model_dir):
+    """
+    Return the CPU backends ``auto`` chooses from: name -> make_backend options.
+
+    ONNX Runtime and PyTorch in fp32, PyTorch bf16 where the CPU has native bf16 instructions,
+    and ONNX Runtime int8 (pose alone or beside depth) when the model has int8 graphs
+    (``defeat-ros export --int8``: quantising is the user's choice of its accuracy cost).
+    """
+    from defeat_ros.runtime.onnx_export import has_int8
+    candidates = {'onnxruntime-fp32': {'backend': 'onnxruntime', 'precision': 'fp32'},
+                  'pytorch-fp32': {'backend': 'pytorch', 'precision': 'fp32'}}
     if cpu_has_bf16():
-        candidates.append(make_backend(model_dir, 'pytorch', 'cpu', 'bf16', threads))
-    timings = {b.name: time_depth(b) for b in candidates}
-    fastest = min(candidates, key=lambda b: timings[b.name])
-    LOG.info('CPU backend timings (s per depth frame): %s; using %s', timings, fastest.name)
-    return fastest
+        candidates['pytorch-bf16'] = {'backend': 'pytorch', 'precision': 'bf16'}
+    if has_int8(model_dir):
+        candidates['onnxruntime-int8'] = {'backend': 'onnxruntime', 'precision': 'int8'}
+        candidates['onnxruntime-int8-concurrent'] = {
+            'backend': 'onnxruntime', 'precision': 'int8', 'concurrent_pose': True}
+    return candidates
 
 
 def cpu_has_bf16():
@@ -116,12 +158,12 @@ def cpu_has_bf16():
     return 'amx_bf16' in flags or 'avx512_bf16' in flags
 
 
-def time_depth(backend, repeats=3):
-    """Seconds per depth inference after two warm-up runs."""
+def time_step(backend, repeats=3):
+    """Seconds per camera step (depth, features and pose) after two warm-up steps."""
     image = torch.rand(1, 3, backend.config.height, backend.config.width)
-    backend.depth(image)
-    backend.depth(image)
+    for _ in range(2):
+        backend.step(image, image, features=True)
     start = time.perf_counter()
     for _ in range(repeats):
-        backend.depth(image)
+        backend.step(image, image, features=True)
     return (time.perf_counter() - start) / repeats

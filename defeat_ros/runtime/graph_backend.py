@@ -1,12 +1,19 @@
 """The interface every backend offers: depth, features and pose through one ``run``."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 
 class GraphBackend:
     """
     Base of the backends: subclasses implement ``run(graph, *images)`` for the exported graphs.
 
-    Inputs are 1 x 3 x H x W float images in [0, 1] at the model's resolution.
+    Inputs are 1 x 3 x H x W float images in [0, 1] at the model's resolution. A backend that
+    sets ``concurrent_pose`` runs the pose graph of :meth:`step` on a thread of its own, beside
+    depth and features (ONNX Runtime releases the GIL while a graph runs).
     """
+
+    concurrent_pose = False
+    _pose_thread = None
 
     def run(self, graph, *images):
         """
@@ -31,3 +38,26 @@ class GraphBackend:
     def pose(self, previous, current):
         """Two images -> T_previous_current 1 x 4 x 4."""
         return self.run('pose', previous, current)[0]
+
+    def step(self, image, previous=None, features=True):
+        """
+        Everything one camera frame needs: depth, features when asked, pose when ``previous``.
+
+        :param image: 1 x 3 x H x W, the current frame.
+        :param previous: 1 x 3 x H x W, the previous frame, or None (no pose).
+        :param features: run the depth_features graph rather than depth alone.
+        :return: (depth 1 x 1 x H x W, features 1 x n x H x W or None, T_previous_current
+            1 x 4 x 4 or None).
+        """
+        pending = None
+        if previous is not None and self.concurrent_pose:
+            if self._pose_thread is None:
+                self._pose_thread = ThreadPoolExecutor(1, thread_name_prefix='pose')
+            pending = self._pose_thread.submit(self.pose, previous, image)
+        depth, feature_maps = (self.depth_and_features(image) if features
+                               else (self.depth(image), None))
+        if pending is not None:
+            transform = pending.result()
+        else:
+            transform = self.pose(previous, image) if previous is not None else None
+        return depth, feature_maps, transform

@@ -25,6 +25,16 @@ def onnx_path(model_dir, graph):
     return derived_dir(model_dir) / f'{graph}.onnx'
 
 
+def int8_path(model_dir, graph):
+    """Where the int8 version of ``graph`` lives, beside its fp32 ONNX file."""
+    return onnx_path(model_dir, graph).with_suffix('.int8.onnx')
+
+
+def has_int8(model_dir):
+    """Whether every graph of ``model_dir`` has an int8 file (``defeat-ros export --int8``)."""
+    return all(int8_path(model_dir, graph).is_file() for graph in GRAPHS)
+
+
 def export_onnx(model_dir, graphs=GRAPHS, opset=OPSET):
     """
     Export ``graphs`` of the model in ``model_dir`` to ``<model_dir>/<graph>.onnx``.

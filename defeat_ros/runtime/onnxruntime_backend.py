@@ -2,7 +2,8 @@
 
 from defeat_ros.nets.model_dir import read_config
 from defeat_ros.runtime.graph_backend import GraphBackend
-from defeat_ros.runtime.onnx_export import check_onnx, ensure_onnx, INPUT_NAMES, OUTPUT_NAMES
+from defeat_ros.runtime.onnx_export import (check_onnx, ensure_onnx, INPUT_NAMES, int8_path,
+                                            OUTPUT_NAMES)
 from defeat_ros.runtime.shapes import check_image
 import onnxruntime as ort
 import torch
@@ -21,7 +22,6 @@ def make_session(path, threads=0):
 
 def int8_onnx(model_dir, graph, config):
     """Path of the graph's int8 file; a clear error when it is missing or stale."""
-    from defeat_ros.runtime.quantise import int8_path
     path = int8_path(model_dir, graph)
     if not path.is_file():
         raise FileNotFoundError(f'{path} is missing: quantise the model first '
@@ -36,18 +36,24 @@ class OnnxRuntimeBackend(GraphBackend):
 
     ``precision`` 'fp32' uses (and exports when needed) ``<graph>.onnx``; 'int8' the statically
     quantised ``<graph>.int8.onnx`` made by :func:`defeat_ros.runtime.quantise.quantise_onnx`.
+    ``concurrent_pose`` runs the pose graph on one thread of its own beside depth and features
+    (:meth:`GraphBackend.step`).
     """
 
-    def __init__(self, model_dir, threads=0, precision='fp32'):
-        """Open the three graphs of ``model_dir``."""
+    def __init__(self, model_dir, threads=0, precision='fp32', concurrent_pose=False):
+        """Open the graphs of ``model_dir``."""
         if precision not in ('fp32', 'int8'):
             raise ValueError(f"ONNX Runtime precision must be 'fp32' or 'int8', "
                              f'got {precision!r}')
         self.config = read_config(model_dir)
         locate = ensure_onnx if precision == 'fp32' else int8_onnx
-        self.sessions = {graph: make_session(locate(model_dir, graph, self.config), threads)
-                         for graph in INPUT_NAMES}
-        self.name = 'onnxruntime' if precision == 'fp32' else 'onnxruntime-int8'
+        self.concurrent_pose = concurrent_pose
+        self.sessions = {
+            graph: make_session(locate(model_dir, graph, self.config),
+                                1 if graph == 'pose' and concurrent_pose else threads)
+            for graph in INPUT_NAMES}
+        self.name = ('onnxruntime' if precision == 'fp32' else 'onnxruntime-int8') + (
+            '-concurrent' if concurrent_pose else '')
 
     def run(self, graph, *images):
         """Run ``graph`` on 1 x 3 x H x W images; returns its outputs as a tuple of tensors."""

@@ -148,10 +148,8 @@ class Perception:
         """
         start = time.perf_counter()
         frame = self.preprocess(image, encoding)
-        if features:
-            depth, feature_maps = self.backend.depth_and_features(frame)
-        else:
-            depth = self.backend.depth(frame)
+        depth, feature_maps, transform = self.backend.step(
+            frame, self.previous if pose else None, features)
         scale, confidence = 1.0, None
         if self.scale_mode == 'camera_height':
             if k_norm is None:
@@ -165,8 +163,8 @@ class Perception:
             if isinstance(features_size, str) and features_size == 'output':
                 features_size = output_size
             result.features = resize_map(feature_maps, features_size, cv2.INTER_LINEAR)
-        if pose and self.previous is not None:
-            result.transform = self.backend.pose(self.previous, frame)[0].double().cpu().numpy()
+        if transform is not None:
+            result.transform = transform[0].double().cpu().numpy()
             result.transform[:3, 3] *= scale
         self.previous = frame if pose else None
         result.seconds = time.perf_counter() - start

@@ -2,16 +2,11 @@
 
 from defeat_ros.nets.model_dir import read_config
 from defeat_ros.runtime.onnx_export import (check_onnx, ensure_onnx, file_digest, INPUT_NAMES,
-                                            onnx_path)
+                                            int8_path)
 import onnx
 from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, quantize_static,
                                       QuantType)
 from onnxruntime.quantization.shape_inference import quant_pre_process
-
-
-def int8_path(model_dir, graph):
-    """Where the int8 version of ``graph`` lives, beside its fp32 ONNX file."""
-    return onnx_path(model_dir, graph).with_suffix('.int8.onnx')
 
 
 class FrameReader(CalibrationDataReader):
@@ -32,14 +27,27 @@ class FrameReader(CalibrationDataReader):
         return next(self.feeds, None)
 
 
-def quantise_onnx(model_dir, frames, graphs=tuple(INPUT_NAMES)):
+INT8_FORMATS = {'qoperator': QuantFormat.QOperator, 'qdq': QuantFormat.QDQ}
+"""
+int8 graph formats: 'qoperator', ONNX Runtime's quantised operators (QLinearConv...); 'qdq',
+QuantizeLinear/DequantizeLinear pairs around float operators, which ONNX Runtime fuses when it
+loads the graph. ``benchmarks/int8_formats.py`` measures both."""
+
+
+def quantise_onnx(model_dir, frames, graphs=tuple(INPUT_NAMES), int8_format='qoperator',
+                  per_channel=True):
     """
-    Write ``<graph>.int8.onnx`` (QDQ, per-channel int8 weights, uint8 activations) per graph.
+    Write ``<graph>.int8.onnx`` per graph: static int8 weights, uint8 activations.
 
     :param frames: list of at least 2 calibration frames, 1 x 3 x H x W in [0, 1], from the
         deployment camera (a dataset, a bag or the synthetic world).
+    :param int8_format: one of :data:`INT8_FORMATS`.
+    :param per_channel: one weight scale per output channel (else per tensor).
     :return: {graph: path}.
     """
+    if int8_format not in INT8_FORMATS:
+        raise ValueError(f'int8_format must be one of {sorted(INT8_FORMATS)}, '
+                         f'got {int8_format!r}')
     if len(frames) < 2:
         raise ValueError('int8 calibration needs at least 2 frames')
     config = read_config(model_dir)
@@ -51,12 +59,13 @@ def quantise_onnx(model_dir, frames, graphs=tuple(INPUT_NAMES)):
         prepared = target.with_suffix('.pre.onnx')
         quant_pre_process(str(source), str(prepared))
         quantize_static(str(prepared), str(target), FrameReader(graph, frames),
-                        quant_format=QuantFormat.QDQ, per_channel=True,
+                        quant_format=INT8_FORMATS[int8_format], per_channel=per_channel,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
         prepared.unlink()
         proto = onnx.load(str(target))
         props = {p.key: p.value for p in onnx.load(str(source)).metadata_props}
         props['fp32_sha256'] = file_digest(source)
+        props['int8_format'] = f"{int8_format}, per-{'channel' if per_channel else 'tensor'}"
         onnx.helper.set_model_props(proto, props)
         onnx.save(proto, str(target))
         check_onnx(target, config, model_dir)

@@ -84,6 +84,6 @@ class TorchBackend(GraphBackend):
 
 
 def as_float_tuple(outputs):
-    """A graph's output tensor, or tuple of them, as a tuple of float32 tensors."""
+    """Return a graph's output tensor, or tuple of them, as a tuple of float32 tensors."""
     return tuple(output.float() for output in
                  (outputs if isinstance(outputs, tuple) else (outputs,)))
