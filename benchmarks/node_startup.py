@@ -26,7 +26,7 @@ from defeat_ros.ros.graph import ros_environment
 from defeat_ros.runtime.backends import cpu_model
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
-from ros_latency import camera_info, image_message
+from ros_latency import camera_info, image_message, stop_process
 from sensor_msgs.msg import CameraInfo, Image
 
 NAMESPACE = '/startup'
@@ -73,12 +73,7 @@ def seconds_to_first_depth(camera, command, timeout):
         arrived = camera.first_depth.wait(timeout)
         return time.monotonic() - start if arrived else None
     finally:
-        node.terminate()
-        try:
-            node.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            node.kill()
-            node.wait()
+        stop_process(node)
 
 
 def import_seconds():

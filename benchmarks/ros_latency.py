@@ -323,12 +323,17 @@ def run_camera(args):
     finally:
         client.executor.shutdown(timeout_sec=5.0)
         rclpy.try_shutdown()
-        node.terminate()
-        try:
-            node.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            node.kill()
-            node.wait()
+        stop_process(node)
+
+
+def stop_process(process, timeout=30.0):
+    """Terminate ``process`` and wait for it; kill it when it outlives ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def prepare_frames(args, sizes, folder):
