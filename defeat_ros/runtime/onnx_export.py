@@ -1,4 +1,10 @@
-"""Export a model directory's networks to ONNX with static shapes, and check the files."""
+"""
+Export a model directory's networks to ONNX with static shapes, and check the files.
+
+``onnx`` is imported only to export or fully check a file: its import alone took 2 s of a
+node's start-up on a 2-core CPU, and a backend that opens a current file needs none of it
+(:func:`ensure_onnx`'s ``open_file``).
+"""
 
 import hashlib
 import logging
@@ -9,7 +15,6 @@ from defeat_ros.nets import load_model
 from defeat_ros.nets.model_dir import WEIGHTS_FILE
 from defeat_ros.runtime.derived_files import derived_dir
 from defeat_ros.runtime.export_graphs import graph_modules, GRAPHS
-import onnx
 import torch
 
 LOG = logging.getLogger(__name__)
@@ -46,6 +51,7 @@ def export_onnx(model_dir, graphs=GRAPHS, opset=OPSET):
     engines and int8 calibration want). Each file is verified by :func:`check_onnx`.
     Returns {graph: path}.
     """
+    import onnx
     model = load_model(model_dir).eval()
     weights_sha256 = file_digest(Path(model_dir) / WEIGHTS_FILE)
     modules = graph_modules(model)
@@ -90,26 +96,39 @@ def check_onnx(path, config, model_dir=None):
     weights. Raises ValueError naming the file when it is corrupt, made for another resolution
     or stale.
     """
+    import onnx
     try:
         proto = onnx.load(str(path))
         onnx.checker.check_model(proto)
         proto = onnx.shape_inference.infer_shapes(proto, strict_mode=True)
     except Exception as error:  # onnx raises several unrelated types for bad files
         raise ValueError(f'{path} is not a valid ONNX model: {error}') from error
-    expected = [1, 3, config.height, config.width]
-    for tensor in proto.graph.input:
-        dims = [d.dim_value for d in tensor.type.tensor_type.shape.dim]
-        if dims != expected:
-            raise ValueError(f'{path}: input {tensor.name} has shape {dims}, the model '
-                             f'expects {expected}; export it again for this model')
     for tensor in proto.graph.output:
         if any(d.dim_value <= 0 for d in tensor.type.tensor_type.shape.dim):
             raise ValueError(f'{path}: output {tensor.name} has no static shape')
-    if model_dir is not None:
-        props = {p.key: p.value for p in proto.metadata_props}
-        if props.get('weights_sha256') != file_digest(Path(model_dir) / WEIGHTS_FILE):
-            raise ValueError(f'{path} was exported from other weights than {model_dir}')
+    inputs = {t.name: [d.dim_value for d in t.type.tensor_type.shape.dim]
+              for t in proto.graph.input}
+    check_identity(path, {p.key: p.value for p in proto.metadata_props}, inputs, config,
+                   model_dir)
     return proto
+
+
+def check_identity(path, metadata, inputs, config, model_dir=None):
+    """
+    Check that a graph fits the model: its inputs' sizes and (with ``model_dir``) its weights.
+
+    :param metadata: the file's metadata properties, a dict.
+    :param inputs: input name -> shape (list of ints).
+    :raises ValueError: naming the file when it was made for another resolution or weights.
+    """
+    expected = [1, 3, config.height, config.width]
+    for name, dims in inputs.items():
+        if list(dims) != expected:
+            raise ValueError(f'{path}: input {name} has shape {list(dims)}, the model '
+                             f'expects {expected}; export it again for this model')
+    if model_dir is not None:
+        if metadata.get('weights_sha256') != file_digest(Path(model_dir) / WEIGHTS_FILE):
+            raise ValueError(f'{path} was exported from other weights than {model_dir}')
 
 
 def file_digest(path):
@@ -121,20 +140,32 @@ def file_digest(path):
     return digest.hexdigest()
 
 
-def ensure_onnx(model_dir, graph, config):
+def ensure_onnx(model_dir, graph, config, open_file=None):
     """
     Path of a valid ONNX file for ``graph``: exported anew when missing, stale or corrupt.
 
     A current file shipped beside the weights is used even when the directory is read-only, so
     an installed model with its exports is not exported again into the cache.
+
+    :param open_file: ``path -> (handle, metadata dict, {input: shape})``, raising ValueError
+        for a file it cannot open (an ONNX Runtime session, for instance). Each file is then
+        opened with it and checked by :func:`check_identity` instead of parsed and checked
+        with ``onnx``, and the handle is returned instead of the path.
     """
+    def usable(candidate):
+        if open_file is None:
+            check_onnx(candidate, config, model_dir)
+            return candidate
+        handle, metadata, inputs = open_file(candidate)
+        check_identity(candidate, metadata, inputs, config, model_dir)
+        return handle
+
     path = onnx_path(model_dir, graph)
     for candidate in dict.fromkeys([Path(model_dir) / path.name, path]):
         if candidate.is_file():
             try:
-                check_onnx(candidate, config, model_dir)
-                return candidate
+                return usable(candidate)
             except ValueError as error:
                 LOG.warning('%s; exporting it again', error)
     export_onnx(model_dir, graphs=(graph,))
-    return path
+    return usable(path)

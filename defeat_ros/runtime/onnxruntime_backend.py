@@ -2,7 +2,7 @@
 
 from defeat_ros.nets.model_dir import read_config
 from defeat_ros.runtime.graph_backend import GraphBackend
-from defeat_ros.runtime.onnx_export import (check_onnx, ensure_onnx, INPUT_NAMES, int8_path,
+from defeat_ros.runtime.onnx_export import (check_identity, ensure_onnx, INPUT_NAMES, int8_path,
                                             OUTPUT_NAMES)
 from defeat_ros.runtime.shapes import check_image
 import onnxruntime as ort
@@ -20,14 +20,32 @@ def make_session(path, threads=0):
     return ort.InferenceSession(str(path), options, providers=['CPUExecutionProvider'])
 
 
-def int8_onnx(model_dir, graph, config):
-    """Path of the graph's int8 file; a clear error when it is missing or stale."""
+def session_opener(threads):
+    """
+    Return ``path -> (session, metadata, {input: shape})`` for ``onnx_export.ensure_onnx``.
+
+    Opening the session is the file's check: ONNX Runtime refuses a corrupt file (a ValueError
+    here), and the session holds the metadata and input shapes that tie it to the model.
+    """
+    def open_file(path):
+        try:
+            session = make_session(path, threads)
+        except Exception as error:  # ONNX Runtime raises its own types for bad files
+            raise ValueError(f'{path} is not a valid ONNX model: {error}') from error
+        inputs = {i.name: i.shape for i in session.get_inputs()}
+        return session, session.get_modelmeta().custom_metadata_map, inputs
+    return open_file
+
+
+def open_int8(model_dir, graph, config, threads):
+    """Session of the graph's int8 file; a clear error when it is missing or stale."""
     path = int8_path(model_dir, graph)
     if not path.is_file():
         raise FileNotFoundError(f'{path} is missing: quantise the model first '
                                 f'(defeat-ros export {model_dir} --int8)')
-    check_onnx(path, config, model_dir)
-    return path
+    session, metadata, inputs = session_opener(threads)(path)
+    check_identity(path, metadata, inputs, config, model_dir)
+    return session
 
 
 class OnnxRuntimeBackend(GraphBackend):
@@ -46,12 +64,14 @@ class OnnxRuntimeBackend(GraphBackend):
             raise ValueError(f"ONNX Runtime precision must be 'fp32' or 'int8', "
                              f'got {precision!r}')
         self.config = read_config(model_dir)
-        locate = ensure_onnx if precision == 'fp32' else int8_onnx
         self.concurrent_pose = concurrent_pose
-        self.sessions = {
-            graph: make_session(locate(model_dir, graph, self.config),
-                                1 if graph == 'pose' and concurrent_pose else threads)
-            for graph in INPUT_NAMES}
+        self.sessions = {}
+        for graph in INPUT_NAMES:
+            graph_threads = 1 if graph == 'pose' and concurrent_pose else threads
+            self.sessions[graph] = (
+                ensure_onnx(model_dir, graph, self.config, session_opener(graph_threads))
+                if precision == 'fp32' else
+                open_int8(model_dir, graph, self.config, graph_threads))
         self.name = ('onnxruntime' if precision == 'fp32' else 'onnxruntime-int8') + (
             '-concurrent' if concurrent_pose else '')
 
