@@ -46,7 +46,8 @@ class Camera:
         self.executor.add_node(self.node)
         threading.Thread(target=self.executor.spin, daemon=True).start()
         self.running = True
-        threading.Thread(target=self._publish, args=(frames, hz), daemon=True).start()
+        self.publisher = threading.Thread(target=self._publish, args=(frames, hz), daemon=True)
+        self.publisher.start()
 
     def _publish(self, frames, hz):
         index = 0
@@ -58,8 +59,9 @@ class Camera:
             time.sleep(1.0 / hz)
 
     def stop(self):
-        """Stop publishing and spinning."""
+        """Stop publishing (the thread ends before rclpy does) and spinning."""
         self.running = False
+        self.publisher.join()
         self.executor.shutdown(timeout_sec=5.0)
 
 
