@@ -15,6 +15,7 @@ from defeat_ros.messages.typestore import CAMERA_INFO, header, TYPESTORE
 from defeat_ros.nets import load_model
 from defeat_ros.nets.model_dir import CONFIG_FILE, read_config
 from defeat_ros.ros.depth_node import resolve_model
+from defeat_ros.runtime.export_graphs import GRAPHS
 from defeat_ros.runtime.onnx_export import check_onnx
 import numpy as np
 import onnxruntime
@@ -109,7 +110,7 @@ def test_the_new_model_loads_describes_itself_and_runs_in_onnx_runtime(finetuned
     expected = model.eval().depth_net.depth(torch.from_numpy(image))
     assert np.allclose(depth, expected.detach().numpy(), rtol=1e-3, atol=1e-3)
     onnx_files = {p.name for p in finetuned.glob('*.onnx')}
-    assert onnx_files == {'depth.onnx', 'features.onnx', 'pose.onnx'}
+    assert onnx_files == {f'{graph}.onnx' for graph in GRAPHS}
 
 
 def test_standing_camera_and_night_are_detected():

@@ -435,8 +435,9 @@ def test_unused_outputs_are_not_computed(context, model_dir, drive, monkeypatch)
     namespace = unique_namespace('lazy')
     node = make_node(context, model_dir, namespace)
     backend, inferred = node.perception.backend, []
-    features = backend.features
-    monkeypatch.setattr(backend, 'features', lambda image: inferred.append(1) or features(image))
+    both = backend.depth_and_features
+    monkeypatch.setattr(backend, 'depth_and_features',
+                        lambda image: inferred.append(1) or both(image))
     probe = Probe(context, namespace)
     probe.listen(Image, 'depth/image')
     probe.listen(OUTPUT_TYPES['odometry'], 'odometry')
