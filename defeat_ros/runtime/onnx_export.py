@@ -6,6 +6,7 @@ node's start-up on a 2-core CPU, and a backend that opens a current file needs n
 (:func:`ensure_onnx`'s ``open_file``).
 """
 
+import functools
 import hashlib
 import logging
 from pathlib import Path
@@ -53,7 +54,7 @@ def export_onnx(model_dir, graphs=GRAPHS, opset=OPSET):
     """
     import onnx
     model = load_model(model_dir).eval()
-    weights_sha256 = file_digest(Path(model_dir) / WEIGHTS_FILE)
+    weights_sha256 = weights_digest(model_dir)
     modules = graph_modules(model)
     cfg = model.config
     example = torch.rand(1, 3, cfg.height, cfg.width)
@@ -127,8 +128,26 @@ def check_identity(path, metadata, inputs, config, model_dir=None):
             raise ValueError(f'{path}: input {name} has shape {list(dims)}, the model '
                              f'expects {expected}; export it again for this model')
     if model_dir is not None:
-        if metadata.get('weights_sha256') != file_digest(Path(model_dir) / WEIGHTS_FILE):
+        if metadata.get('weights_sha256') != weights_digest(model_dir):
             raise ValueError(f'{path} was exported from other weights than {model_dir}')
+
+
+def weights_digest(model_dir):
+    """
+    SHA-256 of the model directory's weights file, hashed once per version of the file.
+
+    Every graph records it and is checked against it at every start (four graphs, and int8
+    ones): one hash of a paper-size weights file takes a noticeable part of a second.
+    """
+    weights = (Path(model_dir) / WEIGHTS_FILE).resolve()
+    stat = weights.stat()
+    return _digest_of_version(str(weights), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _digest_of_version(path, size, mtime_ns):
+    """Digest of ``path`` as of its ``size`` and ``mtime_ns`` (the cache key)."""
+    return file_digest(path)
 
 
 def file_digest(path):
@@ -167,5 +186,5 @@ def ensure_onnx(model_dir, graph, config, open_file=None):
                 return usable(candidate)
             except ValueError as error:
                 LOG.warning('%s; exporting it again', error)
-    export_onnx(model_dir, graphs=(graph,))
-    return usable(path)
+    export_onnx(model_dir, graphs=(graph,))  # checks what it writes
+    return path if open_file is None else usable(path)
