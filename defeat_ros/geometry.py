@@ -108,15 +108,33 @@ def skew(v):
     ], dim=1)
 
 
+SINC_SERIES_BELOW = 1e-2
+"""Squared angles below this take the Taylor series of sin(x)/x (error under x^6/5040)."""
+
+
+def sinc_of_squared(x2):
+    """
+    sin(x) / x from x^2 (any shape), finite in every precision and smooth through zero.
+
+    Safe in fp16: its constants are normal fp16 numbers, and an x^2 that underflows to zero
+    (an angle below about 2e-4 rad in fp16) takes the series, never 0 / 0.
+    """
+    small = x2 < SINC_SERIES_BELOW
+    x = torch.sqrt(torch.where(small, torch.ones_like(x2), x2))
+    return torch.where(small, 1.0 - x2 / 6.0 + x2 * x2 / 120.0, torch.sin(x) / x)
+
+
 def axis_angle_to_matrix(axis_angle):
-    """Rodrigues' formula: axis-angle B x 3 -> rotation B x 3 x 3 (smooth through zero angle)."""
+    """
+    Rodrigues' formula: axis-angle B x 3 -> rotation B x 3 x 3 (smooth through zero angle).
+
+    R = I + sinc(t) K + (1 - cos t) / t^2 K^2 with (1 - cos t) / t^2 = sinc(t / 2)^2 / 2, which
+    has no cancellation at small angles. Built on the device of ``axis_angle`` without host
+    copies (CUDA graphs capture it).
+    """
     theta2 = (axis_angle * axis_angle).sum(dim=1, keepdim=True).unsqueeze(-1)
-    theta = torch.sqrt(theta2 + 1e-12)
-    small = theta2 < 1e-8
-    # Taylor expansions near zero keep the map and its gradient finite.
-    sin_term = torch.where(small, 1.0 - theta2 / 6.0, torch.sin(theta) / theta)
-    cos_term = torch.where(small, 0.5 - theta2 / 24.0,
-                           (1.0 - torch.cos(theta)) / theta2.clamp(min=1e-12))
+    sin_term = sinc_of_squared(theta2)
+    cos_term = 0.5 * sinc_of_squared(theta2 / 4.0) ** 2
     k = skew(axis_angle)
     eye = torch.eye(3, device=axis_angle.device, dtype=axis_angle.dtype).expand_as(k)
     return eye + sin_term * k + cos_term * (k @ k)
@@ -138,11 +156,29 @@ def matrix_to_axis_angle(rotation):
 
 
 def pose_to_matrix(axis_angle, translation):
-    """SE(3) matrices B x 4 x 4 from axis-angle B x 3 and translation B x 3 (rotate, translate)."""
+    """
+    SE(3) matrices B x 4 x 4 from axis-angle B x 3 and translation B x 3 (rotate, translate).
+
+    Built on the inputs' device without host copies (CUDA graphs capture it).
+    """
     b = axis_angle.shape[0]
     top = torch.cat([axis_angle_to_matrix(axis_angle), translation.view(b, 3, 1)], dim=2)
-    bottom = axis_angle.new_tensor([0.0, 0.0, 0.0, 1.0]).view(1, 1, 4).expand(b, 1, 4)
+    bottom = torch.cat([torch.zeros_like(translation), torch.ones_like(translation[:, :1])],
+                       dim=1).view(b, 1, 4)
     return torch.cat([top, bottom], dim=1)
+
+
+def motion_to_transform(motion, inverted=False):
+    """
+    SE(3) matrices B x 4 x 4 from motions B x 6 (axis-angle, then translation), in fp32.
+
+    The rotation maths runs in fp32 whatever precision produced ``motion`` (autocast off): an
+    fp16 Rodrigues formula loses small rotations. ``inverted`` returns the inverse transforms.
+    """
+    with torch.autocast(motion.device.type, enabled=False):
+        motion = motion.float()
+        transform = pose_to_matrix(motion[:, :3], motion[:, 3:])
+        return invert_pose(transform) if inverted else transform
 
 
 def invert_pose(t_a_b):

@@ -3,9 +3,9 @@
 import math
 
 from defeat_ros.geometry import (axis_angle_to_matrix, backproject, correspondences, invert_pose,
-                                 matrix_to_axis_angle, normalise_intrinsics, pixel_grid,
-                                 pose_to_matrix, project, resize, sample, scale_intrinsics, skew,
-                                 transform_points, warp)
+                                 matrix_to_axis_angle, motion_to_transform, normalise_intrinsics,
+                                 pixel_grid, pose_to_matrix, project, resize, sample,
+                                 scale_intrinsics, skew, transform_points, warp)
 from defeat_ros.losses import PhotometricError
 import pytest
 import torch
@@ -42,6 +42,35 @@ def test_zero_rotation_is_identity_with_finite_gradient():
     assert torch.equal(rot.detach(), torch.eye(3)[None])
     rot.sum().backward()
     assert torch.isfinite(v.grad).all()
+
+
+@pytest.mark.parametrize('dtype,tolerance', [(torch.float16, 2e-3), (torch.bfloat16, 1.6e-2)])
+@pytest.mark.parametrize('angle', [0.0, 1e-5, 2.2e-3, 0.05, 1.0])
+def test_small_rotations_stay_finite_and_accurate_in_half_precision(dtype, tolerance, angle):
+    """
+    A robot standing still gives angles of about 2e-3 rad, whose square is subnormal in fp16.
+
+    An fp16 engine may flush it to zero; the formula must then give the identity, not 0 / 0.
+    """
+    axis = torch.nn.functional.normalize(torch.tensor([[0.3, -0.5, 0.8]], dtype=torch.float64))
+    v = angle * axis
+    exact = axis_angle_to_matrix(v)
+    rot = axis_angle_to_matrix(v.to(dtype))
+    assert rot.dtype == dtype and torch.isfinite(rot).all()
+    assert (rot.double() - exact).abs().max() < tolerance
+    flushed = torch.full((1, 3), 1e-5, dtype=dtype) * 1e-3  # underflows to zero in fp16
+    assert torch.isfinite(axis_angle_to_matrix(flushed)).all()
+
+
+def test_motions_compose_in_fp32_whatever_their_precision():
+    motion = torch.tensor([[0.01, -0.002, 0.003, 0.5, -0.1, 2.0]])
+    expected = pose_to_matrix(motion[:, :3], motion[:, 3:])
+    assert torch.equal(motion_to_transform(motion), expected)
+    assert torch.equal(motion_to_transform(motion, inverted=True), invert_pose(expected))
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        composed = motion_to_transform(motion.half())
+    assert composed.dtype == torch.float32
+    torch.testing.assert_close(composed, expected, atol=2e-3, rtol=0)
 
 
 def test_rotations_about_one_axis_compose_by_adding_angles():

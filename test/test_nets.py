@@ -200,7 +200,7 @@ def test_pose_scale_multiplies_the_pose_outputs():
 
 def test_mean_inverse_depth_translation_scaling_matches_training_and_export():
     """The reference's translation times the target's mean inverse depth, everywhere alike."""
-    from defeat_ros.runtime.export_graphs import PoseGraph
+    from defeat_ros.runtime.export_graphs import pose_from_motion, PoseGraph
     torch.manual_seed(0)
     plain = DeFeatNet(ModelConfig(height=64, width=96, encoder_width=16, feature_dims=4))
     scaled = DeFeatNet(replace(plain.config, translation_scaling='mean_inverse_depth'))
@@ -215,6 +215,7 @@ def test_mean_inverse_depth_translation_scaling_matches_training_and_export():
         assert torch.allclose(pose[:, :3, 3], unscaled[:, :3, 3] * factor, rtol=1e-5)
         trained = scaled.forward_train(current, [previous], [-1]).poses[0]
         assert torch.allclose(trained, pose, atol=1e-6)
-        assert torch.allclose(PoseGraph(scaled)(previous, current), pose, atol=1e-6)
+        exported = pose_from_motion(PoseGraph(scaled)(previous, current), scaled.config)
+        assert torch.allclose(exported, pose, atol=1e-6)
     with pytest.raises(ValueError, match='translation_scaling'):
         ModelConfig(translation_scaling='median')

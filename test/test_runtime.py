@@ -2,6 +2,7 @@
 
 from dataclasses import replace
 import json
+import logging
 import math
 from pathlib import Path
 import shutil
@@ -31,7 +32,7 @@ def model_dir(tmp_path_factory):
 
 def test_exported_graphs_are_valid_with_static_shapes(model_dir):
     for graph, outputs in [('depth', [1, 1, 64, 96]), ('features', [1, 8, 64, 96]),
-                           ('pose', [1, 4, 4])]:
+                           ('pose', [1, 6])]:
         proto = check_onnx(onnx_path(model_dir, graph), CONFIG, model_dir)
         assert proto.opset_import[0].version >= 17
         dims = [d.dim_value for d in proto.graph.output[0].type.tensor_type.shape.dim]
@@ -138,6 +139,23 @@ def test_missing_stale_or_corrupt_onnx_is_exported_again(tmp_path):
     assert torch.allclose(backend.depth(a), reference.depth(a), rtol=1e-4)
     for graph in ('depth', 'features', 'pose'):
         check_onnx(onnx_path(directory, graph), CONFIG, directory)
+
+
+def test_graph_of_an_earlier_format_is_exported_again(tmp_path, caplog):
+    """A pose graph from before format 2 output a 4 x 4 matrix; it must not be read as motion."""
+    import onnx
+    directory = save_model(DeFeatNet(CONFIG), tmp_path / 'model')
+    path = export_onnx(directory, graphs=('pose',))['pose']
+    proto = onnx.load(str(path))
+    old = [p for p in proto.metadata_props if p.key != 'graph_format']
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(old)
+    onnx.save(proto, str(path))
+    with caplog.at_level(logging.WARNING):
+        backend = OnnxRuntimeBackend(directory)
+    assert "has graph format None, this version of defeat_ros reads format '2'" in caplog.text
+    a, b = images()
+    assert torch.allclose(backend.pose(a, b), TorchBackend(directory).pose(a, b), atol=1e-5)
 
 
 def treat_as_read_only(directory, cache, monkeypatch):

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, fields, replace
 
-from defeat_ros.geometry import invert_pose, pose_to_matrix
+from defeat_ros.geometry import motion_to_transform
 from defeat_ros.nets.config import ModelConfig
 from defeat_ros.nets.depth_net import DepthNet, disparity_to_depth
 from defeat_ros.nets.feat_net import FeatNet
@@ -97,33 +97,50 @@ class DeFeatNet(nn.Module):
 
     def pose_features(self, target, source, source_is_earlier):
         """Encode the pair in the configured order; returns (features, inverted flag)."""
-        if self.config.pose_temporal_order and source_is_earlier:
+        if pose_inverted(self.config, source_is_earlier):
             return self.pose_net.encode(source, target), True
         return self.pose_net.encode(target, source), False
 
-    def transform_from_features(self, features, inverted, target_disparity):
+    def motion_from_features(self, features, target_disparity):
         """
-        Run the PoseNet head on encoded pair features -> T_source_target B x 4 x 4.
+        Run the PoseNet head on encoded pair features -> motion B x 6 in fp32.
+
+        The motion is (axis-angle, translation) of PoseNet's transform, before any inversion
+        (:func:`~defeat_ros.geometry.motion_to_transform` composes it).
 
         :param target_disparity: B x 1 x H x W full-resolution disparity of the target frame
             (read with ``translation_scaling`` 'mean_inverse_depth' only; else may be None).
         """
         axis_angle, translation = self.pose_net.pose(features)
-        # Rotation and translation maths in fp32 whatever precision the networks ran in.
+        # Translation scaling in fp32 whatever precision the networks ran in.
         with torch.autocast(translation.device.type, enabled=False):
             axis_angle, translation = axis_angle.float(), translation.float()
             if self.config.translation_scaling == 'mean_inverse_depth':
                 inverse_depth = 1.0 / self.to_depth(target_disparity.float())
                 translation = translation * inverse_depth.mean(dim=(1, 2, 3)).unsqueeze(1)
-            transform = pose_to_matrix(axis_angle, translation)
-            return invert_pose(transform) if inverted else transform
+            return torch.cat([axis_angle, translation], dim=1)
+
+    def transform_from_features(self, features, inverted, target_disparity):
+        """Run the PoseNet head -> T_source_target B x 4 x 4 (see :meth:`motion_from_features`)."""
+        return motion_to_transform(self.motion_from_features(features, target_disparity),
+                                   inverted)
+
+    def relative_motion(self, target, source, source_is_earlier):
+        """
+        Return PoseNet's motion B x 6 for images B x 3 x H x W, and whether to invert it.
+
+        ``motion_to_transform(*relative_motion(...))`` is :meth:`relative_pose`; the exported
+        pose graph stops at the motion, so that no backend runs the rotation maths at a lower
+        precision than fp32.
+        """
+        disparity = (self.depth_net(target)[0]
+                     if self.config.translation_scaling != 'none' else None)
+        features, inverted = self.pose_features(target, source, source_is_earlier)
+        return self.motion_from_features(features, disparity), inverted
 
     def relative_pose(self, target, source, source_is_earlier):
         """T_source_target B x 4 x 4 for images B x 3 x H x W."""
-        disparity = (self.depth_net(target)[0]
-                     if self.config.translation_scaling != 'none' else None)
-        return self.transform_from_features(
-            *self.pose_features(target, source, source_is_earlier), disparity)
+        return motion_to_transform(*self.relative_motion(target, source, source_is_earlier))
 
     def forward(self, target, sources, source_offsets, with_source_depth=False,
                 with_features=True):
@@ -177,3 +194,12 @@ class DeFeatNet(nn.Module):
                 out.source_disparities.append(self.depth_net.decode(encoded)[0])
                 out.source_encoder_features.append(encoded[0])
         return out
+
+
+def pose_inverted(config, source_is_earlier):
+    """
+    Whether a model with ``config`` feeds PoseNet (source, target) and inverts its motion.
+
+    :param source_is_earlier: the source frame comes before the target frame in time.
+    """
+    return config.pose_temporal_order and source_is_earlier

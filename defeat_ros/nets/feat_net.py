@@ -5,6 +5,12 @@ from defeat_ros.nets.skip_decoder import SkipDecoder
 from torch import nn
 import torch.nn.functional as F
 
+NORM_FLOOR = 1e-4
+"""
+Smallest norm normalisation divides by: a normal fp16 number (PyTorch's default, 1e-12, is zero
+in an fp16 engine, where an all-zero feature vector would then give 0 / 0). Trained features
+have norms of 2-16 before normalisation, so it never changes them."""
+
 
 class FeatNet(nn.Module):
     """
@@ -32,7 +38,7 @@ class FeatNet(nn.Module):
         if self.stride != 1:
             features = F.interpolate(features, scale_factor=float(self.stride),
                                      mode='bilinear', align_corners=False)
-        return F.normalize(features, dim=1)
+        return F.normalize(features, dim=1, eps=NORM_FLOOR)
 
     def forward(self, image):
         """Image B x 3 x H x W -> features B x n x H x W, L2-normalised along channels."""

@@ -2,10 +2,14 @@
 
 from concurrent.futures import ThreadPoolExecutor
 
+from defeat_ros.runtime.export_graphs import pose_from_motion
+
 
 class GraphBackend:
     """
-    Base of the backends: subclasses implement ``run(graph, *images)`` for the exported graphs.
+    Base of the backends: they implement ``run(graph, *images)`` and set ``config``.
+
+    ``run`` runs an exported graph; ``config`` is the model's ModelConfig.
 
     Inputs are 1 x 3 x H x W float images in [0, 1] at the model's resolution. A backend that
     sets ``concurrent_pose`` runs the pose graph of :meth:`step` on a thread of its own, beside
@@ -36,8 +40,8 @@ class GraphBackend:
         return self.run('depth_features', image)
 
     def pose(self, previous, current):
-        """Two images -> T_previous_current 1 x 4 x 4."""
-        return self.run('pose', previous, current)[0]
+        """Two images -> T_previous_current 1 x 4 x 4, composed in fp32 from the graph's motion."""
+        return pose_from_motion(self.run('pose', previous, current)[0], self.config)
 
     def step(self, image, previous=None, features=True):
         """

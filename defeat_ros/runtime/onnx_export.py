@@ -23,7 +23,11 @@ OPSET = 17
 INPUT_NAMES = {'depth': ['image'], 'features': ['image'], 'depth_features': ['image'],
                'pose': ['previous', 'current']}
 OUTPUT_NAMES = {'depth': ['depth'], 'features': ['features'],
-                'depth_features': ['depth', 'features'], 'pose': ['transform']}
+                'depth_features': ['depth', 'features'], 'pose': ['motion']}
+GRAPH_FORMAT = '2'
+"""
+Version of what the graphs compute, recorded in every file: '2' since the pose graph outputs
+the motion 1 x 6 rather than a 4 x 4 transform. A file of another version is exported again."""
 
 
 def onnx_path(model_dir, graph):
@@ -74,7 +78,8 @@ def export_onnx(model_dir, graphs=GRAPHS, opset=OPSET):
         outputs = outputs if isinstance(outputs, tuple) else (outputs,)
         for value_info, output in zip(proto.graph.output, outputs):
             set_static_shape(value_info, output.shape)
-        onnx.helper.set_model_props(proto, {'weights_sha256': weights_sha256, 'graph': graph})
+        onnx.helper.set_model_props(proto, {'weights_sha256': weights_sha256, 'graph': graph,
+                                            'graph_format': GRAPH_FORMAT})
         onnx.save(proto, str(path))
         check_onnx(path, cfg, model_dir)
         paths[graph] = path
@@ -116,12 +121,16 @@ def check_onnx(path, config, model_dir=None):
 
 def check_identity(path, metadata, inputs, config, model_dir=None):
     """
-    Check that a graph fits the model: its inputs' sizes and (with ``model_dir``) its weights.
+    Check that a graph fits the model and this package: format, input sizes, weights.
 
     :param metadata: the file's metadata properties, a dict.
     :param inputs: input name -> shape (list of ints).
-    :raises ValueError: naming the file when it was made for another resolution or weights.
+    :raises ValueError: naming the file when it was made by another version of the package
+        (another graph format), for another resolution or (with ``model_dir``) other weights.
     """
+    if metadata.get('graph_format') != GRAPH_FORMAT:
+        raise ValueError(f'{path} has graph format {metadata.get("graph_format")!r}, this '
+                         f'version of defeat_ros reads format {GRAPH_FORMAT!r}')
     expected = [1, 3, config.height, config.width]
     for name, dims in inputs.items():
         if list(dims) != expected:

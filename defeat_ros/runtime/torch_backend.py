@@ -65,28 +65,48 @@ class TorchBackend(GraphBackend):
             inputs.append(image.to(self.device).contiguous(memory_format=self.memory_format))
         if self.captured is not None:
             return self.replay(graph, inputs)
+        return self.forward(graph, inputs)
+
+    def forward(self, graph, inputs):
+        """
+        Compute ``graph``: the code run eagerly or captured into a CUDA graph.
+
+        It must not copy host data to the device or read device values on the host (no
+        ``new_tensor``, ``torch.tensor``, ``.item()``): CUDA stream capture forbids both.
+
+        :return: the outputs as a tuple of float32 tensors.
+        """
         with self.autocast():
             return as_float_tuple(self.graphs[graph](*inputs))
 
     def replay(self, graph, inputs):
-        """Run ``graph`` through its CUDA graph, capturing it on first use."""
-        if graph not in self.captured:
-            static_inputs = [x.clone() for x in inputs]
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side), self.autocast():
-                for _ in range(3):  # warm up kernels and allocator outside the capture
-                    self.graphs[graph](*static_inputs)
-            torch.cuda.current_stream().wait_stream(side)
-            cuda_graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(cuda_graph), self.autocast():
-                static_output = as_float_tuple(self.graphs[graph](*static_inputs))
-            self.captured[graph] = (cuda_graph, static_inputs, static_output)
-        cuda_graph, static_inputs, static_output = self.captured[graph]
-        for static, x in zip(static_inputs, inputs):
-            static.copy_(x)
-        cuda_graph.replay()
-        return tuple(output.clone() for output in static_output)
+        """Run ``graph`` through its CUDA graph, capturing it on the backend's device first."""
+        with torch.cuda.device(self.device):
+            if graph not in self.captured:
+                self.captured[graph] = self.capture(graph, inputs)
+            cuda_graph, static_inputs, static_output = self.captured[graph]
+            for static, x in zip(static_inputs, inputs):
+                static.copy_(x)
+            cuda_graph.replay()
+            return tuple(output.clone() for output in static_output)
+
+    def capture(self, graph, inputs):
+        """
+        Capture :meth:`forward` of ``graph`` on the current CUDA device.
+
+        :return: (CUDA graph, its static input tensors, its static outputs).
+        """
+        static_inputs = [x.clone() for x in inputs]
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):  # warm up kernels and allocator outside the capture
+                self.forward(graph, static_inputs)
+        torch.cuda.current_stream().wait_stream(side)
+        cuda_graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(cuda_graph):
+            static_output = self.forward(graph, static_inputs)
+        return cuda_graph, static_inputs, static_output
 
 
 def as_float_tuple(outputs):

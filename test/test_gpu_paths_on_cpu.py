@@ -1,0 +1,134 @@
+"""
+GPU code paths checked on the CPU: what CUDA-graph capture forbids, and pose maths in fp16.
+
+No machine running the suite needs a GPU. The code CUDA graphs capture (``TorchBackend.forward``
+of every graph, and the composition of the pose graph's motion) runs under a dispatch mode that
+records every tensor built from host data (``new_tensor``, ``torch.tensor``, ``from_numpy``: a
+host-to-device copy on a GPU) and every device value read on the host (``.item()``); stream
+capture forbids both. fp16 engines are emulated by PyTorch half precision on the CPU.
+"""
+
+from dataclasses import replace
+
+from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
+from defeat_ros.runtime.export_graphs import graph_modules, GRAPHS, pose_from_motion
+from defeat_ros.runtime.onnx_export import export_onnx
+from defeat_ros.runtime.torch_backend import TorchBackend
+import numpy as np
+import onnx
+from onnx import numpy_helper
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+CONFIG = ModelConfig(feature_dims=8, height=64, width=128, encoder_width=16)
+CONFIGS = {
+    'defeat': CONFIG,
+    'mean_inverse_depth': replace(CONFIG, translation_scaling='mean_inverse_depth',
+                                  pose_temporal_order=False),
+    'fast': replace(CONFIG, shared_encoder=True, feature_stride=2, pose_stride=2,
+                    decoder='fast'),
+}
+HOST_OPERATIONS = {'aten.lift_fresh.default': 'a tensor built from host data',
+                   'aten._local_scalar_dense.default': 'a device value read on the host'}
+FP16_SMALLEST_NORMAL = float(np.finfo(np.float16).tiny)
+
+
+class HostTraffic(TorchDispatchMode):
+    """Record the operations that move data between host and device (HOST_OPERATIONS)."""
+
+    def __init__(self):
+        super().__init__()
+        self.found = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if str(func) in HOST_OPERATIONS:
+            self.found.append(HOST_OPERATIONS[str(func)])
+        return func(*args, **(kwargs or {}))
+
+
+def test_the_host_traffic_check_sees_host_copies_and_reads():
+    zeros = torch.zeros(1, 3)
+    with HostTraffic() as traffic:
+        zeros.new_tensor([0.0, 0.0, 0.0, 1.0])
+        zeros.sum().item()
+        torch.eye(3, device=zeros.device) * 2.0
+    assert traffic.found == list(HOST_OPERATIONS.values())
+
+
+@pytest.fixture(scope='module', params=sorted(CONFIGS))
+def model_dir(request, tmp_path_factory):
+    torch.manual_seed(0)
+    directory = tmp_path_factory.mktemp(request.param) / 'model'
+    return save_model(DeFeatNet(CONFIGS[request.param]), directory)
+
+
+@pytest.mark.parametrize('precision', ['fp32', 'bf16'])
+def test_captured_computation_moves_nothing_between_host_and_device(model_dir, precision):
+    backend = TorchBackend(model_dir, precision=precision)
+    image, other = torch.rand(1, 3, 64, 128), torch.rand(1, 3, 64, 128)
+    with torch.inference_mode(), HostTraffic() as traffic:
+        for graph in GRAPHS:
+            outputs = backend.forward(graph, [image] if graph != 'pose' else [other, image])
+        pose_from_motion(outputs[0], backend.config)
+    assert traffic.found == []
+
+
+def test_pose_graph_leaves_the_rotation_maths_out(model_dir):
+    """No sine, cosine or square root in the pose graph: an fp16 engine cannot run them."""
+    path = export_onnx(model_dir, graphs=('pose',))['pose']
+    operators = {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert not operators & {'Sin', 'Cos', 'Sqrt', 'MatMul'}, operators
+
+
+def test_no_graph_holds_a_constant_that_vanishes_in_fp16(model_dir):
+    """Scalars below fp16's smallest normal number (e.g. 1e-12) are zero in an fp16 engine."""
+    for graph, path in export_onnx(model_dir).items():
+        proto = onnx.load(str(path))
+        scalars = [numpy_helper.to_array(t) for t in proto.graph.initializer]
+        scalars += [numpy_helper.to_array(a.t) for node in proto.graph.node
+                    if node.op_type == 'Constant' for a in node.attribute]
+        vanishing = [float(v) for array in scalars if array.size <= 4 and array.dtype.kind == 'f'
+                     for v in array.ravel() if 0 < abs(v) < FP16_SMALLEST_NORMAL]
+        assert vanishing == [], (graph, vanishing)
+
+
+def half_pose(model, previous, current):
+    """Run the pose graph in fp16 (PyTorch half on the CPU); compose it as backends do."""
+    graph = graph_modules(model.half())['pose']
+    with torch.no_grad():
+        motion = graph(previous.half(), current.half())
+    assert motion.dtype == torch.float32  # the graph's output leaves fp16
+    return pose_from_motion(motion, model.config)
+
+
+def test_pose_of_identical_frames_is_the_identity_in_fp16():
+    """A PoseNet that sees no motion gives exactly zero motion: the pose must be the identity."""
+    torch.manual_seed(0)
+    model = DeFeatNet(CONFIG).eval()
+    with torch.no_grad():
+        model.pose_net.decoder[-1].weight.zero_()
+        model.pose_net.decoder[-1].bias.zero_()
+    frame = torch.rand(1, 3, 64, 128)
+    assert torch.equal(half_pose(model, frame, frame), torch.eye(4)[None])
+
+
+@pytest.mark.parametrize('name', sorted(CONFIGS))
+def test_pose_in_fp16_matches_fp32(name):
+    torch.manual_seed(0)
+    model = DeFeatNet(CONFIGS[name]).eval()
+    frame, other = torch.rand(1, 3, 64, 128), torch.rand(1, 3, 64, 128)
+    for previous, current in ((frame, frame), (frame, other)):
+        with torch.no_grad():
+            expected = pose_from_motion(graph_modules(model)['pose'](previous, current),
+                                        model.config)
+        got = half_pose(copy_of(model), previous, current)
+        assert torch.isfinite(got).all()
+        torch.testing.assert_close(got, expected, atol=2e-3, rtol=0)
+
+
+def copy_of(model):
+    """Return a fresh model with the same weights (``half_pose`` converts in place)."""
+    twin = DeFeatNet(model.config).eval()
+    twin.load_state_dict(model.state_dict())
+    return twin
