@@ -1,58 +1,100 @@
 """
-TensorRT path: engine keys and cache, calibration feed, availability, and engine parity.
+TensorRT path: engine keys and caches, calibration, the builder and runtime call sequences.
 
-The cache, key, calibration-feed and availability tests run everywhere. Tests that build and
-run engines need TensorRT 10 and a CUDA GPU; elsewhere they are skipped with the reason
-``tensorrt_available()`` gives.
+Everything above the line "TensorRT 10 and a CUDA GPU" runs everywhere: the call sequences run
+against a recording fake of the ``tensorrt`` module (test/tensorrt_fake.py), TensorRT 10 and 11.
+Tests that build and run real engines need TensorRT and a CUDA GPU; elsewhere they are skipped
+with the reason ``tensorrt_available()`` gives.
 """
 
+import contextlib
 import json
 import logging
+from pathlib import Path
 import sys
 import types
 
 from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
-from defeat_ros.runtime import tensorrt_engine
-from defeat_ros.runtime.engine_cache import (cached_engine, calibration_cache_file, engine_dir,
-                                             engine_file, engine_key, engine_spec, EngineSpec,
-                                             Platform, sidecar_file, store_engine,
-                                             timing_cache_file)
+from defeat_ros.runtime import tensorrt_build, tensorrt_engine
+from defeat_ros.runtime.calibration import frames_digest
+from defeat_ros.runtime.engine_cache import (cached_engine, calibration_cache, device_identity,
+                                             engine_dir, engine_file, engine_spec, EngineSpec,
+                                             module_model, Platform, remove_other_calibrations,
+                                             sidecar_file, store_engine, timing_cache_file)
 from defeat_ros.runtime.export_graphs import GRAPHS
 from defeat_ros.runtime.onnx_export import export_onnx, onnx_path
 from defeat_ros.runtime.tensorrt_build import build_engine, CalibrationFeed, check_build_options
 from defeat_ros.runtime.tensorrt_engine import tensorrt_available, TensorRTBackend
 from defeat_ros.runtime.torch_backend import TorchBackend
 import pytest
+from tensorrt_fake import calls_named, fake_tensorrt
 import torch
 import torch.nn.functional as F
 
-KEY_FIELDS = {'gpu_name': 'Orin', 'compute_capability': '8.7', 'tensorrt_version': '10.3.0',
-              'onnx_sha256': 'ab' * 32, 'precision': 'fp16'}
-PLATFORM = Platform('NVIDIA GeForce RTX 4090', '8.9', '10.3.0')
+KEY_FIELDS = {'gpu_name': 'Orin', 'compute_capability': '8.7',
+              'device': 'NVIDIA Jetson AGX Orin Developer Kit; 16 SMs; 62841 MiB',
+              'tensorrt_version': '10.3.0', 'onnx_sha256': 'ab' * 32, 'precision': 'fp16'}
+PLATFORM = Platform('NVIDIA GeForce RTX 4090', '8.9', '128 SMs; 24210 MiB', '10.3.0')
 SHAPE = (1, 3, 4, 6)
 
 
 def test_engine_key_is_short_and_stable():
     # A golden value: changing the key function silently orphans every deployed engine cache.
-    assert engine_key(**KEY_FIELDS) == 'fp16-8a9e2505bb7aee0c'
-    assert EngineSpec(**KEY_FIELDS).key == engine_key(**KEY_FIELDS)
-    assert engine_key(**KEY_FIELDS, dla_core=None) == engine_key(**KEY_FIELDS)
+    assert EngineSpec(**KEY_FIELDS).key == 'fp16-edba98043f424d77'
+    assert EngineSpec(**KEY_FIELDS, dla_core=None).key == EngineSpec(**KEY_FIELDS).key
 
 
 @pytest.mark.parametrize('field,value', [
     ('gpu_name', 'NVIDIA GeForce RTX 4090'), ('compute_capability', '8.9'),
+    ('device', 'NVIDIA Jetson Orin Nano Developer Kit; 8 SMs; 7620 MiB'),
     ('tensorrt_version', '10.3.1'), ('onnx_sha256', 'cd' * 32), ('precision', 'int8'),
-    ('dla_core', 0)])
+    ('dla_core', 0), ('calibration', '0123456789abcdef')])
 def test_engine_key_changes_with_every_field(field, value):
-    assert engine_key(**{**KEY_FIELDS, field: value}) != engine_key(**KEY_FIELDS)
+    assert EngineSpec(**{**KEY_FIELDS, field: value}).key != EngineSpec(**KEY_FIELDS).key
 
 
-def test_timing_and_calibration_caches_are_keyed_by_what_they_depend_on(tmp_path):
+def test_jetson_modules_of_one_name_and_capability_are_told_apart(tmp_path):
+    """Every Orin reports 'Orin' and 8.7; the device tree names the module."""
+    tree = tmp_path / 'model'
+    tree.write_bytes(b'NVIDIA Jetson Orin Nano Developer Kit\0')
+    assert module_model(tree) == 'NVIDIA Jetson Orin Nano Developer Kit'
+    assert module_model(tmp_path / 'absent') == ''
+    nano = device_identity(8, 7620 << 20, module_model(tree))
+    assert nano == 'NVIDIA Jetson Orin Nano Developer Kit; 8 SMs; 7620 MiB'
+    assert device_identity(16, 62841 << 20, 'NVIDIA Jetson AGX Orin Developer Kit') != nano
+    assert device_identity(128, 24210 << 20) == '128 SMs; 24210 MiB'  # a desktop GPU
+
+
+def test_timing_caches_are_kept_per_platform_precision_and_dla_core(tmp_path):
     other_gpu = PLATFORM._replace(gpu_name='Orin', compute_capability='8.7')
-    assert timing_cache_file(tmp_path, PLATFORM) == timing_cache_file(tmp_path, PLATFORM)
-    assert timing_cache_file(tmp_path, PLATFORM) != timing_cache_file(tmp_path, other_gpu)
-    assert (calibration_cache_file(tmp_path, 'depth', 'ab' * 32)
-            != calibration_cache_file(tmp_path, 'depth', 'cd' * 32))
+    files = {timing_cache_file(tmp_path, platform, precision, dla)
+             for platform in (PLATFORM, other_gpu) for precision in ('fp32', 'fp16', 'int8')
+             for dla in (None, 0)}
+    assert len(files) == 12
+    assert (timing_cache_file(tmp_path, PLATFORM, 'fp16')
+            == timing_cache_file(tmp_path, PLATFORM, 'fp16', None))
+
+
+def test_calibration_caches_are_named_for_onnx_platform_and_frames(tmp_path):
+    data = frames(3)
+    cache, digest = calibration_cache(tmp_path, 'depth', 'ab' * 32, PLATFORM, data)
+    assert digest == frames_digest(data) and cache.name.endswith(f'-{digest}.calibration')
+    assert calibration_cache(tmp_path, 'depth', 'ab' * 32, PLATFORM) == (None, None)
+    for changed in [('pose', 'ab' * 32, PLATFORM, data), ('depth', 'cd' * 32, PLATFORM, data),
+                    ('depth', 'ab' * 32, PLATFORM._replace(tensorrt_version='10.8.0'), data),
+                    ('depth', 'ab' * 32, PLATFORM._replace(device='other'), data),
+                    ('depth', 'ab' * 32, PLATFORM, frames(3, seed=1))]:
+        assert calibration_cache(tmp_path, *changed)[0] != cache
+    cache.parent.mkdir(parents=True)
+    cache.write_bytes(b'scales')
+    # Without frames, the cache there is serves, and its frames' digest keys the engine.
+    assert calibration_cache(tmp_path, 'depth', 'ab' * 32, PLATFORM) == (cache, digest)
+    newer, _ = calibration_cache(tmp_path, 'depth', 'ab' * 32, PLATFORM, frames(3, seed=1))
+    newer.write_bytes(b'new scales')
+    other_graph, _ = calibration_cache(tmp_path, 'pose', 'ab' * 32, PLATFORM, data)
+    other_graph.write_bytes(b'pose scales')
+    remove_other_calibrations(newer)
+    assert not cache.exists() and newer.exists() and other_graph.exists()
 
 
 @pytest.fixture
@@ -63,6 +105,7 @@ def model_dir(tmp_path):
 
 
 def spec_for(model_dir, precision='fp16', platform=PLATFORM):
+    """Describe the engine of the stand-in depth.onnx."""
     return engine_spec(onnx_path(model_dir, 'depth'), precision, platform)
 
 
@@ -71,9 +114,10 @@ def test_matching_engine_is_loaded(model_dir, caplog):
     path = store_engine(model_dir, 'depth', spec, b'serialized engine')
     assert path == engine_file(model_dir, 'depth', spec) and path.parent == engine_dir(model_dir)
     sidecar = json.loads(sidecar_file(path).read_text())
-    assert {k: sidecar[k] for k in KEY_FIELDS} == {
-        'gpu_name': PLATFORM.gpu_name, 'compute_capability': '8.9', 'tensorrt_version': '10.3.0',
-        'onnx_sha256': spec.onnx_sha256, 'precision': 'fp16'}
+    assert {k: sidecar[k] for k in ('gpu_name', 'device', 'precision', 'calibration')} == {
+        'gpu_name': PLATFORM.gpu_name, 'device': PLATFORM.device, 'precision': 'fp16',
+        'calibration': None}
+    assert sidecar['onnx_sha256'] == spec.onnx_sha256
     with caplog.at_level(logging.INFO):
         assert cached_engine(model_dir, 'depth', spec) == b'serialized engine'
     assert 'loading the cached TensorRT engine' in caplog.text
@@ -87,6 +131,7 @@ def test_no_cache_yet_means_build(model_dir, caplog):
 
 OTHER_BUILDS = {
     'gpu_name': {'platform': PLATFORM._replace(gpu_name='Orin', compute_capability='8.7')},
+    'device': {'platform': PLATFORM._replace(device='NVIDIA Jetson Orin NX; 8 SMs; 15389 MiB')},
     'tensorrt_version': {'platform': PLATFORM._replace(tensorrt_version='10.8.0')},
     'precision': {'precision': 'fp32'},
     'onnx_sha256': {'onnx': b'depth graph, exported before retraining'},
@@ -158,6 +203,7 @@ def test_unwritable_cache_is_a_warning_not_an_error(model_dir, caplog):
 
 
 def frames(count, seed=0):
+    """Return ``count`` random frames of SHAPE."""
     gen = torch.Generator().manual_seed(seed)
     return [torch.rand(SHAPE, generator=gen) for _ in range(count)]
 
@@ -215,13 +261,9 @@ def test_build_options_are_checked_before_tensorrt_is_needed(tmp_path):
     onnx = tmp_path / 'depth.onnx'
     with pytest.raises(ValueError, match='precision must be one of'):
         build_engine(onnx, precision='int4')
-    with pytest.raises(ValueError, match='int8 needs calibration'):
-        build_engine(onnx, precision='int8', calibration_cache_path=tmp_path / 'none')
     with pytest.raises(ValueError, match='DLA runs fp16 or int8 only'):
         build_engine(onnx, precision='fp32', dla_core=0)
-    cache = tmp_path / 'depth.calibration'
-    cache.write_bytes(b'scales')
-    check_build_options('int8', None, cache, None)  # a calibration cache alone is enough
+    check_build_options('int8', 0)
 
 
 def test_backend_options_are_checked_first(tmp_path):
@@ -244,10 +286,12 @@ def test_missing_tensorrt_is_reported(monkeypatch, tmp_path):
         TensorRTBackend(tmp_path)
 
 
-def test_tensorrt_other_than_10_is_refused(monkeypatch):
-    monkeypatch.setitem(sys.modules, 'tensorrt', types.SimpleNamespace(__version__='11.0.0'))
+@pytest.mark.parametrize('version', ['9.2.0', '12.0.0', 'unknown'])
+def test_tensorrt_other_than_10_or_11_is_refused(monkeypatch, version):
+    monkeypatch.setitem(sys.modules, 'tensorrt', types.SimpleNamespace(__version__=version))
     available, reason = tensorrt_available()
-    assert not available and 'TensorRT 11.0.0 is installed' in reason and '10.x' in reason
+    assert not available and f'TensorRT {version} is installed' in reason
+    assert '10.x or 11.x' in reason
 
 
 def test_tensorrt_without_cuda_is_refused(monkeypatch):
@@ -257,9 +301,231 @@ def test_tensorrt_without_cuda_is_refused(monkeypatch):
     assert not available and 'torch.cuda.is_available() is False' in reason
 
 
-# Below: TensorRT 10 and a CUDA GPU. The model is the tiny one of test_runtime.py.
+# The builder and runtime call sequences, against the recording fake of TensorRT 10 and 11.
 
 CONFIG = ModelConfig(feature_dims=8, height=64, width=96, encoder_width=16)
+
+
+@pytest.fixture(scope='module')
+def exported(tmp_path_factory):
+    """Return a tiny model directory with its fp32 graphs exported."""
+    torch.manual_seed(0)
+    directory = save_model(DeFeatNet(CONFIG), tmp_path_factory.mktemp('fake') / 'model')
+    export_onnx(directory)
+    return directory
+
+
+def install_fake(monkeypatch, version, dla_cores=0):
+    """Make ``import tensorrt`` return the recording fake; calibration buffers on the CPU."""
+    trt = fake_tensorrt(version, dla_cores)
+    monkeypatch.setitem(sys.modules, 'tensorrt', trt)
+    monkeypatch.setattr(tensorrt_build, 'FEED_DEVICE', 'cpu')
+    return trt
+
+
+def camera_frames(count, seed=0):
+    """Return ``count`` frames 1 x 3 x 64 x 96 in [0, 1]."""
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.rand(1, 3, 64, 96, generator=gen) for _ in range(count)]
+
+
+def built(engine):
+    """Read the fake's serialized engine: the settings it was built with."""
+    return json.loads(bytes(engine))
+
+
+@pytest.mark.parametrize('precision,flags', [('fp32', set()), ('fp16', {'FP16'}),
+                                             ('int8', {'FP16', 'INT8'})])
+def test_tensorrt_10_builds_weakly_typed_networks(exported, monkeypatch, tmp_path, precision,
+                                                  flags):
+    trt = install_fake(monkeypatch, '10.3.0')
+    int8 = precision == 'int8'
+    engine = build_engine(onnx_path(exported, 'pose'), precision, workspace_bytes=256 << 20,
+                          timing_cache_path=tmp_path / 'timing.cache',
+                          calibration_frames=camera_frames(3) if int8 else None,
+                          calibration_cache_path=tmp_path / 'pose.calibration' if int8 else None)
+    names = [name for name, _ in trt.calls]
+    assert names.index('OnnxParser.parse') < names.index('build_serialized_network')
+    assert calls_named(trt, 'create_network') == [(0,)]
+    assert calls_named(trt, 'set_memory_pool_limit') == [('WORKSPACE', 256 << 20)]
+    settings = built(engine)
+    assert set(settings['flags']) == flags | ({'TF32'} if precision != 'fp32' else set())
+    assert not settings['strongly_typed'] and settings['device_type'] == 'GPU'
+    assert [name for name, *_ in settings['io']] == ['previous', 'current', 'motion']
+    assert (tmp_path / 'timing.cache').read_bytes() == b'+timings'
+    if int8:  # the pose graph calibrates on consecutive pairs: 3 frames, 2 batches
+        assert calls_named(trt, 'calibrated') == [(2,)]
+        assert (tmp_path / 'pose.calibration').read_bytes() == b'scales of 2 batches'
+        again = build_engine(onnx_path(exported, 'pose'), 'int8',
+                             calibration_cache_path=tmp_path / 'pose.calibration')
+        assert built(again)['flags'] == settings['flags']
+        assert calls_named(trt, 'calibration cache read') == [()]
+    else:
+        assert 'IInt8EntropyCalibrator2' not in names
+
+
+def test_tensorrt_10_int8_without_frames_or_cache_is_refused(exported, monkeypatch, tmp_path):
+    install_fake(monkeypatch, '10.3.0')
+    with pytest.raises(ValueError, match='int8 needs calibration'):
+        build_engine(onnx_path(exported, 'depth'), 'int8',
+                     calibration_cache_path=tmp_path / 'none.calibration')
+
+
+def test_unusable_calibration_frame_fails_the_build_with_its_reason(exported, monkeypatch):
+    install_fake(monkeypatch, '10.3.0')
+    with pytest.raises(ValueError, match='calibration frame 1 has values in'):
+        build_engine(onnx_path(exported, 'depth'), 'int8',
+                     calibration_frames=camera_frames(1) + [torch.full((1, 3, 64, 96), 255.0)])
+
+
+@pytest.mark.parametrize('precision,source', [('fp32', 'fp32'), ('fp16', 'fp16'),
+                                              ('int8', 'int8-tensorrt')])
+def test_tensorrt_11_builds_strongly_typed_networks(exported, monkeypatch, precision, source):
+    """On TensorRT 11 (no fp16/int8 flags or calibrators, nor in the fake) types rule."""
+    from defeat_ros.runtime.quantise import quantise_onnx
+    trt = install_fake(monkeypatch, '11.0.0')
+    if source == 'fp16':
+        export_onnx(exported, graphs=('depth',), precision='fp16')
+    if source == 'int8-tensorrt':
+        quantise_onnx(exported, camera_frames(3), graphs=('depth',), int8_format='tensorrt')
+    engine = build_engine(onnx_path(exported, 'depth', source), precision)
+    settings = built(engine)
+    assert calls_named(trt, 'create_network') == [(1 << 5,)]  # STRONGLY_TYPED
+    assert settings['strongly_typed']
+    assert set(settings['flags']) == (set() if precision == 'fp32' else {'TF32'})
+    assert settings['io'][0][2] == ('HALF' if precision == 'fp16' else 'FLOAT')
+    assert 'IInt8EntropyCalibrator2' not in [name for name, _ in trt.calls]
+
+
+def test_dla_builds_place_layers_on_the_dla_with_gpu_fallback(exported, monkeypatch):
+    install_fake(monkeypatch, '10.3.0', dla_cores=2)
+    settings = built(build_engine(onnx_path(exported, 'depth'), 'fp16', dla_core=1))
+    assert settings['device_type'] == 'DLA' and settings['dla_core'] == 1
+    assert 'GPU_FALLBACK' in settings['flags'] and 'FP16' in settings['flags']
+    with pytest.raises(ValueError, match='DLA core 2 requested; this device has 2'):
+        build_engine(onnx_path(exported, 'depth'), 'fp16', dla_core=2)
+
+
+def test_unparsable_onnx_file_is_named_with_the_parser_errors(monkeypatch, tmp_path):
+    install_fake(monkeypatch, '10.3.0')
+    broken = tmp_path / 'broken.onnx'
+    broken.write_bytes(b'this is not a protobuf')
+    with pytest.raises(ValueError, match='cannot parse .*broken.onnx:\n  ModelImporter'):
+        build_engine(broken, precision='fp16')
+
+
+class StandInStream:
+    """A CUDA stream for the CPU: records waits and its handle in the fake's call list."""
+
+    handles = iter(range(0x1000, 0x2000, 0x10))
+
+    def __init__(self, trt, name, handle=None):
+        self.trt, self.name = trt, name
+        self.cuda_stream = next(self.handles) if handle is None else handle
+
+    def wait_stream(self, other):
+        self.trt.calls.append(('wait', (self.name, other.name)))
+
+
+def stand_in_cuda(monkeypatch, trt):
+    """Replace the torch.cuda calls of the TensorRT backend with CPU stand-ins."""
+    current = StandInStream(trt, 'torch current', handle=0)  # torch's default: the legacy one
+    monkeypatch.setattr(torch.cuda, 'Stream', lambda device=None: StandInStream(trt, 'engine'))
+    monkeypatch.setattr(torch.cuda, 'current_stream', lambda device=None: current)
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'get_device_name', lambda device=None: 'Orin')
+    monkeypatch.setattr(torch.cuda, 'device', lambda device: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, 'get_device_properties', lambda device: types.SimpleNamespace(
+        name='Orin', major=8, minor=7, multi_processor_count=8, total_memory=7620 << 20))
+
+
+def test_engine_runs_on_its_own_stream_between_torch_work(exported, monkeypatch):
+    trt = install_fake(monkeypatch, '10.3.0')
+    stand_in_cuda(monkeypatch, trt)
+    engine = trt.Runtime(None).deserialize_cuda_engine(
+        build_engine(onnx_path(exported, 'pose'), 'fp16'))
+    runner = tensorrt_engine.EngineRunner(engine, torch.device('cpu'))
+    assert runner.inputs == {'previous': ((1, 3, 64, 96), torch.float32),
+                             'current': ((1, 3, 64, 96), torch.float32)}
+    assert runner.outputs == {'motion': ((1, 6), torch.float32)}
+    storage = torch.rand(1 + 3 * 64 * 96)
+    misaligned = storage[1:].view(1, 3, 64, 96)  # 4 bytes past an aligned address
+    trt.calls.clear()
+    outputs = runner({'previous': misaligned, 'current': torch.rand(1, 3, 64, 96)})
+    assert [name for name, _ in trt.calls] == ['set_tensor_address'] * 3 + [
+        'wait', 'execute_async_v3', 'wait']
+    assert calls_named(trt, 'wait') == [('engine', 'torch current'), ('torch current', 'engine')]
+    assert calls_named(trt, 'execute_async_v3') == [(runner.stream.cuda_stream,)]
+    assert runner.stream.cuda_stream != 0  # never the legacy default stream
+    addresses = dict(calls_named(trt, 'set_tensor_address'))
+    assert addresses['motion'] == outputs['motion'].data_ptr()
+    assert all(address % 256 == 0 for address in addresses.values())
+    assert addresses['previous'] != misaligned.data_ptr()  # copied to an aligned buffer
+
+
+@pytest.fixture
+def fresh_model(tmp_path):
+    """Return a tiny model directory of its own (engines and caches accumulate there)."""
+    torch.manual_seed(0)
+    return save_model(DeFeatNet(CONFIG), tmp_path / 'model')
+
+
+@pytest.mark.parametrize('version', ['10.3.0', '11.0.0'])
+def test_backend_builds_every_engine_once_then_loads_them(fresh_model, monkeypatch, version):
+    trt = install_fake(monkeypatch, version)
+    stand_in_cuda(monkeypatch, trt)
+    backend = TensorRTBackend(fresh_model, precision='fp16')
+    assert backend.platform == Platform('Orin', '8.7', '8 SMs; 7620 MiB', version)
+    assert len(calls_named(trt, 'build_serialized_network')) == len(GRAPHS)
+    sources = [Path(path).name for (path,) in calls_named(trt, 'OnnxParser.parse')]
+    suffix = '.fp16.onnx' if version.startswith('11') else '.onnx'
+    assert sources == [f'{graph}{suffix}' for graph in GRAPHS]
+    assert len(list(engine_dir(fresh_model).glob('*-fp16-*.engine'))) == len(GRAPHS)
+    assert timing_cache_file(fresh_model, backend.platform, 'fp16').is_file()
+    trt.calls.clear()
+    TensorRTBackend(fresh_model, precision='fp16')
+    assert calls_named(trt, 'build_serialized_network') == []
+    assert len(calls_named(trt, 'deserialize_cuda_engine')) == len(GRAPHS)
+
+
+def test_new_calibration_frames_replace_the_old_calibration(fresh_model, monkeypatch):
+    trt = install_fake(monkeypatch, '10.3.0')
+    stand_in_cuda(monkeypatch, trt)
+    first = camera_frames(3)
+    TensorRTBackend(fresh_model, precision='int8', calibration_frames=first)
+    assert len(calls_named(trt, 'calibrated')) == len(GRAPHS)
+    caches = sorted(engine_dir(fresh_model).glob('*.calibration'))
+    assert len(caches) == len(GRAPHS) and all(frames_digest(first) in c.name for c in caches)
+    trt.calls.clear()
+    TensorRTBackend(fresh_model, precision='int8')  # no frames: the engines of the last ones
+    assert calls_named(trt, 'build_serialized_network') == []
+    second = camera_frames(3, seed=1)
+    TensorRTBackend(fresh_model, precision='int8', calibration_frames=second)
+    assert len(calls_named(trt, 'calibrated')) == len(GRAPHS)  # calibrated again, not read
+    caches = sorted(engine_dir(fresh_model).glob('*.calibration'))
+    assert len(caches) == len(GRAPHS) and all(frames_digest(second) in c.name for c in caches)
+    assert len(list(engine_dir(fresh_model).glob('*-int8-*.engine'))) == 2 * len(GRAPHS)
+
+
+def test_tensorrt_11_int8_quantises_symmetric_qdq_graphs_from_the_frames(fresh_model,
+                                                                         monkeypatch):
+    from defeat_ros.runtime.quantise import quantised_path
+    trt = install_fake(monkeypatch, '11.0.0')
+    stand_in_cuda(monkeypatch, trt)
+    with pytest.raises(ValueError, match='int8 needs calibration'):
+        TensorRTBackend(fresh_model, precision='int8')
+    backend = TensorRTBackend(fresh_model, precision='int8', calibration_frames=camera_frames(3))
+    for graph in GRAPHS:
+        assert quantised_path(fresh_model, graph, 'tensorrt').is_file()
+    sources = [Path(path).name for (path,) in calls_named(trt, 'OnnxParser.parse')]
+    assert sources == [f'{graph}.int8-tensorrt.onnx' for graph in GRAPHS]
+    trt.calls.clear()
+    TensorRTBackend(fresh_model, precision='int8')  # the Q/DQ graphs and engines serve
+    assert calls_named(trt, 'build_serialized_network') == []
+    assert backend.graph_file('pose')[1] == {'digest': frames_digest(camera_frames(3))}
+
+
+# Below: TensorRT 10 or 11 and a CUDA GPU. The model is the tiny one of test_runtime.py.
 
 
 @pytest.fixture(scope='module')
@@ -289,6 +555,7 @@ def test_engines_match_pytorch_fp32(trt_model_dir, precision, depth_tol, cosine,
     a, b = images()
     depth, features, pose = backend.depth(a), backend.features(a), backend.pose(a, b)
     assert backend.name == 'tensorrt'
+    assert backend.pose(a, a).isfinite().all()  # a robot standing still
     for output, shape in [(depth, (1, 1, 64, 96)), (features, (1, 8, 64, 96)),
                           (pose, (1, 4, 4))]:
         assert output.device == torch.device('cuda:0') and output.dtype == torch.float32
@@ -302,7 +569,7 @@ def test_engines_match_pytorch_fp32(trt_model_dir, precision, depth_tol, cosine,
 
 def test_second_start_loads_the_cached_engines(trt_model_dir, monkeypatch):
     first = TensorRTBackend(trt_model_dir, precision='fp16')
-    assert timing_cache_file(trt_model_dir, first.platform).is_file()
+    assert timing_cache_file(trt_model_dir, first.platform, 'fp16').is_file()
     assert len(list(engine_dir(trt_model_dir).glob('*-fp16-*.engine'))) == len(GRAPHS)
 
     def no_build(*args, **kwargs):
@@ -316,7 +583,7 @@ def test_second_start_loads_the_cached_engines(trt_model_dir, monkeypatch):
 
 def test_engine_tensorrt_cannot_deserialize_is_rebuilt(trt_model_dir, caplog):
     backend = TensorRTBackend(trt_model_dir, precision='fp16')
-    spec = engine_spec(onnx_path(trt_model_dir, 'depth'), 'fp16', backend.platform)
+    spec = engine_spec(backend.graph_file('depth')[0], 'fp16', backend.platform)
     store_engine(trt_model_dir, 'depth', spec, b'not a TensorRT plan')  # sidecar digest matches
     with caplog.at_level(logging.WARNING):
         rebuilt = TensorRTBackend(trt_model_dir, precision='fp16')
@@ -345,21 +612,21 @@ def test_outputs_follow_the_current_torch_stream(trt_model_dir):
     assert torch.allclose(depth.cpu(), expected)
 
 
-def test_int8_engines_calibrate_then_rebuild_from_the_calibration_cache(trt_model_dir):
+def test_int8_engines_calibrate_then_rebuild_from_what_the_calibration_left(trt_model_dir):
     calibration = [torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(i))
                    for i in range(8)]
     backend = TensorRTBackend(trt_model_dir, precision='int8', calibration_frames=calibration)
-    spec = engine_spec(onnx_path(trt_model_dir, 'pose'), 'int8', backend.platform)
-    for graph in GRAPHS:
-        digest = engine_spec(onnx_path(trt_model_dir, graph), 'int8', backend.platform)
-        assert calibration_cache_file(trt_model_dir, graph, digest.onnx_sha256).is_file()
+    onnx_file, _ = backend.graph_file('pose')
+    spec = engine_spec(onnx_file, 'int8', backend.platform,
+                       calibration=frames_digest(calibration))
     a, b = images()
     depth = backend.depth(a)
     assert depth.isfinite().all() and depth.min() > 0.05 and depth.max() < 200
-    assert backend.pose(a, b).isfinite().all()
+    assert backend.pose(a, b).isfinite().all() and backend.pose(a, a).isfinite().all()
     for path in engine_dir(trt_model_dir).glob('*-int8-*'):
         path.unlink()
-    again = TensorRTBackend(trt_model_dir, precision='int8')  # no frames: the cache suffices
+    # No frames: TensorRT 10's calibration cache or TensorRT 11's Q/DQ graph suffices.
+    again = TensorRTBackend(trt_model_dir, precision='int8')
     assert again.depth(a).isfinite().all()
     assert cached_engine(trt_model_dir, 'pose', spec) is not None
 

@@ -15,10 +15,9 @@ import json
 import logging
 import os
 from pathlib import Path
-import tempfile
 
 from defeat_ros.nets.model_dir import WEIGHTS_FILE
-from defeat_ros.runtime.derived_files import derived_dir
+from defeat_ros.runtime.derived_files import derived_dir, write_atomic
 
 LOG = logging.getLogger(__name__)
 FILE = 'auto_backend.json'
@@ -67,9 +66,6 @@ class BackendChoice:
         stored[self.key] = {'backend': name, 'seconds_per_step': timings}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile('w', dir=self.path.parent, prefix=FILE,
-                                             suffix='.tmp', delete=False) as stream:
-                json.dump(stored, stream, indent=2, sort_keys=True)
-            os.replace(stream.name, self.path)
+            write_atomic(self.path, json.dumps(stored, indent=2, sort_keys=True))
         except OSError as error:
             LOG.warning('could not remember the CPU backend choice in %s: %s', self.path, error)

@@ -1,5 +1,7 @@
 """Calibration frames for int8: from a folder of camera images, or the synthetic street."""
 
+import hashlib
+
 from defeat_ros.data.image_ops import read_rgb, resize_rgb, rgb_tensor
 from defeat_ros.data.media import image_files
 from defeat_ros.data.street_world import render_sequence, WorldConfig
@@ -33,3 +35,13 @@ def calibration_frames(model_dir, count=16, image_folder=None):
             raise ValueError(f'{path} is not a readable image ({error})') from None
         frames.append(rgb_tensor(rgb).unsqueeze(0))
     return frames
+
+
+def frames_digest(frames):
+    """SHA-256 (16 hex digits) of calibration frames, 1 x 3 x H x W tensors, in their order."""
+    digest = hashlib.sha256()
+    for frame in frames:
+        array = frame.detach().float().cpu().contiguous().numpy()
+        digest.update(repr(array.shape).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()[:16]

@@ -14,6 +14,7 @@ weights are used in place (``onnx_export.ensure_onnx``).
 import hashlib
 import os
 from pathlib import Path
+import tempfile
 
 
 def derived_dir(model_dir):
@@ -30,3 +31,29 @@ def derived_dir(model_dir):
     key = hashlib.sha256(str(model_dir.resolve()).encode()).hexdigest()[:16]
     cache = Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache')
     return cache / 'defeat_ros' / f'{model_dir.name}-{key}'
+
+
+def write_atomic(path, data):
+    """
+    Write bytes or text to ``path`` through a temporary file of its own and a rename.
+
+    Readers see the old file or the new one, never a part. The temporary name is unique, so
+    two processes writing the same file at once (two nodes building one engine) each rename a
+    whole file of their own; the last rename wins.
+    """
+    path = Path(path)
+    mode = 'w' if isinstance(data, str) else 'wb'
+    with tempfile.NamedTemporaryFile(mode, dir=path.parent, prefix=path.name + '.',
+                                     suffix='.tmp', delete=False) as stream:
+        temporary = Path(stream.name)
+        try:
+            stream.write(data)
+        except BaseException:
+            stream.close()
+            temporary.unlink()
+            raise
+    try:
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

@@ -1,12 +1,21 @@
 """
 The TensorRT engine cache of a model directory, ``<model_dir>/engines/`` (see derived_files).
 
-A serialized engine only runs on the GPU model and TensorRT version it was built with, and only
-answers for the ONNX file and precision it was built from. Each cache entry is therefore
-``<graph>-<key>.engine`` plus a JSON sidecar ``<graph>-<key>.json`` that records those fields
-(an :class:`EngineSpec`) and the engine's SHA-256; an engine is loaded only when its sidecar
-matches exactly. Everything here is plain Python: the GPU and TensorRT identity come in as
-arguments (a :class:`Platform`), so this module imports neither TensorRT nor CUDA.
+A serialized engine only runs on the device and TensorRT version it was built with, and only
+answers for the ONNX file, precision, DLA core and int8 calibration it was built from. Each
+cache entry is therefore ``<graph>-<key>.engine`` plus a JSON sidecar ``<graph>-<key>.json``
+that records those fields (an :class:`EngineSpec`) and the engine's SHA-256; an engine is
+loaded only when its sidecar matches exactly.
+
+The device is more than its name and compute capability: every Jetson Orin module (AGX, NX,
+Nano) reports 'Orin' and 8.7, but an engine tuned for one is not for another. Its identity
+(:func:`device_identity`) adds the module's model from the device tree on a Jetson, and the
+multiprocessor count and memory everywhere.
+
+Timing caches are kept per platform, precision and DLA core; int8 calibration caches per graph,
+ONNX file, platform and calibration frames, and new frames replace the old cache. Everything
+here is plain Python: the GPU and TensorRT identity come in as arguments (a :class:`Platform`),
+so this module imports neither TensorRT nor CUDA.
 """
 
 from dataclasses import asdict, dataclass, fields
@@ -14,44 +23,56 @@ import datetime
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 from typing import NamedTuple, Optional
 
-from defeat_ros.runtime.derived_files import derived_dir
+from defeat_ros.runtime.calibration import frames_digest
+from defeat_ros.runtime.derived_files import derived_dir, write_atomic
 from defeat_ros.runtime.onnx_export import file_digest
 
 LOG = logging.getLogger(__name__)
 ENGINE_DIR = 'engines'
-SIDECAR_FORMAT = 'defeat_ros.engine/1'
+SIDECAR_FORMAT = 'defeat_ros.engine/2'
+DEVICE_TREE_MODEL = Path('/proc/device-tree/model')
+"""Where a Jetson names its module, e.g. 'NVIDIA Jetson AGX Orin Developer Kit'."""
 
 
 class Platform(NamedTuple):
-    """The GPU and TensorRT an engine is built for, as plain strings."""
+    """The device and TensorRT an engine is built for, as plain strings."""
 
     gpu_name: str
     """``torch.cuda.get_device_name()``, e.g. 'Orin' or 'NVIDIA GeForce RTX 4090'."""
     compute_capability: str
     """'major.minor', e.g. '8.7'."""
+    device: str
+    """:func:`device_identity`, what tells devices of one name and capability apart."""
     tensorrt_version: str
     """``tensorrt.__version__``, e.g. '10.3.0'."""
 
 
-def engine_key(gpu_name, compute_capability, tensorrt_version, onnx_sha256, precision,
-               dla_core=None):
+def device_identity(multiprocessors, memory_bytes, module_model=''):
     """
-    Name an engine after everything it depends on, e.g. ``'fp16-3f9a0c2e7b1d4a65'``.
+    Describe a CUDA device beyond its name, e.g. 'NVIDIA Jetson Orin Nano; 8 SMs; 7620 MiB'.
 
-    The precision stays readable; the other fields are hashed (first 16 hex digits of SHA-256).
-
-    :param dla_core: the DLA core the engine runs on (Jetson), None for the GPU only.
-    :return: a short string, the same for the same fields in every process and version.
+    :param multiprocessors: its streaming multiprocessor count.
+    :param memory_bytes: its total memory (shared with the CPU on a Jetson).
+    :param module_model: the Jetson module's model (:func:`module_model`), '' elsewhere.
     """
-    fields_ = [gpu_name, compute_capability, tensorrt_version, onnx_sha256, precision]
-    if dla_core is not None:
-        fields_.append(f'dla{dla_core}')
-    digest = hashlib.sha256(json.dumps([str(f) for f in fields_]).encode()).hexdigest()
-    return f'{precision}-{digest[:16]}'
+    parts = [module_model] if module_model else []
+    return '; '.join(parts + [f'{multiprocessors} SMs', f'{memory_bytes >> 20} MiB'])
+
+
+def module_model(path=DEVICE_TREE_MODEL):
+    """Return the device tree's model string (a Jetson module), or '' where there is none."""
+    try:
+        return Path(path).read_bytes().rstrip(b'\0').decode(errors='replace').strip()
+    except OSError:
+        return ''
+
+
+def digest16(*values):
+    """First 16 hex digits of the SHA-256 of ``values`` (as strings), stable across versions."""
+    return hashlib.sha256(json.dumps([str(v) for v in values]).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -60,15 +81,23 @@ class EngineSpec:
 
     gpu_name: str
     compute_capability: str
+    device: str
     tensorrt_version: str
     onnx_sha256: str
     precision: str
     dla_core: Optional[int] = None
+    """The DLA core the engine runs on (Jetson), None for the GPU only."""
+    calibration: Optional[str] = None
+    """int8: the digest of the frames its scales were calibrated on (:func:`frames_digest`)."""
 
     @property
     def key(self):
-        """Return the cache key of this spec (:func:`engine_key`)."""
-        return engine_key(**asdict(self))
+        """
+        Name the engine after every field, e.g. ``'fp16-3f9a0c2e7b1d4a65'``.
+
+        The precision stays readable; all fields are hashed (:func:`digest16`).
+        """
+        return f'{self.precision}-{digest16(*asdict(self).values())}'
 
     def differences(self, recorded):
         """
@@ -81,10 +110,10 @@ class EngineSpec:
                 for f in fields(self) if getattr(recorded, f.name) != getattr(self, f.name)]
 
 
-def engine_spec(onnx_file, precision, platform, dla_core=None):
+def engine_spec(onnx_file, precision, platform, dla_core=None, calibration=None):
     """Describe an engine built now on ``platform`` from ``onnx_file`` (hashes the file)."""
     return EngineSpec(*platform, onnx_sha256=file_digest(onnx_file), precision=precision,
-                      dla_core=dla_core)
+                      dla_core=dla_core, calibration=calibration)
 
 
 def engine_dir(model_dir):
@@ -102,15 +131,48 @@ def sidecar_file(engine_path):
     return Path(engine_path).with_suffix('.json')
 
 
-def timing_cache_file(model_dir, platform):
-    """Return the timing cache path for ``platform`` (timings depend on GPU and version)."""
-    digest = hashlib.sha256(json.dumps(list(platform)).encode()).hexdigest()
-    return engine_dir(model_dir) / f'timing-{digest[:16]}.cache'
+def timing_cache_file(model_dir, platform, precision, dla_core=None):
+    """
+    Return the timing cache of builds for ``platform`` at ``precision`` on ``dla_core``.
+
+    Timings depend on the device and TensorRT version, and tactics differ between precisions
+    and between the GPU and a DLA, so each setting keeps a cache of its own.
+    """
+    device = 'gpu' if dla_core is None else f'dla{dla_core}'
+    return engine_dir(model_dir) / f'timing-{precision}-{device}-{digest16(*platform)}.cache'
 
 
-def calibration_cache_file(model_dir, graph, onnx_sha256):
-    """Return the int8 calibration cache path of ``graph`` (depends on the ONNX, not the GPU)."""
-    return engine_dir(model_dir) / f'{graph}-{onnx_sha256[:16]}.calibration'
+def calibration_cache(model_dir, graph, onnx_sha256, platform, frames=None):
+    """
+    Choose the int8 calibration cache of a build of ``graph``, named for what it depends on.
+
+    ``<graph>-<hash of the ONNX file and platform>-<frames digest>.calibration``. With frames,
+    the cache of exactly these frames (which exists when they calibrated this graph before);
+    without, the newest cache for this ONNX file and platform.
+
+    :param frames: the calibration frames given now, or None.
+    :return: (cache path, digest of the frames its scales come from), or (None, None) without
+        frames or cache.
+    """
+    prefix = f'{graph}-{digest16(onnx_sha256, *platform)}-'
+    if frames is not None:
+        digest = frames_digest(frames)
+        return engine_dir(model_dir) / f'{prefix}{digest}.calibration', digest
+    caches = sorted(engine_dir(model_dir).glob(f'{prefix}*.calibration'),
+                    key=lambda path: path.stat().st_mtime)
+    if not caches:
+        return None, None
+    return caches[-1], caches[-1].stem[len(prefix):]
+
+
+def remove_other_calibrations(cache):
+    """Delete the caches ``cache`` (new frames' scales) replaces: same graph, ONNX, platform."""
+    cache = Path(cache)
+    prefix = cache.stem[:cache.stem.rindex('-') + 1]
+    for other in cache.parent.glob(f'{prefix}*.calibration'):
+        if other != cache:
+            LOG.info('removing the calibration cache %s: new frames replaced it', other)
+            other.unlink(missing_ok=True)
 
 
 def read_sidecar(path):
@@ -216,14 +278,3 @@ def store_engine(model_dir, graph, spec, engine):
                     'next time', path, error)
         return None
     return path
-
-
-def write_atomic(path, data):
-    """Write bytes or text to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    temporary = path.with_name(path.name + '.tmp')
-    if isinstance(data, str):
-        temporary.write_text(data)
-    else:
-        temporary.write_bytes(data)
-    os.replace(temporary, path)

@@ -30,9 +30,17 @@ Version of what the graphs compute, recorded in every file: '2' since the pose g
 the motion 1 x 6 rather than a 4 x 4 transform. A file of another version is exported again."""
 
 
-def onnx_path(model_dir, graph):
+EXPORT_PRECISIONS = ('fp32', 'fp16')
+"""
+Precisions of the exported graphs. fp16 graphs (``<graph>.fp16.onnx``) are for strongly typed
+TensorRT: fp16 weights and activations, inputs and depth/features outputs, with the pose
+graph's translation scaling and its motion output in fp32."""
+
+
+def onnx_path(model_dir, graph, precision='fp32'):
     """Where the ONNX file of ``graph`` lives: beside the weights (see derived_files)."""
-    return derived_dir(model_dir) / f'{graph}.onnx'
+    suffix = '' if precision == 'fp32' else f'.{precision}'
+    return derived_dir(model_dir) / f'{graph}{suffix}.onnx'
 
 
 def int8_path(model_dir, graph):
@@ -45,9 +53,11 @@ def has_int8(model_dir):
     return all(int8_path(model_dir, graph).is_file() for graph in GRAPHS)
 
 
-def export_onnx(model_dir, graphs=GRAPHS, opset=OPSET):
+def export_onnx(model_dir, graphs=GRAPHS, opset=OPSET, precision='fp32'):
     """
     Export ``graphs`` of the model in ``model_dir`` to ``<model_dir>/<graph>.onnx``.
+
+    ``precision`` 'fp16' exports ``<graph>.fp16.onnx`` instead (:data:`EXPORT_PRECISIONS`).
 
     A read-only model directory exports to its folder under the user's cache instead
     (:func:`~defeat_ros.runtime.derived_files.derived_dir`).
@@ -57,15 +67,18 @@ def export_onnx(model_dir, graphs=GRAPHS, opset=OPSET):
     Returns {graph: path}.
     """
     import onnx
-    model = load_model(model_dir).eval()
+    if precision not in EXPORT_PRECISIONS:
+        raise ValueError(f'precision must be one of {EXPORT_PRECISIONS}, got {precision!r}')
+    dtype = {'fp32': torch.float32, 'fp16': torch.float16}[precision]
+    model = load_model(model_dir).eval().to(dtype)
     weights_sha256 = weights_digest(model_dir)
     modules = graph_modules(model)
     cfg = model.config
-    example = torch.rand(1, 3, cfg.height, cfg.width)
+    example = torch.rand(1, 3, cfg.height, cfg.width).to(dtype)
     paths = {}
     for graph in graphs:
         inputs = (example,) if graph != 'pose' else (example, example.flip(-1))
-        path = onnx_path(model_dir, graph)
+        path = onnx_path(model_dir, graph, precision)
         path.parent.mkdir(parents=True, exist_ok=True)
         with torch.no_grad(), warnings.catch_warnings():
             # The exporter's constant-folding notes concern its own optimisation, not the graph.
@@ -168,9 +181,11 @@ def file_digest(path):
     return digest.hexdigest()
 
 
-def ensure_onnx(model_dir, graph, config, open_file=None):
+def ensure_onnx(model_dir, graph, config, open_file=None, precision='fp32'):
     """
     Path of a valid ONNX file for ``graph``: exported anew when missing, stale or corrupt.
+
+    ``precision`` 'fp16' is the graph's fp16 export (:data:`EXPORT_PRECISIONS`).
 
     A current file shipped beside the weights is used even when the directory is read-only, so
     an installed model with its exports is not exported again into the cache.
@@ -188,12 +203,12 @@ def ensure_onnx(model_dir, graph, config, open_file=None):
         check_identity(candidate, metadata, inputs, config, model_dir)
         return handle
 
-    path = onnx_path(model_dir, graph)
+    path = onnx_path(model_dir, graph, precision)
     for candidate in dict.fromkeys([Path(model_dir) / path.name, path]):
         if candidate.is_file():
             try:
                 return usable(candidate)
             except ValueError as error:
                 LOG.warning('%s; exporting it again', error)
-    export_onnx(model_dir, graphs=(graph,))  # checks what it writes
+    export_onnx(model_dir, graphs=(graph,), precision=precision)  # checks what it writes
     return path if open_file is None else usable(path)

@@ -1,8 +1,9 @@
 """ONNX Runtime int8 static quantisation of the exported graphs, calibrated on real frames."""
 
 from defeat_ros.nets.model_dir import read_config
+from defeat_ros.runtime.calibration import frames_digest
 from defeat_ros.runtime.onnx_export import (check_onnx, ensure_onnx, file_digest, INPUT_NAMES,
-                                            int8_path)
+                                            int8_path, onnx_path)
 import onnx
 from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, quantize_static,
                                       QuantType)
@@ -27,17 +28,30 @@ class FrameReader(CalibrationDataReader):
         return next(self.feeds, None)
 
 
-INT8_FORMATS = {'qoperator': QuantFormat.QOperator, 'qdq': QuantFormat.QDQ}
+INT8_FORMATS = {'qoperator': QuantFormat.QOperator, 'qdq': QuantFormat.QDQ,
+                'tensorrt': QuantFormat.QDQ}
 """
 int8 graph formats: 'qoperator', ONNX Runtime's quantised operators (QLinearConv...); 'qdq',
 QuantizeLinear/DequantizeLinear pairs around float operators, which ONNX Runtime fuses when it
-loads the graph. ``benchmarks/int8_formats.py`` measures both."""
+loads the graph. ``benchmarks/int8_formats.py`` measures both. 'tensorrt', Q/DQ pairs with
+symmetric int8 activations and weights (zero points 0), the only int8 TensorRT's strongly typed
+networks take; written to ``<graph>.int8-tensorrt.onnx`` (:func:`quantised_path`)."""
+
+
+def quantised_path(model_dir, graph, int8_format):
+    """Where the int8 graph of ``int8_format`` lives (ONNX Runtime's formats share one file)."""
+    return (onnx_path(model_dir, graph, 'int8-tensorrt') if int8_format == 'tensorrt'
+            else int8_path(model_dir, graph))
 
 
 def quantise_onnx(model_dir, frames, graphs=tuple(INPUT_NAMES), int8_format='qoperator',
                   per_channel=True):
     """
-    Write ``<graph>.int8.onnx`` per graph: static int8 weights, uint8 activations.
+    Write the int8 graph of each of ``graphs``: static int8 weights and activations.
+
+    ONNX Runtime's formats write ``<graph>.int8.onnx`` with uint8 activations; 'tensorrt'
+    writes ``<graph>.int8-tensorrt.onnx``, symmetric int8 throughout. Each file records the
+    digest of its calibration frames (``calibration``) and of the fp32 graph it came from.
 
     :param frames: list of at least 2 calibration frames, 1 x 3 x H x W in [0, 1], from the
         deployment camera (a dataset, a bag or the synthetic world).
@@ -50,22 +64,29 @@ def quantise_onnx(model_dir, frames, graphs=tuple(INPUT_NAMES), int8_format='qop
                          f'got {int8_format!r}')
     if len(frames) < 2:
         raise ValueError('int8 calibration needs at least 2 frames')
+    symmetric = int8_format == 'tensorrt'
+    activations = QuantType.QInt8 if symmetric else QuantType.QUInt8
+    # TensorRT keeps biases in float: no int32 bias Q/DQ in its graphs.
+    options = ({'ActivationSymmetric': True, 'WeightSymmetric': True, 'QuantizeBias': False}
+               if symmetric else {})
     config = read_config(model_dir)
     paths = {}
     for graph in graphs:
         source = ensure_onnx(model_dir, graph, config)
-        target = int8_path(model_dir, graph)
+        target = quantised_path(model_dir, graph, int8_format)
         target.parent.mkdir(parents=True, exist_ok=True)
         prepared = target.with_suffix('.pre.onnx')
         quant_pre_process(str(source), str(prepared))
         quantize_static(str(prepared), str(target), FrameReader(graph, frames),
                         quant_format=INT8_FORMATS[int8_format], per_channel=per_channel,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+                        activation_type=activations, weight_type=QuantType.QInt8,
+                        extra_options=options)
         prepared.unlink()
         proto = onnx.load(str(target))
         props = {p.key: p.value for p in onnx.load(str(source)).metadata_props}
         props['fp32_sha256'] = file_digest(source)
         props['int8_format'] = f"{int8_format}, per-{'channel' if per_channel else 'tensor'}"
+        props['calibration'] = frames_digest(frames)
         onnx.helper.set_model_props(proto, props)
         onnx.save(proto, str(target))
         check_onnx(target, config, model_dir)

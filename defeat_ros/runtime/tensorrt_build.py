@@ -1,11 +1,13 @@
 """
-Build TensorRT engines from the exported ONNX graphs: fp32, fp16 or calibrated int8.
+Build TensorRT engines from the exported ONNX graphs: fp32, fp16 or int8, on TensorRT 10 or 11.
 
-Written against the TensorRT 10 Python API. TensorRT 11 removed the weakly typed precision
-flags (``BuilderFlag.FP16``, ``BuilderFlag.INT8``) and the int8 calibrators used here, so
-:func:`import_tensorrt` refuses other major versions. The calibrator interface is deprecated
-since TensorRT 10.1 (superseded by explicit Q/DQ quantization in the ONNX graph) but works in
-every 10.x release.
+TensorRT 10 builds weakly typed networks from the fp32 graphs: builder flags allow fp16 and
+int8, and int8 scales come from TensorRT's entropy calibrator run on calibration frames
+(deprecated since 10.1, working in every 10.x). TensorRT 11 removed both; it builds strongly
+typed networks, whose precision is the ONNX file's own: the fp16 export (fp32 islands where
+precision matters) or the package's symmetric int8 Q/DQ graph (``quantise.quantise_onnx`` with
+``int8_format='tensorrt'``). :func:`strongly_typed` says which applies; the backend hands this
+module the matching ONNX file.
 
 Jetson (Orin, Xavier) notes:
 
@@ -23,17 +25,30 @@ Jetson (Orin, Xavier) notes:
 import logging
 from pathlib import Path
 
-from defeat_ros.runtime.engine_cache import write_atomic
+from defeat_ros.runtime.derived_files import write_atomic
 import torch
 
 LOG = logging.getLogger(__name__)
 PRECISIONS = ('fp32', 'fp16', 'int8')
-TENSORRT_MAJOR = '10'
+TENSORRT_MAJORS = (10, 11)
+FEED_DEVICE = 'cuda'
+"""Where int8 calibration buffers live: TensorRT reads them on the current CUDA device."""
+
+
+def tensorrt_major(trt):
+    """Return the major version of the ``tensorrt`` module, None when it is not a number."""
+    head = str(getattr(trt, '__version__', '')).split('.')[0]
+    return int(head) if head.isdigit() else None
+
+
+def strongly_typed(trt):
+    """Whether this TensorRT builds strongly typed networks only (11 on; see the module)."""
+    return tensorrt_major(trt) >= 11
 
 
 def import_tensorrt():
     """
-    Import TensorRT 10.
+    Import TensorRT 10 or 11.
 
     :return: the ``tensorrt`` module.
     :raise RuntimeError: saying why TensorRT cannot be used (missing, broken or another major
@@ -43,27 +58,29 @@ def import_tensorrt():
         import tensorrt
     except (ImportError, OSError) as error:  # OSError: the libnvinfer library is missing
         raise RuntimeError(f'TensorRT is not installed: import tensorrt failed ({error})')
-    version = str(getattr(tensorrt, '__version__', 'unknown'))
-    if version.split('.')[0] != TENSORRT_MAJOR:
-        raise RuntimeError(
-            f'TensorRT {version} is installed; this backend needs TensorRT '
-            f'{TENSORRT_MAJOR}.x (TensorRT 11 removed the fp16/int8 builder flags and '
-            f'calibrators it uses)')
+    if tensorrt_major(tensorrt) not in TENSORRT_MAJORS:
+        version = getattr(tensorrt, '__version__', 'unknown')
+        raise RuntimeError(f'TensorRT {version} is installed; this backend needs TensorRT '
+                           f'{" or ".join(f"{m}.x" for m in TENSORRT_MAJORS)}')
     return tensorrt
 
 
-def check_build_options(precision, calibration_frames, calibration_cache_path, dla_core):
+def check_build_options(precision, dla_core):
     """Reject option combinations that TensorRT would only fail on late or silently ignore."""
     if precision not in PRECISIONS:
         raise ValueError(f'precision must be one of {PRECISIONS}, got {precision!r}')
+    if dla_core is not None and precision == 'fp32':
+        raise ValueError('the DLA runs fp16 or int8 only; use precision fp16 with dla_core')
+
+
+def check_calibration(calibration_frames, calibration_cache_path):
+    """Reject a TensorRT-calibrated int8 build with neither frames nor a calibration cache."""
     has_cache = calibration_cache_path is not None and Path(calibration_cache_path).is_file()
-    if precision == 'int8' and calibration_frames is None and not has_cache:
+    if calibration_frames is None and not has_cache:
         raise ValueError(
             'int8 needs calibration: pass calibration_frames (consecutive 1 x 3 x H x W frames '
             'in [0, 1] from the deployment camera) or an existing calibration cache '
             f'({calibration_cache_path})')
-    if dla_core is not None and precision == 'fp32':
-        raise ValueError('the DLA runs fp16 or int8 only; use precision fp16 with dla_core')
 
 
 def build_engine(onnx_path, precision='fp16', workspace_bytes=1 << 30, timing_cache_path=None,
@@ -71,36 +88,44 @@ def build_engine(onnx_path, precision='fp16', workspace_bytes=1 << 30, timing_ca
     """
     Build a serialized TensorRT engine from an ONNX file on the current CUDA device.
 
-    :param onnx_path: ONNX file with static 1 x 3 x H x W inputs (``export_onnx``).
+    :param onnx_path: ONNX file with static 1 x 3 x H x W inputs (``export_onnx``): the fp32
+        graph on TensorRT 10; on TensorRT 11 the graph of ``precision`` itself (fp32, fp16 or
+        symmetric int8 Q/DQ).
     :param precision: 'fp32' (TF32 off), 'fp16', or 'int8' (with fp16 where int8 is not used).
     :param workspace_bytes: builder workspace limit; 256 MiB suits a Jetson.
     :param timing_cache_path: timing cache file, read before the build when it exists and
         written after it; None builds without one.
-    :param calibration_frames: int8 only: iterable of consecutive 1 x 3 x H x W float tensors
-        in [0, 1] (a graph with two inputs, PoseNet's, sees consecutive pairs).
-    :param calibration_cache_path: int8 only: read instead of calibrating when it exists,
-        written after calibrating.
+    :param calibration_frames: int8 on TensorRT 10 only: iterable of consecutive 1 x 3 x H x W
+        float tensors in [0, 1] (a graph with two inputs, PoseNet's, sees consecutive pairs).
+    :param calibration_cache_path: int8 on TensorRT 10 only: read instead of calibrating when
+        it exists, written after calibrating.
     :param dla_core: DLA core to run on, with GPU fallback (Jetson); None: GPU only.
     :return: the serialized engine (bytes).
     :raise ValueError: bad options, an ONNX file TensorRT cannot parse (naming the file), or
         unusable calibration frames.
     """
-    check_build_options(precision, calibration_frames, calibration_cache_path, dla_core)
+    check_build_options(precision, dla_core)
     trt = import_tensorrt()
+    typed = strongly_typed(trt)
+    if precision == 'int8' and not typed:
+        check_calibration(calibration_frames, calibration_cache_path)
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network = builder.create_network(0)  # explicit batch is the only mode in TensorRT 10
+    # Explicit batch is the only mode since TensorRT 10; 11 builds strongly typed networks only.
+    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if typed else 0
+    network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)  # owns the weights: alive until built
     parse_onnx(parser, onnx_path)
-    config = builder_config(trt, builder, precision, workspace_bytes, dla_core)
+    config = builder_config(trt, builder, precision, workspace_bytes, dla_core, typed)
     calibrator = None
-    if precision == 'int8':
+    if precision == 'int8' and not typed:
         feed = CalibrationFeed(network_inputs(network), calibration_frames,
-                               calibration_cache_path, torch.device('cuda'))
+                               calibration_cache_path, FEED_DEVICE)
         calibrator = entropy_calibrator(trt, feed)
         config.int8_calibrator = calibrator
     attach_timing_cache(config, timing_cache_path)
-    LOG.info('building a %s TensorRT engine from %s', precision, onnx_path)
+    LOG.info('building a %s%s TensorRT engine from %s', 'strongly typed ' if typed else '',
+             precision, onnx_path)
     serialized = builder.build_serialized_network(network, config)
     if calibrator is not None and calibrator.feed.error:
         raise ValueError(f'int8 calibration of {onnx_path} failed: {calibrator.feed.error}')
@@ -122,15 +147,20 @@ def parse_onnx(parser, onnx_path):
         raise ValueError(f'TensorRT cannot parse {onnx_path}:\n  ' + '\n  '.join(errors))
 
 
-def builder_config(trt, builder, precision, workspace_bytes, dla_core):
-    """Make a builder config with the workspace limit, precision flags and DLA placement."""
+def builder_config(trt, builder, precision, workspace_bytes, dla_core, typed=False):
+    """
+    Make a builder config with the workspace limit, precision flags and DLA placement.
+
+    :param typed: a strongly typed network: no fp16 or int8 flags (TensorRT refuses them; the
+        ONNX file's types are the precision).
+    """
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
     if precision == 'fp32':
         config.clear_flag(trt.BuilderFlag.TF32)  # on by default; fp32 should mean fp32
-    else:
+    elif not typed:
         config.set_flag(trt.BuilderFlag.FP16)
-    if precision == 'int8':
+    if precision == 'int8' and not typed:
         config.set_flag(trt.BuilderFlag.INT8)
     if dla_core is not None:
         use_dla(trt, builder, config, dla_core)

@@ -1,28 +1,35 @@
 """
-TensorRT backend: the three exported graphs as engines built for this GPU, or loaded from cache.
+TensorRT backend: the exported graphs as engines built for this device, or loaded from cache.
 
-Engines come from ``<model_dir>/engines/`` when one matches this GPU, TensorRT version, ONNX
-file and precision (:mod:`defeat_ros.runtime.engine_cache`), else they are built
-(:mod:`defeat_ros.runtime.tensorrt_build`, which also has the Jetson notes) and cached.
-Missing or stale ONNX files are exported first.
+Engines come from ``<model_dir>/engines/`` when one matches this device, TensorRT version, ONNX
+file, precision, DLA core and calibration (:mod:`defeat_ros.runtime.engine_cache`), else they
+are built (:mod:`defeat_ros.runtime.tensorrt_build`, which also has the Jetson notes) and
+cached. Missing or stale ONNX files are exported first: on TensorRT 10 the fp32 graphs (the
+builder lowers precision), on TensorRT 11 the graph of the precision itself (fp16 export, or
+symmetric int8 Q/DQ quantised from the calibration frames).
 
 All memory is torch's: inputs and outputs are torch CUDA tensors whose pointers are handed to
-the execution context, and each call enqueues ``execute_async_v3`` on the current torch CUDA
-stream without synchronising, so torch operations on the outputs are ordered after the engine.
-TensorRT adds synchronisation on the legacy default stream; for the lowest latency call the
-backend inside ``with torch.cuda.stream(torch.cuda.Stream()):``.
+the execution context. Each engine runs on a CUDA stream of its own, ordered after the work
+already queued on torch's current stream and before anything queued there later; no call
+synchronises the device, and the legacy default stream (which synchronises implicitly) is never
+used.
 """
 
 import logging
 
 from defeat_ros.nets.model_dir import read_config
-from defeat_ros.runtime.engine_cache import (cached_engine, calibration_cache_file, engine_spec,
-                                             Platform, store_engine, timing_cache_file)
+from defeat_ros.runtime.calibration import frames_digest
+from defeat_ros.runtime.engine_cache import (cached_engine, calibration_cache, device_identity,
+                                             engine_spec, module_model, Platform,
+                                             remove_other_calibrations, store_engine,
+                                             timing_cache_file)
 from defeat_ros.runtime.export_graphs import GRAPHS
 from defeat_ros.runtime.graph_backend import GraphBackend
-from defeat_ros.runtime.onnx_export import ensure_onnx, INPUT_NAMES, OUTPUT_NAMES
+from defeat_ros.runtime.onnx_export import (check_onnx, ensure_onnx, file_digest, INPUT_NAMES,
+                                            OUTPUT_NAMES)
 from defeat_ros.runtime.shapes import check_image
-from defeat_ros.runtime.tensorrt_build import build_engine, import_tensorrt, PRECISIONS
+from defeat_ros.runtime.tensorrt_build import (build_engine, import_tensorrt, PRECISIONS,
+                                               strongly_typed)
 import torch
 
 LOG = logging.getLogger(__name__)
@@ -30,6 +37,8 @@ TORCH_DTYPES = {'FLOAT': torch.float32, 'HALF': torch.float16, 'BF16': torch.bfl
                 'INT8': torch.int8, 'UINT8': torch.uint8, 'INT32': torch.int32,
                 'INT64': torch.int64, 'BOOL': torch.bool}
 """torch dtypes of TensorRT's ``DataType`` members, by member name."""
+ALIGNMENT = 256
+"""Bytes every I/O address handed to TensorRT is aligned to (``setTensorAddress``)."""
 
 
 def tensorrt_available():
@@ -37,7 +46,7 @@ def tensorrt_available():
     Tell whether the TensorRT backend can run here.
 
     :return: (True, what it would run on) or (False, why not): TensorRT missing, not version
-        10, or no CUDA device.
+        10 or 11, or no CUDA device.
     """
     try:
         trt = import_tensorrt()
@@ -54,23 +63,46 @@ def check_backend_options(precision, calibration_frames):
         raise ValueError(f'precision must be one of {PRECISIONS}, got {precision!r}')
     if calibration_frames is not None and iter(calibration_frames) is calibration_frames:
         raise ValueError('calibration_frames must be re-iterable (a list, not a generator): '
-                         'each of the three graphs is calibrated on them')
+                         'each graph is calibrated on them')
 
 
 def current_platform(trt, device):
-    """Identify the GPU of ``device`` and the TensorRT version engines are built for here."""
-    major, minor = torch.cuda.get_device_capability(device)
-    return Platform(torch.cuda.get_device_name(device), f'{major}.{minor}', trt.__version__)
+    """Identify the device engines are built for here (:class:`Platform`)."""
+    props = torch.cuda.get_device_properties(device)
+    identity = device_identity(props.multi_processor_count, props.total_memory, module_model())
+    return Platform(props.name, f'{props.major}.{props.minor}', identity, trt.__version__)
+
+
+def empty_aligned(shape, dtype, device):
+    """Return an uninitialised tensor whose data pointer is a multiple of :data:`ALIGNMENT`."""
+    count = 1
+    for size in shape:
+        count *= size
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    buffer = torch.empty(count + ALIGNMENT // itemsize, dtype=dtype, device=device)
+    offset = (-buffer.data_ptr() % ALIGNMENT) // itemsize
+    return buffer[offset:offset + count].view(shape)
+
+
+def aligned(tensor):
+    """Return ``tensor`` contiguous at an address TensorRT accepts (copied when it is not)."""
+    tensor = tensor.contiguous()
+    if tensor.data_ptr() % ALIGNMENT == 0:
+        return tensor
+    copy = empty_aligned(tuple(tensor.shape), tensor.dtype, tensor.device)
+    copy.copy_(tensor)
+    return copy
 
 
 class EngineRunner:
     """One deserialized engine and its execution context, run on torch-owned CUDA memory."""
 
     def __init__(self, engine, device):
-        """Create the execution context and read the shapes and dtypes of the I/O tensors."""
+        """Create the execution context and its stream; read the I/O tensors' shapes and dtypes."""
         self.engine = engine
         self.context = engine.create_execution_context()
         self.device = device
+        self.stream = torch.cuda.Stream(device)
         self.inputs, self.outputs = {}, {}
         for index in range(engine.num_io_tensors):
             name = engine.get_tensor_name(index)
@@ -81,18 +113,26 @@ class EngineRunner:
 
     def __call__(self, inputs):
         """
-        Enqueue the engine on the current torch CUDA stream.
+        Run the engine on its own stream, between torch's current stream's work.
 
-        :param inputs: {input name: contiguous CUDA tensor of the input's shape and dtype}.
-        :return: {output name: new CUDA tensor}, valid in the stream's order.
+        The engine starts once the current stream's queued work (which made ``inputs``) is
+        done, and the current stream waits for the engine before anything queued later: so
+        the outputs are ready for it, and the inputs' memory, which torch's allocator may hand
+        out again on the current stream, is not overwritten while the engine reads it.
+
+        :param inputs: {input name: CUDA tensor of the input's shape and dtype}.
+        :return: {output name: new CUDA tensor}, valid in the current stream's order.
         """
-        outputs = {name: torch.empty(shape, dtype=dtype, device=self.device)
+        current = torch.cuda.current_stream(self.device)
+        inputs = {name: aligned(tensor) for name, tensor in inputs.items()}
+        outputs = {name: empty_aligned(shape, dtype, self.device)
                    for name, (shape, dtype) in self.outputs.items()}
         for name, tensor in {**inputs, **outputs}.items():
             self.context.set_tensor_address(name, tensor.data_ptr())
-        stream = torch.cuda.current_stream(self.device)
-        if not self.context.execute_async_v3(stream.cuda_stream):
+        self.stream.wait_stream(current)
+        if not self.context.execute_async_v3(self.stream.cuda_stream):
             raise RuntimeError('TensorRT could not enqueue the engine; its log says why')
+        current.wait_stream(self.stream)
         return outputs
 
 
@@ -132,7 +172,7 @@ class TensorRTBackend(GraphBackend):
         self.options = {'workspace_bytes': workspace_bytes, 'dla_core': dla_core,
                         'calibration_frames': calibration_frames}
         with torch.cuda.device(self.device):
-            trt = import_tensorrt()
+            self.trt = trt = import_tensorrt()
             self.logger = trt.Logger(trt.Logger.WARNING)
             self.runtime = trt.Runtime(self.logger)
             if dla_core is not None:
@@ -143,8 +183,9 @@ class TensorRTBackend(GraphBackend):
 
     def load_engine(self, graph):
         """Deserialize the engine of ``graph`` from the cache, else build and cache it."""
-        onnx_file = ensure_onnx(self.model_dir, graph, self.config)
-        spec = engine_spec(onnx_file, self.precision, self.platform, self.options['dla_core'])
+        onnx_file, calibration = self.graph_file(graph)
+        spec = engine_spec(onnx_file, self.precision, self.platform, self.options['dla_core'],
+                           calibration.get('digest'))
         serialized = cached_engine(self.model_dir, graph, spec)
         if serialized is not None:
             engine = self.runtime.deserialize_cuda_engine(serialized)
@@ -152,16 +193,64 @@ class TensorRTBackend(GraphBackend):
                 return engine
             LOG.warning('TensorRT could not deserialize the cached %s engine; rebuilding it',
                         graph)
-        calibration_cache = calibration_cache_file(self.model_dir, graph, spec.onnx_sha256)
         serialized = build_engine(
-            onnx_file, self.precision,
-            timing_cache_path=timing_cache_file(self.model_dir, self.platform),
-            calibration_cache_path=calibration_cache, **self.options)
+            onnx_file, self.precision, workspace_bytes=self.options['workspace_bytes'],
+            timing_cache_path=timing_cache_file(self.model_dir, self.platform, self.precision,
+                                                self.options['dla_core']),
+            calibration_frames=calibration.get('frames'),
+            calibration_cache_path=calibration.get('cache'), dla_core=self.options['dla_core'])
+        if calibration.get('frames') is not None and calibration.get('cache') is not None:
+            remove_other_calibrations(calibration['cache'])
         store_engine(self.model_dir, graph, spec, serialized)
         engine = self.runtime.deserialize_cuda_engine(serialized)
         if engine is None:
             raise RuntimeError(f'TensorRT built the {graph} engine but cannot deserialize it')
         return engine
+
+    def graph_file(self, graph):
+        """
+        Choose the ONNX file TensorRT builds ``graph`` from, and its int8 calibration.
+
+        :return: (ONNX path, calibration): calibration is {} except for int8, where 'digest'
+            names the frames the scales come from and, on TensorRT 10, 'frames' (those given
+            now, or None) and 'cache' (TensorRT's calibration cache) feed the calibrator.
+        """
+        frames = self.options['calibration_frames']
+        typed = strongly_typed(self.trt)
+        if self.precision != 'int8':
+            precision = self.precision if typed else 'fp32'
+            return ensure_onnx(self.model_dir, graph, self.config, precision=precision), {}
+        if typed:
+            return self.symmetric_int8_file(graph, frames)
+        onnx_file = ensure_onnx(self.model_dir, graph, self.config)
+        cache, digest = calibration_cache(self.model_dir, graph, file_digest(onnx_file),
+                                          self.platform, frames)
+        return onnx_file, {'digest': digest, 'frames': frames, 'cache': cache}
+
+    def symmetric_int8_file(self, graph, frames):
+        """
+        Return the symmetric int8 Q/DQ graph (TensorRT 11), quantised again for new frames.
+
+        :return: (path, {'digest': digest of its calibration frames}).
+        :raise ValueError: when there is no current file and no frames to quantise with.
+        """
+        from defeat_ros.runtime.quantise import quantise_onnx, quantised_path
+        path = quantised_path(self.model_dir, graph, 'tensorrt')
+        recorded = None
+        if path.is_file():
+            try:
+                proto = check_onnx(path, self.config, self.model_dir)
+                recorded = {p.key: p.value for p in proto.metadata_props}.get('calibration')
+            except ValueError as error:
+                LOG.warning('%s; quantising it again', error)
+        wanted = frames_digest(frames) if frames is not None else recorded
+        if wanted is None:
+            raise ValueError(f'int8 needs calibration: {path} is missing or stale; pass '
+                             'calibration_frames (consecutive 1 x 3 x H x W frames in [0, 1] '
+                             'from the deployment camera)')
+        if wanted != recorded:
+            quantise_onnx(self.model_dir, frames, graphs=(graph,), int8_format='tensorrt')
+        return path, {'digest': wanted}
 
     def run(self, graph, *images):
         """Run ``graph`` on 1 x 3 x H x W images; its outputs come back as float32, a tuple."""
@@ -169,8 +258,7 @@ class TensorRTBackend(GraphBackend):
         inputs = {}
         for name, image in zip(INPUT_NAMES[graph], images):
             check_image(image, self.config)
-            dtype = runner.inputs[name][1]
-            inputs[name] = image.to(device=self.device, dtype=dtype).contiguous()
+            inputs[name] = image.to(device=self.device, dtype=runner.inputs[name][1])
         with torch.cuda.device(self.device):
             outputs = runner(inputs)
         return tuple(outputs[name].float() for name in OUTPUT_NAMES[graph])
