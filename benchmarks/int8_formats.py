@@ -24,11 +24,12 @@ from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
 from defeat_ros.runtime.calibration import calibration_frames
 from defeat_ros.runtime.onnx_export import export_onnx
 from defeat_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
-from defeat_ros.runtime.quantise import INT8_FORMATS, quantise_onnx
+from defeat_ros.runtime.quantise import ONNXRUNTIME_FORMATS, quantise_onnx
 import numpy as np
 import torch
 
-FORMATS = [(name, per_channel) for name in INT8_FORMATS for per_channel in (True, False)]
+FORMATS = [(name, per_channel) for name in ONNXRUNTIME_FORMATS
+           for per_channel in (True, False)]
 
 
 def format_name(int8_format, per_channel):

@@ -36,6 +36,8 @@ QuantizeLinear/DequantizeLinear pairs around float operators, which ONNX Runtime
 loads the graph. ``benchmarks/int8_formats.py`` measures both. 'tensorrt', Q/DQ pairs with
 symmetric int8 activations and weights (zero points 0), the only int8 TensorRT's strongly typed
 networks take; written to ``<graph>.int8-tensorrt.onnx`` (:func:`quantised_path`)."""
+ONNXRUNTIME_FORMATS = ('qoperator', 'qdq')
+"""The formats ONNX Runtime's int8 backend reads (``<graph>.int8.onnx``)."""
 
 
 def quantised_path(model_dir, graph, int8_format):
