@@ -8,11 +8,14 @@ host-to-device copy on a GPU) and every device value read on the host (``.item()
 capture forbids both. fp16 engines are emulated by PyTorch half precision on the CPU.
 """
 
+import contextlib
 from dataclasses import replace
+import types
 
 from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
 from defeat_ros.runtime.export_graphs import graph_modules, GRAPHS, pose_from_motion
 from defeat_ros.runtime.onnx_export import export_onnx
+from defeat_ros.runtime.onnxruntime_backend import make_session
 from defeat_ros.runtime.torch_backend import TorchBackend
 import numpy as np
 import onnx
@@ -132,3 +135,54 @@ def copy_of(model):
     twin = DeFeatNet(model.config).eval()
     twin.load_state_dict(model.state_dict())
     return twin
+
+
+def test_capture_runs_on_the_backends_device_with_no_host_traffic(model_dir, monkeypatch):
+    """Run the capture code of TorchBackend under CPU stand-ins for torch.cuda."""
+    backend = TorchBackend(model_dir)
+    backend.captured = {}  # what cuda_graphs=True sets on a CUDA device
+    events = []
+
+    @contextlib.contextmanager
+    def capture(graph):
+        with HostTraffic() as traffic:
+            yield
+        events.append(('captured', traffic.found))
+
+    def device(which):
+        events.append(('device', which))
+        return contextlib.nullcontext()
+
+    stream = types.SimpleNamespace(wait_stream=lambda other: None)
+    monkeypatch.setattr(torch.cuda, 'CUDAGraph',
+                        lambda: types.SimpleNamespace(replay=lambda: events.append('replay')))
+    monkeypatch.setattr(torch.cuda, 'graph', capture)
+    monkeypatch.setattr(torch.cuda, 'Stream', lambda *args: stream)
+    monkeypatch.setattr(torch.cuda, 'current_stream', lambda *args: stream)
+    monkeypatch.setattr(torch.cuda, 'stream', lambda which: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, 'device', device)
+    previous, current = torch.rand(1, 3, 64, 128), torch.rand(1, 3, 64, 128)
+    pose = backend.pose(previous, current)
+    assert events == [('device', backend.device), ('captured', []), 'replay']
+    torch.testing.assert_close(pose, TorchBackend(model_dir).pose(previous, current))
+
+
+def test_fp16_graphs_in_onnx_runtime_match_fp32(model_dir):
+    """The fp16 exports (strongly typed TensorRT's input) run in ONNX Runtime on the CPU."""
+    reference = TorchBackend(model_dir)
+    frame, other = torch.rand(1, 3, 64, 128), torch.rand(1, 3, 64, 128)
+    paths = export_onnx(model_dir, precision='fp16')
+    for graph, path in paths.items():
+        session = make_session(path)
+        feeds = ([frame] if graph != 'pose' else [other, frame])
+        got = session.run(None, {i.name: x.half().numpy()
+                                 for i, x in zip(session.get_inputs(), feeds)})
+        for output, expected in zip(got, reference.run(graph, *feeds)):
+            assert np.isfinite(output).all()
+            scale = expected.abs().max().item()
+            assert np.abs(output.astype(np.float32) - expected.numpy()).max() < 1e-2 * scale
+    session = make_session(paths['pose'])
+    motion = session.run(None, {'previous': frame.half().numpy(), 'current': frame.half().numpy()})
+    assert motion[0].dtype == np.float32  # the motion leaves the graph in fp32
+    still = pose_from_motion(torch.from_numpy(motion[0]), reference.config)
+    torch.testing.assert_close(still, reference.pose(frame, frame), atol=2e-3, rtol=0)
