@@ -243,7 +243,8 @@ def generate_launch_description():
             description=f'Model directory (config.json + *.safetensors); {keep}'),
         DeclareLaunchArgument(
             'backend', default_value='',
-            description=f'Inference backend: auto, tensorrt, onnxruntime or pytorch; {keep}'),
+            description='Inference backend: auto, tensorrt, onnxruntime, openvino or pytorch; '
+                        f'{keep}'),
         DeclareLaunchArgument(
             'image_transport', default_value='',
             description="Image subscription: raw (image) or compressed (image's /compressed "

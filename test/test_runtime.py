@@ -12,6 +12,7 @@ from defeat_ros.messages.image_encoding import to_rgb, UnsupportedEncoding
 from defeat_ros.nets import DeFeatNet, load_model, ModelConfig, save_model
 from defeat_ros.runtime.onnx_export import check_onnx, export_onnx, onnx_path
 from defeat_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
+from defeat_ros.runtime.openvino_backend import OpenVinoBackend
 from defeat_ros.runtime.perception import Perception
 from defeat_ros.runtime.torch_backend import TorchBackend
 import numpy as np
@@ -49,6 +50,8 @@ def images(seed=0):
     (lambda d: TorchBackend(d, channels_last=True), 1e-4, 0.99999, 1e-5),
     (lambda d: TorchBackend(d, precision='bf16'), 0.05, 0.995, 1e-3),
     (lambda d: TorchBackend(d, precision='bf16', channels_last=True), 0.05, 0.995, 1e-3),
+    (lambda d: OpenVinoBackend(d), 1e-4, 0.99999, 1e-5),
+    (lambda d: OpenVinoBackend(d, precision='bf16'), 0.05, 0.995, 1e-3),
 ])
 def test_cpu_backends_match_pytorch_fp32(model_dir, make, depth_tol, cosine, pose_tol):
     reference = TorchBackend(model_dir)
@@ -265,14 +268,15 @@ def test_perception_resizes_converts_and_chains_pose(model_dir):
 
 
 @pytest.mark.parametrize('fastest', ['onnxruntime', 'pytorch-cpu-fp32', 'pytorch-cpu-bf16-cl',
-                                     'onnxruntime-int8-concurrent'])
+                                     'onnxruntime-int8-concurrent', 'openvino-int8'])
 def test_auto_backend_picks_the_fastest_measured_cpu_backend_once(model_dir, tmp_path,
                                                                   monkeypatch, fastest):
     """Each CPU candidate is timed once, the quickest wins, and later starts reuse the choice."""
     from defeat_ros.runtime import backends
     from defeat_ros.runtime.quantise import quantise_onnx
     directory = Path(shutil.copytree(model_dir, tmp_path / 'model'))
-    quantise_onnx(directory, [images()[0], images(1)[0]])
+    for int8_format in ('qoperator', 'openvino'):
+        quantise_onnx(directory, [images()[0], images(1)[0]], int8_format=int8_format)
     timed = []
 
     def time_step(backend):
@@ -284,6 +288,7 @@ def test_auto_backend_picks_the_fastest_measured_cpu_backend_once(model_dir, tmp
     perception = Perception(directory, device='cpu')
     assert perception.backend.name == fastest
     assert sorted(timed) == ['onnxruntime', 'onnxruntime-int8', 'onnxruntime-int8-concurrent',
+                             'openvino-bf16', 'openvino-fp32', 'openvino-int8',
                              'pytorch-cpu-bf16-cl', 'pytorch-cpu-fp32']
     a, _ = images()
     assert torch.allclose(perception.backend.depth(a), TorchBackend(directory).depth(a),
@@ -292,12 +297,13 @@ def test_auto_backend_picks_the_fastest_measured_cpu_backend_once(model_dir, tmp
     assert Perception(directory, device='cpu').backend.name == fastest
     assert timed == []  # remembered: nothing timed, one backend opened
     Perception(directory, device='cpu', threads=1)
-    assert len(timed) == 5  # another thread count is another choice
+    assert len(timed) == 8  # another thread count is another choice
     save_model(DeFeatNet(CONFIG), directory)  # new weights: measured again
     timed.clear()
     Perception(directory, device='cpu')
     # ... without the int8 graphs, which were quantised from the old weights
-    assert sorted(timed) == ['onnxruntime', 'pytorch-cpu-bf16-cl', 'pytorch-cpu-fp32']
+    assert sorted(timed) == ['onnxruntime', 'openvino-bf16', 'openvino-fp32',
+                             'pytorch-cpu-bf16-cl', 'pytorch-cpu-fp32']
 
 
 def test_a_corrupt_remembered_choice_is_measured_again(model_dir, tmp_path, monkeypatch):
@@ -316,7 +322,15 @@ def test_auto_backend_without_int8_graphs_leaves_int8_out(model_dir, tmp_path, m
     from defeat_ros.runtime import backends
     monkeypatch.setattr(backends, 'cpu_has_bf16', lambda: False)
     directory = shutil.copytree(model_dir, tmp_path / 'model')
-    assert list(backends.cpu_candidates(directory)) == ['onnxruntime-fp32', 'pytorch-fp32']
+    assert list(backends.cpu_candidates(directory)) == ['onnxruntime-fp32', 'pytorch-fp32',
+                                                        'openvino-fp32']
+
+
+def test_auto_backend_without_openvino_leaves_it_out(model_dir, monkeypatch):
+    from defeat_ros.runtime import backends
+    monkeypatch.setattr(backends.importlib.util, 'find_spec',
+                        lambda name: None if name == 'openvino' else object())
+    assert not [name for name in backends.cpu_candidates(model_dir) if 'openvino' in name]
 
 
 def test_a_process_running_onnx_runtime_leaves_the_cpu_to_it(model_dir):
@@ -328,6 +342,9 @@ def test_a_process_running_onnx_runtime_leaves_the_cpu_to_it(model_dir):
         assert torch.get_num_threads() == 2
         leave_cpu_to_backend(OnnxRuntimeBackend(model_dir))
         assert torch.get_num_threads() == 1
+        torch.set_num_threads(2)
+        leave_cpu_to_backend(OpenVinoBackend(model_dir))
+        assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(threads)
 
@@ -335,8 +352,8 @@ def test_a_process_running_onnx_runtime_leaves_the_cpu_to_it(model_dir):
 def test_unknown_backend_is_rejected_with_the_choices(model_dir):
     with pytest.raises(ValueError) as error:
         Perception(model_dir, backend='tflite')
-    assert str(error.value) == ("backend must be one of ('auto', 'onnxruntime', 'pytorch', "
-                                "'tensorrt'), got 'tflite'")
+    assert str(error.value) == ("backend must be one of ('auto', 'onnxruntime', 'openvino', "
+                                "'pytorch', 'tensorrt'), got 'tflite'")
 
 
 def test_cuda_graphs_replay_matches_eager(model_dir):

@@ -8,6 +8,7 @@ from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
 from defeat_ros.runtime.calibration import calibration_frames
 from defeat_ros.runtime.onnx_export import int8_path
 from defeat_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
+from defeat_ros.runtime.openvino_backend import OpenVinoBackend
 from defeat_ros.trainer.config import TrainConfig
 import numpy as np
 import pytest
@@ -24,20 +25,24 @@ def model_dir(tmp_path):
 
 
 def test_export_int8_command_writes_graphs_that_match_fp32(model_dir, capsys):
-    with pytest.raises(FileNotFoundError, match='quantise the model first'):
-        OnnxRuntimeBackend(model_dir, precision='int8')
+    for make in (OnnxRuntimeBackend, OpenVinoBackend):
+        with pytest.raises(FileNotFoundError, match='quantise the model first'):
+            make(model_dir, precision='int8')
     assert main(['export', str(model_dir), '--int8', '--calibration-frames', '4']) == 0
-    for graph in ('depth', 'features', 'pose'):
-        assert int8_path(model_dir, graph).is_file()
-    assert 'pose (int8)' in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    for graph in ('depth', 'features', 'depth_features', 'pose'):
+        for int8_format in ('qoperator', 'openvino'):
+            assert int8_path(model_dir, graph, int8_format).is_file()
+            assert f'{graph} (int8, {int8_format})' in printed
     fp32 = OnnxRuntimeBackend(model_dir)
-    int8 = OnnxRuntimeBackend(model_dir, precision='int8')
     image = calibration_frames(model_dir, 2)[1]
     depth = fp32.depth(image)
-    assert ((int8.depth(image) - depth).abs() / depth).median() < 0.02
-    cosine = torch.nn.functional.cosine_similarity(int8.features(image), fp32.features(image),
-                                                   dim=1)
-    assert cosine.median() > 0.95
+    for int8 in (OnnxRuntimeBackend(model_dir, precision='int8'),
+                 OpenVinoBackend(model_dir, precision='int8')):
+        assert ((int8.depth(image) - depth).abs() / depth).median() < 0.02, int8.name
+        cosine = torch.nn.functional.cosine_similarity(int8.features(image),
+                                                       fp32.features(image), dim=1)
+        assert cosine.median() > 0.95, int8.name
     with pytest.raises(ValueError, match="'fp32' or 'int8'"):
         OnnxRuntimeBackend(model_dir, precision='fp16')
 

@@ -22,7 +22,7 @@ from defeat_ros.runtime.engine_cache import (cached_engine, calibration_cache, d
                                              module_model, Platform, remove_other_calibrations,
                                              sidecar_file, store_engine, timing_cache_file)
 from defeat_ros.runtime.export_graphs import GRAPHS
-from defeat_ros.runtime.onnx_export import export_onnx, onnx_path
+from defeat_ros.runtime.onnx_export import export_onnx, int8_path, onnx_path
 from defeat_ros.runtime.tensorrt_build import build_engine, CalibrationFeed, check_build_options
 from defeat_ros.runtime.tensorrt_engine import tensorrt_available, TensorRTBackend
 from defeat_ros.runtime.torch_backend import TorchBackend
@@ -509,14 +509,13 @@ def test_new_calibration_frames_replace_the_old_calibration(fresh_model, monkeyp
 
 def test_tensorrt_11_int8_quantises_symmetric_qdq_graphs_from_the_frames(fresh_model,
                                                                          monkeypatch):
-    from defeat_ros.runtime.quantise import quantised_path
     trt = install_fake(monkeypatch, '11.0.0')
     stand_in_cuda(monkeypatch, trt)
     with pytest.raises(ValueError, match='int8 needs calibration'):
         TensorRTBackend(fresh_model, precision='int8')
     backend = TensorRTBackend(fresh_model, precision='int8', calibration_frames=camera_frames(3))
     for graph in GRAPHS:
-        assert quantised_path(fresh_model, graph, 'tensorrt').is_file()
+        assert int8_path(fresh_model, graph, 'tensorrt').is_file()
     sources = [Path(path).name for (path,) in calls_named(trt, 'OnnxParser.parse')]
     assert sources == [f'{graph}.int8-tensorrt.onnx' for graph in GRAPHS]
     trt.calls.clear()

@@ -37,6 +37,9 @@ BACKENDS = {
     'onnxruntime-int8': {'backend': 'onnxruntime', 'precision': 'int8'},
     'onnxruntime-int8-concurrent': {'backend': 'onnxruntime', 'precision': 'int8',
                                     'concurrent_pose': True},
+    'openvino': {'backend': 'openvino', 'precision': 'fp32'},
+    'openvino-bf16': {'backend': 'openvino', 'precision': 'bf16'},
+    'openvino-int8': {'backend': 'openvino', 'precision': 'int8'},
     'pytorch-cuda-fp32': {'backend': 'pytorch', 'device': 'cuda', 'precision': 'fp32'},
     'pytorch-cuda-fp16': {'backend': 'pytorch', 'device': 'cuda', 'precision': 'fp16'},
     'pytorch-cuda-fp16-graphs': {'backend': 'pytorch', 'device': 'cuda', 'precision': 'fp16',
@@ -45,7 +48,7 @@ BACKENDS = {
 }
 """Benchmark name -> make_backend arguments."""
 CPU_DEFAULT = ('pytorch-fp32', 'pytorch-bf16', 'onnxruntime', 'onnxruntime-int8',
-               'onnxruntime-int8-concurrent')
+               'onnxruntime-int8-concurrent', 'openvino', 'openvino-bf16', 'openvino-int8')
 GPU_DEFAULT = ('pytorch-cuda-fp32', 'pytorch-cuda-fp16', 'pytorch-cuda-fp16-graphs')
 """Default lists; the first of each is the fp32 eager reference of every ratio."""
 ARCHITECTURES = {
@@ -59,6 +62,8 @@ ARCHITECTURES = {
 """
 Architecture name -> ModelConfig changes from DeFeat-Net's (ResNet-18 x 3, 32-dim features),
 one row group each; 'fast' is every option at once (config/train/variant_fast.yaml)."""
+INT8_FORMAT_OF = {'onnxruntime': 'qoperator', 'openvino': 'openvino', 'tensorrt': 'tensorrt'}
+"""The int8 graphs (``quantise.INT8_FORMATS``) each backend's int8 rows read."""
 NETWORKS = ('depth', 'features', 'depth_features', 'pose', 'pipeline')
 """Timed calls; 'pipeline' is a camera frame's whole step: depth, features and pose."""
 
@@ -120,8 +125,10 @@ def benchmark_model(model_dir, names=CPU_DEFAULT, repeats=10, warmup=3, threads=
     sequence = render_sequence(WorldConfig(width=config.width, height=config.height, frames=6,
                                            seed=11))
     frames = [image.unsqueeze(0) for image in sequence.images]
-    if any(BACKENDS[name].get('precision') == 'int8' for name in names):
-        quantise_onnx(model_dir, calibration_frames(model_dir))
+    int8_formats = {INT8_FORMAT_OF[BACKENDS[name]['backend']] for name in names
+                    if BACKENDS[name].get('precision') == 'int8'}
+    for int8_format in sorted(int8_formats):
+        quantise_onnx(model_dir, calibration_frames(model_dir), int8_format=int8_format)
     results = []
     for name in names:
         backend = make_backend(model_dir, threads=threads, **BACKENDS[name])

@@ -14,7 +14,8 @@ class ExportConfig(TypedConfig):
     """Which model ``defeat-ros export`` exports, and its int8 calibration."""
 
     model: str = option('', 'Model directory (config.json + model.safetensors)', flag='MODEL')
-    int8: bool = option(False, 'Also write int8 ONNX Runtime graphs calibrated on frames')
+    int8: bool = option(False, 'Also write int8 graphs for ONNX Runtime and OpenVINO, '
+                        'calibrated on frames')
     calibration_images: str = option('', 'Folder of PNG/JPEG frames from the deployment camera '
                                      'for int8 calibration; empty: synthetic street frames, '
                                      'day and night')
@@ -39,5 +40,7 @@ def run(args):
     if config.int8:
         frames = calibration_frames(config.model, config.calibration_frames,
                                     config.calibration_images or None)
-        for graph, path in quantise_onnx(config.model, frames).items():
-            print(f'{graph} (int8): {path}')
+        for int8_format in ('qoperator', 'openvino'):
+            for graph, path in quantise_onnx(config.model, frames,
+                                             int8_format=int8_format).items():
+                print(f'{graph} (int8, {int8_format}): {path}')

@@ -30,8 +30,9 @@ class PerceptionOptions(TypedConfig):
     device: str = option('auto', 'Device: auto, cpu, cuda or cuda:<index>',
                          pattern=r'auto|cpu|cuda(:\d+)?', read_only=True)
     precision: str = option('fp32', 'Numeric precision: fp32, fp16 (GPU backends), bf16 (CPU '
-                            'PyTorch) or int8 (ONNX Runtime); the backend rejects what it '
-                            'cannot run', choices=PRECISIONS, read_only=True)
+                            'PyTorch, OpenVINO) or int8 (ONNX Runtime, OpenVINO, TensorRT); '
+                            'the backend rejects what it cannot run', choices=PRECISIONS,
+                            read_only=True)
     scale_mode: str = option('model', 'Where metric depth and odometry scale comes from: model '
                              '(the scale it was trained at) or camera_height (a ground plane '
                              'fitted to the depth at camera_height below the camera)',

@@ -11,6 +11,7 @@ misses the key and measures again.
 """
 
 import hashlib
+from importlib import metadata
 import json
 import logging
 import os
@@ -41,7 +42,7 @@ class BackendChoice:
         identity = {'weights': [str(weights.resolve()), stat.st_size, stat.st_mtime_ns],
                     'cpu': cpu_model(), 'cores': os.cpu_count(), 'threads': threads,
                     'torch': torch.__version__, 'onnxruntime': onnxruntime.__version__,
-                    'candidates': candidates}
+                    'openvino': installed_version('openvino'), 'candidates': candidates}
         self.key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
         self.candidates = candidates
         self.path = derived_dir(model_dir) / FILE
@@ -69,3 +70,11 @@ class BackendChoice:
             write_atomic(self.path, json.dumps(stored, indent=2, sort_keys=True))
         except OSError as error:
             LOG.warning('could not remember the CPU backend choice in %s: %s', self.path, error)
+
+
+def installed_version(package):
+    """Return the installed version of ``package`` without importing it; None if absent."""
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None

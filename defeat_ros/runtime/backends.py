@@ -4,6 +4,7 @@ Backend selection: 'auto' takes TensorRT on a GPU, else CUDA PyTorch, else the f
 On the CPU the fastest backend is measured once per model and machine, then remembered.
 """
 
+import importlib.util
 import logging
 import platform
 import time
@@ -11,7 +12,7 @@ import time
 import torch
 
 LOG = logging.getLogger(__name__)
-BACKENDS = ('auto', 'onnxruntime', 'pytorch', 'tensorrt')
+BACKENDS = ('auto', 'onnxruntime', 'openvino', 'pytorch', 'tensorrt')
 
 
 def resolve_device(device):
@@ -66,9 +67,10 @@ def make_backend(model_dir, backend='auto', device='auto', precision=None, threa
 
     :param backend: one of BACKENDS.
     :param device: 'auto', 'cpu', 'cuda' or 'cuda:<index>' (PyTorch and TensorRT).
-    :param precision: 'fp32', 'bf16' (CPU PyTorch), 'int8' (ONNX Runtime) or 'fp16' (GPU);
-        None picks the backend's default: fp16 on a GPU, fp32 on the CPU.
-    :param threads: ONNX Runtime intra-op threads (0: its default).
+    :param precision: 'fp32', 'bf16' (CPU PyTorch, OpenVINO), 'int8' (ONNX Runtime, OpenVINO,
+        TensorRT) or 'fp16' (GPU); None picks the backend's default: fp16 on a GPU, fp32 on
+        the CPU.
+    :param threads: ONNX Runtime intra-op or OpenVINO inference threads (0: their default).
     :param cuda_graphs: capture and replay CUDA graphs (PyTorch on CUDA).
     :param concurrent_pose: run the pose graph beside depth and features (ONNX Runtime).
     """
@@ -80,6 +82,9 @@ def make_backend(model_dir, backend='auto', device='auto', precision=None, threa
     if backend == 'onnxruntime':
         from defeat_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
         return OnnxRuntimeBackend(model_dir, threads, precision or 'fp32', concurrent_pose)
+    if backend == 'openvino':
+        from defeat_ros.runtime.openvino_backend import OpenVinoBackend
+        return OpenVinoBackend(model_dir, threads, precision or 'fp32')
     if backend == 'tensorrt':
         from defeat_ros.runtime.tensorrt_engine import TensorRTBackend
         return TensorRTBackend(model_dir, precision=precision or 'fp16', device=device)
@@ -118,7 +123,7 @@ def auto_backend(model_dir, device, precision, threads):
     for name, options in candidates.items():
         try:
             opened[name] = make_backend(model_dir, device='cpu', threads=threads, **options)
-        except ValueError as error:  # int8 graphs of older weights
+        except (ValueError, RuntimeError) as error:  # stale int8 graphs, a failed compile
             LOG.warning('CPU backend %s left out: %s', name, error)
             continue
         timings[name] = time_step(opened[name])
@@ -134,17 +139,24 @@ def cpu_candidates(model_dir):
 
     ONNX Runtime and PyTorch in fp32, PyTorch bf16 where the CPU has native bf16 instructions,
     and ONNX Runtime int8 (pose alone or beside depth) when the model has int8 graphs
-    (``defeat-ros export --int8``: quantising is the user's choice of its accuracy cost).
+    (``defeat-ros export --int8``: quantising is the user's choice of its accuracy cost). Where
+    OpenVINO is installed: OpenVINO fp32, bf16 where the CPU has native bf16, and int8 when the
+    model has OpenVINO int8 graphs.
     """
     from defeat_ros.runtime.onnx_export import has_int8
+    bf16 = cpu_has_bf16()
     candidates = {'onnxruntime-fp32': {'backend': 'onnxruntime', 'precision': 'fp32'},
                   'pytorch-fp32': {'backend': 'pytorch', 'precision': 'fp32'}}
-    if cpu_has_bf16():
+    if bf16:
         candidates['pytorch-bf16'] = {'backend': 'pytorch', 'precision': 'bf16'}
     if has_int8(model_dir):
         candidates['onnxruntime-int8'] = {'backend': 'onnxruntime', 'precision': 'int8'}
         candidates['onnxruntime-int8-concurrent'] = {
             'backend': 'onnxruntime', 'precision': 'int8', 'concurrent_pose': True}
+    if importlib.util.find_spec('openvino') is not None:
+        precisions = {'fp32': True, 'bf16': bf16, 'int8': has_int8(model_dir, 'openvino')}
+        for precision in [name for name, usable in precisions.items() if usable]:
+            candidates[f'openvino-{precision}'] = {'backend': 'openvino', 'precision': precision}
     return candidates
 
 

@@ -43,14 +43,21 @@ def onnx_path(model_dir, graph, precision='fp32'):
     return derived_dir(model_dir) / f'{graph}{suffix}.onnx'
 
 
-def int8_path(model_dir, graph):
-    """Where the int8 version of ``graph`` lives, beside its fp32 ONNX file."""
-    return onnx_path(model_dir, graph).with_suffix('.int8.onnx')
+INT8_FILES = {'qoperator': 'int8', 'qdq': 'int8', 'tensorrt': 'int8-tensorrt',
+              'openvino': 'int8-openvino'}
+"""
+int8 format (``quantise.INT8_FORMATS``) -> the infix of its files: ONNX Runtime's two formats
+share ``<graph>.int8.onnx``; TensorRT and OpenVINO each read files of their own."""
 
 
-def has_int8(model_dir):
+def int8_path(model_dir, graph, int8_format='qoperator'):
+    """Where the int8 version of ``graph`` in ``int8_format`` lives, beside its fp32 file."""
+    return onnx_path(model_dir, graph, INT8_FILES[int8_format])
+
+
+def has_int8(model_dir, int8_format='qoperator'):
     """Whether every graph of ``model_dir`` has an int8 file (``defeat-ros export --int8``)."""
-    return all(int8_path(model_dir, graph).is_file() for graph in GRAPHS)
+    return all(int8_path(model_dir, graph, int8_format).is_file() for graph in GRAPHS)
 
 
 def export_onnx(model_dir, graphs=GRAPHS, opset=OPSET, precision='fp32'):

@@ -58,7 +58,7 @@ class Perception:
     def __init__(self, model_dir, backend='auto', scale_mode='model', camera_height=1.65,
                  **backend_options):
         """
-        Open ``model_dir`` with a backend ('auto', 'onnxruntime', 'pytorch', 'tensorrt').
+        Open ``model_dir`` with a backend (``backends.BACKENDS``).
 
         :param scale_mode: one of :data:`SCALE_MODES`.
         :param camera_height: camera height above the ground (m), for 'camera_height'.

@@ -3,7 +3,7 @@
 from defeat_ros.nets.model_dir import read_config
 from defeat_ros.runtime.calibration import frames_digest
 from defeat_ros.runtime.onnx_export import (check_onnx, ensure_onnx, file_digest, INPUT_NAMES,
-                                            int8_path, onnx_path)
+                                            int8_path)
 import onnx
 from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, quantize_static,
                                       QuantType)
@@ -29,21 +29,17 @@ class FrameReader(CalibrationDataReader):
 
 
 INT8_FORMATS = {'qoperator': QuantFormat.QOperator, 'qdq': QuantFormat.QDQ,
-                'tensorrt': QuantFormat.QDQ}
+                'tensorrt': QuantFormat.QDQ, 'openvino': QuantFormat.QDQ}
 """
 int8 graph formats: 'qoperator', ONNX Runtime's quantised operators (QLinearConv...); 'qdq',
 QuantizeLinear/DequantizeLinear pairs around float operators, which ONNX Runtime fuses when it
-loads the graph. ``benchmarks/int8_formats.py`` measures both. 'tensorrt', Q/DQ pairs with
-symmetric int8 activations and weights (zero points 0), the only int8 TensorRT's strongly typed
-networks take; written to ``<graph>.int8-tensorrt.onnx`` (:func:`quantised_path`)."""
+loads the graph (``benchmarks/int8_formats.py`` measures both; they share ONNX Runtime's file).
+'tensorrt', Q/DQ pairs with symmetric int8 activations and weights (zero points 0) and float
+biases, the only int8 TensorRT's strongly typed networks take; 'openvino', Q/DQ pairs with uint8
+activations, which OpenVINO turns into its int8 kernels. Each has a file of its own
+(``onnx_export.int8_path``)."""
 ONNXRUNTIME_FORMATS = ('qoperator', 'qdq')
 """The formats ONNX Runtime's int8 backend reads (``<graph>.int8.onnx``)."""
-
-
-def quantised_path(model_dir, graph, int8_format):
-    """Where the int8 graph of ``int8_format`` lives (ONNX Runtime's formats share one file)."""
-    return (onnx_path(model_dir, graph, 'int8-tensorrt') if int8_format == 'tensorrt'
-            else int8_path(model_dir, graph))
 
 
 def quantise_onnx(model_dir, frames, graphs=tuple(INPUT_NAMES), int8_format='qoperator',
@@ -51,9 +47,10 @@ def quantise_onnx(model_dir, frames, graphs=tuple(INPUT_NAMES), int8_format='qop
     """
     Write the int8 graph of each of ``graphs``: static int8 weights and activations.
 
-    ONNX Runtime's formats write ``<graph>.int8.onnx`` with uint8 activations; 'tensorrt'
-    writes ``<graph>.int8-tensorrt.onnx``, symmetric int8 throughout. Each file records the
-    digest of its calibration frames (``calibration``) and of the fp32 graph it came from.
+    ONNX Runtime's formats write ``<graph>.int8.onnx`` and 'openvino' ``<graph>.int8-openvino
+    .onnx``, with uint8 activations; 'tensorrt' writes ``<graph>.int8-tensorrt.onnx``,
+    symmetric int8 throughout. Each file records the digest of its calibration frames
+    (``calibration``) and of the fp32 graph it came from.
 
     :param frames: list of at least 2 calibration frames, 1 x 3 x H x W in [0, 1], from the
         deployment camera (a dataset, a bag or the synthetic world).
@@ -75,7 +72,7 @@ def quantise_onnx(model_dir, frames, graphs=tuple(INPUT_NAMES), int8_format='qop
     paths = {}
     for graph in graphs:
         source = ensure_onnx(model_dir, graph, config)
-        target = quantised_path(model_dir, graph, int8_format)
+        target = int8_path(model_dir, graph, int8_format)
         target.parent.mkdir(parents=True, exist_ok=True)
         prepared = target.with_suffix('.pre.onnx')
         quant_pre_process(str(source), str(prepared))

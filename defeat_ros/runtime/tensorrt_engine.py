@@ -26,7 +26,7 @@ from defeat_ros.runtime.engine_cache import (cached_engine, calibration_cache, d
 from defeat_ros.runtime.export_graphs import GRAPHS
 from defeat_ros.runtime.graph_backend import GraphBackend
 from defeat_ros.runtime.onnx_export import (check_onnx, ensure_onnx, file_digest, INPUT_NAMES,
-                                            OUTPUT_NAMES)
+                                            int8_path, OUTPUT_NAMES)
 from defeat_ros.runtime.shapes import check_image
 from defeat_ros.runtime.tensorrt_build import (build_engine, import_tensorrt, PRECISIONS,
                                                strongly_typed)
@@ -234,8 +234,8 @@ class TensorRTBackend(GraphBackend):
         :return: (path, {'digest': digest of its calibration frames}).
         :raise ValueError: when there is no current file and no frames to quantise with.
         """
-        from defeat_ros.runtime.quantise import quantise_onnx, quantised_path
-        path = quantised_path(self.model_dir, graph, 'tensorrt')
+        from defeat_ros.runtime.quantise import quantise_onnx
+        path = int8_path(self.model_dir, graph, 'tensorrt')
         recorded = None
         if path.is_file():
             try:

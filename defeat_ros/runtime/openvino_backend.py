@@ -1,0 +1,128 @@
+"""
+OpenVINO backend: the exported ONNX graphs compiled by OpenVINO's CPU plugin.
+
+OpenVINO runs bf16 on the CPU's AMX or AVX-512 BF16 units and int8 on AMX or VNNI, through its
+own kernels (oneDNN), where ONNX Runtime's CPU provider runs fp32 and int8 only. Precisions:
+
+* 'fp32': the fp32 graphs, computed in fp32;
+* 'bf16': the same graphs, computed in bf16 where the CPU has native bf16 (OpenVINO's inference
+  precision hint; elsewhere OpenVINO keeps fp32);
+* 'int8': ``<graph>.int8-openvino.onnx``, Q/DQ graphs with per-channel int8 weights and uint8
+  activations (``quantise.quantise_onnx(..., int8_format='openvino')``, written by
+  ``defeat-ros export --int8``), the rest in fp32.
+
+OpenVINO is optional: where it is not installed the backend says so, and ``auto`` leaves it out.
+"""
+
+from defeat_ros.nets.model_dir import read_config
+from defeat_ros.runtime.graph_backend import GraphBackend
+from defeat_ros.runtime.onnx_export import (check_identity, ensure_onnx, INPUT_NAMES, int8_path,
+                                            OUTPUT_NAMES)
+from defeat_ros.runtime.shapes import check_image
+import torch
+
+PRECISIONS = {'fp32': 'f32', 'bf16': 'bf16', 'int8': 'f32'}
+"""Backend precision -> OpenVINO's inference precision hint."""
+
+
+def import_openvino():
+    """
+    Import OpenVINO.
+
+    :return: the ``openvino`` module.
+    :raise RuntimeError: saying so when it is not installed.
+    """
+    try:
+        import openvino
+    except ImportError as error:
+        raise RuntimeError(f'OpenVINO is not installed: import openvino failed ({error}); '
+                           'pip install openvino') from None
+    return openvino
+
+
+def openvino_available():
+    """Return (True, version) when OpenVINO can be imported, else (False, why not)."""
+    try:
+        return True, import_openvino().__version__
+    except RuntimeError as error:
+        return False, str(error)
+
+
+def model_opener(core, precision, threads):
+    """
+    Return ``path -> (compiled model, metadata, {input: shape})`` for ``onnx_export.ensure_onnx``.
+
+    Reading the model is the file's check: OpenVINO refuses a corrupt file (a ValueError here),
+    and the model's runtime information holds the ONNX metadata that ties it to the weights.
+    """
+    settings = {'PERFORMANCE_HINT': 'LATENCY', 'INFERENCE_PRECISION_HINT': PRECISIONS[precision]}
+    if threads:
+        settings['INFERENCE_NUM_THREADS'] = threads
+
+    def open_file(path):
+        try:
+            model = core.read_model(str(path))
+        except Exception as error:  # OpenVINO raises its own types for bad files
+            raise ValueError(f'{path} is not a valid ONNX model: {error}') from error
+        info = model.get_rt_info()  # the ONNX file's metadata is its 'framework' entry
+        framework = info['framework'] if 'framework' in list(info.keys()) else {}
+        metadata = {key: value.astype(str) for key, value in framework.items()}
+        inputs = {port.get_any_name(): list(port.get_partial_shape().to_shape())
+                  for port in model.inputs}
+        return core.compile_model(model, 'CPU', settings), metadata, inputs
+    return open_file
+
+
+class OpenVinoBackend(GraphBackend):
+    """
+    Depth, features and pose from the model's ONNX files, compiled by OpenVINO for the CPU.
+
+    Inputs are 1 x 3 x H x W float images in [0, 1] at the model's resolution; outputs are
+    float32 CPU tensors.
+    """
+
+    def __init__(self, model_dir, threads=0, precision='fp32'):
+        """
+        Compile the graphs of ``model_dir``.
+
+        :param threads: OpenVINO inference threads (0: its default, every core).
+        :param precision: one of :data:`PRECISIONS`.
+        :raise RuntimeError: when OpenVINO is not installed.
+        :raise FileNotFoundError: 'int8' without the model's OpenVINO int8 graphs.
+        """
+        if precision not in PRECISIONS:
+            raise ValueError(f'OpenVINO precision must be one of {tuple(PRECISIONS)}, '
+                             f'got {precision!r}')
+        core = import_openvino().Core()
+        self.config = read_config(model_dir)
+        open_file = model_opener(core, precision, threads)
+        self.requests = {}
+        for graph in INPUT_NAMES:
+            if precision == 'int8':
+                compiled = open_quantised(model_dir, graph, self.config, open_file)
+            else:
+                compiled = ensure_onnx(model_dir, graph, self.config, open_file)
+            self.requests[graph] = (compiled, compiled.create_infer_request())
+        self.name = f'openvino-{precision}'
+
+    def run(self, graph, *images):
+        """Run ``graph`` on 1 x 3 x H x W images; returns its outputs as a tuple of tensors."""
+        feeds = {}
+        for name, image in zip(INPUT_NAMES[graph], images):
+            check_image(image, self.config)
+            feeds[name] = image.detach().float().cpu().contiguous().numpy()
+        compiled, request = self.requests[graph]
+        results = request.infer(feeds)  # copies the outputs out of the request's buffers
+        return tuple(torch.from_numpy(results[compiled.output(name)])
+                     for name in OUTPUT_NAMES[graph])
+
+
+def open_quantised(model_dir, graph, config, open_file):
+    """Compile the graph's OpenVINO int8 file; a clear error when it is missing or stale."""
+    path = int8_path(model_dir, graph, 'openvino')
+    if not path.is_file():
+        raise FileNotFoundError(f'{path} is missing: quantise the model first '
+                                f'(defeat-ros export {model_dir} --int8)')
+    compiled, metadata, inputs = open_file(path)
+    check_identity(path, metadata, inputs, config, model_dir)
+    return compiled
