@@ -106,6 +106,14 @@ def test_pose_graph_of_a_known_posenet_output_is_the_known_transform(tmp_path, t
                                   atol=1e-5), (backend.name, got)
 
 
+def test_openvino_keeps_its_compiled_graphs_for_the_next_start(model_dir):
+    from defeat_ros.runtime.openvino_backend import CACHE_DIR
+    OpenVinoBackend(model_dir, precision='bf16')
+    assert any((model_dir / CACHE_DIR).iterdir())
+    with pytest.raises(ValueError, match="precision must be one of"):
+        OpenVinoBackend(model_dir, precision='fp16')
+
+
 def test_pose_graph_feeds_posenet_the_previous_frame_first_and_inverts(tmp_path):
     """With trained-like weights the graph is the inverse of PoseNet(previous, current)."""
     directory = pose_model(tmp_path / 'model')

@@ -11,16 +11,25 @@ own kernels (oneDNN), where ONNX Runtime's CPU provider runs fp32 and int8 only.
   activations (``quantise.quantise_onnx(..., int8_format='openvino')``, written by
   ``defeat-ros export --int8``), the rest in fp32.
 
+Compiled graphs are cached in ``openvino_cache/`` of the model's derived-files directory
+(OpenVINO keys each entry by the graph, the settings, the CPU and its own version): a later start
+loads them in a fraction of the compile time.
+
 OpenVINO is optional: where it is not installed the backend says so, and ``auto`` leaves it out.
 """
 
+import logging
+
 from defeat_ros.nets.model_dir import read_config
+from defeat_ros.runtime.derived_files import derived_dir
 from defeat_ros.runtime.graph_backend import GraphBackend
 from defeat_ros.runtime.onnx_export import (check_identity, ensure_onnx, INPUT_NAMES, int8_path,
                                             OUTPUT_NAMES)
 from defeat_ros.runtime.shapes import check_image
 import torch
 
+LOG = logging.getLogger(__name__)
+CACHE_DIR = 'openvino_cache'
 PRECISIONS = {'fp32': 'f32', 'bf16': 'bf16', 'int8': 'f32'}
 """Backend precision -> OpenVINO's inference precision hint."""
 
@@ -94,6 +103,7 @@ class OpenVinoBackend(GraphBackend):
             raise ValueError(f'OpenVINO precision must be one of {tuple(PRECISIONS)}, '
                              f'got {precision!r}')
         core = import_openvino().Core()
+        use_compile_cache(core, derived_dir(model_dir) / CACHE_DIR)
         self.config = read_config(model_dir)
         open_file = model_opener(core, precision, threads)
         self.requests = {}
@@ -126,3 +136,13 @@ def open_quantised(model_dir, graph, config, open_file):
     compiled, metadata, inputs = open_file(path)
     check_identity(path, metadata, inputs, config, model_dir)
     return compiled
+
+
+def use_compile_cache(core, folder):
+    """Keep OpenVINO's compiled graphs in ``folder``; compile every start where it cannot."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        LOG.warning('OpenVINO compiles every start: no cache folder %s (%s)', folder, error)
+        return
+    core.set_property({'CACHE_DIR': str(folder)})
