@@ -110,7 +110,7 @@ def test_openvino_keeps_its_compiled_graphs_for_the_next_start(model_dir):
     from defeat_ros.runtime.openvino_backend import CACHE_DIR
     OpenVinoBackend(model_dir, precision='bf16')
     assert any((model_dir / CACHE_DIR).iterdir())
-    with pytest.raises(ValueError, match="precision must be one of"):
+    with pytest.raises(ValueError, match='precision must be one of'):
         OpenVinoBackend(model_dir, precision='fp16')
 
 
