@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 from pathlib import Path
+import shutil
 import sys
 import types
 
@@ -307,10 +308,9 @@ CONFIG = ModelConfig(feature_dims=8, height=64, width=96, encoder_width=16)
 
 
 @pytest.fixture(scope='module')
-def exported(tmp_path_factory):
-    """Return a tiny model directory with its fp32 graphs exported."""
-    torch.manual_seed(0)
-    directory = save_model(DeFeatNet(CONFIG), tmp_path_factory.mktemp('fake') / 'model')
+def exported(tiny_model, tmp_path_factory):
+    """Return a copy of the tiny model (at CONFIG) with its fp32 graphs exported."""
+    directory = shutil.copytree(tiny_model, tmp_path_factory.mktemp('fake') / 'model')
     export_onnx(directory)
     return directory
 
