@@ -25,6 +25,7 @@ import platform
 import tempfile
 import time
 
+from defeat_ros.apps.benchmark import ARCHITECTURES
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.evaluation.protocol import EvaluationConfig
 from defeat_ros.evaluation.synthetic import evaluate_sequence
@@ -45,8 +46,12 @@ VARIANTS = {
     'defeat_inverse_depth': ({'feature_balance': 'reference'}, REFERENCE_POSE),
     'defeat_per_scale_inverse_depth': ({'feature_balance': 'per_scale'}, REFERENCE_POSE),
     'no_features': (NO_FEATURES, {}),
+    **{name: ({'feature_balance': 'reference'}, options)
+       for name, options in ARCHITECTURES.items() if name not in ('defeat', 'fast')},
 }
-"""Name: (LossConfig overrides, ModelConfig overrides) of the shipped recipe."""
+"""
+Name: (LossConfig overrides, ModelConfig overrides) of the shipped recipe; with each CPU
+architecture option of ``defeat-ros benchmark`` alone (all four together: 'fast')."""
 CONFIGS = Path(__file__).resolve().parents[1] / 'config' / 'train'
 RECIPE = CONFIGS / 'default_model.yaml'
 VARIANT_FILES = ('sfmlearner', 'bidirectional', 'charbonnier', 'pretext', 'segmentation',
