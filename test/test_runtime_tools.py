@@ -43,6 +43,10 @@ def test_export_int8_command_writes_graphs_that_match_fp32(model_dir, capsys):
         cosine = torch.nn.functional.cosine_similarity(int8.features(image),
                                                        fp32.features(image), dim=1)
         assert cosine.median() > 0.95, int8.name
+    save_model(DeFeatNet(CONFIG), model_dir)  # new weights: the int8 graphs are stale
+    for make in (OnnxRuntimeBackend, OpenVinoBackend):
+        with pytest.raises(ValueError, match='other weights .* quantise the model again'):
+            make(model_dir, precision='int8')
     with pytest.raises(ValueError, match="'fp32' or 'int8'"):
         OnnxRuntimeBackend(model_dir, precision='fp16')
 

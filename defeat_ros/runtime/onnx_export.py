@@ -37,9 +37,14 @@ TensorRT: fp16 weights and activations, inputs and depth/features outputs, with 
 graph's translation scaling and its motion output in fp32."""
 
 
-def onnx_path(model_dir, graph, precision='fp32'):
-    """Where the ONNX file of ``graph`` lives: beside the weights (see derived_files)."""
-    suffix = '' if precision == 'fp32' else f'.{precision}'
+def onnx_path(model_dir, graph, variant='fp32'):
+    """
+    Where an ONNX file of ``graph`` lives: beside the weights (see derived_files).
+
+    :param variant: 'fp32', the exported graph ``<graph>.onnx``; else the infix of another
+        version of it, ``<graph>.<variant>.onnx`` (an fp16 export, an int8 file).
+    """
+    suffix = '' if variant == 'fp32' else f'.{variant}'
     return derived_dir(model_dir) / f'{graph}{suffix}.onnx'
 
 
@@ -53,6 +58,26 @@ share ``<graph>.int8.onnx``; TensorRT and OpenVINO each read files of their own.
 def int8_path(model_dir, graph, int8_format='qoperator'):
     """Where the int8 version of ``graph`` in ``int8_format`` lives, beside its fp32 file."""
     return onnx_path(model_dir, graph, INT8_FILES[int8_format])
+
+
+def open_int8(model_dir, graph, config, open_file, int8_format='qoperator'):
+    """
+    Open the graph's int8 file with ``open_file`` (as for :func:`ensure_onnx`) and check it.
+
+    :return: the handle ``open_file`` made.
+    :raise FileNotFoundError: when the file is missing; ValueError when it is stale; both say
+        how to make it.
+    """
+    path = int8_path(model_dir, graph, int8_format)
+    command = f'(defeat-ros export {model_dir} --int8)'
+    if not path.is_file():
+        raise FileNotFoundError(f'{path} is missing: quantise the model first {command}')
+    handle, metadata, inputs = open_file(path)
+    try:
+        check_identity(path, metadata, inputs, config, model_dir)
+    except ValueError as error:
+        raise ValueError(f'{error}; quantise the model again {command}') from None
+    return handle
 
 
 def has_int8(model_dir, int8_format='qoperator'):

@@ -2,8 +2,7 @@
 
 from defeat_ros.nets.model_dir import read_config
 from defeat_ros.runtime.graph_backend import GraphBackend
-from defeat_ros.runtime.onnx_export import (check_identity, ensure_onnx, INPUT_NAMES, int8_path,
-                                            OUTPUT_NAMES)
+from defeat_ros.runtime.onnx_export import ensure_onnx, INPUT_NAMES, open_int8, OUTPUT_NAMES
 from defeat_ros.runtime.shapes import check_image
 import onnxruntime as ort
 import torch
@@ -37,17 +36,6 @@ def session_opener(threads):
     return open_file
 
 
-def open_int8(model_dir, graph, config, threads):
-    """Session of the graph's int8 file; a clear error when it is missing or stale."""
-    path = int8_path(model_dir, graph)
-    if not path.is_file():
-        raise FileNotFoundError(f'{path} is missing: quantise the model first '
-                                f'(defeat-ros export {model_dir} --int8)')
-    session, metadata, inputs = session_opener(threads)(path)
-    check_identity(path, metadata, inputs, config, model_dir)
-    return session
-
-
 class OnnxRuntimeBackend(GraphBackend):
     """
     Depth, features and pose from the model's ONNX files on the CPU.
@@ -71,7 +59,7 @@ class OnnxRuntimeBackend(GraphBackend):
             self.sessions[graph] = (
                 ensure_onnx(model_dir, graph, self.config, session_opener(graph_threads))
                 if precision == 'fp32' else
-                open_int8(model_dir, graph, self.config, graph_threads))
+                open_int8(model_dir, graph, self.config, session_opener(graph_threads)))
         self.name = ('onnxruntime' if precision == 'fp32' else 'onnxruntime-int8') + (
             '-concurrent' if concurrent_pose else '')
 

@@ -23,8 +23,7 @@ import logging
 from defeat_ros.nets.model_dir import read_config
 from defeat_ros.runtime.derived_files import derived_dir
 from defeat_ros.runtime.graph_backend import GraphBackend
-from defeat_ros.runtime.onnx_export import (check_identity, ensure_onnx, INPUT_NAMES, int8_path,
-                                            OUTPUT_NAMES)
+from defeat_ros.runtime.onnx_export import ensure_onnx, INPUT_NAMES, open_int8, OUTPUT_NAMES
 from defeat_ros.runtime.shapes import check_image
 import torch
 
@@ -109,7 +108,7 @@ class OpenVinoBackend(GraphBackend):
         self.requests = {}
         for graph in INPUT_NAMES:
             if precision == 'int8':
-                compiled = open_quantised(model_dir, graph, self.config, open_file)
+                compiled = open_int8(model_dir, graph, self.config, open_file, 'openvino')
             else:
                 compiled = ensure_onnx(model_dir, graph, self.config, open_file)
             self.requests[graph] = (compiled, compiled.create_infer_request())
@@ -125,17 +124,6 @@ class OpenVinoBackend(GraphBackend):
         results = request.infer(feeds)  # copies the outputs out of the request's buffers
         return tuple(torch.from_numpy(results[compiled.output(name)])
                      for name in OUTPUT_NAMES[graph])
-
-
-def open_quantised(model_dir, graph, config, open_file):
-    """Compile the graph's OpenVINO int8 file; a clear error when it is missing or stale."""
-    path = int8_path(model_dir, graph, 'openvino')
-    if not path.is_file():
-        raise FileNotFoundError(f'{path} is missing: quantise the model first '
-                                f'(defeat-ros export {model_dir} --int8)')
-    compiled, metadata, inputs = open_file(path)
-    check_identity(path, metadata, inputs, config, model_dir)
-    return compiled
 
 
 def use_compile_cache(core, folder):
