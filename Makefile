@@ -32,8 +32,10 @@ venv:
 	echo "$$want" > $(STAMP); \
 	echo "$(VENV) is ready"
 
+# Tests that run ROS graphs in-process (marker ros_graph) get a pytest process of their own.
 test: venv
-	$(VENV_PY) -m pytest test -q -rs
+	$(VENV_PY) -m pytest test -q -rs -m 'not ros_graph'
+	$(VENV_PY) -m pytest test -q -rs -m ros_graph
 
 demo: venv
 	$(VENV)/bin/defeat-ros demo --out demo_output

@@ -15,7 +15,10 @@ from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.evaluation.report import BAR_HEIGHT, GAP, TITLE_HEIGHT
 from defeat_ros.messages.typestore import stamp_ns
 from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
+import pytest
 import torch
+
+pytestmark = pytest.mark.ros_graph  # a pytest process of their own: see pytest.ini
 
 FRAMES = 6
 ARGS = ['--frames', str(FRAMES), '--height', '64', '--width', '128', '--rate', '0.25',

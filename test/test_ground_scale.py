@@ -25,6 +25,8 @@ from ros_testing import ros_context, spinning, unique_namespace, wait_for, WAIT_
 from sensor_msgs.msg import CameraInfo, Image
 import torch
 
+pytestmark = pytest.mark.ros_graph  # a pytest process of their own: see pytest.ini
+
 WORLD = WorldConfig(width=160, height=64, frames=8, seed=21, fx=0.7, fy=2.0, cx=0.52, cy=0.48)
 FACTOR = 0.37
 """The model-unit depth of the tests is the true depth times this."""

@@ -27,6 +27,8 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 import torch
 
+pytestmark = pytest.mark.ros_graph  # a pytest process of their own: see pytest.ini
+
 FRAMES = 6
 START = 1_700_000_000.0
 TOPICS = {'image_raw': Image, 'image_raw/compressed': CompressedImage,

@@ -14,10 +14,13 @@ from defeat_ros.messages.typestore import stamp_ns as stamps_ns
 from defeat_ros.ros.depth_node import DepthNode
 from nav_msgs.msg import Odometry
 import numpy as np
+import pytest
 from rclpy.parameter import Parameter
 from ros_testing import camera_info_message, image_message, Probe, publisher_matched
 from ros_testing import ros_context, spinning, unique_namespace, wait_for
 from sensor_msgs.msg import CameraInfo, Image
+
+pytestmark = pytest.mark.ros_graph  # a pytest process of their own: see pytest.ini
 
 WORLD = WorldConfig(width=320, height=96, frames=16, seed=321)
 

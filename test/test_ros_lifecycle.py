@@ -32,6 +32,8 @@ from ros_testing import unique_namespace, wait_for, WAIT_S
 from sensor_msgs.msg import Image
 import torch
 
+pytestmark = pytest.mark.ros_graph  # a pytest process of their own: see pytest.ini
+
 CONFIG = ModelConfig(feature_dims=8, height=64, width=96, encoder_width=16)
 WORLD = WorldConfig(width=96, height=64, frames=6, seed=5)
 START = 1_700_000_000.0

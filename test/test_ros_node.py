@@ -35,6 +35,8 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 import torch
 import yaml
 
+pytestmark = pytest.mark.ros_graph  # a pytest process of their own: see pytest.ini
+
 CONFIG = ModelConfig(feature_dims=8, height=64, width=96, encoder_width=16)
 WORLD = WorldConfig(width=96, height=64, frames=8, seed=3, fx=0.7, fy=2.0, cx=0.52, cy=0.48)
 START = 1_700_000_000.0

@@ -13,11 +13,14 @@ from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
 from defeat_ros.ros.depth_node import DepthNode
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from nav_msgs.msg import Odometry
+import pytest
 from rclpy.parameter import Parameter
 from ros_testing import camera_info_message, image_message, Probe, publisher_matched
 from ros_testing import ros_context, set_stamp, spinning, stamp_ns, unique_namespace, wait_for
 from sensor_msgs.msg import CameraInfo, Image
 import torch
+
+pytestmark = pytest.mark.ros_graph  # a pytest process of their own: see pytest.ini
 
 WORLD = WorldConfig(width=96, height=64, frames=24, seed=11)
 PERIOD_S = 0.2

@@ -61,7 +61,10 @@ def spinning(context, *nodes):
         yield executor
     finally:
         stop.set()
-        thread.join(timeout=30.0)
+        thread.join(timeout=WAIT_S)
+        if thread.is_alive():  # destroying nodes under a spinning executor can crash rclpy
+            raise RuntimeError(f'the spinning thread did not stop within {WAIT_S:g} s; the '
+                               'nodes are left alive')
         executor.shutdown(timeout_sec=10.0)
         for node in nodes:
             node.destroy_node()
