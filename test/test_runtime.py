@@ -1,16 +1,19 @@
 """ONNX export, the CPU backends' parity with PyTorch fp32, and Perception's input handling."""
 
 from dataclasses import replace
+import hashlib
 import json
 import logging
 import math
+import os
 from pathlib import Path
 import shutil
 
 import cv2
 from defeat_ros.messages.image_encoding import to_rgb, UnsupportedEncoding
 from defeat_ros.nets import DeFeatNet, load_model, ModelConfig, save_model
-from defeat_ros.runtime.onnx_export import check_onnx, export_onnx, onnx_path
+from defeat_ros.runtime import onnx_export
+from defeat_ros.runtime.onnx_export import check_onnx, export_onnx, file_digest, onnx_path
 from defeat_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from defeat_ros.runtime.openvino_backend import OpenVinoBackend
 from defeat_ros.runtime.perception import Perception
@@ -150,6 +153,19 @@ def test_missing_stale_or_corrupt_onnx_is_exported_again(tmp_path):
     assert torch.allclose(backend.depth(a), reference.depth(a), rtol=1e-4)
     for graph in ('depth', 'features', 'pose'):
         check_onnx(onnx_path(directory, graph), CONFIG, directory)
+
+
+def test_each_version_of_a_file_is_hashed_once(tmp_path):
+    path = tmp_path / 'depth.onnx'
+    path.write_bytes(b'first')
+    hashed = onnx_export._digest_of_version.cache_info().misses
+    assert file_digest(path) == hashlib.sha256(b'first').hexdigest()
+    assert file_digest(tmp_path / '.' / 'depth.onnx') == hashlib.sha256(b'first').hexdigest()
+    assert onnx_export._digest_of_version.cache_info().misses == hashed + 1
+    # Replaced by a file of the same size, possibly within the same timestamp tick.
+    (tmp_path / 'replacement').write_bytes(b'other')
+    os.replace(tmp_path / 'replacement', path)
+    assert file_digest(path) == hashlib.sha256(b'other').hexdigest()
 
 
 def test_graph_of_an_earlier_format_is_exported_again(tmp_path, caplog):

@@ -187,25 +187,26 @@ def check_identity(path, metadata, inputs, config, model_dir=None):
 
 
 def weights_digest(model_dir):
-    """
-    SHA-256 of the model directory's weights file, hashed once per version of the file.
-
-    Every graph records it and is checked against it at every start (four graphs, and int8
-    ones): one hash of a paper-size weights file takes a noticeable part of a second.
-    """
-    weights = (Path(model_dir) / WEIGHTS_FILE).resolve()
-    stat = weights.stat()
-    return _digest_of_version(str(weights), stat.st_size, stat.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=16)
-def _digest_of_version(path, size, mtime_ns):
-    """Digest of ``path`` as of its ``size`` and ``mtime_ns`` (the cache key)."""
-    return file_digest(path)
+    """SHA-256 of the model directory's weights file (hashed once per version: file_digest)."""
+    return file_digest(Path(model_dir) / WEIGHTS_FILE)
 
 
 def file_digest(path):
-    """SHA-256 of a file (keys engine caches to the exact ONNX they were built from)."""
+    """
+    SHA-256 of a file, hashed once per version of it (inode, size and modification time).
+
+    Keys derived graphs and engine caches to the exact file they come from. They are checked
+    at every start (four graphs, int8 ones, engines), and one hash of a paper-size weights or
+    ONNX file takes a noticeable part of a second.
+    """
+    path = Path(path).resolve()
+    stat = path.stat()
+    return _digest_of_version(str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _digest_of_version(path, inode, size, mtime_ns):
+    """SHA-256 of ``path`` as of its ``inode``, ``size`` and ``mtime_ns`` (the cache key)."""
     digest = hashlib.sha256()
     with open(path, 'rb') as stream:
         for block in iter(lambda: stream.read(1 << 20), b''):
