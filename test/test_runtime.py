@@ -8,6 +8,8 @@ import math
 import os
 from pathlib import Path
 import shutil
+import subprocess
+import sys
 
 import cv2
 from defeat_ros.messages.image_encoding import to_rgb, UnsupportedEncoding
@@ -115,6 +117,31 @@ def test_openvino_keeps_its_compiled_graphs_for_the_next_start(model_dir):
     assert any((model_dir / CACHE_DIR).iterdir())
     with pytest.raises(ValueError, match='precision must be one of'):
         OpenVinoBackend(model_dir, precision='fp16')
+
+
+def test_python_signal_handlers_run_after_openvino_backends_are_released(model_dir):
+    """
+    Backends released in the order they were made leave the main thread's signal stack usable.
+
+    In a child process: a broken signal stack kills it with SIGSEGV at the signal.
+    """
+    script = f"""
+import gc, os, signal
+from defeat_ros.runtime.openvino_backend import OpenVinoBackend
+first = OpenVinoBackend({str(model_dir)!r})
+second = OpenVinoBackend({str(model_dir)!r}, precision='bf16')
+del first
+gc.collect()
+del second
+gc.collect()
+received = []
+signal.signal(signal.SIGUSR1, lambda *_: received.append(True))
+os.kill(os.getpid(), signal.SIGUSR1)
+print('handled' if received else 'not handled')
+"""
+    child = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                           timeout=300)
+    assert (child.returncode, child.stdout.strip()) == (0, 'handled'), child.stderr
 
 
 def test_pose_graph_feeds_posenet_the_previous_frame_first_and_inverts(tmp_path):

@@ -16,8 +16,16 @@ Compiled graphs are cached in ``openvino_cache/`` of the model's derived-files d
 loads them in a fraction of the compile time.
 
 OpenVINO is optional: where it is not installed the backend says so, and ``auto`` leaves it out.
+
+Every backend of a process compiles through one OpenVINO ``Core``, kept until the process ends
+(:func:`shared_core`): each Core's CPU plugin gives the thread that creates it a signal stack of
+its own and unmaps that stack when the Core goes. Cores released in the order they were made
+leave the thread's signal stack on unmapped memory, and the thread's next signal handled by
+Python (SIGINT, SIGTERM, SIGCHLD) then kills the process with a segmentation fault that
+nothing can report.
 """
 
+import functools
 import logging
 
 from defeat_ros.nets.model_dir import read_config
@@ -56,16 +64,27 @@ def openvino_available():
         return False, str(error)
 
 
-def model_opener(core, precision, threads):
+@functools.cache
+def shared_core():
+    """Return the process's one OpenVINO ``Core`` (see the module's docstring for why one)."""
+    return import_openvino().Core()
+
+
+def model_opener(precision, threads, cache_dir):
     """
     Return ``path -> (compiled model, metadata, {input: shape})`` for ``onnx_export.ensure_onnx``.
 
     Reading the model is the file's check: OpenVINO refuses a corrupt file (a ValueError here),
     and the model's runtime information holds the ONNX metadata that ties it to the weights.
+    Compiled graphs are cached in ``cache_dir`` (None: compiled every start).
     """
     settings = {'PERFORMANCE_HINT': 'LATENCY', 'INFERENCE_PRECISION_HINT': PRECISIONS[precision]}
+    if cache_dir is not None:
+        settings['CACHE_DIR'] = str(cache_dir)
     if threads:
         settings['INFERENCE_NUM_THREADS'] = threads
+
+    core = shared_core()
 
     def open_file(path):
         try:
@@ -101,10 +120,9 @@ class OpenVinoBackend(GraphBackend):
         if precision not in PRECISIONS:
             raise ValueError(f'OpenVINO precision must be one of {tuple(PRECISIONS)}, '
                              f'got {precision!r}')
-        core = import_openvino().Core()
-        use_compile_cache(core, derived_dir(model_dir) / CACHE_DIR)
         self.config = read_config(model_dir)
-        open_file = model_opener(core, precision, threads)
+        open_file = model_opener(precision, threads,
+                                 compile_cache(derived_dir(model_dir) / CACHE_DIR))
         self.requests = {}
         for graph in INPUT_NAMES:
             if precision == 'int8':
@@ -126,11 +144,11 @@ class OpenVinoBackend(GraphBackend):
                      for name in OUTPUT_NAMES[graph])
 
 
-def use_compile_cache(core, folder):
-    """Keep OpenVINO's compiled graphs in ``folder``; compile every start where it cannot."""
+def compile_cache(folder):
+    """Return ``folder``, made for OpenVINO's compiled graphs; None (compile every start) if not."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         LOG.warning('OpenVINO compiles every start: no cache folder %s (%s)', folder, error)
-        return
-    core.set_property({'CACHE_DIR': str(folder)})
+        return None
+    return folder
