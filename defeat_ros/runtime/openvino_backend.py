@@ -145,7 +145,7 @@ class OpenVinoBackend(GraphBackend):
 
 
 def compile_cache(folder):
-    """Return ``folder``, made for OpenVINO's compiled graphs; None (compile every start) if not."""
+    """Return ``folder``, made for OpenVINO's compiled graphs; None where it cannot be made."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
