@@ -51,7 +51,7 @@ VARIANTS = {
 }
 """
 Name: (LossConfig overrides, ModelConfig overrides) of the shipped recipe; with each CPU
-architecture option of ``defeat-ros benchmark`` alone (all four together: 'fast')."""
+architecture option of ``defeat-ros benchmark`` alone (together: 'fast')."""
 CONFIGS = Path(__file__).resolve().parents[1] / 'config' / 'train'
 RECIPE = CONFIGS / 'default_model.yaml'
 VARIANT_FILES = ('sfmlearner', 'bidirectional', 'charbonnier', 'pretext', 'segmentation',
