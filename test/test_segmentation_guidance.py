@@ -205,6 +205,7 @@ def test_loss_config_rejects_negative_semantic_weights():
 def test_the_segmentation_variant_config_trains_three_steps():
     config, model, step, batch = variant_step('segmentation')
     assert config.model.segmentation and config.loss.uses_classes
+    assert config.loss.segmentation_weighting == 'unet'
     labels = torch.full((2, 64, 96), IGNORE, dtype=torch.uint8)
     labels[:, :16] = SKY
     labels[:, 40:, 30:60] = CAR

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from defeat_ros.geometry import correspondences, resize, sample, scale_intrinsics
 from defeat_ros.losses.bidirectional import BidirectionalConsistency
+from defeat_ros.losses.boundary_weights import unet_weights
 from defeat_ros.losses.contrastive import PixelwiseContrastiveLoss
 from defeat_ros.losses.explainability import ExplainabilityLoss
 from defeat_ros.losses.feature_warp import FeatureWarpLoss
@@ -20,6 +21,9 @@ from torch import nn
 
 FEATURE_BALANCES = ('reference', 'per_scale')
 """Choices of LossConfig.feature_balance."""
+
+SEGMENTATION_WEIGHTINGS = ('uniform', 'unet')
+"""Choices of LossConfig.segmentation_weighting."""
 
 
 @dataclass
@@ -106,8 +110,25 @@ class LossConfig(TypedConfig):
     segmentation_weight: float = 0.1
     """
     Seed 004: weight of the cross-entropy of the segmentation head (``model.segmentation``)
-    against the samples' ``labels``, averaged over labelled pixels (255 ignored; 0 on a batch
-    without labels). Applies only to a model with the head (no effect on others)."""
+    against the samples' ``labels``, averaged over labelled pixels (weighted as
+    ``segmentation_weighting`` says; 255 ignored; 0 on a batch without labels). Applies only
+    to a model with the head (no effect on others)."""
+    segmentation_weighting: str = 'uniform'
+    """
+    Seed 004: weights of the labelled pixels in the segmentation cross-entropy, which is
+    sum w(x) CE(x) / sum w(x): 'uniform' (w = 1, the mean) or 'unet', U-Net's pixel-wise
+    weight map w = w_c + w0 exp(-(d1 + d2)^2 / (2 sigma^2)) per image: w_c median-frequency
+    class balancing (median class share / share of the pixel's class), d1 and d2 the distances
+    in pixels to the nearest and second-nearest segment (8-connected region of one class)
+    other than the pixel's own; pixels with fewer than two other segments within 6 sigma get
+    w_c alone. Emphasises thin structures and narrow gaps between segments. Computed on the
+    host (tens of ms per labelled image at 640 x 192)."""
+    boundary_weight: float = 10.0
+    """w0 of ``segmentation_weighting: unet`` (U-Net's 10)."""
+    boundary_sigma: float = 5.0
+    """
+    sigma of ``segmentation_weighting: unet``, in pixels at the training resolution (U-Net's
+    5)."""
     semantic_smoothness: bool = False
     """
     Seed 004: the smoothness term costs nothing between neighbours of different classes (depth
@@ -134,9 +155,14 @@ class LossConfig(TypedConfig):
         if self.velocity_weight < 0 or not 0 <= self.velocity_tolerance < 1:
             raise ValueError(f'velocity_weight must be >= 0 and velocity_tolerance in [0, 1), '
                              f'got {self.velocity_weight}, {self.velocity_tolerance}')
-        for name in ('pretext_weight', 'segmentation_weight', 'sky_weight'):
+        for name in ('pretext_weight', 'segmentation_weight', 'sky_weight', 'boundary_weight'):
             if getattr(self, name) < 0:
                 raise ValueError(f'{name} must be >= 0, got {getattr(self, name)}')
+        if self.segmentation_weighting not in SEGMENTATION_WEIGHTINGS:
+            raise ValueError(f'segmentation_weighting must be one of {SEGMENTATION_WEIGHTINGS}, '
+                             f'got {self.segmentation_weighting!r}')
+        if not self.boundary_sigma > 0:
+            raise ValueError(f'boundary_sigma must be > 0 pixels, got {self.boundary_sigma}')
         if self.feature_balance not in FEATURE_BALANCES:
             raise ValueError(f'feature_balance must be one of {FEATURE_BALANCES}, '
                              f'got {self.feature_balance!r}')
@@ -296,7 +322,9 @@ class DeFeatLoss(nn.Module):
             terms['pretext'] = sum(tasks.values())
             total = total + cfg.pretext_weight * terms['pretext']
         if outputs.segmentation is not None:
-            terms['segmentation'] = segmentation_loss(outputs.segmentation, labels)
+            weights = (unet_weights(labels, cfg.boundary_weight, cfg.boundary_sigma)
+                       if cfg.segmentation_weighting == 'unet' else None)
+            terms['segmentation'] = segmentation_loss(outputs.segmentation, labels, weights)
             total = total + cfg.segmentation_weight * terms['segmentation']
         if cfg.bidirectional:
             total = total + self.bidirectional_terms(outputs, target, sources, k_norm, to_depth,

@@ -58,14 +58,20 @@ def sky_mask(classes):
     return (classes == SKY).float()
 
 
-def segmentation_loss(logits, labels):
+def segmentation_loss(logits, labels, weights=None):
     """
-    Mean cross-entropy over labelled pixels (IGNORE ones excluded); 0 when none is labelled.
+    Weighted mean cross-entropy over labelled pixels (IGNORE ones excluded); 0 when none is.
 
-    Still a function of every logit, so the head takes part in the backward pass (zero
-    gradients) on batches without labels: DistributedDataParallel then finds no unused head.
+    sum_x w(x) CE(x) / sum_x w(x) over the labelled pixels x: the plain mean without
+    ``weights``. Still a function of every logit, so the head takes part in the backward pass
+    (zero gradients) on batches without labels: DistributedDataParallel then finds no unused
+    head.
 
     :param logits: B x C x H x W; labels: B x H x W long train ids, IGNORE unknown.
+    :param weights: B x H x W float w(x) >= 0 (U-Net's weight map,
+        :func:`~defeat_ros.losses.boundary_weights.unet_weights`), or None: 1 on every pixel.
     """
     errors = F.cross_entropy(logits, labels, ignore_index=IGNORE, reduction='none')
-    return errors.sum() / (labels != IGNORE).sum().clamp(min=1)
+    labelled = (labels != IGNORE).to(errors.dtype)
+    weights = labelled if weights is None else weights * labelled
+    return (weights * errors).sum() / weights.sum().clamp(min=torch.finfo(errors.dtype).tiny)
