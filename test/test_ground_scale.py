@@ -11,9 +11,10 @@ import math
 from defeat_ros.data.kitti_writer import images_uint8
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.geometry import pixel_intrinsics_opencv
+from defeat_ros.ground_plane import fit_ground_plane, ground_points
 from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
 from defeat_ros.ros.depth_node import DepthNode
-from defeat_ros.runtime.ground_scale import fit_ground_plane, ground_points, GroundScale
+from defeat_ros.runtime.ground_scale import GroundScale
 from defeat_ros.runtime.perception import Perception
 import numpy as np
 import pytest

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from defeat_ros.geometry import correspondences, resize, sample, scale_intrinsics
 from defeat_ros.losses.bidirectional import BidirectionalConsistency
 from defeat_ros.losses.boundary_weights import unet_weights
+from defeat_ros.losses.camera_height import CameraHeightLoss
 from defeat_ros.losses.contrastive import PixelwiseContrastiveLoss
 from defeat_ros.losses.explainability import ExplainabilityLoss
 from defeat_ros.losses.feature_warp import FeatureWarpLoss
@@ -101,6 +102,17 @@ class LossConfig(TypedConfig):
     speed (no effect on others). It makes depth and odometry metric; 0 turns it off."""
     velocity_tolerance: float = 0.0
     """Relative distance error that costs nothing (the speed sensor's accuracy, e.g. 0.02)."""
+    camera_height_weight: float = 0.0
+    """
+    Weight of the camera-height loss: per image, the camera's height above the road plane
+    fitted to the bottom 40 % of the full-resolution depth (RANSAC on the detached depth picks
+    the inliers, least squares through them is differentiable), as |log(height /
+    camera_height)|, averaged over the images where a plane is found. It makes depth and
+    odometry metric without speed, for a fixed camera over a flat, visible road. It applies to
+    the samples without a known speed (all of them with ``velocity_weight`` 0): speed wins
+    where recorded. 0 turns it off."""
+    camera_height: float = 1.65
+    """Height of the camera centre above the road, metres, for ``camera_height_weight``."""
     pretext_weight: float = 1.0
     """
     alpha of TripleDNet (seed 003): weight of the pretext loss L_pt, the sum over the model's
@@ -155,6 +167,10 @@ class LossConfig(TypedConfig):
         if self.velocity_weight < 0 or not 0 <= self.velocity_tolerance < 1:
             raise ValueError(f'velocity_weight must be >= 0 and velocity_tolerance in [0, 1), '
                              f'got {self.velocity_weight}, {self.velocity_tolerance}')
+        if not (self.camera_height_weight >= 0 and 0 < self.camera_height < float('inf')):
+            raise ValueError(f'camera_height_weight must be >= 0 and camera_height a positive '
+                             f'number of metres, got {self.camera_height_weight}, '
+                             f'{self.camera_height}')
         for name in ('pretext_weight', 'segmentation_weight', 'sky_weight', 'boundary_weight'):
             if getattr(self, name) < 0:
                 raise ValueError(f'{name} must be >= 0, got {getattr(self, name)}')
@@ -217,6 +233,7 @@ class DeFeatLoss(nn.Module):
         self.bidirectional = BidirectionalConsistency(
             cfg.occlusion_alpha1, cfg.occlusion_alpha2, self.error)
         self.velocity = VelocitySupervision(cfg.velocity_tolerance)
+        self.camera_height = CameraHeightLoss(cfg.camera_height)
 
     @property
     def uses_features(self):
@@ -241,7 +258,8 @@ class DeFeatLoss(nn.Module):
         :param k_norm: B x 3 x 3 intrinsics normalised by image size.
         :param to_depth: maps sigmoid disparity to metric depth (DeFeatNet.to_depth).
         :param distances: B x S metres travelled from the target to each source, NaN unknown
-            (the samples' ``distances``); None: unknown. Known ones add the velocity term.
+            (the samples' ``distances``); None: unknown. Known ones add the velocity term;
+            rows without any, the camera-height term.
         :param labels: B x H x W train ids of the target (the samples' ``labels``, uint8,
             255 unknown); None: all unknown. Read by the segmentation and semantic terms.
         """
@@ -314,6 +332,13 @@ class DeFeatLoss(nn.Module):
                 distances = target.new_full((len(target), len(sources)), float('nan'))
             terms['velocity'] = self.velocity(outputs.poses, distances.float())
             total = total + cfg.velocity_weight * terms['velocity']
+        if cfg.camera_height_weight:
+            # Speed wins where the velocity term reads it: the height supervises the other rows.
+            rows = (~distances.isfinite().any(dim=1) if cfg.velocity_weight
+                    else torch.ones(len(target), dtype=torch.bool, device=target.device))
+            depth = to_depth(resize(outputs.disparities[0], h, w))
+            terms['camera_height'] = self.camera_height(depth[rows], k_norm[rows])
+            total = total + cfg.camera_height_weight * terms['camera_height']
         if cfg.sky_weight:
             total = total + cfg.sky_weight * terms['sky']
         if outputs.pretext is not None:

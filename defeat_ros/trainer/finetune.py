@@ -272,6 +272,7 @@ def run_finetune(config, log=print):
         log(f'held-out {name}: {before[name]:.4f} -> {after[name]:.4f}')
     verdict = 'better' if after['criterion'] < before['criterion'] else 'NOT better'
     log(f'the model is {verdict} on the held-out frames by the criterion (photometric error'
-        + (' + velocity error' if 'velocity' in before else '') + ')')
+        + (' + velocity error' if 'velocity' in before else '')
+        + (' + camera-height error' if trainer.loss.config.camera_height_weight else '') + ')')
     log(f'model written to {config.out} in {summary["seconds"]:.0f} s')
     return summary

@@ -64,16 +64,22 @@ def scale_source(config, speed_sources):
     """
     Return the model's ``metric_scale`` after training, and a line saying why.
 
-    'velocity' when the loss supervises PoseNet's translation with recorded speed; otherwise
-    the configured model's (that of the model fine-tuned from).
+    'velocity' when the loss supervises PoseNet's translation with recorded speed; else
+    'camera_height' when the camera-height loss is on (it then supervises every sample);
+    otherwise the configured model's (that of the model fine-tuned from).
 
     :param config: the TrainConfig.
     :param speed_sources: where the training set's speeds come from ([]: it has none).
     """
-    weight = config.loss.velocity_weight
+    weight, height_weight = config.loss.velocity_weight, config.loss.camera_height_weight
+    height = f'camera-height supervision (weight {height_weight}, {config.loss.camera_height} m)'
     if speed_sources and weight:
         return 'velocity', (f'velocity supervision (weight {weight}), speed from '
-                            f'{", ".join(speed_sources)}: the model will be metric')
+                            f'{", ".join(speed_sources)}: the model will be metric'
+                            + (f'; {height} on samples without speed' if height_weight else ''))
+    if height_weight:
+        return 'camera_height', (height + (', no speed in the training data' if weight else '')
+                                 + ': the model will be metric')
     scale = config.model.metric_scale
     return scale, (('no speed in the training data' if weight else 'velocity supervision off')
                    + f': the scale stays {"arbitrary" if scale == "none" else scale}')
@@ -246,8 +252,10 @@ class Trainer:
         images = rate * self.config.data.batch_size * distributed.world_size()
         velocity = (f'velocity error {values["velocity"]:.3f} m '
                     if self.speed_supervised else '')
+        height = (f'camera-height log error {values["camera_height"]:.3f} '
+                  if 'camera_height' in values else '')
         self.log(f'step {self.step}/{total_steps} epoch {self.epoch} loss {values["total"]:.4f} '
-                 f'{velocity}{images:.1f} img/s ETA {eta / 60:.1f} min')
+                 f'{velocity}{height}{images:.1f} img/s ETA {eta / 60:.1f} min')
 
     def validate(self):
         """
