@@ -46,6 +46,7 @@ VARIANTS = {
     'defeat_inverse_depth': ({'feature_balance': 'reference'}, REFERENCE_POSE),
     'defeat_per_scale_inverse_depth': ({'feature_balance': 'per_scale'}, REFERENCE_POSE),
     'no_features': (NO_FEATURES, {}),
+    'depth_supervised': ({'feature_balance': 'reference', 'depth_supervision_weight': 1.0}, {}),
     **{name: ({'feature_balance': 'reference'}, options)
        for name, options in ARCHITECTURES.items() if name not in ('defeat', 'fast')},
 }

@@ -7,6 +7,7 @@ from defeat_ros.losses.bidirectional import BidirectionalConsistency
 from defeat_ros.losses.boundary_weights import unet_weights
 from defeat_ros.losses.camera_height import CameraHeightLoss
 from defeat_ros.losses.contrastive import PixelwiseContrastiveLoss
+from defeat_ros.losses.depth_supervision import log_depth_error
 from defeat_ros.losses.explainability import ExplainabilityLoss
 from defeat_ros.losses.feature_warp import FeatureWarpLoss
 from defeat_ros.losses.photometric import masked_mean, PhotometricError
@@ -113,6 +114,14 @@ class LossConfig(TypedConfig):
     where recorded. 0 turns it off."""
     camera_height: float = 1.65
     """Height of the camera centre above the road, metres, for ``camera_height_weight``."""
+    depth_supervision_weight: float = 0.0
+    """
+    Weight of supervised depth: the mean absolute log error of the depth at every scale
+    (upsampled) against the samples' exact ``depth``, over the pixels that have it. Only
+    datasets with exact depth give it (the synthetic world; a dataset of ground-truth depth
+    maps); no effect on others. Supervised pretraining on the synthetic world, before
+    self-supervised training, is a recipe of the default model (models/README.md). 0 turns it
+    off (self-supervised only)."""
     pretext_weight: float = 1.0
     """
     alpha of TripleDNet (seed 003): weight of the pretext loss L_pt, the sum over the model's
@@ -171,7 +180,8 @@ class LossConfig(TypedConfig):
             raise ValueError(f'camera_height_weight must be >= 0 and camera_height a positive '
                              f'number of metres, got {self.camera_height_weight}, '
                              f'{self.camera_height}')
-        for name in ('pretext_weight', 'segmentation_weight', 'sky_weight', 'boundary_weight'):
+        for name in ('pretext_weight', 'segmentation_weight', 'sky_weight', 'boundary_weight',
+                     'depth_supervision_weight'):
             if getattr(self, name) < 0:
                 raise ValueError(f'{name} must be >= 0, got {getattr(self, name)}')
         if self.segmentation_weighting not in SEGMENTATION_WEIGHTINGS:
@@ -245,7 +255,8 @@ class DeFeatLoss(nn.Module):
         """Whether the networks must also predict source depth (seed-001 terms)."""
         return self.config.bidirectional
 
-    def forward(self, outputs, target, sources, k_norm, to_depth, distances=None, labels=None):
+    def forward(self, outputs, target, sources, k_norm, to_depth, distances=None, labels=None,
+                truth=None):
         """
         Return (total scalar, dict of detached named terms), computed in float32.
 
@@ -262,14 +273,16 @@ class DeFeatLoss(nn.Module):
             rows without any, the camera-height term.
         :param labels: B x H x W train ids of the target (the samples' ``labels``, uint8,
             255 unknown); None: all unknown. Read by the segmentation and semantic terms.
+        :param truth: B x 1 x H x W exact depth of the target (the samples' ``depth``, 0 where
+            unknown); None: unknown. Read by the depth supervision.
         """
         with torch.autocast(target.device.type, enabled=False):
             return self.float32_loss(outputs.to_float(), target.float(),
                                      [source.float() for source in sources], k_norm.float(),
-                                     to_depth, distances, labels)
+                                     to_depth, distances, labels, truth)
 
     def float32_loss(self, outputs, target, sources, k_norm, to_depth, distances=None,
-                     labels=None):
+                     labels=None, truth=None):
         """:meth:`forward` on float32 inputs, outside autocast."""
         cfg = self.config
         h, w = target.shape[-2:]
@@ -284,10 +297,16 @@ class DeFeatLoss(nn.Module):
         terms = {name: zero for name in names}
         if cfg.sky_weight:
             terms['sky'] = zero
+        supervised = cfg.depth_supervision_weight and truth is not None
+        if supervised:
+            terms['depth_supervision'] = zero
         for scale in range(cfg.scales):
             disparity = outputs.disparities[scale]
             full_disparity = resize(disparity, h, w)
             depth = to_depth(full_disparity)
+            if supervised:
+                terms['depth_supervision'] = (terms['depth_supervision']
+                                              + log_depth_error(depth, truth.float()))
             matches = [correspondences(depth, pose, k_pix) for pose in outputs.poses]
             errors = stack([self.error(sample(source, pixels), target)
                             for source, (pixels, _) in zip(sources, matches)])
@@ -341,6 +360,8 @@ class DeFeatLoss(nn.Module):
             total = total + cfg.camera_height_weight * terms['camera_height']
         if cfg.sky_weight:
             total = total + cfg.sky_weight * terms['sky']
+        if supervised:
+            total = total + cfg.depth_supervision_weight * terms['depth_supervision']
         if outputs.pretext is not None:
             tasks = pretext_losses(outputs.pretext, cfg.charbonnier_eps)
             terms.update({f'pretext_{task}': value for task, value in tasks.items()})

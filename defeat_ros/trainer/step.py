@@ -90,7 +90,8 @@ class TrainingStep:
             mirrored; none otherwise) and ``distances`` B x S (metres travelled to each source,
             NaN unknown: the velocity supervision; unknown otherwise) and ``labels`` B x H x W
             (uint8 train ids of the target, 255 unknown: the segmentation and semantic terms;
-            all unknown otherwise).
+            all unknown otherwise) and ``depth`` B x 1 x H x W (exact depth of the target, 0
+            unknown: the depth supervision).
         """
         sources = list(batch['sources'].unbind(1))
         sources_aug = [source.contiguous(memory_format=self.memory_format)
@@ -105,7 +106,7 @@ class TrainingStep:
                 outputs = unflip_outputs(outputs, batch['flipped'])
         total, terms = self.loss_fn(outputs, batch['target'], sources, batch['k_norm'].float(),
                                     self.model.to_depth, batch.get('distances'),
-                                    batch.get('labels'))
+                                    batch.get('labels'), batch.get('depth'))
         self.optimiser.zero_grad(set_to_none=True)
         non_finite = self.sum_over_processes(
             (~torch.isfinite(total.detach())).float().reshape(1)).item()

@@ -85,6 +85,22 @@ def scale_source(config, speed_sources):
                    + f': the scale stays {"arbitrary" if scale == "none" else scale}')
 
 
+def supervision_note(config, has_depth):
+    """
+    Return a line on the depth supervision of a run ('' when it is off).
+
+    :param config: the TrainConfig.
+    :param has_depth: whether every training sample carries exact depth.
+    """
+    weight = config.loss.depth_supervision_weight
+    if not weight:
+        return ''
+    if not has_depth:
+        return (f'depth_supervision_weight is {weight} but the training data has no exact '
+                'depth: self-supervised only')
+    return f'depth supervised by the exact depth of the training data (weight {weight})'
+
+
 class Trainer:
     """
     Train a DeFeatNet on ``dataset`` as ``config`` (TrainConfig) says.
@@ -113,6 +129,7 @@ class Trainer:
         speed_sources = getattr(dataset, 'speed_sources', [])
         self.speed_supervised = bool(speed_sources and config.loss.velocity_weight)
         scale, self.scale_note = scale_source(config, speed_sources)
+        self.supervision_note = supervision_note(config, getattr(dataset, 'has_depth', False))
         self.model = DeFeatNet(replace(config.model, provenance={}, metric_scale=scale)).to(
             self.device, memory_format=self.memory_format)
         self.loss = DeFeatLoss(config.loss).to(self.device)
@@ -214,6 +231,8 @@ class Trainer:
         self.log(f'training {total_steps} steps on {self.device.type} {self.precision}'
                  + (f', {processes} processes' if processes > 1 else ''))
         self.log(self.scale_note)
+        if self.supervision_note:
+            self.log(self.supervision_note)
         start, start_step = time.time(), self.step
         while self.epoch < cfg.epochs and self.step < total_steps:
             # Every finished epoch was whole: the steps beyond them were taken in this one.

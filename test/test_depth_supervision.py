@@ -1,0 +1,63 @@
+"""Depth supervision from exact depth: the term by hand, in DeFeatLoss, and in training."""
+
+import json
+import math
+
+from defeat_ros.geometry import resize
+from defeat_ros.losses import DeFeatLoss, LossConfig
+from defeat_ros.losses.depth_supervision import log_depth_error
+from defeat_ros.trainer.build import training_dataset
+from defeat_ros.trainer.config import TrainConfig
+from defeat_ros.trainer.trainer import Trainer
+import pytest
+from test_defeat_loss import outputs_from_geometry, to_depth
+import torch
+
+
+def test_the_error_is_the_mean_absolute_log_ratio_over_pixels_with_truth():
+    depth = torch.tensor([[[[2.0, 4.0], [1.0, 5.0]]]])
+    truth = torch.tensor([[[[1.0, 4.0], [0.0, math.inf]]]])  # 0 and inf: unknown (sky)
+    assert log_depth_error(depth, truth).item() == pytest.approx(math.log(2) / 2)
+    assert log_depth_error(depth, torch.zeros_like(truth)).item() == 0
+    with pytest.raises(ValueError):
+        LossConfig(depth_supervision_weight=-1.0)
+
+
+def test_defeat_loss_adds_the_weighted_term_averaged_over_scales(two_views):
+    v = two_views
+    outputs = outputs_from_geometry(v, v.t_source_target)
+    h, w = v.target.shape[-2:]
+    truth = 2 * to_depth(outputs.disparities[0])  # twice the scale-0 depth everywhere
+
+    def loss(weight, truth):
+        torch.manual_seed(0)  # the same contrastive draws
+        return DeFeatLoss(LossConfig(depth_supervision_weight=weight))(
+            outputs, v.target, [v.source], v.k_norm, to_depth, truth=truth)
+
+    unsupervised, terms = loss(0.5, None)
+    assert 'depth_supervision' not in terms
+    total, terms = loss(0.5, truth)
+    expected = sum(log_depth_error(to_depth(resize(disparity, h, w)), truth)
+                   for disparity in outputs.disparities) / 4
+    assert terms['depth_supervision'].item() == pytest.approx(expected.item(), rel=1e-5)
+    assert log_depth_error(to_depth(outputs.disparities[0]), truth).item() == pytest.approx(
+        math.log(2), rel=1e-5)
+    assert total.item() == pytest.approx(unsupervised.item() + 0.5 * expected.item(), rel=1e-5)
+
+
+def test_training_on_the_synthetic_world_supervises_depth_and_says_so(tmp_path):
+    config = TrainConfig.from_dict({
+        'model': {'height': 64, 'width': 96, 'feature_dims': 8, 'encoder_width': 16},
+        'loss': {'contrastive_positives': 128, 'depth_supervision_weight': 1.0},
+        'data': {'dataset': 'synthetic', 'batch_size': 2, 'workers': 0,
+                 'source': {'seeds': [0], 'frames': 6}},
+        'epochs': 10, 'max_steps': 3, 'log_every': 1, 'out': str(tmp_path / 'run')})
+    lines = []
+    Trainer(config, training_dataset(config), log=lines.append).train()
+    assert any('depth supervised by the exact depth of the training data (weight 1.0)' in line
+               for line in lines)
+    records = [json.loads(line) for line in
+               (tmp_path / 'run' / 'logs' / 'scalars.jsonl').read_text().splitlines()]
+    supervised = [r['depth_supervision'] for r in records
+                  if 'depth_supervision' in r]
+    assert len(supervised) == 3 and all(0 < value < 10 for value in supervised)
