@@ -19,6 +19,8 @@ Evaluation protocols: depth (Eigen), LiDAR ground truth, pose (snippet ATE, ATE/
 * :mod:`~defeat_ros.evaluation.robotcar`, :mod:`~defeat_ros.evaluation.robotcar_lidar`: depth on
   RobotCar runs against their laser scans (the SDK's conventions).
 * :mod:`~defeat_ros.evaluation.references`: the published numbers of each benchmark.
+* :mod:`~defeat_ros.evaluation.flat_ground`: the flat-ground prior, a road below a level
+  camera: a trivial depth baseline for real driving frames.
 * :mod:`~defeat_ros.evaluation.run`: evaluate a model directory and write its report.
 """
 
