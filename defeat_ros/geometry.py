@@ -11,11 +11,16 @@ Conventions (see DESIGN.md):
   intrinsics normalised by the image size are exact at every pyramid level.
 * OpenCV / ROS ``CameraInfo`` intrinsics put the centre of the top-left pixel at (0, 0); the
   principal point moves by half a pixel between the two (see :func:`normalise_intrinsics`).
+
+The camera maths the camera step needs (intrinsics, back-projection, SE(3)) takes numpy arrays
+or torch tensors alike (:func:`array_namespace`) and returns the same kind: the node's camera
+step runs it on numpy arrays without importing torch; training runs it on tensors, with
+autograd. Resampling (``sample``, ``resize``) is torch only and imports it when called.
 """
 
+import contextlib
+
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 R_OPTICAL_BODY = np.array([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])
 """Rotation from body axes (x forward, y left, z up: REP-103, KITTI velodyne) to optical axes."""
@@ -28,17 +33,35 @@ ALIGN_CORNERS = False
 """The ``align_corners`` of every resampling in the package (matches the corner convention)."""
 
 
-def normalise_intrinsics(fx, fy, cx, cy, width, height):
+def array_namespace(array):
     """
-    Return 3 x 3 intrinsics normalised by image size from OpenCV/ROS pixel intrinsics.
+    Return the module whose functions take ``array``: numpy for numpy arrays, else torch.
+
+    torch is only looked up for a tensor, when the caller has imported it already.
+    """
+    if isinstance(array, (np.ndarray, np.generic)):
+        return np
+    import torch
+    return torch
+
+
+def intrinsics_array(fx, fy, cx, cy, width, height):
+    """
+    Return 3 x 3 float32 numpy intrinsics normalised by image size from OpenCV/ROS intrinsics.
 
     ``cx, cy`` follow OpenCV (pixel centres at integers); the result uses the corner convention.
     """
-    return torch.tensor([
+    return np.array([
         [fx / width, 0.0, (cx + 0.5) / width],
         [0.0, fy / height, (cy + 0.5) / height],
         [0.0, 0.0, 1.0],
-    ], dtype=torch.float32)
+    ], dtype=np.float32)
+
+
+def normalise_intrinsics(fx, fy, cx, cy, width, height):
+    """Return :func:`intrinsics_array` as a 3 x 3 float32 tensor (datasets and training)."""
+    import torch
+    return torch.from_numpy(intrinsics_array(fx, fy, cx, cy, width, height))
 
 
 def pixel_intrinsics_opencv(k_norm, height, width):
@@ -49,31 +72,39 @@ def pixel_intrinsics_opencv(k_norm, height, width):
     convention of ``CameraInfo`` and KITTI calibration files), half a pixel left of and above
     the corner-convention principal point of :func:`scale_intrinsics`.
     """
-    k = k_norm.detach().to(torch.float64).cpu()
+    k = k_norm
     return (float(k[0, 0]) * width, float(k[1, 1]) * height,
             float(k[0, 2]) * width - 0.5, float(k[1, 2]) * height - 0.5)
 
 
 def scale_intrinsics(k_norm, height, width):
-    """Scale normalised intrinsics (... x 3 x 3) to pixel intrinsics of an H x W image."""
-    scale = k_norm.new_tensor([width, height, 1.0]).view(3, 1)
-    return k_norm * scale
+    """Scale normalised intrinsics (... x 3 x 3, array or tensor) to an H x W image's pixels."""
+    return array_namespace(k_norm).stack(
+        [k_norm[..., 0, :] * width, k_norm[..., 1, :] * height, k_norm[..., 2, :]], axis=-2)
 
 
-def pixel_grid(height, width, device=None, dtype=torch.float32):
-    """Homogeneous pixel centres, 3 x (H*W), row-major, corner convention."""
-    ys = torch.arange(height, device=device, dtype=dtype) + 0.5
-    xs = torch.arange(width, device=device, dtype=dtype) + 0.5
-    grid_y, grid_x = torch.meshgrid(ys, xs, indexing='ij')
-    ones = torch.ones_like(grid_x)
-    return torch.stack([grid_x, grid_y, ones]).view(3, -1)
+def pixel_grid(height, width, like=None):
+    """
+    Homogeneous pixel centres, 3 x (H*W), row-major, corner convention.
+
+    :param like: an array or tensor whose kind, dtype and device the grid takes; None: a
+        float32 CPU tensor.
+    """
+    if like is None:
+        import torch
+        like = torch.zeros((), dtype=torch.float32)
+    xp = array_namespace(like)
+    ys = xp.arange(height, dtype=like.dtype, device=like.device) + 0.5
+    xs = xp.arange(width, dtype=like.dtype, device=like.device) + 0.5
+    grid_y, grid_x = xp.meshgrid(ys, xs, indexing='ij')
+    return xp.stack([grid_x, grid_y, xp.ones_like(grid_x)]).reshape(3, -1)
 
 
 def backproject(depth, k_pix):
     """Lift every pixel to a 3D point: depth B x 1 x H x W, K B x 3 x 3 -> points B x 3 x H x W."""
     b, _, h, w = depth.shape
-    rays = torch.linalg.inv(k_pix) @ pixel_grid(h, w, depth.device, depth.dtype)
-    return (rays * depth.view(b, 1, -1)).view(b, 3, h, w)
+    rays = array_namespace(depth).linalg.inv(k_pix) @ pixel_grid(h, w, depth)
+    return (rays * depth.reshape(b, 1, -1)).reshape(b, 3, h, w)
 
 
 def project(points, k_pix, eps=1e-6):
@@ -99,13 +130,14 @@ def transform_points(t_a_b, points):
 
 def skew(v):
     """Skew-symmetric matrices B x 3 x 3 of vectors B x 3."""
-    zero = torch.zeros_like(v[:, 0])
+    xp = array_namespace(v)
+    zero = xp.zeros_like(v[:, 0])
     x, y, z = v[:, 0], v[:, 1], v[:, 2]
-    return torch.stack([
-        torch.stack([zero, -z, y], dim=-1),
-        torch.stack([z, zero, -x], dim=-1),
-        torch.stack([-y, x, zero], dim=-1),
-    ], dim=1)
+    return xp.stack([
+        xp.stack([zero, -z, y], axis=-1),
+        xp.stack([z, zero, -x], axis=-1),
+        xp.stack([-y, x, zero], axis=-1),
+    ], axis=1)
 
 
 SINC_SERIES_BELOW = 1e-2
@@ -119,9 +151,10 @@ def sinc_of_squared(x2):
     Safe in fp16: its constants are normal fp16 numbers, and an x^2 that underflows to zero
     (an angle below about 2e-4 rad in fp16) takes the series, never 0 / 0.
     """
+    xp = array_namespace(x2)
     small = x2 < SINC_SERIES_BELOW
-    x = torch.sqrt(torch.where(small, torch.ones_like(x2), x2))
-    return torch.where(small, 1.0 - x2 / 6.0 + x2 * x2 / 120.0, torch.sin(x) / x)
+    x = xp.sqrt(xp.where(small, xp.ones_like(x2), x2))
+    return xp.where(small, 1.0 - x2 / 6.0 + x2 * x2 / 120.0, xp.sin(x) / x)
 
 
 def axis_angle_to_matrix(axis_angle):
@@ -132,27 +165,29 @@ def axis_angle_to_matrix(axis_angle):
     has no cancellation at small angles. Built on the device of ``axis_angle`` without host
     copies (CUDA graphs capture it).
     """
-    theta2 = (axis_angle * axis_angle).sum(dim=1, keepdim=True).unsqueeze(-1)
+    theta2 = (axis_angle * axis_angle).sum(axis=1, keepdims=True)[..., None]
     sin_term = sinc_of_squared(theta2)
     cos_term = 0.5 * sinc_of_squared(theta2 / 4.0) ** 2
     k = skew(axis_angle)
-    eye = torch.eye(3, device=axis_angle.device, dtype=axis_angle.dtype).expand_as(k)
+    eye = array_namespace(k).eye(3, device=axis_angle.device, dtype=axis_angle.dtype)
     return eye + sin_term * k + cos_term * (k @ k)
 
 
 def matrix_to_axis_angle(rotation):
     """Inverse of :func:`axis_angle_to_matrix` for rotations B x 3 x 3 with angle in [0, pi)."""
+    xp = array_namespace(rotation)
     trace = rotation[:, 0, 0] + rotation[:, 1, 1] + rotation[:, 2, 2]
-    cos = ((trace - 1.0) / 2.0).clamp(-1.0 + 1e-7, 1.0 - 1e-7)
-    theta = torch.acos(cos)
-    vee = torch.stack([
+    cos = xp.clip((trace - 1.0) / 2.0, -1.0 + 1e-7, 1.0 - 1e-7)
+    theta = xp.acos(cos)
+    vee = xp.stack([
         rotation[:, 2, 1] - rotation[:, 1, 2],
         rotation[:, 0, 2] - rotation[:, 2, 0],
         rotation[:, 1, 0] - rotation[:, 0, 1],
-    ], dim=1)
-    sin = torch.sin(theta)
-    scale = torch.where(theta < 1e-4, 0.5 + theta * theta / 12.0, theta / (2.0 * sin))
-    return vee * scale.unsqueeze(1)
+    ], axis=1)
+    small = theta < 1e-4
+    sin = xp.where(small, xp.ones_like(theta), xp.sin(theta))
+    scale = xp.where(small, 0.5 + theta * theta / 12.0, theta / (2.0 * sin))
+    return vee * scale[:, None]
 
 
 def pose_to_matrix(axis_angle, translation):
@@ -161,11 +196,12 @@ def pose_to_matrix(axis_angle, translation):
 
     Built on the inputs' device without host copies (CUDA graphs capture it).
     """
+    xp = array_namespace(axis_angle)
     b = axis_angle.shape[0]
-    top = torch.cat([axis_angle_to_matrix(axis_angle), translation.view(b, 3, 1)], dim=2)
-    bottom = torch.cat([torch.zeros_like(translation), torch.ones_like(translation[:, :1])],
-                       dim=1).view(b, 1, 4)
-    return torch.cat([top, bottom], dim=1)
+    top = xp.concat([axis_angle_to_matrix(axis_angle), translation.reshape(b, 3, 1)], axis=2)
+    bottom = xp.concat([xp.zeros_like(translation), xp.ones_like(translation[:, :1])],
+                       axis=1).reshape(b, 1, 4)
+    return xp.concat([top, bottom], axis=1)
 
 
 def motion_to_transform(motion, inverted=False):
@@ -174,19 +210,25 @@ def motion_to_transform(motion, inverted=False):
 
     The rotation maths runs in fp32 whatever precision produced ``motion`` (autocast off): an
     fp16 Rodrigues formula loses small rotations. ``inverted`` returns the inverse transforms.
+    Numpy motions give numpy transforms.
     """
-    with torch.autocast(motion.device.type, enabled=False):
-        motion = motion.float()
+    xp = array_namespace(motion)
+    if xp is np:
+        full_precision, motion = contextlib.nullcontext(), motion.astype(np.float32)
+    else:
+        full_precision, motion = xp.autocast(motion.device.type, enabled=False), motion.float()
+    with full_precision:
         transform = pose_to_matrix(motion[:, :3], motion[:, 3:])
         return invert_pose(transform) if inverted else transform
 
 
 def invert_pose(t_a_b):
     """Closed-form inverse of rigid transforms B x 4 x 4: returns T_b_a."""
-    rot_t = t_a_b[:, :3, :3].transpose(1, 2)
+    xp = array_namespace(t_a_b)
+    rot_t = t_a_b[:, :3, :3].mT
     trans = -rot_t @ t_a_b[:, :3, 3:]
-    top = torch.cat([rot_t, trans], dim=2)
-    return torch.cat([top, t_a_b[:, 3:, :]], dim=1)
+    top = xp.concat([rot_t, trans], axis=2)
+    return xp.concat([top, t_a_b[:, 3:, :]], axis=1)
 
 
 def pixels_to_grid(pixels, height, width):
@@ -233,6 +275,7 @@ def sample(source, pixels, mode='bilinear'):
 
     Bilinear by default, border padding; coordinates are in the source's pixel frame.
     """
+    import torch.nn.functional as F
     grid = pixels_to_grid(pixels, *source.shape[-2:])
     return F.grid_sample(source, grid, mode=mode, padding_mode='border',
                          align_corners=ALIGN_CORNERS)
@@ -246,6 +289,7 @@ def warp(source, depth_target, t_source_target, k_pix):
 
 def resize(tensor, height, width, mode='bilinear'):
     """Resize B x C x h x w to B x C x H x W with the package's ``align_corners`` choice."""
+    import torch.nn.functional as F
     if mode == 'nearest':
         return F.interpolate(tensor, size=(height, width), mode='nearest')
     return F.interpolate(tensor, size=(height, width), mode=mode, align_corners=ALIGN_CORNERS)

@@ -2,11 +2,13 @@
 
 import math
 
-from defeat_ros.geometry import (axis_angle_to_matrix, backproject, correspondences, invert_pose,
-                                 matrix_to_axis_angle, motion_to_transform, normalise_intrinsics,
-                                 pixel_grid, pose_to_matrix, project, resize, sample,
-                                 scale_intrinsics, skew, transform_points, warp)
+from defeat_ros.geometry import (axis_angle_to_matrix, backproject, correspondences,
+                                 intrinsics_array, invert_pose, matrix_to_axis_angle,
+                                 motion_to_transform, normalise_intrinsics, pixel_grid,
+                                 pose_to_matrix, project, resize, sample, scale_intrinsics, skew,
+                                 transform_points, warp)
 from defeat_ros.losses import PhotometricError
+import numpy as np
 import pytest
 import torch
 
@@ -172,3 +174,25 @@ def test_points_behind_the_source_camera_are_invalid():
     backwards = pose_to_matrix(torch.zeros(1, 3), torch.tensor([[0.0, 0.0, -5.0]]))
     _, valid = correspondences(torch.full((1, 1, 24, 32), 3.0), backwards, k)
     assert not valid.any()
+
+
+def test_numpy_arrays_take_the_same_maths_as_tensors():
+    """The camera step runs the geometry on numpy arrays: same results, numpy out."""
+    motion = torch.cat([random_axis_angle(16, seed=1), torch.randn(16, 3).double()], dim=1)
+    for inverted in (False, True):
+        as_array = motion_to_transform(motion.numpy(), inverted)
+        assert isinstance(as_array, np.ndarray) and as_array.dtype == np.float32
+        np.testing.assert_allclose(as_array, motion_to_transform(motion, inverted), atol=1e-6)
+    rotations = axis_angle_to_matrix(random_axis_angle(16, seed=2))
+    np.testing.assert_allclose(matrix_to_axis_angle(rotations.numpy()),
+                               matrix_to_axis_angle(rotations), atol=1e-12)
+    k_norm = intrinsics_array(50.0, 52.0, 15.5, 11.5, 32, 24)
+    np.testing.assert_array_equal(k_norm, normalise_intrinsics(50.0, 52.0, 15.5, 11.5, 32, 24))
+    k_pix = scale_intrinsics(k_norm, 24, 32)
+    np.testing.assert_allclose(k_pix, scale_intrinsics(torch.from_numpy(k_norm), 24, 32))
+    depth = np.random.default_rng(0).uniform(1.0, 9.0, (2, 1, 24, 32)).astype(np.float32)
+    points = backproject(depth, np.stack([k_pix, k_pix]))
+    assert isinstance(points, np.ndarray) and points.dtype == np.float32
+    np.testing.assert_allclose(points, backproject(torch.from_numpy(depth),
+                                                   torch.from_numpy(k_pix).expand(2, 3, 3)),
+                               rtol=1e-5, atol=1e-6)

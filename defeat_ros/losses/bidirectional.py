@@ -22,7 +22,7 @@ from torch import nn
 def camera_flow(pixels):
     """Rigid flow B x 2 x H x W from each pixel centre to its correspondence ``pixels``."""
     h, w = pixels.shape[-2:]
-    return pixels - pixel_grid(h, w, pixels.device, pixels.dtype)[:2].view(1, 2, h, w)
+    return pixels - pixel_grid(h, w, pixels)[:2].view(1, 2, h, w)
 
 
 def occlusion_mask(flow, backward_flow, alpha1=0.01, alpha2=0.5):
