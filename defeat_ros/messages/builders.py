@@ -20,7 +20,6 @@ from defeat_ros.geometry import backproject, matrix_to_quaternion, pixel_intrins
 from defeat_ros.messages.image_encoding import encode_jpeg
 from defeat_ros.messages.typestore import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, msg, ODOMETRY
 import numpy as np
-import torch
 
 
 def image_msg(rgb, hdr):
@@ -156,9 +155,8 @@ def point_cloud_msg(depth, k_pix, rgb, stride, hdr):
     if rgb.shape[:2] != depth.shape:
         raise ValueError(f'colours {rgb.shape[:2]} and depth {depth.shape} differ in size')
     depth = np.where(np.isfinite(depth) & (depth > 0), depth, np.float32(np.nan))
-    points = backproject(torch.from_numpy(depth)[None, None],
-                         torch.as_tensor(k_pix, dtype=torch.float32)[None])[0]
-    points = points[:, ::stride, ::stride].permute(1, 2, 0).numpy()
+    points = backproject(depth[None, None], np.asarray(k_pix, dtype=np.float32)[None])[0]
+    points = points[:, ::stride, ::stride].transpose(1, 2, 0)
     height, width = points.shape[:2]
     cloud = np.empty((height, width), dtype=POINT_DTYPE)
     cloud['x'], cloud['y'], cloud['z'] = points[..., 0], points[..., 1], points[..., 2]

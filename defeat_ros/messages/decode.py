@@ -23,11 +23,10 @@ A CompressedImage is compressed depth when its ``format`` says so (:func:`is_com
 import math
 
 import cv2
-from defeat_ros.geometry import normalise_intrinsics
+from defeat_ros.geometry import intrinsics_array
 from defeat_ros.messages.image_encoding import to_rgb, unpack_pixels, UnsupportedEncoding
 from defeat_ros.messages.typestore import ODOMETRY, TWIST_STAMPED, TWIST_WITH_COVARIANCE_STAMPED
 import numpy as np
-import torch
 
 IMREAD_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
 """How compressed images are read: 8-bit BGR, pixels as stored (no EXIF rotation)."""
@@ -145,7 +144,7 @@ def depth_to_metres(message):
 
 def camera_info_intrinsics(message, height, width):
     """
-    Return normalised intrinsics (3 x 3 tensor, corner convention) from a sensor_msgs/CameraInfo.
+    Return normalised intrinsics (3 x 3 float32 array, corner convention) of a CameraInfo.
 
     The projection matrix P is used (the intrinsics of the rectified image, which the node
     assumes it receives); K when P is unset. Pixel intrinsics are normalised by the info's own
@@ -165,8 +164,7 @@ def camera_info_intrinsics(message, height, width):
                          'lengths): is the camera calibrated?')
     info_width = int(message.width) or width
     info_height = int(message.height) or height
-    return normalise_intrinsics(float(fx), float(fy), float(cx), float(cy), info_width,
-                                info_height)
+    return intrinsics_array(float(fx), float(fy), float(cx), float(cy), info_width, info_height)
 
 
 def twist_speed(message):
@@ -182,5 +180,5 @@ def twist_speed(message):
 
 
 def parameter_intrinsics(fx, fy, cx, cy):
-    """Return normalised intrinsics (3 x 3 tensor) from normalised parameter values."""
-    return torch.tensor([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]], dtype=torch.float32)
+    """Return normalised intrinsics (3 x 3 float32 array) from normalised parameter values."""
+    return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]], dtype=np.float32)

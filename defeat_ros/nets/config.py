@@ -1,10 +1,22 @@
-"""ModelConfig: everything needed to rebuild a DeFeatNet, stored as a model's config.json."""
+"""
+ModelConfig: everything needed to rebuild a DeFeatNet, stored as a model's config.json.
+
+Free of torch, so that the runtime reads a model's configuration without importing it.
+"""
 
 from dataclasses import dataclass, field
 
-from defeat_ros.nets.pretext import PRETEXTS
-from defeat_ros.nets.skip_decoder import DECODERS
 from defeat_ros.typed_config import TypedConfig
+
+PRETEXTS = ('none', 'reconstruction', 'colourisation', 'both')
+"""Choices of ModelConfig.pretext."""
+
+DECODERS = ('monodepth', 'fast')
+"""
+Decoder styles (ModelConfig.decoder): 'monodepth', reflection-padded 3x3 convolutions with ELU
+(Monodepth2, DeFeat-Net: no border artefacts); 'fast', zero padding and ReLU, which inference
+runtimes fuse into the convolution (no separate padding and activation passes over every map,
+and int8 convolutions stay in int8 between layers)."""
 
 TRANSLATION_SCALINGS = ('none', 'mean_inverse_depth')
 """Choices of ModelConfig.translation_scaling."""
@@ -45,7 +57,7 @@ class ModelConfig(TypedConfig):
     of its encoder's work; height and width must then be multiples of 64)."""
     decoder: str = 'monodepth'
     """
-    Style of every skip decoder (one of ``nets.skip_decoder.DECODERS``): 'monodepth',
+    Style of every skip decoder (one of ``DECODERS``): 'monodepth',
     reflection padding and ELU (Monodepth2, DeFeat-Net); 'fast', zero padding and ReLU, which
     ONNX Runtime and TensorRT fuse into the convolutions (see docs/deployment.md)."""
     min_depth: float = 0.1
@@ -152,3 +164,12 @@ class ModelConfig(TypedConfig):
                              'frame at full resolution)')
         if self.feature_dims < 1:
             raise ValueError(f'feature_dims must be positive, got {self.feature_dims}')
+
+
+def pose_inverted(config, source_is_earlier):
+    """
+    Whether a model with ``config`` feeds PoseNet (source, target) and inverts its motion.
+
+    :param source_is_earlier: the source frame comes before the target frame in time.
+    """
+    return config.pose_temporal_order and source_is_earlier

@@ -3,7 +3,7 @@
 from dataclasses import dataclass, fields, replace
 
 from defeat_ros.geometry import motion_to_transform
-from defeat_ros.nets.config import ModelConfig
+from defeat_ros.nets.config import ModelConfig, pose_inverted
 from defeat_ros.nets.depth_net import DepthNet, disparity_to_depth
 from defeat_ros.nets.feat_net import FeatNet
 from defeat_ros.nets.pose_net import PoseNet
@@ -194,12 +194,3 @@ class DeFeatNet(nn.Module):
                 out.source_disparities.append(self.depth_net.decode(encoded)[0])
                 out.source_encoder_features.append(encoded[0])
         return out
-
-
-def pose_inverted(config, source_is_earlier):
-    """
-    Whether a model with ``config`` feeds PoseNet (source, target) and inverts its motion.
-
-    :param source_is_earlier: the source frame comes before the target frame in time.
-    """
-    return config.pose_temporal_order and source_is_earlier

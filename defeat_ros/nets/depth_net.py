@@ -46,7 +46,7 @@ class DepthNet(nn.Module):
     :param pretext: ModelConfig.pretext: 'none', or the TripleDNet pretext task(s) whose
         decoder's maps join the depth decoder's skips.
     :param segmentation: add a segmentation decoder (NUM_CLASSES logits at full resolution).
-    :param decoder: style of the decoders, one of ``skip_decoder.DECODERS``.
+    :param decoder: style of the decoders, one of ``config.DECODERS``.
     """
 
     def __init__(self, num_layers=18, min_depth=0.1, max_depth=100.0, weights_path=None,

@@ -1,12 +1,13 @@
-"""Self-describing model directories: config.json + model.safetensors (never pickles)."""
+"""
+Self-describing model directories: config.json + model.safetensors (never pickles).
+
+Reading the configuration needs no torch; saving and loading weights import it when called.
+"""
 
 import json
 from pathlib import Path
 
 from defeat_ros.nets.config import ModelConfig
-from defeat_ros.nets.defeat_net import DeFeatNet
-from safetensors.torch import load_file, save
-import torch
 
 CONFIG_FILE = 'config.json'
 WEIGHTS_FILE = 'model.safetensors'
@@ -15,6 +16,7 @@ FORMAT = 'defeat_ros.model/1'
 
 def save_model(model, directory):
     """Write ``model`` (a DeFeatNet) to ``directory``; returns the directory as a Path."""
+    from safetensors.torch import save
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
@@ -42,6 +44,9 @@ def read_config(directory):
 
 def load_model(directory):
     """Rebuild the DeFeatNet of a model directory and load its weights (strict)."""
+    from defeat_ros.nets.defeat_net import DeFeatNet
+    from safetensors.torch import load_file
+    import torch
     config = read_config(directory)
     # Weights come from the directory itself; a pretrained encoder path must not be reloaded.
     config.pretrained_encoder = ''

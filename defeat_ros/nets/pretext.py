@@ -14,12 +14,10 @@ depth decoder concatenates them into its up-convolutions, so depth needs the tru
 heads) at inference too, and the depth loss trains the trunk through them.
 """
 
+from defeat_ros.nets.config import PRETEXTS
 from defeat_ros.nets.skip_decoder import conv3x3, SkipDecoder
 import torch
 from torch import nn
-
-PRETEXTS = ('none', 'reconstruction', 'colourisation', 'both')
-"""Choices of ModelConfig.pretext."""
 
 TASKS = {'none': (), 'reconstruction': ('reconstruction',),
          'colourisation': ('colourisation',), 'both': ('reconstruction', 'colourisation')}

@@ -1,17 +1,11 @@
 """U-Net style decoder with skip connections, shared by the depth and feature networks."""
 
+from defeat_ros.nets.config import DECODERS
 import torch
 from torch import nn
 import torch.nn.functional as F
 
 DECODER_CHANNELS = (16, 32, 64, 128, 256)
-
-DECODERS = ('monodepth', 'fast')
-"""
-Decoder styles (ModelConfig.decoder): 'monodepth', reflection-padded 3x3 convolutions with ELU
-(Monodepth2, DeFeat-Net: no border artefacts); 'fast', zero padding and ReLU, which inference
-runtimes fuse into the convolution (no separate padding and activation passes over every map,
-and int8 convolutions stay in int8 between layers)."""
 
 
 def conv3x3(in_channels, out_channels, style='monodepth'):
