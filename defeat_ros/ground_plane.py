@@ -16,9 +16,8 @@ Users: :mod:`defeat_ros.runtime.ground_scale` (metric scale at run time) and
 from dataclasses import dataclass
 import math
 
-from defeat_ros.geometry import backproject, scale_intrinsics
+from defeat_ros.geometry import array_namespace, backproject, scale_intrinsics
 import numpy as np
-import torch
 
 UP = np.array([0.0, -1.0, 0.0])
 """The expected ground normal in the optical frame (x right, y down, z forward)."""
@@ -40,13 +39,14 @@ def ground_region(depth, k_norm, rows=0.4):
     """
     Back-project the bottom ``rows`` fraction of a depth map: (points, valid).
 
-    Differentiable in ``depth``; the caller picks the valid points.
+    Differentiable in a ``depth`` tensor; the caller picks the valid points.
 
-    :param depth: H x W depth tensor.
-    :param k_norm: 3 x 3 intrinsics tensor normalised by image size (corner convention).
+    :param depth: H x W depth, numpy array or tensor.
+    :param k_norm: 3 x 3 intrinsics normalised by image size (corner convention), of the same
+        kind as ``depth``.
     :param rows: fraction of the image height, counted from the bottom, where the road is seen.
-    :return: points N x 3 in ``depth``'s dtype, N = W x the region's rows (row-major), and
-        valid N bool (finite, positive depth).
+    :return: points N x 3 in ``depth``'s kind and dtype, N = W x the region's rows
+        (row-major), and valid N bool (finite, positive depth).
     """
     if depth.ndim != 2:
         raise ValueError(f'expected an H x W depth map, got shape {tuple(depth.shape)}')
@@ -54,10 +54,12 @@ def ground_region(depth, k_norm, rows=0.4):
         raise ValueError(f'rows must be in (0, 1], got {rows}')
     height, width = depth.shape
     first = height - max(1, round(rows * height))
-    k_pix = scale_intrinsics(k_norm.to(depth), height, width)
+    xp = array_namespace(depth)
+    k_norm = np.asarray(k_norm, dtype=depth.dtype) if xp is np else k_norm.to(depth)
+    k_pix = scale_intrinsics(k_norm, height, width)
     points = backproject(depth[None, None], k_pix[None])[0, :, first:].reshape(3, -1).T
     region = depth[first:].reshape(-1)
-    return points, torch.isfinite(region) & (region > 0.0)
+    return points, xp.isfinite(region) & (region > 0.0)
 
 
 def ground_points(depth, k_norm, rows=0.4):
@@ -68,9 +70,13 @@ def ground_points(depth, k_norm, rows=0.4):
     :param k_norm: 3 x 3 intrinsics normalised by image size (corner convention).
     :param rows: fraction of the image height, counted from the bottom, where the road is seen.
     """
-    depth = torch.as_tensor(depth).detach().to('cpu', torch.float64)
-    points, valid = ground_region(depth, torch.as_tensor(k_norm, dtype=torch.float64), rows)
-    return points[valid].numpy()
+    if not isinstance(depth, np.ndarray):
+        depth = depth.detach().cpu().numpy()
+    if not isinstance(k_norm, np.ndarray):
+        k_norm = k_norm.detach().cpu().numpy()
+    depth, k_norm = depth.astype(np.float64), k_norm.astype(np.float64)
+    points, valid = ground_region(depth, k_norm, rows)
+    return points[valid]
 
 
 def within_band(points, normal, height, tolerance):

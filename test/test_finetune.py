@@ -15,7 +15,7 @@ from defeat_ros.messages.typestore import CAMERA_INFO, header, TYPESTORE
 from defeat_ros.nets import load_model
 from defeat_ros.nets.model_dir import CONFIG_FILE, read_config
 from defeat_ros.ros.depth_node import resolve_model
-from defeat_ros.runtime.export_graphs import GRAPHS
+from defeat_ros.runtime.graph_backend import GRAPHS
 from defeat_ros.runtime.onnx_export import check_onnx
 import numpy as np
 import onnxruntime

@@ -13,7 +13,8 @@ from dataclasses import replace
 import types
 
 from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
-from defeat_ros.runtime.export_graphs import graph_modules, GRAPHS, pose_from_motion
+from defeat_ros.runtime.export_graphs import graph_modules
+from defeat_ros.runtime.graph_backend import GRAPHS, pose_from_motion
 from defeat_ros.runtime.onnx_export import export_onnx
 from defeat_ros.runtime.onnxruntime_backend import make_session
 from defeat_ros.runtime.torch_backend import TorchBackend

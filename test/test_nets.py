@@ -200,7 +200,8 @@ def test_pose_scale_multiplies_the_pose_outputs():
 
 def test_mean_inverse_depth_translation_scaling_matches_training_and_export():
     """The reference's translation times the target's mean inverse depth, everywhere alike."""
-    from defeat_ros.runtime.export_graphs import pose_from_motion, PoseGraph
+    from defeat_ros.runtime.export_graphs import PoseGraph
+    from defeat_ros.runtime.graph_backend import pose_from_motion
     torch.manual_seed(0)
     plain = DeFeatNet(ModelConfig(height=64, width=96, encoder_width=16, feature_dims=4))
     scaled = DeFeatNet(replace(plain.config, translation_scaling='mean_inverse_depth'))

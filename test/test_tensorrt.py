@@ -22,7 +22,7 @@ from defeat_ros.runtime.engine_cache import (cached_engine, calibration_cache, d
                                              engine_dir, engine_file, engine_spec, EngineSpec,
                                              module_model, Platform, remove_other_calibrations,
                                              sidecar_file, store_engine, timing_cache_file)
-from defeat_ros.runtime.export_graphs import GRAPHS
+from defeat_ros.runtime.graph_backend import GRAPHS
 from defeat_ros.runtime.onnx_export import export_onnx, int8_path, onnx_path
 from defeat_ros.runtime.tensorrt_build import build_engine, CalibrationFeed, check_build_options
 from defeat_ros.runtime.tensorrt_engine import tensorrt_available, TensorRTBackend

@@ -37,7 +37,6 @@ from dataclasses import dataclass
 
 from defeat_ros.geometry import camera_to_base, matrix_to_axis_angle, mount_pose
 import numpy as np
-import torch
 
 LOST_VARIANCE = 1e6
 """Variance (m^2, rad^2) of a quantity the chain does not know."""
@@ -140,8 +139,8 @@ class OdometryChain:
         self.stamp_ns = stamp_ns
         rotation = step[:3, :3]
         linear = rotation.T @ step[:3, 3] / dt
-        axis_angle = matrix_to_axis_angle(torch.from_numpy(rotation.copy())[None])[0]
-        angular = axis_angle.numpy() / dt
+        axis_angle = matrix_to_axis_angle(rotation[None])[0]
+        angular = axis_angle / dt
         self.speeds = (float(np.linalg.norm(linear)), float(np.linalg.norm(angular)))
         translation_sigma = (STEP_TRANSLATION_FRACTION * np.linalg.norm(step[:3, 3])
                              + STEP_TRANSLATION_FLOOR)

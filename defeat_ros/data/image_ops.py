@@ -15,7 +15,6 @@ from pathlib import Path
 import cv2
 from defeat_ros.messages.decode import decode_compressed
 import numpy as np
-import torch
 
 KITTI_DEPTH_SCALE = 256.0
 """KITTI depth-benchmark PNGs store uint16 metres * 256, 0 meaning no depth."""
@@ -175,12 +174,15 @@ def resize_labels(labels, height, width):
     return cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST_EXACT)
 
 
+def rgb_array(image):
+    """Convert RGB uint8 H x W x 3 to a contiguous float32 array 3 x H x W in [0, 1]."""
+    return np.asarray(image).transpose(2, 0, 1).astype(np.float32, order='C') / np.float32(255)
+
+
 def rgb_tensor(image):
-    """Convert RGB uint8 H x W x 3 to a float32 tensor 3 x H x W in [0, 1]."""
-    image = np.ascontiguousarray(image)
-    if not image.flags.writeable:  # a view of a message buffer: torch wants its own copy
-        image = image.copy()
-    return torch.from_numpy(image).permute(2, 0, 1).float() / 255.0
+    """Convert RGB uint8 H x W x 3 to a float32 tensor 3 x H x W in [0, 1] (:func:`rgb_array`)."""
+    import torch
+    return torch.from_numpy(rgb_array(image))
 
 
 @dataclass
@@ -217,6 +219,7 @@ class Crop:
         :return: 3 x 3 normalised intrinsics of the crop (the corner convention makes a crop
             a pure shift of the principal point, in pixels, by the left and top margins).
         """
+        import torch
         new_width = width - self.left - self.right
         new_height = height - self.top - self.bottom
         k = k_norm.detach().to(torch.float64).clone()

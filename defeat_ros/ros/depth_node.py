@@ -77,7 +77,6 @@ from defeat_ros.ros.qos import qos_profile
 from defeat_ros.runtime.backends import device_description, leave_cpu_to_backend
 from defeat_ros.runtime.backends import resolve_device
 from defeat_ros.runtime.perception import Perception
-from defeat_ros.trainer.online import OnlineConfig, OnlineFinetuner
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import ParameterException
@@ -269,7 +268,13 @@ class DepthNode(LifecycleNode):
         self.perception = None
 
     def _start_online(self, config):
-        """Start online fine-tuning on a copy of the model (see online_finetune)."""
+        """
+        Start online fine-tuning on a copy of the model (see online_finetune).
+
+        Training imports torch, so only a node that fine-tunes imports it (here): a node running
+        ONNX Runtime or OpenVINO starts without it.
+        """
+        from defeat_ros.trainer.online import OnlineConfig, OnlineFinetuner
         device = resolve_device(config['device'])
         settings = OnlineConfig(
             checkpoint_dir=config['online_checkpoint_dir'], step_rate=config['online_step_rate'],

@@ -35,13 +35,12 @@ class BackendChoice:
         :param threads: ONNX Runtime threads (0: its default).
         """
         import onnxruntime
-        import torch
         from defeat_ros.runtime.backends import cpu_model
         weights = Path(model_dir) / WEIGHTS_FILE
         stat = weights.stat()
         identity = {'weights': [str(weights.resolve()), stat.st_size, stat.st_mtime_ns],
                     'cpu': cpu_model(), 'cores': os.cpu_count(), 'threads': threads,
-                    'torch': torch.__version__, 'onnxruntime': onnxruntime.__version__,
+                    'torch': installed_version('torch'), 'onnxruntime': onnxruntime.__version__,
                     'openvino': installed_version('openvino'), 'candidates': candidates}
         self.key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
         self.candidates = candidates

@@ -6,20 +6,32 @@ On the CPU the fastest backend is measured once per model and machine, then reme
 
 import importlib.util
 import logging
+import os
 import platform
+import sys
 import time
 
-import torch
+import numpy as np
 
 LOG = logging.getLogger(__name__)
 BACKENDS = ('auto', 'onnxruntime', 'openvino', 'pytorch', 'tensorrt')
+NVIDIA_DRIVER_FILES = ('/proc/driver/nvidia', '/dev/nvidiactl', '/dev/nvhost-ctrl-gpu')
+"""Files an NVIDIA driver makes: its /proc entry and control devices (desktop and Jetson)."""
 
 
 def resolve_device(device):
-    """Return ``device`` with 'auto' replaced by 'cuda' when a GPU is visible, else 'cpu'."""
-    if device == 'auto':
-        return 'cuda' if torch.cuda.is_available() else 'cpu'
-    return device
+    """
+    Return ``device`` with 'auto' replaced by 'cuda' when a GPU is visible, else 'cpu'.
+
+    Without an NVIDIA driver (none of :data:`NVIDIA_DRIVER_FILES`) 'auto' is 'cpu' without
+    importing torch, which a CPU process running ONNX Runtime or OpenVINO does not need.
+    """
+    if device != 'auto':
+        return device
+    if not any(os.path.exists(path) for path in NVIDIA_DRIVER_FILES):
+        return 'cpu'
+    import torch
+    return 'cuda' if torch.cuda.is_available() else 'cpu'
 
 
 def leave_cpu_to_backend(backend):
@@ -29,9 +41,11 @@ def leave_cpu_to_backend(backend):
     With ONNX Runtime or TensorRT, PyTorch only does small pre- and post-processing, and its
     thread pool (busy-waiting after every operation) competes with the inference threads: on a
     2-core CPU a node's inference took 2 to 3 times as long as with one PyTorch thread. For a
-    process that runs one Perception (the node, a benchmark), not a library default.
+    process that runs one Perception (the node, a benchmark), not a library default. A process
+    that has not imported torch is left as it is (torch is not imported for it).
     """
-    if not backend.name.startswith('pytorch-cpu'):
+    torch = sys.modules.get('torch')
+    if torch is not None and not backend.name.startswith('pytorch-cpu'):
         torch.set_num_threads(1)
 
 
@@ -41,7 +55,10 @@ def device_description(backend):
 
     For diagnostics' ``hardware_id``: the device, not the software that drives it.
     """
-    device = torch.device(getattr(backend, 'device', 'cpu'))
+    if not str(getattr(backend, 'device', 'cpu')).startswith('cuda'):
+        return cpu_model()
+    import torch
+    device = torch.device(backend.device)
     if device.type == 'cuda':
         index = device.index if device.index is not None else torch.cuda.current_device()
         return f'{torch.cuda.get_device_name(index)} (cuda:{index})'
@@ -172,7 +189,8 @@ def cpu_has_bf16():
 
 def time_step(backend, repeats=3):
     """Seconds per camera step (depth, features and pose) after two warm-up steps."""
-    image = torch.rand(1, 3, backend.config.height, backend.config.width)
+    image = np.random.default_rng(0).random((1, 3, backend.config.height, backend.config.width),
+                                            dtype=np.float32)
     for _ in range(2):
         backend.step(image, image, features=True)
     start = time.perf_counter()

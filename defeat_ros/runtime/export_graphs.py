@@ -7,19 +7,15 @@ The three exported graphs: networks wrapped so that their outputs need no post-p
   are wanted too: a shared encoder (ModelConfig.shared_encoder) runs once, and the runtime
   schedules both decoders together.
 * ``PoseGraph``: (previous, current) images -> motion 1 x 6, PoseNet's axis-angle (rad) and
-  translation (m). :func:`pose_from_motion` composes it, in fp32 outside the graph, into
+  translation (m). :func:`~defeat_ros.runtime.graph_backend.pose_from_motion` composes it, in
+  fp32 outside the graph, into
   T_previous_current 1 x 4 x 4, the current camera's pose in the previous camera's frame (maps
   current-frame points to the previous frame), so odometry chains as
   T_odom_current = T_odom_previous @ T_previous_current. Keeping the rotation maths out of the
   graph keeps it out of fp16 engines and int8 quantisation, where small rotations are lost.
 """
 
-from defeat_ros.geometry import motion_to_transform
-from defeat_ros.nets.defeat_net import pose_inverted
 from torch import nn
-
-GRAPHS = ('depth', 'features', 'depth_features', 'pose')
-"""Names of the exported graphs, also their ONNX file stems."""
 
 
 class DepthGraph(nn.Module):
@@ -66,20 +62,9 @@ class PoseGraph(nn.Module):
         self.model = model
 
     def forward(self, previous, current):
-        """Images 1 x 3 x H x W each -> motion 1 x 6 (see :func:`pose_from_motion`)."""
+        """Images 1 x 3 x H x W each -> motion 1 x 6 (see ``graph_backend.pose_from_motion``)."""
         # The current frame is the target and the previous one its earlier source.
         return self.model.relative_motion(current, previous, source_is_earlier=True)[0]
-
-
-def pose_from_motion(motion, config):
-    """
-    Compose the pose graph's output into T_previous_current.
-
-    :param motion: 1 x 6 (or B x 6), the pose graph's output, any float dtype and device.
-    :param config: the model's ModelConfig (whether its PoseNet's motion is inverted).
-    :return: T_previous_current 1 x 4 x 4, float32, on the motion's device.
-    """
-    return motion_to_transform(motion, pose_inverted(config, source_is_earlier=True))
 
 
 def graph_modules(model):

@@ -12,11 +12,9 @@ import logging
 from pathlib import Path
 import warnings
 
-from defeat_ros.nets import load_model
 from defeat_ros.nets.model_dir import WEIGHTS_FILE
 from defeat_ros.runtime.derived_files import derived_dir
-from defeat_ros.runtime.export_graphs import graph_modules, GRAPHS
-import torch
+from defeat_ros.runtime.graph_backend import GRAPHS
 
 LOG = logging.getLogger(__name__)
 OPSET = 17
@@ -98,7 +96,10 @@ def export_onnx(model_dir, graphs=GRAPHS, opset=OPSET, precision='fp32'):
     engines and int8 calibration want). Each file is verified by :func:`check_onnx`.
     Returns {graph: path}.
     """
+    from defeat_ros.nets import load_model
+    from defeat_ros.runtime.export_graphs import graph_modules
     import onnx
+    import torch
     if precision not in EXPORT_PRECISIONS:
         raise ValueError(f'precision must be one of {EXPORT_PRECISIONS}, got {precision!r}')
     dtype = {'fp32': torch.float32, 'fp16': torch.float16}[precision]

@@ -1,11 +1,10 @@
 """ONNX Runtime backend: the default on machines without a GPU."""
 
 from defeat_ros.nets.model_dir import read_config
-from defeat_ros.runtime.graph_backend import GraphBackend
+from defeat_ros.runtime.graph_backend import GraphBackend, numpy_inputs
 from defeat_ros.runtime.onnx_export import ensure_onnx, INPUT_NAMES, open_int8, OUTPUT_NAMES
 from defeat_ros.runtime.shapes import check_image
 import onnxruntime as ort
-import torch
 
 
 def make_session(path, threads=0):
@@ -63,11 +62,9 @@ class OnnxRuntimeBackend(GraphBackend):
         self.name = ('onnxruntime' if precision == 'fp32' else 'onnxruntime-int8') + (
             '-concurrent' if concurrent_pose else '')
 
-    def run(self, graph, *images):
-        """Run ``graph`` on 1 x 3 x H x W images; returns its outputs as a tuple of tensors."""
-        feeds = {}
-        for name, image in zip(INPUT_NAMES[graph], images):
+    def run_graph(self, graph, *images):
+        """Run ``graph`` on 1 x 3 x H x W images; its outputs as float32 numpy arrays, a tuple."""
+        for image in images:
             check_image(image, self.config)
-            feeds[name] = image.detach().float().cpu().contiguous().numpy()
-        return tuple(torch.from_numpy(output)
-                     for output in self.sessions[graph].run(OUTPUT_NAMES[graph], feeds))
+        feeds = dict(zip(INPUT_NAMES[graph], numpy_inputs(images)))
+        return tuple(self.sessions[graph].run(OUTPUT_NAMES[graph], feeds))

@@ -30,10 +30,9 @@ import logging
 
 from defeat_ros.nets.model_dir import read_config
 from defeat_ros.runtime.derived_files import derived_dir
-from defeat_ros.runtime.graph_backend import GraphBackend
+from defeat_ros.runtime.graph_backend import GraphBackend, numpy_inputs
 from defeat_ros.runtime.onnx_export import ensure_onnx, INPUT_NAMES, open_int8, OUTPUT_NAMES
 from defeat_ros.runtime.shapes import check_image
-import torch
 
 LOG = logging.getLogger(__name__)
 CACHE_DIR = 'openvino_cache'
@@ -105,7 +104,7 @@ class OpenVinoBackend(GraphBackend):
     Depth, features and pose from the model's ONNX files, compiled by OpenVINO for the CPU.
 
     Inputs are 1 x 3 x H x W float images in [0, 1] at the model's resolution; outputs are
-    float32 CPU tensors.
+    float32 numpy arrays (tensors for tensor inputs, :class:`GraphBackend`).
     """
 
     def __init__(self, model_dir, threads=0, precision='fp32'):
@@ -132,16 +131,14 @@ class OpenVinoBackend(GraphBackend):
             self.requests[graph] = (compiled, compiled.create_infer_request())
         self.name = f'openvino-{precision}'
 
-    def run(self, graph, *images):
-        """Run ``graph`` on 1 x 3 x H x W images; returns its outputs as a tuple of tensors."""
-        feeds = {}
-        for name, image in zip(INPUT_NAMES[graph], images):
+    def run_graph(self, graph, *images):
+        """Run ``graph`` on 1 x 3 x H x W images; its outputs as float32 numpy arrays, a tuple."""
+        for image in images:
             check_image(image, self.config)
-            feeds[name] = image.detach().float().cpu().contiguous().numpy()
+        feeds = dict(zip(INPUT_NAMES[graph], numpy_inputs(images)))
         compiled, request = self.requests[graph]
         results = request.infer(feeds)  # copies the outputs out of the request's buffers
-        return tuple(torch.from_numpy(results[compiled.output(name)])
-                     for name in OUTPUT_NAMES[graph])
+        return tuple(results[compiled.output(name)] for name in OUTPUT_NAMES[graph])
 
 
 def compile_cache(folder):

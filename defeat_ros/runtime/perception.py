@@ -18,14 +18,13 @@ from dataclasses import dataclass
 import time
 
 import cv2
-from defeat_ros.data.image_ops import resize_rgb, rgb_tensor
+from defeat_ros.data.image_ops import resize_rgb, rgb_array
 from defeat_ros.geometry import scale_intrinsics
 from defeat_ros.messages.image_encoding import to_rgb
 from defeat_ros.nets.model_dir import read_config
 from defeat_ros.runtime.backends import make_backend
 from defeat_ros.runtime.ground_scale import GroundScale
 import numpy as np
-import torch
 
 SCALE_MODES = ('model', 'camera_height')
 """Where metric scale comes from: the trained model, or the camera's mounting height."""
@@ -48,8 +47,8 @@ class PerceptionResult:
     """Factor applied to the network's depth and pose translation (1 in 'model' mode)."""
     scale_confidence: float = None
     """Inlier ratio of this frame's ground plane, 0 without one ('camera_height' mode only)."""
-    frame: torch.Tensor = None
-    """The network input: 1 x 3 x h x w float in [0, 1] at the model's resolution."""
+    frame: np.ndarray = None
+    """The network input: 1 x 3 x h x w float32 in [0, 1] at the model's resolution."""
 
 
 class Perception:
@@ -128,9 +127,9 @@ class Perception:
         return self.config.height, self.config.width
 
     def preprocess(self, image, encoding='rgb8'):
-        """H x W (x C) uint8 in ``encoding`` -> 1 x 3 x h x w float tensor at the model size."""
+        """H x W (x C) uint8 in ``encoding`` -> 1 x 3 x h x w float32 array at the model size."""
         rgb = resize_rgb(to_rgb(image, encoding), self.config.height, self.config.width)
-        return rgb_tensor(rgb).unsqueeze(0).contiguous()
+        return rgb_array(rgb)[None]
 
     def __call__(self, image, encoding='rgb8', features=True, pose=True,
                  output_size=None, k_norm=None, features_size='output'):
@@ -164,7 +163,7 @@ class Perception:
                 features_size = output_size
             result.features = resize_map(feature_maps, features_size, cv2.INTER_LINEAR)
         if transform is not None:
-            result.transform = transform[0].double().cpu().numpy()
+            result.transform = np.array(transform[0], dtype=np.float64)
             result.transform[:3, 3] *= scale
         self.previous = frame if pose else None
         result.seconds = time.perf_counter() - start
@@ -173,13 +172,12 @@ class Perception:
     def intrinsics(self, k_norm, output_size=None):
         """Scale normalised intrinsics to the outputs' pixel size: a 3 x 3 array."""
         height, width = output_size or self.size
-        return scale_intrinsics(torch.as_tensor(k_norm, dtype=torch.float32), height,
-                                width).numpy()
+        return scale_intrinsics(np.asarray(k_norm, dtype=np.float32), height, width)
 
 
-def resize_map(tensor, output_size, interpolation):
-    """1 x C x h x w tensor -> C x H x W float32 array at ``output_size`` (or unchanged)."""
-    array = tensor[0].detach().float().cpu().numpy()
+def resize_map(maps, output_size, interpolation):
+    """1 x C x h x w array -> C x H x W float32 array at ``output_size`` (or unchanged)."""
+    array = np.asarray(maps[0], dtype=np.float32)
     if output_size is None or tuple(output_size) == array.shape[1:]:
         return array
     height, width = output_size

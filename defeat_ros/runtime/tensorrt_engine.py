@@ -23,8 +23,7 @@ from defeat_ros.runtime.engine_cache import (cached_engine, calibration_cache, d
                                              engine_spec, module_model, Platform,
                                              remove_other_calibrations, store_engine,
                                              timing_cache_file)
-from defeat_ros.runtime.export_graphs import GRAPHS
-from defeat_ros.runtime.graph_backend import GraphBackend
+from defeat_ros.runtime.graph_backend import GraphBackend, GRAPHS
 from defeat_ros.runtime.onnx_export import (check_onnx, ensure_onnx, file_digest, INPUT_NAMES,
                                             int8_path, OUTPUT_NAMES)
 from defeat_ros.runtime.shapes import check_image
@@ -252,13 +251,14 @@ class TensorRTBackend(GraphBackend):
             quantise_onnx(self.model_dir, frames, graphs=(graph,), int8_format='tensorrt')
         return path, {'digest': wanted}
 
-    def run(self, graph, *images):
-        """Run ``graph`` on 1 x 3 x H x W images; its outputs come back as float32, a tuple."""
+    def run_graph(self, graph, *images):
+        """Run ``graph`` on 1 x 3 x H x W arrays or tensors: float32 tensors, a tuple."""
         runner = self.engines[graph]
         inputs = {}
         for name, image in zip(INPUT_NAMES[graph], images):
             check_image(image, self.config)
-            inputs[name] = image.to(device=self.device, dtype=runner.inputs[name][1])
+            inputs[name] = torch.as_tensor(image).to(device=self.device,
+                                                     dtype=runner.inputs[name][1])
         with torch.cuda.device(self.device):
             outputs = runner(inputs)
         return tuple(outputs[name].float() for name in OUTPUT_NAMES[graph])

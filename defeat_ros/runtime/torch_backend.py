@@ -57,12 +57,13 @@ class TorchBackend(GraphBackend):
         return torch.autocast(self.device.type, dtype=dtype)
 
     @torch.inference_mode()
-    def run(self, graph, *images):
-        """Run ``graph`` on 1 x 3 x H x W images; its outputs come back as float32, a tuple."""
+    def run_graph(self, graph, *images):
+        """Run ``graph`` on 1 x 3 x H x W arrays or tensors: float32 tensors, a tuple."""
         inputs = []
         for image in images:
             check_image(image, self.config)
-            inputs.append(image.to(self.device).contiguous(memory_format=self.memory_format))
+            inputs.append(torch.as_tensor(image).to(self.device).contiguous(
+                memory_format=self.memory_format))
         if self.captured is not None:
             return self.replay(graph, inputs)
         return self.forward(graph, inputs)

@@ -149,12 +149,13 @@ class OnlineFinetuner:
         """
         Offer the next frame of the stream.
 
-        :param frame: 1 x 3 x h x w float in [0, 1] at the model's resolution.
+        :param frame: 1 x 3 x h x w float in [0, 1] at the model's resolution (array or tensor).
         :param k_norm: 3 x 3 normalised intrinsics of the frame.
         :param stamp: capture time in seconds (NaN: unknown).
         :param speed: the vehicle's speed at that time in m/s (NaN: unknown).
         :raises ValueError: for non-finite intrinsics (nothing is added).
         """
+        frame = torch.as_tensor(frame)
         k_norm = torch.as_tensor(k_norm, dtype=torch.float32)
         if not torch.isfinite(k_norm).all():
             raise ValueError(f'non-finite intrinsics {k_norm.tolist()}')
