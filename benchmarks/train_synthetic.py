@@ -88,11 +88,13 @@ def config(out, steps, loss, model=None, batch=None, amp=None):
     """
     Return the shipped model's TrainConfig with ``loss``, ``model`` and ``amp`` overrides.
 
+    The variants compare self-supervised training: the recipe's depth supervision is off
+    unless ``loss`` turns it on (the depth_supervised variant, the shipped model's recipe).
     ``amp`` None keeps the recipe's; True is bf16 on the CPU, fp16 on CUDA.
     """
     recipe = TrainConfig.from_yaml(RECIPE).to_dict()
     recipe['model'].update(model or {})
-    recipe['loss'].update(loss)
+    recipe['loss'].update({'depth_supervision_weight': 0.0, **loss})
     recipe['data']['batch_size'] = batch or recipe['data']['batch_size']
     recipe['optim']['amp'] = recipe['optim']['amp'] if amp is None else amp
     recipe.update(max_steps=steps, log_every=max(steps // 5, 1), out=out)
