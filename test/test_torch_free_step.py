@@ -7,6 +7,20 @@ from defeat_ros.runtime.onnx_export import export_onnx
 
 STEP = """
 import sys
+import traceback
+
+
+class ImportWitness:
+    \"\"\"Notes where torch is first imported from (and lets the import go on).\"\"\"
+
+    stack = ''
+
+    def find_spec(self, name, path=None, target=None):
+        if name == 'torch' and not ImportWitness.stack:
+            ImportWitness.stack = ''.join(traceback.format_stack())
+
+
+sys.meta_path.insert(0, ImportWitness())
 import defeat_ros.ros.depth_node  # noqa: F401, the node module itself
 from defeat_ros.camera.camera_info_cache import CameraInfoCache
 from defeat_ros.camera.frame_step import FrameStep
@@ -25,7 +39,8 @@ for stamp in (1.0, 1.1):
     image = rng.integers(0, 256, (48, 80, 3), dtype=np.uint8)
     outputs = step(image_msg(image, header(int(stamp * 1e9), 'cam')))
 print(sorted(outputs.messages), outputs.estimate.tracking)
-print('torch imported' if 'torch' in sys.modules else 'torch not imported')
+print('torch imported from:' + ImportWitness.stack if 'torch' in sys.modules
+      else 'torch not imported')
 """
 
 
