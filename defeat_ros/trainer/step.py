@@ -13,17 +13,20 @@ DEFAULT_OFFSETS = (-1, 1)
 
 def recorded_objective(model_config):
     """
-    Return the source offsets and the LossConfig a model was trained with.
+    Return the source offsets and the LossConfig a model was trained with, for fine-tuning.
 
     They come from the ``train_config`` its provenance records (the Trainer writes it into
     every checkpoint); a model without one gets :data:`DEFAULT_OFFSETS` and the default loss.
+    Fine-tuning is self-supervised: a recorded depth supervision is not carried over (a bag's
+    depth topic only measures the result).
 
     :param model_config: the ModelConfig of a model directory (``read_config``).
     :return: (list of S int offsets relative to the target, LossConfig).
     """
     recorded = model_config.provenance.get('train_config', {})
     offsets = list(recorded.get('data', {}).get('offsets', DEFAULT_OFFSETS))
-    return offsets, LossConfig.from_dict(recorded.get('loss', {}))
+    return offsets, LossConfig.from_dict({**recorded.get('loss', {}),
+                                          'depth_supervision_weight': 0.0})
 
 
 @dataclass
