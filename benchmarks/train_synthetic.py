@@ -88,8 +88,8 @@ def config(out, steps, loss, model=None, batch=None, amp=None):
     """
     Return the shipped model's TrainConfig with ``loss``, ``model`` and ``amp`` overrides.
 
-    The variants compare self-supervised training: the recipe's depth supervision is off
-    unless ``loss`` turns it on (the depth_supervised variant, the shipped model's recipe).
+    The variants compare self-supervised training: depth supervision is off unless ``loss``
+    turns it on (the depth_supervised variant).
     ``amp`` None keeps the recipe's; True is bf16 on the CPU, fp16 on CUDA.
     """
     recipe = TrainConfig.from_yaml(RECIPE).to_dict()
