@@ -155,6 +155,6 @@ def test_three_training_steps_with_the_camera_height_loss(tmp_path):
                (tmp_path / 'run' / 'logs' / 'scalars.jsonl').read_text().splitlines()]
     heights = [r['camera_height'] for r in records if 'camera_height' in r]
     assert len(heights) == 3 and all(math.isfinite(h) for h in heights)
-    assert max(heights) > 0.1  # a plane was found: the default model's road is far too near
+    assert min(heights) > 0  # 0: no image of the batch showed a plane
     assert all(math.isfinite(r['total']) for r in records if 'total' in r)
     assert load_model(result).config.metric_scale == 'camera_height'

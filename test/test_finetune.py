@@ -30,7 +30,7 @@ STANDING = list(range(10)) + [9] * 4 + list(range(10, FRAMES))
 STATIC_TARGETS = 5
 """Targets with an identical neighbour: the five copies of frame 9."""
 DEPTH_TOPIC = '/camera/depth/ground_truth'
-STEPS, LEARNING_RATE = 40, 2e-4
+STEPS, LEARNING_RATE = 40, 5e-5
 
 
 def standing_drive(seed=11):
@@ -66,19 +66,20 @@ def provenance(model_dir):
     return json.loads((model_dir / CONFIG_FILE).read_text())['model']['provenance']
 
 
-def test_finetuning_lowers_the_held_out_loss_and_abs_rel(finetuned):
+def test_finetuning_keeps_a_good_model_good(finetuned):
     """
-    On frames never trained on (the end of the drive) both the loss and depth get better.
+    On frames never trained on (the end of the drive) depth stays as good as it was.
 
-    The drive is 8 s long: on a 4 s one the held-out loss rose by about 12 % while AbsRel
-    fell, because the global scale of depth against PoseNet's translation drifts by about
-    10 % from step to step when the training part is that short, which the photometric loss
-    feels and median-scaled AbsRel does not.
+    The default model learnt depth from the synthetic world's exact depth; self-supervised
+    fine-tuning alone pulls it towards what the photometric loss prefers: on this drive,
+    without replay, held-out AbsRel rose from 0.136 to 0.165 (0.187 at a learning rate of 2e-4)
+    while the held-out loss fell. Replaying the source's own training data keeps it.
     """
     record = provenance(finetuned)
     before, after = record['before'], record['after']
-    assert after['loss'] < before['loss']
-    assert after['abs_rel'] < before['abs_rel'] and after['a1'] > before['a1']
+    assert record['replayed_samples'] > 0
+    assert after['abs_rel'] < before['abs_rel'] + 0.01 and after['a1'] > before['a1'] - 0.01
+    assert after['metric_abs_rel'] < before['metric_abs_rel'] + 0.01
     assert record['held_out_samples'] == 19  # the windows inside the last 21 of 84 frames
 
 

@@ -6,8 +6,9 @@ from defeat_ros.apps.cli import main
 from defeat_ros.data.sequence_bag import write_bag
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.data.wheel_speed import WheelOdometryConfig
-from defeat_ros.nets import load_model
+from defeat_ros.nets import load_model, save_model
 from defeat_ros.nets.model_dir import read_config
+from defeat_ros.nets.rescale import rescale_model
 from defeat_ros.ros.depth_node import resolve_model
 from defeat_ros.trainer.config import TrainConfig
 from defeat_ros.trainer.trainer import scale_source
@@ -23,23 +24,39 @@ def drive():
     return render_sequence(WorldConfig(width=192, height=64, frames=60, seed=5), workers=2)
 
 
-def finetune(tmp_path, bag, name):
-    """Fine-tune the default model on ``bag`` for a few steps; return the model directory."""
+ARBITRARY_UNIT = 1 / 7
+"""The source model's depth and translation in this unit of metres: not metric."""
+
+
+@pytest.fixture(scope='module')
+def source(tmp_path_factory):
+    """Save the default model rescaled to an arbitrary unit, recorded as not metric."""
+    model = rescale_model(load_model(resolve_model('')), ARBITRARY_UNIT)
+    model.config = replace(model.config, metric_scale='none')
+    return save_model(model, tmp_path_factory.mktemp('source') / 'model')
+
+
+def finetune(tmp_path, source, bag, name):
+    """
+    Fine-tune ``source`` on ``bag`` for a few steps; return the model directory.
+
+    Without replay: the bag's speed is the only thing that sets the unit.
+    """
     out = tmp_path / name
-    assert main(['finetune', '--bag', str(bag), '--from', str(resolve_model('')), '--out',
-                 str(out), '--steps', str(STEPS), '--batch-size', '2']) == 0
+    assert main(['finetune', '--bag', str(bag), '--from', str(source), '--out',
+                 str(out), '--steps', str(STEPS), '--batch-size', '2', '--replay', '0']) == 0
     return out
 
 
 @pytest.fixture(scope='module')
-def models(drive, tmp_path_factory):
+def models(drive, source, tmp_path_factory):
     """Fine-tuned on the drive with its true speed and with twice its speed."""
     tmp_path = tmp_path_factory.mktemp('metric')
     made = {}
     for name, wheel in (('true', WheelOdometryConfig(scale_error=0.0)),
                         ('double', WheelOdometryConfig(scale_error=1.0))):
         bag = write_bag(drive, tmp_path / f'{name}_bag', wheel_config=wheel)
-        made[name] = finetune(tmp_path, bag, name)
+        made[name] = finetune(tmp_path, source, bag, name)
     return made
 
 
@@ -60,14 +77,14 @@ def test_speed_twice_as_high_gives_depth_twice_as_far(models, drive):
     assert 1.8 < ratio < 2.2
 
 
-def test_speed_makes_the_depth_metric(models, drive):
+def test_speed_makes_the_depth_metric(models, source, drive):
     """The true speed brings the median depth near the truth's; the source model is far off."""
     truth = drive.depths[::10]
     truth = truth[torch.isfinite(truth) & (truth < 80)].median().item()
     assert 0.7 < median_depth(models['true'], drive) / truth < 1.5
-    assert median_depth(resolve_model(''), drive) / truth < 0.5
+    assert median_depth(source, drive) / truth < 0.5
     assert metric_scale(models['true']) == 'velocity'
-    assert metric_scale(resolve_model('')) == 'none'
+    assert metric_scale(source) == 'none'
 
 
 def test_without_speed_the_scale_stays_what_it_was():

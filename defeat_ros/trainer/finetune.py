@@ -10,7 +10,10 @@ where the camera stands still are skipped and night and day can be balanced (see
 :mod:`defeat_ros.data.frame_selection`). Where the bags record the vehicle's speed (a wheel
 odometry or twist topic), the velocity supervision makes the model metric: a source model of
 arbitrary scale is first rescaled by the factor the speed measures
-(:mod:`defeat_ros.trainer.speed_scale`). Before and after, the held-out frames are measured by
+(:mod:`defeat_ros.trainer.speed_scale`). Where the source model's own training data can be
+rebuilt here (the synthetic world can, anywhere), part of every epoch replays it with the
+recorded objective, depth supervision included, so that what the model learnt is kept
+(:mod:`defeat_ros.trainer.replay`). Before and after, the held-out frames are measured by
 the validation criterion (:mod:`defeat_ros.trainer.criterion`), the loss, and depth metrics
 (median-scaled and metric) where they have ground truth. The result is a new model directory
 with provenance (bags, steps, source model, held-out numbers) and ONNX files of its networks.
@@ -34,6 +37,7 @@ from defeat_ros.nets.model_dir import read_config
 from defeat_ros.runtime.onnx_export import export_onnx
 from defeat_ros.trainer.config import DataConfig, OptimConfig, TrainConfig
 from defeat_ros.trainer.held_out import held_out_metrics
+from defeat_ros.trainer.replay import mixture_weights, replay_dataset, ReplayMixture
 from defeat_ros.trainer.speed_scale import start_metric
 from defeat_ros.trainer.step import recorded_objective
 from defeat_ros.trainer.trainer import Trainer
@@ -41,6 +45,9 @@ from defeat_ros.typed_config import option, TypedConfig
 import numpy as np
 import torch
 
+
+VALIDATIONS = 5
+"""Held-out measurements during a run (besides before and after): candidates to keep."""
 
 REPORTED = ('criterion', 'photometric', 'velocity', 'loss', 'abs_rel', 'a1', 'metric_abs_rel')
 """Held-out measurements logged before and after (those the data allows)."""
@@ -56,7 +63,7 @@ class FinetuneConfig(TypedConfig):
     out: str = option('', 'New model directory to write (must not exist)', required=True)
     steps: int = option(200, 'Optimisation steps', minimum=1, maximum=10000000)
     batch_size: int = option(4, 'Frame triplets per step', minimum=1, maximum=4096)
-    learning_rate: float = option(2e-4, 'Adam learning rate (constant)', minimum=1e-10,
+    learning_rate: float = option(5e-5, 'Adam learning rate (constant)', minimum=1e-10,
                                   maximum=1.0)
     height: int = option(0, "Training height in pixels (multiple of 32); 0: the source model's",
                          minimum=0, maximum=4320)
@@ -79,6 +86,10 @@ class FinetuneConfig(TypedConfig):
     speed_topic: str = option('', 'Speed topic (Odometry, TwistStamped, '
                               "TwistWithCovarianceStamped); empty: the bag's only one; none: no "
                               'speed')
+    replay: float = option(0.5, "Share of the training draws taken from the source model's own "
+                           'training data with its recorded objective (depth supervision '
+                           'included), where that data can be rebuilt here; keeps what the '
+                           'model learnt. 0: the bags alone', minimum=0.0, maximum=0.95)
     seed: int = option(0, "Seed of sampling, augmentation and the loss's random draws")
 
     def __post_init__(self):
@@ -181,14 +192,15 @@ def check_paths(config):
                               f'(nothing was changed)')
 
 
-def train_config(config, source_config, trainer_out):
+def train_config(config, source_config, trainer_out, replaying=False):
     """
     Return the TrainConfig of a fine-tuning run.
 
     Architecture, loss and source offsets come from the source model (its recorded
-    ``train_config`` when there is one), the resolution from ``config`` when set.
+    ``train_config`` when there is one), the resolution from ``config`` when set. The recorded
+    depth supervision is kept only when ``replaying`` (it then applies to the replayed samples).
     """
-    offsets, loss = recorded_objective(source_config)
+    offsets, loss = recorded_objective(source_config, depth_supervision=replaying)
     model = replace(source_config, provenance={},
                     height=config.height or source_config.height,
                     width=config.width or source_config.width)
@@ -223,6 +235,65 @@ def write_model(model, out):
     return out
 
 
+class BestWeights:
+    """
+    The weights with the lowest held-out validation criterion so far: what fine-tuning keeps.
+
+    Offered the source model first (step 0), then the state after every validation and at the
+    end, it keeps a copy of the best; the new model is that state, the source's own weights
+    when no step improved the criterion.
+    """
+
+    def __init__(self, model):
+        """Watch ``model`` (the DeFeatNet being trained); nothing is kept yet."""
+        self.model, self.state, self.step, self.summary = model, None, 0, None
+
+    def offer(self, step, summary, replace_any=False):
+        """Keep the model's current weights when ``summary['criterion']`` is the best yet."""
+        if replace_any or self.summary is None or summary['criterion'] < \
+                self.summary['criterion']:
+            self.step, self.summary = step, summary
+            self.state = {name: value.detach().clone()
+                          for name, value in self.model.state_dict().items()}
+
+    def restore(self, log, last_step):
+        """Load the kept weights into the model, say which they are, return their summary."""
+        self.model.load_state_dict(self.state)
+        if self.step == last_step:
+            log(f'kept the weights of the last step ({last_step}): the best held-out criterion')
+        elif self.step:
+            log(f'kept the weights of step {self.step} of {last_step}: the best held-out '
+                f'criterion ({self.summary["criterion"]:.4f})')
+        else:
+            log('no step improved the held-out criterion: the new model keeps the weights '
+                'it started from')
+        return self.summary
+
+
+def source_replay(config, source_config, size, offsets, log):
+    """
+    Return the source model's training dataset to replay, or None (with the reason logged).
+
+    :param config: the :class:`FinetuneConfig` (``replay`` is the share of draws).
+    :param source_config: the source model's ModelConfig.
+    :param size: (height, width) of the samples; offsets: the source offsets.
+    :param log: where the decision is told.
+    """
+    if not config.replay:
+        return None
+    try:
+        replayed = replay_dataset(source_config, *size, offsets, config.seed)
+    except ValueError as error:
+        log(f'no replay ({error}): fine-tuning on the bags alone')
+        return None
+    weight = recorded_objective(source_config, depth_supervision=True)[1].depth_supervision_weight
+    supervision = (f'depth supervision weight {weight}' if weight and replayed.has_depth
+                   else 'no depth supervision')
+    log(f"replaying the source model's training data ({len(replayed)} samples) in "
+        f'{config.replay:.0%} of the draws, with its recorded objective ({supervision})')
+    return replayed
+
+
 def run_finetune(config, log=print):
     """
     Fine-tune ``config.source`` on ``config.bags`` and write ``config.out``.
@@ -237,6 +308,8 @@ def run_finetune(config, log=print):
     with tempfile.TemporaryDirectory(prefix='defeat-finetune-') as work:
         train = train_config(config, source_config, work)
         height, width, offsets = train.model.height, train.model.width, train.data.offsets
+        replayed = source_replay(config, source_config, (height, width), offsets, log)
+        train = train_config(config, source_config, work, replaying=replayed is not None)
         bag_config = BagConfig(paths=list(config.bags), image_topic=config.image_topic,
                                depth_topic=config.depth_topic, speed_topic=config.speed_topic)
         sources = [BagSequence(path, bag_config, height, width) for path in config.bags]
@@ -248,19 +321,33 @@ def run_finetune(config, log=print):
         held_out = sample_dataset(sources, selection.held_out,
                                   replace(sample, augment={'enabled': False}))
         weights = balance_weights(selection.night) if config.balance_lighting else None
-        trainer = Trainer(train, sample_dataset(sources, selection.train, sample), log,
-                          weights=None if weights is None else torch.from_numpy(weights))
+        dataset = sample_dataset(sources, selection.train, sample)
+        if replayed is not None:
+            weights = mixture_weights(np.ones(len(dataset)) if weights is None else weights,
+                                      len(replayed), config.replay)
+            dataset = ReplayMixture(dataset, replayed)
+        train = replace(train, validate_every=max(1, config.steps // VALIDATIONS),
+                        validation_samples=len(held_out))
+        trainer = Trainer(train, dataset, log,
+                          weights=None if weights is None else torch.as_tensor(weights),
+                          validation=held_out)
         measure = (trainer.model, trainer.loss, held_out, offsets, config.batch_size,
                    trainer.device)
         before = held_out_metrics(*measure)
+        best = BestWeights(trainer.model)
+        best.offer(0, before)
+        trainer.on_validation = best.offer
         if trainer.speed_supervised and source_config.metric_scale == 'none':
             start_metric(trainer.model, sample_dataset(
                 sources, selection.train, replace(sample, augment={'enabled': False})),
                 trainer.device, log)
+            best.offer(0, held_out_metrics(*measure), replace_any=True)
         trainer.train()
-        after = held_out_metrics(*measure)
-    summary = {'before': before, 'after': after, 'steps': trainer.step,
+        best.offer(trainer.step, held_out_metrics(*measure))
+        after = best.restore(log, trainer.step)
+    summary = {'before': before, 'after': after, 'steps': trainer.step, 'kept_step': best.step,
                'train_samples': len(selection.train), 'night_samples': night,
+               'replayed_samples': 0 if replayed is None else len(replayed),
                'held_out_samples': len(selection.held_out), 'static_skipped': selection.static}
     trainer.model.config.provenance.update({
         'made_by': 'defeat-ros finetune', 'source_model': str(config.source),

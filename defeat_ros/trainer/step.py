@@ -11,22 +11,26 @@ DEFAULT_OFFSETS = (-1, 1)
 """Source frame offsets of a model that recorded none (DataConfig's default)."""
 
 
-def recorded_objective(model_config):
+def recorded_objective(model_config, depth_supervision=False):
     """
     Return the source offsets and the LossConfig a model was trained with, for fine-tuning.
 
     They come from the ``train_config`` its provenance records (the Trainer writes it into
     every checkpoint); a model without one gets :data:`DEFAULT_OFFSETS` and the default loss.
-    Fine-tuning is self-supervised: a recorded depth supervision is not carried over (a bag's
-    depth topic only measures the result).
+    A recorded depth supervision is carried over only with ``depth_supervision``: fine-tuning
+    supervises depth only on replayed training samples (:mod:`defeat_ros.trainer.replay`),
+    never on the user's (a bag's depth topic only measures the result).
 
     :param model_config: the ModelConfig of a model directory (``read_config``).
+    :param depth_supervision: keep the recorded ``depth_supervision_weight`` (else 0).
     :return: (list of S int offsets relative to the target, LossConfig).
     """
     recorded = model_config.provenance.get('train_config', {})
     offsets = list(recorded.get('data', {}).get('offsets', DEFAULT_OFFSETS))
-    return offsets, LossConfig.from_dict({**recorded.get('loss', {}),
-                                          'depth_supervision_weight': 0.0})
+    loss = dict(recorded.get('loss', {}))
+    if not depth_supervision:
+        loss['depth_supervision_weight'] = 0.0
+    return offsets, LossConfig.from_dict(loss)
 
 
 @dataclass

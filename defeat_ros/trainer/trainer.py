@@ -119,6 +119,8 @@ class Trainer:
         :param validation: optional held-out dataset, measured every ``validate_every`` steps.
         """
         self.validation = validation
+        self.on_validation = lambda step, summary: None
+        """Called with (step, summary of held_out_metrics) after each validation (rank 0)."""
         self.config = config
         self.device = distributed.setup()
         self.rank = distributed.rank()
@@ -293,6 +295,7 @@ class Trainer:
             self.run_log.scalar(self.step, values)
             self.log(f'step {self.step}: validation ' +
                      ', '.join(f'{k[4:]} {v:.4f}' for k, v in values.items()))
+            self.on_validation(self.step, summary)
         distributed.barrier()
 
     def log_images(self):
