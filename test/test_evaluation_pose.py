@@ -112,6 +112,19 @@ def test_ate_of_a_similar_trajectory_is_zero():
     assert errors['rpe_trans_rmse'] == pytest.approx(0.0, abs=1e-9)
     assert errors['rpe_rot_rmse_deg'] == pytest.approx(0.0, abs=1e-5)
     assert errors['frames'] == 13 and errors['backend'] == 'builtin'
+    assert errors['length_scale'] == pytest.approx(5.0)
+
+
+def test_length_scale_ignores_a_turn_that_sim3_alignment_pays_for():
+    """A straight 10 m drive predicted as a half circle of the same length."""
+    gt = forward_drive(11)
+    angles = np.linspace(0.0, np.pi, 11)
+    radius = 10 / np.pi
+    bent = gt.copy()
+    bent[:, 0, 3], bent[:, 2, 3] = radius * (1 - np.cos(angles)), radius * np.sin(angles)
+    errors = trajectory_errors(bent, gt)
+    assert errors['length_scale'] == pytest.approx(1.0, rel=0.01)
+    assert errors['scale'] > 1.05  # the arc spans less than the line: sim(3) stretches it
 
 
 def test_ate_of_a_known_error():
