@@ -28,7 +28,7 @@ from defeat_ros.data.rosbag_sequence import image_array, RosbagDataset
 from defeat_ros.data.sample import SampleConfig
 from defeat_ros.data.sequence_bag import write_bag
 from defeat_ros.data.street_world import render_sequence, WorldConfig
-from defeat_ros.data.synthetic import SyntheticDataset
+from defeat_ros.data.synthetic import SyntheticConfig, SyntheticDataset
 from defeat_ros.geometry import normalise_intrinsics, pixel_intrinsics_opencv
 from defeat_ros.messages.builders import camera_info_msg, image_msg
 from defeat_ros.messages.typestore import CAMERA_INFO, header, IMAGE, msg, TYPESTORE
@@ -691,6 +691,28 @@ def test_synthetic_day_and_night_with_exact_depth():
     assert (item['target'] - day.images[1]).abs().max() <= 0.5 / 255 + 1e-6
     with pytest.raises(ValueError, match='lighting'):
         SyntheticDataset({'lighting': 'dusk'})
+
+
+def test_synthetic_worlds_drawn_per_seed():
+    """Domain randomisation: each seed's day and night drives share one drawn camera height."""
+    config = {'lighting': 'both', 'seeds': [3, 4], 'frames': 3,
+              'world_ranges': {'camera_height': [1.2, 2.0]}}
+    dataset = SyntheticDataset(config, dict(PLAIN, height=32, width=48))
+    drawn = SyntheticConfig.from_dict(config)
+    heights = [drawn.world_for(seed).camera_height for seed in (3, 4)]
+    assert all(1.2 <= h <= 2.0 for h in heights) and heights[0] != heights[1]
+    assert heights == [SyntheticConfig.from_dict(config).world_for(s).camera_height
+                       for s in (3, 4)]  # the same every time
+    night = render_sequence(WorldConfig(width=48, height=32, frames=3, seed=4, night=True,
+                                        camera_height=heights[1]))
+    truth = night.depths[1, 0]
+    assert torch.equal(dataset[3]['depth'][0], torch.where(torch.isfinite(truth), truth, 0.0))
+    for ranges, message in (({'moving_cars': [1, 3]}, 'real-valued'),
+                            ({'camera_height': [2.0, 1.0]}, 'low, high'),
+                            ({'seed': [1.0, 2.0]}, 'SyntheticConfig fields'),
+                            ({'min_speed': [13.0, 14.0]}, 'min_speed')):
+        with pytest.raises(ValueError, match=message):
+            SyntheticConfig.from_dict({'world_ranges': ranges})
 
 
 def test_make_dataset_and_batches(kitti_root, drive):

@@ -15,6 +15,7 @@ as uint8 (H x W x 3 bytes each), depth as float32 and classes as uint8.
 """
 
 from dataclasses import dataclass, field, replace
+import random
 
 from defeat_ros.data.kitti_writer import images_uint8
 from defeat_ros.data.sample import as_sample_config
@@ -42,6 +43,11 @@ class SyntheticConfig(TypedConfig):
     """Rendered image width; 0: the training width."""
     world: dict = field(default_factory=dict)
     """Further WorldConfig fields (fx, fy, cx, cy, fps, speeds, moving_cars, motion_blur...)."""
+    world_ranges: dict = field(default_factory=dict)
+    """
+    Domain randomisation: numeric WorldConfig fields mapped to [low, high]; every seed's drive
+    (day and night alike) draws each uniformly, from a generator of its seed, e.g.
+    ``{camera_height: [1.2, 2.0]}``. A field set in ``world`` too takes its range."""
     wheel_speed: bool = True
     """Give the frames the speed a simulated wheel odometry (default errors, seeded by the drive)
     measures, for velocity supervision (defeat_ros/data/wheel_speed.py); false: no speed."""
@@ -50,11 +56,29 @@ class SyntheticConfig(TypedConfig):
         """Check the lighting and the world fields."""
         if self.lighting not in LIGHTINGS:
             raise ValueError(f'lighting must be one of {LIGHTINGS}, got {self.lighting!r}')
-        clash = sorted(set(self.world) & {'width', 'height', 'frames', 'seed', 'night'})
+        clash = sorted((set(self.world) | set(self.world_ranges))
+                       & {'width', 'height', 'frames', 'seed', 'night'})
         if clash:
             raise ValueError(f'set {clash} through the SyntheticConfig fields, not world')
-        WorldConfig.from_dict(self.world)
+        base = WorldConfig.from_dict(self.world)
+        for name, bounds in self.world_ranges.items():
+            if not isinstance(getattr(base, name, None), float):
+                raise ValueError(f'world_ranges: {name!r} is not a real-valued WorldConfig field')
+            if len(bounds) != 2 or not float(bounds[0]) <= float(bounds[1]):
+                raise ValueError(f'world_ranges: {name} needs [low, high], got {bounds}')
+        self.world_for(0)  # every drawn world must be valid
         self.seeds = [int(seed) for seed in self.seeds]
+
+    def world_for(self, seed):
+        """
+        Return the WorldConfig of ``seed``'s drive: ``world`` with ``world_ranges`` drawn.
+
+        :return: a WorldConfig (its size, frames, seed and lighting still to be set).
+        """
+        draws = random.Random(seed)
+        drawn = {name: draws.uniform(float(low), float(high))
+                 for name, (low, high) in sorted(self.world_ranges.items())}
+        return WorldConfig.from_dict({**self.world, **drawn})
 
 
 class FrameSequenceSource(FrameSource):
@@ -121,11 +145,10 @@ class SyntheticDataset(SequenceDataset):
         self.source_config = config
         sample = as_sample_config(sample)
         nights = {'day': [False], 'night': [True], 'both': [False, True]}[config.lighting]
-        base = WorldConfig.from_dict(config.world)
         sources = []
         for seed in config.seeds:
             for night in nights:
-                world = replace(base, width=config.render_width or sample.width,
+                world = replace(config.world_for(seed), width=config.render_width or sample.width,
                                 height=config.render_height or sample.height,
                                 frames=config.frames, seed=seed, night=night)
                 name = f'synthetic/{"night" if night else "day"}/seed{seed}'
