@@ -56,7 +56,7 @@ def finetuned(bag, tmp_path_factory):
     code = main(['finetune', '--bag', str(bag), '--from', str(resolve_model('')),
                  '--out', str(out), '--steps', str(STEPS), '--batch-size', '2',
                  '--learning-rate', str(LEARNING_RATE), '--held-out', '0.25',
-                 '--depth-topic', DEPTH_TOPIC, '--balance-lighting'])
+                 '--depth-topic', DEPTH_TOPIC, '--balance-lighting', '--keep', 'last'])
     assert code == 0
     return out
 
@@ -72,12 +72,14 @@ def test_finetuning_keeps_a_good_model_good(finetuned):
 
     The default model learnt depth from the synthetic world's exact depth; self-supervised
     fine-tuning alone pulls it towards what the photometric loss prefers: on this drive,
-    without replay, held-out AbsRel rose from 0.136 to 0.165 (0.187 at a learning rate of 2e-4)
-    while the held-out loss fell. Replaying the source's own training data keeps it.
+    without replay, the last step's held-out AbsRel was 0.165 against 0.136 before (0.187 at a
+    learning rate of 2e-4) while the held-out loss fell. Replaying the source's own training
+    data keeps it. The last step's weights are kept (``--keep last``): by default no step of
+    this short run beats the source's criterion, and the source's own weights would be kept.
     """
     record = provenance(finetuned)
     before, after = record['before'], record['after']
-    assert record['replayed_samples'] > 0
+    assert record['replayed_samples'] > 0 and record['kept_step'] == STEPS
     assert after['abs_rel'] < before['abs_rel'] + 0.01 and after['a1'] > before['a1'] - 0.01
     assert after['metric_abs_rel'] < before['metric_abs_rel'] + 0.01
     assert record['held_out_samples'] == 19  # the windows inside the last 21 of 84 frames

@@ -90,6 +90,9 @@ class FinetuneConfig(TypedConfig):
                            'training data with its recorded objective (depth supervision '
                            'included), where that data can be rebuilt here; keeps what the '
                            'model learnt. 0: the bags alone', minimum=0.0, maximum=0.95)
+    keep: str = option('best', 'Which weights the new model gets: best (the lowest held-out '
+                       'criterion among the source, five validations and the last step) or '
+                       'last (the last step)', choices=('best', 'last'))
     seed: int = option(0, "Seed of sampling, augmentation and the loss's random draws")
 
     def __post_init__(self):
@@ -260,7 +263,7 @@ class BestWeights:
         """Load the kept weights into the model, say which they are, return their summary."""
         self.model.load_state_dict(self.state)
         if self.step == last_step:
-            log(f'kept the weights of the last step ({last_step}): the best held-out criterion')
+            log(f'kept the weights of the last step ({last_step})')
         elif self.step:
             log(f'kept the weights of step {self.step} of {last_step}: the best held-out '
                 f'criterion ({self.summary["criterion"]:.4f})')
@@ -343,7 +346,7 @@ def run_finetune(config, log=print):
                 trainer.device, log)
             best.offer(0, held_out_metrics(*measure), replace_any=True)
         trainer.train()
-        best.offer(trainer.step, held_out_metrics(*measure))
+        best.offer(trainer.step, held_out_metrics(*measure), replace_any=config.keep == 'last')
         after = best.restore(log, trainer.step)
     summary = {'before': before, 'after': after, 'steps': trainer.step, 'kept_step': best.step,
                'train_samples': len(selection.train), 'night_samples': night,
