@@ -195,15 +195,14 @@ def check_paths(config):
                               f'(nothing was changed)')
 
 
-def train_config(config, source_config, trainer_out, replaying=False):
+def train_config(config, source_config, trainer_out):
     """
     Return the TrainConfig of a fine-tuning run.
 
     Architecture, loss and source offsets come from the source model (its recorded
-    ``train_config`` when there is one), the resolution from ``config`` when set. The recorded
-    depth supervision is kept only when ``replaying`` (it then applies to the replayed samples).
+    ``train_config`` when there is one), the resolution from ``config`` when set.
     """
-    offsets, loss = recorded_objective(source_config, depth_supervision=replaying)
+    offsets, loss = recorded_objective(source_config)
     model = replace(source_config, provenance={},
                     height=config.height or source_config.height,
                     width=config.width or source_config.width)
@@ -273,28 +272,35 @@ class BestWeights:
         return self.summary
 
 
-def source_replay(config, source_config, size, offsets, log):
+def with_replay(config, source_config, train, log):
     """
-    Return the source model's training dataset to replay, or None (with the reason logged).
+    Return the source model's training dataset to replay and the run's TrainConfig for it.
+
+    With replay the run's loss keeps the recorded depth supervision (only replayed samples
+    carry depth). Without (``replay`` 0, or data that cannot be rebuilt here: the reason is
+    logged) the dataset is None and ``train`` is returned as it is.
 
     :param config: the :class:`FinetuneConfig` (``replay`` is the share of draws).
     :param source_config: the source model's ModelConfig.
-    :param size: (height, width) of the samples; offsets: the source offsets.
+    :param train: the run's TrainConfig (:func:`train_config`).
     :param log: where the decision is told.
+    :return: (dataset or None, TrainConfig).
     """
     if not config.replay:
-        return None
+        return None, train
     try:
-        replayed = replay_dataset(source_config, *size, offsets, config.seed)
+        replayed = replay_dataset(source_config, train.model.height, train.model.width,
+                                  train.data.offsets, config.seed)
     except ValueError as error:
         log(f'no replay ({error}): fine-tuning on the bags alone')
-        return None
-    weight = recorded_objective(source_config, depth_supervision=True)[1].depth_supervision_weight
+        return None, train
+    train = replace(train, loss=recorded_objective(source_config, depth_supervision=True)[1])
+    weight = train.loss.depth_supervision_weight
     supervision = (f'depth supervision weight {weight}' if weight and replayed.has_depth
                    else 'no depth supervision')
     log(f"replaying the source model's training data ({len(replayed)} samples) in "
         f'{config.replay:.0%} of the draws, with its recorded objective ({supervision})')
-    return replayed
+    return replayed, train
 
 
 def run_finetune(config, log=print):
@@ -309,10 +315,9 @@ def run_finetune(config, log=print):
     check_paths(config)
     source_config = read_config(config.source)
     with tempfile.TemporaryDirectory(prefix='defeat-finetune-') as work:
-        train = train_config(config, source_config, work)
+        replayed, train = with_replay(config, source_config,
+                                      train_config(config, source_config, work), log)
         height, width, offsets = train.model.height, train.model.width, train.data.offsets
-        replayed = source_replay(config, source_config, (height, width), offsets, log)
-        train = train_config(config, source_config, work, replaying=replayed is not None)
         bag_config = BagConfig(paths=list(config.bags), image_topic=config.image_topic,
                                depth_topic=config.depth_topic, speed_topic=config.speed_topic)
         sources = [BagSequence(path, bag_config, height, width) for path in config.bags]
