@@ -66,7 +66,8 @@ class SyntheticConfig(TypedConfig):
                 raise ValueError(f'world_ranges: {name!r} is not a real-valued WorldConfig field')
             if len(bounds) != 2 or not float(bounds[0]) <= float(bounds[1]):
                 raise ValueError(f'world_ranges: {name} needs [low, high], got {bounds}')
-        self.world_for(0)  # every drawn world must be valid
+        self.world_for(0)  # fails early on ranges no draw can satisfy; a range valid only
+        # for some draws (min_speed above some max_speed) fails when that drive is rendered
         self.seeds = [int(seed) for seed in self.seeds]
 
     def world_for(self, seed):
