@@ -252,8 +252,8 @@ def run_summary(run):
         f"node: backend {node.get('backend', '?')}, {node.get('frames received', '?')} frames "
         f"received, {node.get('frames processed', '?')} processed in {seconds:.0f} s; {settings}",
         f'online fine-tuning (last status): {steps} training steps ({steps / seconds:.2f}/s), '
-        f"swaps {online.get('swaps', 0)}, rollbacks {online.get('rollbacks', 0)}, best "
-        f"validation loss {online.get('best validation loss', '-')}, training / held-out / "
+        f"swaps {online.get('swaps', 0)}, rollbacks {online.get('rollbacks', 0)}, accepted "
+        f"validation loss {online.get('accepted validation loss', '-')}, training / held-out / "
         f'with speed triplets {triplets}',
         f"latest event: {run['event'] or '-'}",
         f"accepted: {', '.join(run['accepted']) or 'none'}{note}"]

@@ -48,7 +48,7 @@ def test_one_row_per_model_and_lighting_with_the_depth_scale_inverted(benchmark)
 def test_summary_names_models_accepted_after_the_last_status(benchmark):
     run = {'seconds': 100.0, 'settings': {'online_step_rate': 1.0},
            'online': {'training steps': '50', 'swaps': '1', 'rollbacks': '2',
-                      'best validation loss': '0.0183', 'training triplets': '60',
+                      'accepted validation loss': '0.0183', 'training triplets': '60',
                       'held-out triplets': '15', 'triplets with speed': '60'},
            'perception': {'backend': 'onnxruntime', 'frames received': '1000',
                           'frames processed': '900'},
@@ -57,7 +57,7 @@ def test_summary_names_models_accepted_after_the_last_status(benchmark):
     lines = benchmark['run_summary'](run)
     assert lines[0].startswith('node: backend onnxruntime, 1000 frames received, 900 processed '
                                'in 100 s; online_step_rate 1.0')
-    assert '50 training steps (0.50/s), swaps 1, rollbacks 2, best validation loss 0.0183' \
+    assert '50 training steps (0.50/s), swaps 1, rollbacks 2, accepted validation loss 0.0183' \
         in lines[1] and lines[1].endswith('triplets 60 / 15 / 60')
     assert lines[3] == ('accepted: step_000020, step_000040; step_000040 in no diagnostics '
                         'status: accepted between two statuses or while the node shut down')

@@ -45,8 +45,10 @@ background :class:`~defeat_ros.trainer.online.OnlineFinetuner` trains a copy on 
 frames and swaps validated improvements into the Perception (a second diagnostics status
 reports its steps, losses, swaps and rollbacks). With a ``speed_topic`` (the vehicle's wheel
 odometry, CAN or INS: Odometry, TwistStamped or TwistWithCovarianceStamped, ``speed_type``)
-each frame gets the speed at its stamp (:class:`~defeat_ros.camera.speed_history.SpeedHistory`)
-and the fine-tuning learns metric depth and odometry from it.
+each frame gets the speed at its stamp (:class:`~defeat_ros.camera.speed_history.SpeedHistory`;
+frames wait up to half a second for the measurement after them,
+:class:`~defeat_ros.camera.speed_history.AwaitSpeed`) and the fine-tuning learns metric depth
+and odometry from it.
 """
 
 from dataclasses import fields
@@ -60,7 +62,7 @@ from defeat_ros.camera.input_stream import InputStream
 from defeat_ros.camera.model_location import ConfigurationError, resolve_model
 from defeat_ros.camera.model_location import default_model_candidates, PACKAGE  # noqa: F401
 from defeat_ros.camera.options import OutputOptions
-from defeat_ros.camera.speed_history import SpeedHistory
+from defeat_ros.camera.speed_history import AwaitSpeed, SpeedHistory
 from defeat_ros.messages.builders import transform_msg
 from defeat_ros.messages.decode import parameter_intrinsics, twist_speed
 from defeat_ros.messages.image_encoding import UnsupportedEncoding
@@ -182,6 +184,7 @@ class DepthNode(LifecycleNode):
         self.hardware = device_description(self.perception.backend)
         self._online = self._start_online(config) if config['online_finetune'] else None
         self._speeds = SpeedHistory()
+        self._awaiting_speed = AwaitSpeed(self._speeds)
         self._warned = set()
         self._throttle = LogThrottle(LOG_THROTTLE_S)
         self._step = FrameStep(self.perception, camera_info=CameraInfoCache(
@@ -355,10 +358,19 @@ class DepthNode(LifecycleNode):
                               taken - received)
         self._scale = (frame.result.scale, frame.result.scale_confidence)
         if self._online is not None:
-            if frame.estimate.reset_reason:
-                self._online.reset()
-            self._online.add_frame(frame.result.frame, frame.k_norm, stamp * 1e-9,
-                                   self._speeds.at(stamp))
+            self._offer_online(frame, stamp)
+
+    def _offer_online(self, frame, stamp):
+        """Give online fine-tuning the frame once its speed is known (AwaitSpeed), in order."""
+        if frame.estimate.reset_reason:  # the frames before the break go first
+            self._feed_online(self._awaiting_speed.flush())
+            self._online.reset()
+        self._feed_online(self._awaiting_speed.add(stamp, (frame.result.frame, frame.k_norm)))
+
+    def _feed_online(self, released):
+        """Add AwaitSpeed's released ((frame, k_norm), stamp_ns, speed) to online fine-tuning."""
+        for (network_frame, k_norm), stamp, speed in released:
+            self._online.add_frame(network_frame, k_norm, stamp * 1e-9, speed)
 
     def _broadcast(self, transform):
         """Send TF odom -> base when tf2_ros is importable."""

@@ -165,7 +165,7 @@ def online_status(stats, name, hardware_id):
     level = DiagnosticStatus.WARN if stats.rollbacks else DiagnosticStatus.OK
     values = [('training steps', stats.steps), ('training loss', f'{stats.training_loss:.4f}'),
               ('validation loss', f'{stats.validation_loss:.4f}'),
-              ('best validation loss', f'{stats.best_validation_loss:.4f}'),
+              ('accepted validation loss', f'{stats.accepted_validation_loss:.4f}'),
               ('swaps', stats.swaps), ('rollbacks', stats.rollbacks),
               ('training triplets', stats.triplets), ('held-out triplets', stats.held_out),
               ('triplets with speed', stats.with_speed)]

@@ -10,12 +10,16 @@ the Trainer's :class:`~defeat_ros.trainer.step.TrainingStep` and the DeFeat loss
 trained with (offsets and loss from the ``train_config`` its provenance records) at a bounded
 step rate; every ``validate_every`` steps it measures the validation criterion on the held-out
 tuples (the photometric error, which measures depth and motion, unlike the feature terms: see
-:mod:`~defeat_ros.trainer.criterion`; the same random draws each time). Only when it is lower
-than the best so far are the weights saved as a model directory under ``checkpoint_dir`` and
-handed to ``swap`` (the node builds a new backend from it and replaces the running one between
-two frames). A skipped (non-finite) training step, or a validation criterion above
-``divergence`` times the best, rolls the training copy back to the last accepted weights with a
-fresh optimiser. Inference is never blocked: it only ever sees complete, accepted models.
+:mod:`~defeat_ros.trainer.criterion`; the same random draws each time), of the training copy and
+of the accepted weights (those running) on the same snapshot of the held-out set: the set rolls
+with the stream, and the same weights score about 10 % apart on two sets, so a criterion is only
+compared with one measured on the same tuples. Only when the copy's is lower than the accepted
+weights' by ``min_improvement`` are its weights saved as a model directory under
+``checkpoint_dir`` and handed to ``swap`` (the node builds a new backend from it and replaces the
+running one between two frames). A skipped (non-finite) training step, or a validation criterion
+above ``divergence`` times the accepted weights', rolls the training copy back to the accepted
+weights with a fresh optimiser. Inference is never blocked: it only ever sees complete, accepted
+models.
 
 Speed. Frames offered with their capture time and the vehicle's speed (the node's
 ``speed_topic``) give each tuple the distance travelled to its sources, and the loss's velocity
@@ -68,8 +72,10 @@ class OnlineConfig(TypedConfig):
     """Training steps between validations (and possible swaps)."""
     min_triplets: int = 6
     """Training tuples needed before the first step (and held-out ones before validating)."""
+    min_improvement: float = 0.01
+    """Swap only when the validation loss is this fraction below the accepted weights' one."""
     divergence: float = 1.5
-    """Roll back when the validation loss exceeds this factor times the best one."""
+    """Roll back when the validation loss exceeds this factor times the accepted weights' one."""
     keep_checkpoints: int = 3
     """Accepted model directories kept on disk (older ones are deleted)."""
 
@@ -80,7 +86,9 @@ class OnlineConfig(TypedConfig):
         checks = {'buffer_size': self.buffer_size >= 2, 'step_rate': self.step_rate > 0,
                   'learning_rate': 0 < self.learning_rate < 1,
                   'batch_size': self.batch_size >= 1, 'validate_every': self.validate_every >= 1,
-                  'min_triplets': self.min_triplets >= 1, 'divergence': self.divergence > 1,
+                  'min_triplets': self.min_triplets >= 1,
+                  'min_improvement': 0 <= self.min_improvement < 1,
+                  'divergence': self.divergence > 1,
                   'keep_checkpoints': self.keep_checkpoints >= 1}
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -94,7 +102,9 @@ class OnlineStats:
     steps: int = 0
     training_loss: float = math.nan
     validation_loss: float = math.nan
-    best_validation_loss: float = math.nan
+    """The training copy's criterion at the last validation."""
+    accepted_validation_loss: float = math.nan
+    """The accepted (running) weights' criterion on the same held-out tuples."""
     swaps: int = 0
     rollbacks: int = 0
     triplets: int = 0
@@ -241,15 +251,19 @@ class OnlineFinetuner:
             self._validate()
 
     @torch.no_grad()
-    def validation_loss(self):
+    def validation_loss(self, held_out=None):
         """
-        Return the training copy's mean validation criterion on the held-out tuples.
+        Return the training copy's mean validation criterion on held-out tuples.
 
         The criterion (:func:`~defeat_ros.trainer.criterion.validation_criterion`) is the
         photometric error: the feature terms of the total loss fall whatever depth does.
+
+        :param held_out: the (frames, k_norm, distances) tuples; None: the current held-out set.
+        :return: the mean criterion, NaN without held-out tuples.
         """
-        with self._lock:
-            held_out = list(self._held_out)
+        if held_out is None:
+            with self._lock:
+                held_out = list(self._held_out)
         if len(held_out) < 1:
             return math.nan
         losses = []
@@ -262,33 +276,35 @@ class OnlineFinetuner:
         return float(torch.stack(losses).mean())
 
     def _validate(self):
-        """Accept (save and swap) an improvement; roll back a divergence."""
-        loss = self.validation_loss()
-        self.stats.validation_loss = loss
-        if math.isnan(self.stats.best_validation_loss):
-            # The first validation measures the weights the Perception already runs.
-            self.stats.best_validation_loss = self._accepted_loss(loss)
-        best = self.stats.best_validation_loss
-        if not math.isfinite(loss) or loss > self.config.divergence * best:
-            self._roll_back(f'validation loss {loss:.4f} diverged (best {best:.4f})')
-        elif loss < best:
+        """Accept (save and swap) an improvement; roll back a divergence (module doc)."""
+        with self._lock:
+            held_out = list(self._held_out)
+        loss = self.validation_loss(held_out)
+        accepted = self._accepted_loss(held_out)
+        self.stats.validation_loss, self.stats.accepted_validation_loss = loss, accepted
+        if not math.isfinite(loss) or loss > self.config.divergence * accepted:
+            self._roll_back(f'validation loss {loss:.4f} diverged (accepted weights '
+                            f'{accepted:.4f})')
+        elif loss < (1 - self.config.min_improvement) * accepted:
             directory = Path(self.config.checkpoint_dir) / f'step_{self.stats.steps:06d}'
             save_model(self.model, directory)
             self.accepted = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            self.stats.best_validation_loss = loss
+            self.stats.accepted_validation_loss = loss
             self.swap(directory)
             self.stats.swaps += 1
-            self.stats.last_event = f'swapped in {directory.name} (validation loss {loss:.4f})'
+            self.stats.last_event = (f'swapped in {directory.name} (validation loss {loss:.4f}, '
+                                     f'was {accepted:.4f})')
             self.log(self.stats.last_event)
             self._prune()
 
-    def _accepted_loss(self, current):
-        """Measure the accepted weights (those running before any swap) on the held-out set."""
+    def _accepted_loss(self, held_out):
+        """Measure the accepted weights on ``held_out`` (the training copy is left as it was)."""
         trained = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         self.model.load_state_dict(self.accepted)
-        loss = self.validation_loss()
-        self.model.load_state_dict(trained)
-        return loss if math.isfinite(loss) else current
+        try:
+            return self.validation_loss(held_out)
+        finally:
+            self.model.load_state_dict(trained)
 
     def _roll_back(self, reason):
         """Restore the last accepted weights with a fresh optimiser."""
