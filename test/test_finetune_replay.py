@@ -1,10 +1,13 @@
 """Replay of the source model's training data, and the weights fine-tuning keeps."""
 
+from dataclasses import replace
+
 from defeat_ros.data.datasets import make_dataset
 from defeat_ros.data.sample import SampleConfig
+from defeat_ros.losses import LossConfig
 from defeat_ros.nets import DeFeatNet, ModelConfig
 from defeat_ros.trainer.config import DataConfig, TrainConfig
-from defeat_ros.trainer.finetune import BestWeights
+from defeat_ros.trainer.finetune import BestWeights, FinetuneConfig, train_config, with_replay
 from defeat_ros.trainer.replay import mixture_weights, replay_dataset, ReplayMixture
 import pytest
 import torch
@@ -76,3 +79,21 @@ def test_fine_tuning_keeps_the_weights_of_the_best_criterion():
     assert best.restore(lines.append, last_step=30) == {'criterion': 0.4}
     assert all(torch.equal(v, kept[k]) for k, v in model.state_dict().items())
     assert best.step == 20 and 'step 20 of 30' in lines[1]
+
+
+def test_the_camera_height_loss_and_the_replayed_depth_supervision_combine(tmp_path):
+    """--camera-height adds its loss to the recorded objective; replay keeps it."""
+    source = TrainConfig(data=DataConfig(dataset='synthetic', source=dict(SYNTHETIC)),
+                         loss=LossConfig(depth_supervision_weight=0.7, velocity_weight=0.05))
+    model = ModelConfig(height=HEIGHT, width=WIDTH,
+                        provenance={'train_config': source.to_dict()})
+    config = FinetuneConfig(bags=['drive'], source='model', out='new', camera_height=1.3,
+                            camera_height_weight=0.2, replay=0.5)
+    train = train_config(config, model, tmp_path)
+    assert (train.loss.camera_height, train.loss.camera_height_weight) == (1.3, 0.2)
+    assert train.loss.depth_supervision_weight == 0.0  # never on the user's samples
+    replayed, with_data = with_replay(config, model, train, log=lambda _: None)
+    assert len(replayed) == 3
+    assert with_data.loss == replace(train.loss, depth_supervision_weight=0.7)
+    off = train_config(replace(config, camera_height=0.0), model, tmp_path)
+    assert off.loss.camera_height_weight == 0.0 and off.loss.velocity_weight == 0.05

@@ -86,6 +86,12 @@ class FinetuneConfig(TypedConfig):
     speed_topic: str = option('', 'Speed topic (Odometry, TwistStamped, '
                               "TwistWithCovarianceStamped); empty: the bag's only one; none: no "
                               'speed')
+    camera_height: float = option(0.0, 'Height of the camera above the road (m): the '
+                                  'camera-height loss fits the scale to it on frames without '
+                                  'speed (a flat road in the lower image); 0: off',
+                                  minimum=0.0, maximum=100.0)
+    camera_height_weight: float = option(0.1, 'Weight of the camera-height loss (with '
+                                         '--camera-height)', minimum=0.0, maximum=100.0)
     replay: float = option(0.5, "Share of the training draws taken from the source model's own "
                            'training data with its recorded objective (depth supervision '
                            'included), where that data can be rebuilt here; keeps what the '
@@ -200,9 +206,13 @@ def train_config(config, source_config, trainer_out):
     Return the TrainConfig of a fine-tuning run.
 
     Architecture, loss and source offsets come from the source model (its recorded
-    ``train_config`` when there is one), the resolution from ``config`` when set.
+    ``train_config`` when there is one), the resolution and the camera height from ``config``
+    when set.
     """
     offsets, loss = recorded_objective(source_config)
+    if config.camera_height:
+        loss = replace(loss, camera_height=config.camera_height,
+                       camera_height_weight=config.camera_height_weight)
     model = replace(source_config, provenance={},
                     height=config.height or source_config.height,
                     width=config.width or source_config.width)
@@ -294,7 +304,9 @@ def with_replay(config, source_config, train, log):
     except ValueError as error:
         log(f'no replay ({error}): fine-tuning on the bags alone')
         return None, train
-    train = replace(train, loss=recorded_objective(source_config, depth_supervision=True)[1])
+    recorded = recorded_objective(source_config, depth_supervision=True)[1]
+    train = replace(train, loss=replace(
+        train.loss, depth_supervision_weight=recorded.depth_supervision_weight))
     weight = train.loss.depth_supervision_weight
     supervision = (f'depth supervision weight {weight}' if weight and replayed.has_depth
                    else 'no depth supervision')
