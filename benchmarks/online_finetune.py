@@ -9,8 +9,8 @@ its recorded pace: real rclpy nodes talking over DDS on a private graph in this 
 ``defeat-ros demo`` runs them. The drive is rendered with ``defeat-ros synth``'s code
 (``--frames`` frames of street ``--seed`` at 640x192, by day or with ``--night``) unless
 ``--bag`` names one written by ``defeat-ros synth --format bag`` (topics ``/camera/image_raw``,
-``/camera/camera_info``, ``/vehicle/wheel_odometry``). The online learning rate, step rate and
-validation interval are the node's defaults unless flags set them. Playback stops after
+``/camera/camera_info``, ``/vehicle/wheel_odometry``). The online learning rate, step rate,
+replay and validation interval are the node's defaults unless flags set them. Playback stops after
 ``--seconds`` (or once ``--swaps`` models were accepted); the fine-tuning's counters come from
 the node's ``/diagnostics`` (status ``/camera/defeat: online fine-tuning``), the accepted
 ``step_<n>`` model directories from its swap events and from ``online_checkpoint_dir``.
@@ -60,7 +60,7 @@ SWAP_EVENT = re.compile(r'swapped in (step_\d+)')
 """The online status message of a swap (its latest event), naming the accepted directory."""
 
 ONLINE_PARAMETERS = ('online_step_rate', 'online_validate_every', 'online_learning_rate',
-                     'online_buffer_size')
+                     'online_replay', 'online_buffer_size')
 """The node's online learning settings, printed as it ran with them."""
 
 COLUMNS = (('AbsRel (median-scaled)', '.3f'), ('AbsRel (metric)', '.3f'),
@@ -91,6 +91,9 @@ def parse_args(argv):
                         help='online_validate_every: steps between validations (node default)')
     parser.add_argument('--learning-rate', type=float,
                         help='online_learning_rate (node default)')
+    parser.add_argument('--replay', type=float,
+                        help="online_replay: share of draws from the model's training data "
+                        '(node default)')
     parser.add_argument('--out', default='', help='a new folder to keep the drive, the '
                         'accepted models and the evaluations in (default: a temporary one)')
     return parser.parse_args(argv)
@@ -148,7 +151,7 @@ def fine_tune_in_node(bag, model, checkpoint_dir, args):
     :raises RuntimeError: when the nodes do not find each other or playback fails.
     """
     flags = {'online_step_rate': args.step_rate, 'online_validate_every': args.validate_every,
-             'online_learning_rate': args.learning_rate}
+             'online_learning_rate': args.learning_rate, 'online_replay': args.replay}
     values = {'model': str(model), 'online_finetune': True,
               'online_checkpoint_dir': str(checkpoint_dir), 'speed_topic': WHEEL_ODOMETRY_TOPIC,
               'speed_type': ODOMETRY,

@@ -159,7 +159,7 @@ def test_speed_gives_distances_and_a_metric_start(drive, model, tmp_path):
     tuner, logged = speed_run(drive, model, tmp_path, 1.0)
     assert tuner.stats.with_speed == tuner.stats.triplets > 0
     positions = drive.poses[:, :3, 3]
-    for frames, _, distances in tuner._train:
+    for frames, _, distances, _ in tuner._train:
         target = next(k for k in range(1, len(drive) - 1)
                       if torch.equal(frames[0], (drive.images[k].clamp(0, 1) * 255).round()
                                      .to(torch.uint8)))

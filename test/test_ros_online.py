@@ -127,5 +127,5 @@ def test_speed_topic_gives_the_fine_tuning_metric_scale(tmp_path):
             config = tuner.model.config
     assert stats.with_speed == stats.triplets > 0
     # every training tuple moved 5 m/s x 0.2 s to each neighbour
-    assert all(distances.tolist() == [1.0, 1.0] for _, _, distances in tuner._train)
+    assert all(distances.tolist() == [1.0, 1.0] for _, _, distances, _ in tuner._train)
     assert config.metric_scale == 'velocity' and 'speed_scale_factor' in config.provenance

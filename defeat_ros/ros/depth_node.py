@@ -282,7 +282,7 @@ class DepthNode(LifecycleNode):
         settings = OnlineConfig(
             checkpoint_dir=config['online_checkpoint_dir'], step_rate=config['online_step_rate'],
             buffer_size=config['online_buffer_size'],
-            learning_rate=config['online_learning_rate'],
+            learning_rate=config['online_learning_rate'], replay=config['online_replay'],
             validate_every=config['online_validate_every'])
         self.get_logger().info(f'online fine-tuning on {device}; accepted models go to '
                                f'{settings.checkpoint_dir}')

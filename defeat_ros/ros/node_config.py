@@ -58,6 +58,11 @@ class NodeConfig(OutputOptions, PerceptionOptions):
                                      maximum=10000, read_only=True)
     online_learning_rate: float = option(2e-5, 'Adam learning rate of online fine-tuning',
                                          minimum=1e-8, maximum=0.01, read_only=True)
+    online_replay: float = option(0.5, "Share of online training draws from the model's own "
+                                  'training data (with its recorded objective), where it can '
+                                  'be rebuilt here; keeps what the model learnt. 0: the '
+                                  "camera's frames alone", minimum=0.0, maximum=0.95,
+                                  read_only=True)
     online_validate_every: int = option(20, 'Online training steps between validations (and '
                                         'swaps)', minimum=1, maximum=100000, read_only=True)
     speed_topic: str = option('', "Topic of the vehicle's speed (wheel odometry, CAN, INS): "

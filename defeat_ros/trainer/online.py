@@ -21,6 +21,13 @@ above ``divergence`` times the accepted weights', rolls the training copy back t
 weights with a fresh optimiser. Inference is never blocked: it only ever sees complete, accepted
 models.
 
+Replay. As offline (:mod:`~defeat_ros.trainer.replay`), ``replay`` of the training draws come
+from the source model's own training data, rebuilt from its provenance by the training thread
+before its first step, trained with the recorded objective (depth supervision included; the
+camera's frames are never depth-supervised). Self-supervised steps alone make a model trained
+with exact depth worse while the criterion improves (benchmarks/online_finetune.py); data that
+cannot be rebuilt here is logged, and the camera's frames are then trained on alone.
+
 Speed. Frames offered with their capture time and the vehicle's speed (the node's
 ``speed_topic``) give each tuple the distance travelled to its sources, and the loss's velocity
 supervision makes the fine-tuned depth and odometry metric, as in training; the validation
@@ -42,6 +49,7 @@ from defeat_ros.data.travel import travelled_distances
 from defeat_ros.losses import DeFeatLoss
 from defeat_ros.nets import load_model, save_model
 from defeat_ros.trainer.criterion import validation_criterion
+from defeat_ros.trainer.replay import replay_dataset
 from defeat_ros.trainer.speed_scale import start_metric
 from defeat_ros.trainer.step import measure_loss, recorded_objective, TrainingStep
 from defeat_ros.typed_config import TypedConfig
@@ -68,6 +76,8 @@ class OnlineConfig(TypedConfig):
     """Adam learning rate of the fine-tuning."""
     batch_size: int = 2
     """Frame tuples per training step."""
+    replay: float = 0.5
+    """Share of the training draws from the source model's training data (0: none)."""
     validate_every: int = 20
     """Training steps between validations (and possible swaps)."""
     min_triplets: int = 6
@@ -85,7 +95,8 @@ class OnlineConfig(TypedConfig):
             raise ValueError('online fine-tuning needs a checkpoint_dir')
         checks = {'buffer_size': self.buffer_size >= 2, 'step_rate': self.step_rate > 0,
                   'learning_rate': 0 < self.learning_rate < 1,
-                  'batch_size': self.batch_size >= 1, 'validate_every': self.validate_every >= 1,
+                  'batch_size': self.batch_size >= 1, 'replay': 0 <= self.replay < 1,
+                  'validate_every': self.validate_every >= 1,
                   'min_triplets': self.min_triplets >= 1,
                   'min_improvement': 0 <= self.min_improvement < 1,
                   'divergence': self.divergence > 1,
@@ -132,7 +143,8 @@ class OnlineFinetuner:
         self.log = log
         self.device = torch.device(device)
         self.model = load_model(model_dir).to(self.device).train()
-        self.offsets, loss_config = recorded_objective(self.model.config)
+        self.offsets, loss_config = recorded_objective(self.model.config,
+                                                       depth_supervision=config.replay > 0)
         self.loss_fn = DeFeatLoss(loss_config).to(self.device)
         self.accepted = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         self.training_step = TrainingStep(self.model, self.loss_fn, self.new_optimiser(),
@@ -144,6 +156,8 @@ class OnlineFinetuner:
         self._held_out = deque(maxlen=max(1, config.buffer_size // (HOLD_OUT_EVERY - 1)))
         self._seen = 0
         self._metric_checked = False
+        self._replayed = None  # the source's training data, once the training thread built it
+        self._replay_checked = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._generator = np.random.default_rng(0)
@@ -180,7 +194,7 @@ class OnlineFinetuner:
         _, stamps, speeds = (np.array(column) for column in zip(*self._window))
         distances = torch.from_numpy(travelled_distances(speeds, stamps, self._target,
                                                          self.offsets))
-        sample = (torch.stack(frames), k_norm, distances)
+        sample = (torch.stack(frames), k_norm, distances, None)
         with self._lock:
             self._seen += 1
             held_out = self._seen % HOLD_OUT_EVERY == 0
@@ -194,17 +208,61 @@ class OnlineFinetuner:
 
     def _batch(self, samples):
         """
-        Stack (frames, k_norm, distances) samples into a TrainingStep batch on the device.
+        Stack (frames, k_norm, distances, depth) samples into a TrainingStep batch on the device.
+
+        A sample's frames are 1 + S x 3 x h x w uint8 (target first), its depth 1 x h x w metres
+        or None (unknown: the camera's frames).
 
         :return: {'target': B x 3 x h x w, 'sources': B x S x 3 x h x w float in [0, 1],
-            'k_norm': B x 3 x 3, 'distances': B x S metres (NaN unknown), 'offsets': B x S}.
+            'k_norm': B x 3 x 3, 'distances': B x S metres (NaN unknown), 'offsets': B x S},
+            with 'depth' B x 1 x h x w (0 unknown) when a sample has depth.
         """
         frames = torch.stack([s[0] for s in samples]).to(self.device).float() / 255.0
         k_norm = torch.stack([s[1] for s in samples]).to(self.device)
         distances = torch.stack([s[2] for s in samples]).to(self.device)
         offsets = torch.tensor(self.offsets).expand(len(samples), -1)
-        return {'target': frames[:, 0], 'sources': frames[:, 1:], 'k_norm': k_norm,
-                'distances': distances, 'offsets': offsets}
+        batch = {'target': frames[:, 0], 'sources': frames[:, 1:], 'k_norm': k_norm,
+                 'distances': distances, 'offsets': offsets}
+        if any(s[3] is not None for s in samples):
+            unknown = torch.zeros(1, *frames.shape[-2:])
+            batch['depth'] = torch.stack([unknown if s[3] is None else s[3]
+                                          for s in samples]).to(self.device)
+        return batch
+
+    def _start_replay(self):
+        """Rebuild the source model's training data to replay (module doc), once."""
+        self._replay_checked = True
+        if not self.config.replay:
+            return
+        config = self.model.config
+        try:
+            self._replayed = replay_dataset(config, config.height, config.width, self.offsets,
+                                            seed=0)
+        except ValueError as error:
+            self.log(f'online fine-tuning without replay ({error}): the camera\'s frames alone')
+            return
+        self.log(f"online fine-tuning replays the source model's training data "
+                 f'({len(self._replayed)} samples) in {self.config.replay:.0%} of the draws')
+
+    def _replayed_sample(self, index):
+        """Return replayed sample ``index`` as a (frames, k_norm, distances, depth) sample."""
+        sample = self._replayed[index]
+        frames = torch.cat([sample['target'][None], sample['sources']])
+        return ((frames.clamp(0, 1) * 255).round().to(torch.uint8), sample['k_norm'],
+                torch.as_tensor(sample['distances'], dtype=torch.float32),
+                sample.get('depth'))
+
+    def _draw(self):
+        """Return a training batch's samples: ``replay`` of them replayed (when built)."""
+        replaying = (self._generator.random(self.config.batch_size) < self.config.replay
+                     if self._replayed is not None else np.zeros(self.config.batch_size, bool))
+        with self._lock:
+            live = [self._train[i] for i in
+                    self._generator.choice(len(self._train), int((~replaying).sum()))]
+        replayed = [self._replayed_sample(int(i)) for i in
+                    self._generator.choice(len(self._replayed), int(replaying.sum()))] \
+            if replaying.any() else []
+        return live + replayed
 
     def _start_metric(self):
         """Rescale a model of arbitrary scale to metres once the speed is known (module doc)."""
@@ -226,15 +284,14 @@ class OnlineFinetuner:
         while not self._stop.wait(period):
             with self._lock:
                 ready = len(self._train) >= self.config.min_triplets
-                if ready:
-                    chosen = self._generator.choice(len(self._train), self.config.batch_size)
-                    batch = [self._train[i] for i in chosen]
             if not ready:
                 continue
             try:
+                if not self._replay_checked:
+                    self._start_replay()
                 if not self._metric_checked:
                     self._start_metric()
-                self._step(batch)
+                self._step(self._draw())
             except Exception as error:  # the node must keep running whatever happens here
                 self._roll_back(f'training failed: {type(error).__name__}: {error}')
 
