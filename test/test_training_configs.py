@@ -7,6 +7,7 @@ as a user runs it, through ``torchrun training/train.py``; only the data locatio
 size are overridden.
 """
 
+from dataclasses import replace
 from pathlib import Path
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import time
 from data_layouts import write_robotcar_run
 from defeat_ros.data.kitti_writer import write_kitti_raw
 from defeat_ros.data.street_world import render_sequence, WorldConfig
-from defeat_ros.nets import load_model
+from defeat_ros.nets import DeFeatNet, load_model, save_model
 from defeat_ros.trainer.config import TrainConfig
 import numpy as np
 import pytest
@@ -60,6 +61,9 @@ def test_every_config_trains_three_steps_on_two_ranks(path, layouts, tmp_path):
     overrides = SMALL + layouts[config.data.dataset] + [f'out={tmp_path / "run"}']
     if config.validation:
         overrides.append('validation.frames=4')
+    if config.init_from:  # a later stage: start from a first stage's output at the run's size
+        first_stage = replace(config.model, height=64, width=192, encoder_width=16)
+        overrides.append(f'init_from={save_model(DeFeatNet(first_stage), tmp_path / "init")}')
     result = torchrun(REPO / 'training' / 'train.py', '--config', path,
                       *(f'--set={item}' for item in overrides))
     assert result.returncode == 0, result.stderr[-3000:]
