@@ -5,7 +5,7 @@ Depth maps sigmoid disparity onto [``min_depth``, ``max_depth``] and PoseNet's l
 outputs the translation, so multiplying both ends of the depth range and the translation rows of
 that layer by one factor multiplies every depth and every translation by it and leaves all
 else (features, rotations, the photometric warp) unchanged. Fine-tuning with the vehicle's
-speed starts from a model rescaled this way (:mod:`defeat_ros.trainer.speed_scale` estimates
+speed starts from a model rescaled this way (:mod:`defeat_ros.trainer.metric_start` estimates
 the factor): the velocity loss then refines a scale that is already close instead of moving it
 by 10x.
 """

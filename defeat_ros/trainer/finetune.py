@@ -10,7 +10,8 @@ where the camera stands still are skipped and night and day can be balanced (see
 :mod:`defeat_ros.data.frame_selection`). Where the bags record the vehicle's speed (a wheel
 odometry or twist topic), the velocity supervision makes the model metric: a source model of
 arbitrary scale is first rescaled by the factor the speed measures
-(:mod:`defeat_ros.trainer.speed_scale`). Where the source model's own training data can be
+(:mod:`defeat_ros.trainer.metric_start`); without speed, ``camera_height`` does the same with
+the road plane and the camera-height loss. Where the source model's own training data can be
 rebuilt here (the synthetic world can, anywhere), part of every epoch replays it with the
 recorded objective, depth supervision included, so that what the model learnt is kept
 (:mod:`defeat_ros.trainer.replay`). Before and after, the held-out frames are measured by
@@ -38,7 +39,7 @@ from defeat_ros.runtime.onnx_export import export_onnx
 from defeat_ros.trainer.config import DataConfig, OptimConfig, TrainConfig
 from defeat_ros.trainer.held_out import held_out_metrics
 from defeat_ros.trainer.replay import mixture_weights, replay_dataset, ReplayMixture
-from defeat_ros.trainer.speed_scale import start_metric
+from defeat_ros.trainer.metric_start import start_metric
 from defeat_ros.trainer.step import recorded_objective
 from defeat_ros.trainer.trainer import Trainer
 from defeat_ros.typed_config import option, TypedConfig
@@ -357,10 +358,11 @@ def run_finetune(config, log=print):
         best = BestWeights(trainer.model)
         best.offer(0, before)
         trainer.on_validation = best.offer
-        if trainer.speed_supervised and source_config.metric_scale == 'none':
+        if source_config.metric_scale == 'none' and (trainer.speed_supervised
+                                                     or config.camera_height):
             start_metric(trainer.model, sample_dataset(
                 sources, selection.train, replace(sample, augment={'enabled': False})),
-                trainer.device, log)
+                trainer.device, log, 0.0 if trainer.speed_supervised else config.camera_height)
             best.offer(0, held_out_metrics(*measure), replace_any=True)
         trainer.train()
         best.offer(trainer.step, held_out_metrics(*measure), replace_any=config.keep == 'last')

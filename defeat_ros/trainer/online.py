@@ -33,7 +33,7 @@ Speed. Frames offered with their capture time and the vehicle's speed (the node'
 supervision makes the fine-tuned depth and odometry metric, as in training; the validation
 criterion then includes the velocity error. A model of arbitrary scale (``metric_scale``
 'none') is first rescaled to metres by the factor the speed measures on the first training
-tuples (:func:`~defeat_ros.trainer.speed_scale.start_metric`), as ``defeat-ros finetune``
+tuples (:func:`~defeat_ros.trainer.metric_start.start_metric`), as ``defeat-ros finetune``
 does; its accepted models record ``metric_scale`` 'velocity'.
 """
 
@@ -50,7 +50,7 @@ from defeat_ros.losses import DeFeatLoss
 from defeat_ros.nets import load_model, save_model
 from defeat_ros.trainer.criterion import validation_criterion
 from defeat_ros.trainer.replay import replay_dataset
-from defeat_ros.trainer.speed_scale import start_metric
+from defeat_ros.trainer.metric_start import start_metric
 from defeat_ros.trainer.step import measure_loss, recorded_objective, TrainingStep
 from defeat_ros.typed_config import TypedConfig
 import numpy as np
