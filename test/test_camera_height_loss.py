@@ -44,34 +44,44 @@ def intrinsics(batch):
     return K_NORM.expand(batch, 3, 3)
 
 
+def moving(batch, metres=1.0, sources=2):
+    """S translations T_source_target B x 4 x 4 of ``metres`` forward, requiring gradients."""
+    pose = torch.eye(4).repeat(batch, 1, 1)
+    pose[:, 2, 3] = metres
+    return [pose.clone().requires_grad_() for _ in range(sources)]
+
+
 def test_the_loss_is_the_log_ratio_of_the_road_height_to_the_mounting_height():
     depth = road()
-    assert CameraHeightLoss(ROAD)(depth, intrinsics(1)).item() == pytest.approx(0.0, abs=1e-5)
+    loss = CameraHeightLoss(ROAD)(depth, intrinsics(1), moving(1))
+    assert loss.item() == pytest.approx(0.0, abs=1e-5)
     for mounting in (2.0 * ROAD, 0.5 * ROAD):
-        loss = CameraHeightLoss(mounting)(depth, intrinsics(1))
+        loss = CameraHeightLoss(mounting)(depth, intrinsics(1), moving(1))
         assert loss.item() == pytest.approx(math.log(2.0), rel=1e-5)
 
 
-def test_the_gradient_scales_the_whole_depth_map_towards_the_mounting_height():
+def test_the_gradient_scales_the_translations_not_the_depth():
     """
-    Along depth itself, d|log(h / 2h)| = -1 per unit of scale, and every pixel's log depth gets
-    the same share: the road stays a plane (a gradient on the road alone would bend it).
+    The road is twice too near: every translation's log length is pulled up, by the same
+    amount (1 / S each), and depth, only measured, gets no gradient: the photometric warp
+    carries the scale to it, as with velocity supervision.
     """
     depth = road().requires_grad_()
-    CameraHeightLoss(2.0 * ROAD)(depth, intrinsics(1)).backward()
-    assert torch.isfinite(depth.grad).all()
-    along_log_depth = depth.grad * depth
-    assert along_log_depth.sum().item() == pytest.approx(-1.0, rel=1e-4)
-    assert torch.allclose(along_log_depth, torch.full_like(depth, -1.0 / depth.numel()))
+    poses = moving(1, metres=0.8)
+    CameraHeightLoss(2.0 * ROAD)(depth, intrinsics(1), poses).backward()
+    assert depth.grad is None
+    for pose in poses:
+        along_log_length = (pose.grad[0, :3, 3] * pose[0, :3, 3]).sum().item()
+        assert along_log_length == pytest.approx(-0.5, rel=1e-5)
 
 
 def test_an_image_without_ground_gives_no_term():
-    depth = torch.cat([road(), wall()]).requires_grad_()
-    loss = CameraHeightLoss(2.0 * ROAD)(depth, intrinsics(2))
+    poses = moving(2)
+    loss = CameraHeightLoss(2.0 * ROAD)(torch.cat([road(), wall()]), intrinsics(2), poses)
     assert loss.item() == pytest.approx(math.log(2.0), rel=1e-5)  # the road's alone, not halved
     loss.backward()
-    assert (depth.grad[1] == 0).all()
-    assert CameraHeightLoss(ROAD)(wall(), intrinsics(1)).item() == 0
+    assert all((pose.grad[1] == 0).all() for pose in poses)
+    assert CameraHeightLoss(ROAD)(wall(), intrinsics(1), moving(1)).item() == 0
 
 
 def test_loss_config_rejects_impossible_values():

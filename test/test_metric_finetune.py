@@ -1,4 +1,4 @@
-"""Fine-tuning with the vehicle's speed: the model becomes metric, in the speed's unit."""
+"""Fine-tuning with the vehicle's speed, or the camera height: the model becomes metric."""
 
 from dataclasses import replace
 
@@ -36,15 +36,16 @@ def source(tmp_path_factory):
     return save_model(model, tmp_path_factory.mktemp('source') / 'model')
 
 
-def finetune(tmp_path, source, bag, name):
+def finetune(tmp_path, source, bag, name, *options):
     """
     Fine-tune ``source`` on ``bag`` for a few steps; return the model directory.
 
-    Without replay: the bag's speed is the only thing that sets the unit.
+    Without replay: the bag's speed (or ``options``) is the only thing that sets the unit.
     """
     out = tmp_path / name
     assert main(['finetune', '--bag', str(bag), '--from', str(source), '--out',
-                 str(out), '--steps', str(STEPS), '--batch-size', '2', '--replay', '0']) == 0
+                 str(out), '--steps', str(STEPS), '--batch-size', '2', '--replay', '0',
+                 *options]) == 0
     return out
 
 
@@ -77,10 +78,15 @@ def test_speed_twice_as_high_gives_depth_twice_as_far(models, drive):
     assert 1.8 < ratio < 2.2
 
 
+def median_truth(drive):
+    """Median true depth over the frames median_depth measures (metres, sky left out)."""
+    truth = drive.depths[::10]
+    return truth[torch.isfinite(truth) & (truth < 80)].median().item()
+
+
 def test_speed_makes_the_depth_metric(models, source, drive):
     """The true speed brings the median depth near the truth's; the source model is far off."""
-    truth = drive.depths[::10]
-    truth = truth[torch.isfinite(truth) & (truth < 80)].median().item()
+    truth = median_truth(drive)
     assert 0.7 < median_depth(models['true'], drive) / truth < 1.5
     assert median_depth(source, drive) / truth < 0.5
     assert metric_scale(models['true']) == 'velocity'
@@ -96,3 +102,14 @@ def test_without_speed_the_scale_stays_what_it_was():
                      loss=replace(config.loss, velocity_weight=0.0))
     scale, note = scale_source(metric, ['bag topic /odom'])
     assert scale == 'velocity' and 'supervision off' in note
+
+
+def test_without_speed_the_camera_height_makes_the_depth_metric(source, drive, tmp_path):
+    """The road plane measures the unit (1/7 of metres); the model starts from it."""
+    bag = write_bag(drive, tmp_path / 'bag')
+    model = finetune(tmp_path, source, bag, 'height', '--speed-topic', 'none',
+                     '--camera-height', '1.65')
+    assert 0.7 < median_depth(model, drive) / median_truth(drive) < 1.5
+    assert metric_scale(model) == 'camera_height'
+    factor = read_config(model).provenance['height_scale_factor']
+    assert 0.7 < factor * ARBITRARY_UNIT < 1.5, factor

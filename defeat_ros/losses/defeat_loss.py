@@ -106,9 +106,10 @@ class LossConfig(TypedConfig):
     camera_height_weight: float = 0.0
     """
     Weight of the camera-height loss: per image, the camera's height above the road plane
-    fitted to the bottom 40 % of the full-resolution depth (RANSAC on the detached depth picks
-    the inliers, least squares through them is differentiable), as |log(height /
-    camera_height)|, averaged over the images where a plane is found. It makes depth and
+    fitted to the bottom 40 % of the full-resolution depth, as |log(height / camera_height)|,
+    averaged over the images where a plane is found; its gradient scales PoseNet's
+    translations, and the photometric warp carries the scale to depth, as with the velocity
+    supervision. It makes depth and
     odometry metric without speed, for a fixed camera over a flat, visible road. It applies to
     the samples without a known speed (all of them with ``velocity_weight`` 0): speed wins
     where recorded. 0 turns it off."""
@@ -356,7 +357,8 @@ class DeFeatLoss(nn.Module):
             rows = (~distances.isfinite().any(dim=1) if cfg.velocity_weight
                     else torch.ones(len(target), dtype=torch.bool, device=target.device))
             depth = to_depth(resize(outputs.disparities[0], h, w))
-            terms['camera_height'] = self.camera_height(depth[rows], k_norm[rows])
+            terms['camera_height'] = self.camera_height(
+                depth[rows], k_norm[rows], [pose[rows] for pose in outputs.poses])
             total = total + cfg.camera_height_weight * terms['camera_height']
         if cfg.sky_weight:
             total = total + cfg.sky_weight * terms['sky']

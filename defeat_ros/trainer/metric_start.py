@@ -74,7 +74,7 @@ def height_scale(model, dataset, device, camera_height, samples=64):
     for index in indices.astype(int).tolist():
         sample = dataset[index]
         image = sample['target'][None].to(device)
-        depth = model.to_depth(model.depth_net.decode(model.depth_net.encoder(image))[0])
+        depth = model.depth_net.depth(image)
         height = road.height(depth[0, 0].float(), sample['k_norm'].to(device))
         if height:
             ratios.append(camera_height / height)
