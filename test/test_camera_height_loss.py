@@ -57,13 +57,13 @@ def test_the_loss_is_the_log_ratio_of_the_road_height_to_the_mounting_height():
     assert loss.item() == pytest.approx(0.0, abs=1e-5)
     for mounting in (2.0 * ROAD, 0.5 * ROAD):
         loss = CameraHeightLoss(mounting)(depth, intrinsics(1), moving(1))
-        assert loss.item() == pytest.approx(math.log(2.0), rel=1e-5)
+        assert loss.item() == pytest.approx(math.log(2.0) ** 2, rel=1e-5)
 
 
 def test_the_gradient_scales_the_translations_not_the_depth():
     """
     The road is twice too near: every translation's log length is pulled up, by the same
-    amount (1 / S each), and depth, only measured, gets no gradient: the photometric warp
+    amount (2 log 2 / S each, the squared error's slope), and depth, only measured, gets no gradient: the photometric warp
     carries the scale to it, as with velocity supervision.
     """
     depth = road().requires_grad_()
@@ -72,13 +72,13 @@ def test_the_gradient_scales_the_translations_not_the_depth():
     assert depth.grad is None
     for pose in poses:
         along_log_length = (pose.grad[0, :3, 3] * pose[0, :3, 3]).sum().item()
-        assert along_log_length == pytest.approx(-0.5, rel=1e-5)
+        assert along_log_length == pytest.approx(-math.log(2.0), rel=1e-5)
 
 
 def test_an_image_without_ground_gives_no_term():
     poses = moving(2)
     loss = CameraHeightLoss(2.0 * ROAD)(torch.cat([road(), wall()]), intrinsics(2), poses)
-    assert loss.item() == pytest.approx(math.log(2.0), rel=1e-5)  # the road's alone, not halved
+    assert loss.item() == pytest.approx(math.log(2.0) ** 2, rel=1e-5)  # the road's alone
     loss.backward()
     assert all((pose.grad[1] == 0).all() for pose in poses)
     assert CameraHeightLoss(ROAD)(wall(), intrinsics(1), moving(1)).item() == 0
@@ -121,10 +121,10 @@ def test_defeat_loss_supervises_the_height_only_where_no_speed_is_known():
     off, off_terms = loss(None)
     assert 'camera_height' not in off_terms
     total, terms = loss(None, camera_height_weight=0.5)  # no speed anywhere: both rows
-    assert terms['camera_height'].item() == pytest.approx(math.log(2.0) / 2, rel=1e-3)
-    assert total.item() == pytest.approx(off.item() + 0.5 * math.log(2.0) / 2, rel=1e-4)
+    assert terms['camera_height'].item() == pytest.approx(math.log(2.0) ** 2 / 2, rel=1e-3)
+    assert total.item() == pytest.approx(off.item() + 0.5 * math.log(2.0) ** 2 / 2, rel=1e-4)
     _, terms = loss(known, camera_height_weight=0.5, velocity_weight=0.0)  # speed unused
-    assert terms['camera_height'].item() == pytest.approx(math.log(2.0) / 2, rel=1e-3)
+    assert terms['camera_height'].item() == pytest.approx(math.log(2.0) ** 2 / 2, rel=1e-3)
     criterion = validation_criterion(terms, LossConfig(camera_height_weight=0.5))
     assert criterion.item() == pytest.approx(
         (terms['photometric'] + 0.5 * terms['camera_height']).item())
@@ -164,7 +164,7 @@ def test_three_training_steps_with_the_camera_height_loss(tmp_path):
     result = Trainer(run, Drive(), log=lines.append).train()
     note = 'camera-height supervision (weight 0.1, 1.65 m), no speed in the training data'
     assert any(note in line and 'metric' in line for line in lines)
-    assert any('camera-height log error' in line for line in lines)
+    assert any('camera-height squared log error' in line for line in lines)
     records = [json.loads(line) for line in
                (tmp_path / 'run' / 'logs' / 'scalars.jsonl').read_text().splitlines()]
     heights = [r['camera_height'] for r in records if 'camera_height' in r]

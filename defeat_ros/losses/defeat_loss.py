@@ -106,8 +106,8 @@ class LossConfig(TypedConfig):
     camera_height_weight: float = 0.0
     """
     Weight of the camera-height loss: per image, the camera's height above the road plane
-    fitted to the bottom 40 % of the full-resolution depth, as |log(height / camera_height)|,
-    averaged over the images where a plane is found; its gradient scales PoseNet's
+    fitted to the bottom 40 % of the full-resolution depth, as log(height / camera_height)
+    squared, averaged over the images where a plane is found; its gradient scales PoseNet's
     translations, and the photometric warp carries the scale to depth, as with the velocity
     supervision. It makes depth and
     odometry metric without speed, for a fixed camera over a flat, visible road. It applies to

@@ -273,7 +273,7 @@ class Trainer:
         images = rate * self.config.data.batch_size * distributed.world_size()
         velocity = (f'velocity error {values["velocity"]:.3f} m '
                     if self.speed_supervised else '')
-        height = (f'camera-height log error {values["camera_height"]:.3f} '
+        height = (f'camera-height squared log error {values["camera_height"]:.4f} '
                   if 'camera_height' in values else '')
         self.log(f'step {self.step}/{total_steps} epoch {self.epoch} loss {values["total"]:.4f} '
                  f'{velocity}{height}{images:.1f} img/s ETA {eta / 60:.1f} min')
