@@ -62,9 +62,11 @@ def test_the_loss_is_the_log_ratio_of_the_road_height_to_the_mounting_height():
 
 def test_the_gradient_scales_the_translations_not_the_depth():
     """
-    The road is twice too near: every translation's log length is pulled up, by the same
-    amount (2 log 2 / S each, the squared error's slope), and depth, only measured, gets no gradient: the photometric warp
-    carries the scale to it, as with velocity supervision.
+    The road is twice too near: the translations' log lengths are pulled up.
+
+    Each by the same amount (2 log 2 / S, the squared error's slope); depth, only measured,
+    gets no gradient: the photometric warp carries the scale to it, as with velocity
+    supervision.
     """
     depth = road().requires_grad_()
     poses = moving(1, metres=0.8)

@@ -109,8 +109,10 @@ class LossConfig(TypedConfig):
     fitted to the bottom 40 % of the full-resolution depth, as log(height / camera_height)
     squared, averaged over the images where a plane is found; its gradient scales PoseNet's
     translations, and the photometric warp carries the scale to depth, as with the velocity
-    supervision. It makes depth and
-    odometry metric without speed, for a fixed camera over a flat, visible road. It applies to
+    supervision. Meant to keep depth and odometry metric without speed, for a fixed camera
+    over a flat, visible road; measured on the synthetic street it held the scale worse than
+    rescaling the model to the road once (``finetune --camera-height``, docs/metric_scale.md).
+    It applies to
     the samples without a known speed (all of them with ``velocity_weight`` 0): speed wins
     where recorded. 0 turns it off."""
     camera_height: float = 1.65

@@ -91,8 +91,10 @@ class FinetuneConfig(TypedConfig):
                                   'camera-height loss fits the scale to it on frames without '
                                   'speed (a flat road in the lower image); 0: off',
                                   minimum=0.0, maximum=100.0)
-    camera_height_weight: float = option(0.1, 'Weight of the camera-height loss (with '
-                                         '--camera-height)', minimum=0.0, maximum=100.0)
+    camera_height_weight: float = option(0.0, 'Weight of the camera-height loss (with '
+                                         '--camera-height); 0: the model is only rescaled to '
+                                         'the road before training (measured better: '
+                                         'docs/metric_scale.md)', minimum=0.0, maximum=100.0)
     replay: float = option(0.5, "Share of the training draws taken from the source model's own "
                            'training data with its recorded objective (depth supervision '
                            'included), where that data can be rebuilt here; keeps what the '
@@ -360,9 +362,12 @@ def run_finetune(config, log=print):
         trainer.on_validation = best.offer
         if source_config.metric_scale == 'none' and (trainer.speed_supervised
                                                      or config.camera_height):
-            start_metric(trainer.model, sample_dataset(
+            by_road = not trainer.speed_supervised
+            factor = start_metric(trainer.model, sample_dataset(
                 sources, selection.train, replace(sample, augment={'enabled': False})),
-                trainer.device, log, 0.0 if trainer.speed_supervised else config.camera_height)
+                trainer.device, log, config.camera_height if by_road else 0.0)
+            if factor is not None and by_road:  # metric from the start, with or without the loss
+                trainer.model.config = replace(trainer.model.config, metric_scale='camera_height')
             best.offer(0, held_out_metrics(*measure), replace_any=True)
         trainer.train()
         best.offer(trainer.step, held_out_metrics(*measure), replace_any=config.keep == 'last')
