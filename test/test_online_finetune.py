@@ -175,15 +175,19 @@ def test_speed_gives_distances_and_a_metric_start(drive, model, tmp_path):
     assert doubled.model.config.provenance['speed_scale_factor'] == pytest.approx(2 * factor)
 
 
-def test_without_speed_the_scale_is_left_alone(drive, model, tmp_path):
-    swapped = []
-    tuner = finetuner(model, tmp_path, swapped, validate_every=1000)
+def train_on(tuner, drive, steps):
+    """Give ``tuner`` every frame of ``drive``, wait for ``steps`` training steps, close it."""
     try:
         for image in drive.images:
             tuner.add_frame(image.unsqueeze(0), drive.k_norm)
-        assert wait_for(lambda: tuner.stats.steps >= 1, timeout=120)
+        assert wait_for(lambda: tuner.stats.steps >= steps, timeout=120)
     finally:
         tuner.close()
+    return tuner
+
+
+def test_without_speed_the_scale_is_left_alone(drive, model, tmp_path):
+    tuner = train_on(finetuner(model, tmp_path, [], validate_every=1000), drive, steps=1)
     assert tuner.stats.with_speed == 0
     assert tuner.model.config.metric_scale == 'none'
     assert tuner.model.config.max_depth == 100.0

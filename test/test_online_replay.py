@@ -9,8 +9,8 @@ from dataclasses import replace
 
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
-from defeat_ros.ros.graph import wait_for
 from defeat_ros.trainer.online import OnlineConfig, OnlineFinetuner
+from test_online_finetune import train_on
 import torch
 
 DRIVE = render_sequence(WorldConfig(width=96, height=64, frames=14, seed=11))
@@ -31,15 +31,9 @@ def trained_on(tmp_path, dataset='synthetic', source=STREET):
 def run(model, tmp_path, replay):
     """Fine-tune ``model`` on the drive until two steps are done; return (tuner, log lines)."""
     logged = []
-    tuner = OnlineFinetuner(model, OnlineConfig(
+    tuner = train_on(OnlineFinetuner(model, OnlineConfig(
         checkpoint_dir=str(tmp_path / 'online'), step_rate=50.0, validate_every=1000,
-        min_triplets=2, replay=replay), [].append, log=logged.append)
-    try:
-        for image in DRIVE.images:
-            tuner.add_frame(image.unsqueeze(0), DRIVE.k_norm)
-        assert wait_for(lambda: tuner.stats.steps >= 2, timeout=120)
-    finally:
-        tuner.close()
+        min_triplets=2, replay=replay), [].append, log=logged.append), DRIVE, steps=2)
     assert tuner.stats.rollbacks == 0, tuner.stats.last_event
     return tuner, logged
 
