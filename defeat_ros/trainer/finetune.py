@@ -38,8 +38,8 @@ from defeat_ros.nets.model_dir import read_config
 from defeat_ros.runtime.onnx_export import export_onnx
 from defeat_ros.trainer.config import DataConfig, OptimConfig, TrainConfig
 from defeat_ros.trainer.held_out import held_out_metrics
-from defeat_ros.trainer.replay import mixture_weights, replay_dataset, ReplayMixture
 from defeat_ros.trainer.metric_start import start_metric
+from defeat_ros.trainer.replay import mixture_weights, replay_dataset, ReplayMixture
 from defeat_ros.trainer.step import recorded_objective
 from defeat_ros.trainer.trainer import Trainer
 from defeat_ros.typed_config import option, TypedConfig

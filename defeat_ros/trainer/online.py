@@ -49,8 +49,8 @@ from defeat_ros.data.travel import travelled_distances
 from defeat_ros.losses import DeFeatLoss
 from defeat_ros.nets import load_model, save_model
 from defeat_ros.trainer.criterion import validation_criterion
-from defeat_ros.trainer.replay import replay_dataset
 from defeat_ros.trainer.metric_start import start_metric
+from defeat_ros.trainer.replay import replay_dataset
 from defeat_ros.trainer.step import measure_loss, recorded_objective, TrainingStep
 from defeat_ros.typed_config import TypedConfig
 import numpy as np
@@ -239,7 +239,7 @@ class OnlineFinetuner:
             self._replayed = replay_dataset(config, config.height, config.width, self.offsets,
                                             seed=0)
         except ValueError as error:
-            self.log(f'online fine-tuning without replay ({error}): the camera\'s frames alone')
+            self.log(f"online fine-tuning without replay ({error}): the camera's frames alone")
             return
         self.log(f"online fine-tuning replays the source model's training data "
                  f'({len(self._replayed)} samples) in {self.config.replay:.0%} of the draws')
@@ -259,10 +259,10 @@ class OnlineFinetuner:
         with self._lock:
             live = [self._train[i] for i in
                     self._generator.choice(len(self._train), int((~replaying).sum()))]
-        replayed = [self._replayed_sample(int(i)) for i in
-                    self._generator.choice(len(self._replayed), int(replaying.sum()))] \
-            if replaying.any() else []
-        return live + replayed
+        if not replaying.any():
+            return live
+        chosen = self._generator.choice(len(self._replayed), int(replaying.sum()))
+        return live + [self._replayed_sample(int(i)) for i in chosen]
 
     def _start_metric(self):
         """Rescale a model of arbitrary scale to metres once the speed is known (module doc)."""
@@ -315,7 +315,7 @@ class OnlineFinetuner:
         The criterion (:func:`~defeat_ros.trainer.criterion.validation_criterion`) is the
         photometric error: the feature terms of the total loss fall whatever depth does.
 
-        :param held_out: the (frames, k_norm, distances) tuples; None: the current held-out set.
+        :param held_out: held-out samples (see :meth:`_batch`); None: the current held-out set.
         :return: the mean criterion, NaN without held-out tuples.
         """
         if held_out is None:
