@@ -1,4 +1,4 @@
-"""Fine-tuning with the vehicle's speed, or the camera height: the model becomes metric."""
+"""Fine-tuning with the speed or the camera height, offline and online, makes a model metric."""
 
 from dataclasses import replace
 
@@ -10,7 +10,9 @@ from defeat_ros.nets import load_model, save_model
 from defeat_ros.nets.model_dir import read_config
 from defeat_ros.nets.rescale import rescale_model
 from defeat_ros.ros.depth_node import resolve_model
+from defeat_ros.ros.graph import wait_for
 from defeat_ros.trainer.config import TrainConfig
+from defeat_ros.trainer.online import OnlineConfig, OnlineFinetuner
 from defeat_ros.trainer.trainer import scale_source
 import pytest
 import torch
@@ -113,3 +115,22 @@ def test_without_speed_the_camera_height_makes_the_depth_metric(source, drive, t
     assert metric_scale(model) == 'camera_height'
     factor = read_config(model).provenance['height_scale_factor']
     assert 0.7 < factor * ARBITRARY_UNIT < 1.5, factor
+
+
+def test_online_fine_tuning_without_speed_starts_metric_from_the_camera_height(source, drive,
+                                                                               tmp_path):
+    """The same road-plane start as ``finetune --camera-height``, before the first online step."""
+    logged = []
+    tuner = OnlineFinetuner(source, OnlineConfig(
+        checkpoint_dir=str(tmp_path / 'online'), step_rate=50.0, validate_every=1000,
+        min_triplets=16, replay=0.0, camera_height=1.65), [].append, log=logged.append)
+    try:
+        for image in drive.images[:24]:
+            tuner.add_frame(image.unsqueeze(0), drive.k_norm)
+        assert wait_for(lambda: tuner.stats.steps >= 1, timeout=120)
+    finally:
+        tuner.close()
+    assert tuner.stats.with_speed == 0
+    assert tuner.model.config.metric_scale == 'camera_height'
+    factor = tuner.model.config.provenance['height_scale_factor']
+    assert 0.7 < factor * ARBITRARY_UNIT < 1.5, (factor, logged)

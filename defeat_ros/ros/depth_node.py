@@ -48,7 +48,8 @@ odometry, CAN or INS: Odometry, TwistStamped or TwistWithCovarianceStamped, ``sp
 each frame gets the speed at its stamp (:class:`~defeat_ros.camera.speed_history.SpeedHistory`;
 frames wait up to half a second for the measurement after them,
 :class:`~defeat_ros.camera.speed_history.AwaitSpeed`) and the fine-tuning learns metric depth
-and odometry from it.
+and odometry from it; without speed, ``scale_mode`` camera_height makes the fine-tuned models
+metric with the road plane at ``camera_height`` instead.
 """
 
 from dataclasses import fields
@@ -283,7 +284,9 @@ class DepthNode(LifecycleNode):
             checkpoint_dir=config['online_checkpoint_dir'], step_rate=config['online_step_rate'],
             buffer_size=config['online_buffer_size'],
             learning_rate=config['online_learning_rate'], replay=config['online_replay'],
-            validate_every=config['online_validate_every'])
+            validate_every=config['online_validate_every'],
+            camera_height=config['camera_height'] if config['scale_mode'] == 'camera_height'
+            else 0.0)
         self.get_logger().info(f'online fine-tuning on {device}; accepted models go to '
                                f'{settings.checkpoint_dir}')
         return OnlineFinetuner(self.model_dir, settings, self.perception.swap_model,

@@ -362,12 +362,9 @@ def run_finetune(config, log=print):
         trainer.on_validation = best.offer
         if source_config.metric_scale == 'none' and (trainer.speed_supervised
                                                      or config.camera_height):
-            by_road = not trainer.speed_supervised
-            factor = start_metric(trainer.model, sample_dataset(
+            start_metric(trainer.model, sample_dataset(
                 sources, selection.train, replace(sample, augment={'enabled': False})),
-                trainer.device, log, config.camera_height if by_road else 0.0)
-            if factor is not None and by_road:  # metric from the start, with or without the loss
-                trainer.model.config = replace(trainer.model.config, metric_scale='camera_height')
+                trainer.device, log, 0.0 if trainer.speed_supervised else config.camera_height)
             best.offer(0, held_out_metrics(*measure), replace_any=True)
         trainer.train()
         best.offer(trainer.step, held_out_metrics(*measure), replace_any=config.keep == 'last')

@@ -13,6 +13,8 @@ the road's far end, so the camera-height loss alone cannot reach metres (from 1/
 300 steps made the road's plane vanish under the cap).
 """
 
+from dataclasses import replace
+
 from defeat_ros.losses.camera_height import CameraHeightLoss
 from defeat_ros.nets.rescale import rescale_model
 import numpy as np
@@ -86,6 +88,9 @@ def start_metric(model, dataset, device, log, camera_height=0.0):
     """
     Rescale a model of arbitrary scale to metres, as the speed or the road measures it, in place.
 
+    On success the model records where its scale now comes from: ``metric_scale`` 'velocity'
+    or 'camera_height'.
+
     :param model: DeFeatNet whose ``metric_scale`` is 'none'.
     :param dataset: samples (unaugmented) with their ``distances``.
     :param log: where the factor is reported.
@@ -104,6 +109,8 @@ def start_metric(model, dataset, device, log, camera_height=0.0):
             "model's own scale")
         return None
     rescale_model(model, factor)
+    model.config = replace(model.config, metric_scale='camera_height' if camera_height
+                           else 'velocity')
     model.config.provenance[key] = factor
     log(f'{what} puts the model at 1/{factor:.3g} of metres: depth and translation '
         f'rescaled by {factor:.3g} before fine-tuning')

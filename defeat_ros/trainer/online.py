@@ -34,11 +34,14 @@ supervision makes the fine-tuned depth and odometry metric, as in training; the 
 criterion then includes the velocity error. A model of arbitrary scale (``metric_scale``
 'none') is first rescaled to metres by the factor the speed measures on the first training
 tuples (:func:`~defeat_ros.trainer.metric_start.start_metric`), as ``defeat-ros finetune``
-does; its accepted models record ``metric_scale`` 'velocity'.
+does; its accepted models record ``metric_scale`` 'velocity'. Without speed, a ``camera_height``
+does the same with the road plane fitted to the predicted depth at that height below the camera
+(the node passes its own with ``scale_mode`` camera_height); the models then record
+'camera_height'.
 """
 
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 import math
 from pathlib import Path
 import shutil
@@ -88,6 +91,9 @@ class OnlineConfig(TypedConfig):
     """Roll back when the validation loss exceeds this factor times the accepted weights' one."""
     keep_checkpoints: int = 3
     """Accepted model directories kept on disk (older ones are deleted)."""
+    camera_height: float = 0.0
+    """The camera's height above the road (m): without speed, the road plane at this height
+    rescales a model of arbitrary scale to metres before the first step (0: it stays as it is)."""
 
     def __post_init__(self):
         """Check the ranges."""
@@ -100,7 +106,8 @@ class OnlineConfig(TypedConfig):
                   'min_triplets': self.min_triplets >= 1,
                   'min_improvement': 0 <= self.min_improvement < 1,
                   'divergence': self.divergence > 1,
-                  'keep_checkpoints': self.keep_checkpoints >= 1}
+                  'keep_checkpoints': self.keep_checkpoints >= 1,
+                  'camera_height': self.camera_height >= 0}
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             raise ValueError(f'online fine-tuning: invalid {", ".join(bad)}')
@@ -265,17 +272,17 @@ class OnlineFinetuner:
         return live + [self._replayed_sample(int(i)) for i in chosen]
 
     def _start_metric(self):
-        """Rescale a model of arbitrary scale to metres once the speed is known (module doc)."""
+        """Rescale a model of arbitrary scale to metres by the speed or the road (module doc)."""
         self._metric_checked = True
-        if (self.model.config.metric_scale != 'none' or not self.loss_fn.config.velocity_weight
-                or not self.stats.with_speed):
+        by_speed = bool(self.loss_fn.config.velocity_weight and self.stats.with_speed)
+        if self.model.config.metric_scale != 'none' or not (by_speed or self.config.camera_height):
             return
         with self._lock:
             samples = [self._batch([sample]) for sample in self._train]
         dataset = [{key: value[0] for key, value in sample.items()} for sample in samples]
-        if start_metric(self.model, dataset, self.device, self.log) is not None:
+        if start_metric(self.model, dataset, self.device, self.log,
+                        0.0 if by_speed else self.config.camera_height) is not None:
             # the rescaled weights are where a rollback returns to (not the unscaled ones)
-            self.model.config = replace(self.model.config, metric_scale='velocity')
             self.accepted = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     def _run(self):
