@@ -3,7 +3,8 @@
 Online fine-tuning inside the running node on a synthetic drive: the model before and after.
 
 The DeFeat-Net node (:class:`~defeat_ros.ros.depth_node.DepthNode`, in ``/camera``) runs with
-``online_finetune: true`` and the drive's wheel odometry as its ``speed_topic``, fed by a
+``online_finetune: true`` and the drive's wheel odometry as its ``speed_topic`` (with
+``--camera-height``: none, and ``scale_mode`` camera_height at that height), fed by a
 :class:`~defeat_ros.ros.bag_player.BagPlayer` that plays the drive in a loop at ``--rate`` times
 its recorded pace: real rclpy nodes talking over DDS on a private graph in this process, as
 ``defeat-ros demo`` runs them. The drive is rendered with ``defeat-ros synth``'s code
@@ -94,6 +95,9 @@ def parse_args(argv):
     parser.add_argument('--replay', type=float,
                         help="online_replay: share of draws from the model's training data "
                         '(node default)')
+    parser.add_argument('--camera-height', type=float, default=0.0,
+                        help='no speed_topic: scale_mode camera_height at this height (m) '
+                        'instead, the metric start of a model of arbitrary scale by the road')
     parser.add_argument('--out', default='', help='a new folder to keep the drive, the '
                         'accepted models and the evaluations in (default: a temporary one)')
     return parser.parse_args(argv)
@@ -152,9 +156,11 @@ def fine_tune_in_node(bag, model, checkpoint_dir, args):
     """
     flags = {'online_step_rate': args.step_rate, 'online_validate_every': args.validate_every,
              'online_learning_rate': args.learning_rate, 'online_replay': args.replay}
+    scale = ({'scale_mode': 'camera_height', 'camera_height': args.camera_height}
+             if args.camera_height else
+             {'speed_topic': WHEEL_ODOMETRY_TOPIC, 'speed_type': ODOMETRY})
     values = {'model': str(model), 'online_finetune': True,
-              'online_checkpoint_dir': str(checkpoint_dir), 'speed_topic': WHEEL_ODOMETRY_TOPIC,
-              'speed_type': ODOMETRY,
+              'online_checkpoint_dir': str(checkpoint_dir), **scale,
               **{name: value for name, value in flags.items() if value is not None}}
     with ros_context() as context:
         node = DepthNode(namespace=NAMESPACE, context=context,

@@ -135,6 +135,28 @@ def test_a_failed_configure_reports_failure_and_stays_unconfigured(context, tmp_
         node.destroy_node()
 
 
+def test_a_node_in_its_own_process_leaves_the_cpu_to_its_backend_when_a_manager_configures_it(
+        context, model_dir):
+    """Not only at autostart: torch keeps one thread beside ONNX Runtime's once configured."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    nodes = {owns: DepthNode(namespace=unique_namespace('threads'), context=context,
+                             owns_process=owns, parameter_overrides=[
+                                 Parameter('model', value=str(model_dir)),
+                                 Parameter('backend', value='onnxruntime'),
+                                 Parameter('autostart', value=False)])
+             for owns in (False, True)}
+    try:
+        assert nodes[False].trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert torch.get_num_threads() == 2  # a node sharing its process leaves torch alone
+        assert nodes[True].trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert torch.get_num_threads() == 1
+    finally:
+        for node in nodes.values():
+            node.destroy_node()
+        torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize('camera_qos, camera_first, reliable', [
     ('DEFAULT', True, True), ('DEFAULT', False, True), ('SENSOR_DATA', False, False)],
     ids=['reliable camera', 'reliable camera started later', 'best-effort camera started later'])

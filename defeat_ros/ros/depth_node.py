@@ -129,10 +129,13 @@ def compressed_topic(node):
 class DepthNode(LifecycleNode):
     """Depth, features, odometry and points from one camera (see the module docstring)."""
 
-    def __init__(self, node_name=NODE_NAME, **kwargs):
+    def __init__(self, node_name=NODE_NAME, owns_process=False, **kwargs):
         """
         Declare the parameters; with ``autostart`` (the default) also configure and activate.
 
+        :param owns_process: the node runs alone in its process: each configure leaves the CPU
+            to its backend (``leave_cpu_to_backend``), however it is configured (autostart or a
+            lifecycle manager).
         :param kwargs: passed to rclpy's Node (namespace, parameter_overrides, context, ...).
         :raises ConfigurationError: when there is no model (autostart).
         :raises rclpy.exceptions.ParameterException: for invalid parameter values.
@@ -140,6 +143,7 @@ class DepthNode(LifecycleNode):
             (autostart).
         """
         super().__init__(node_name, **kwargs)
+        self.owns_process = owns_process
         self.perception = None
         self._online = None
         self._slot = None
@@ -184,6 +188,8 @@ class DepthNode(LifecycleNode):
                                      precision=config['precision'])
         self.hardware = device_description(self.perception.backend)
         self._online = self._start_online(config) if config['online_finetune'] else None
+        if self.owns_process:  # after online fine-tuning, which imports torch
+            leave_cpu_to_backend(self.perception.backend)
         self._speeds = SpeedHistory()
         self._awaiting_speed = AwaitSpeed(self._speeds)
         self._warned = set()
@@ -440,10 +446,7 @@ class DepthNode(LifecycleNode):
 
 def make_process_node():
     """Build the node for a process of its own (see ``leave_cpu_to_backend``)."""
-    node = DepthNode()
-    if node.perception is not None:
-        leave_cpu_to_backend(node.perception.backend)
-    return node
+    return DepthNode(owns_process=True)
 
 
 def main(args=None):

@@ -87,9 +87,10 @@ class FinetuneConfig(TypedConfig):
     speed_topic: str = option('', 'Speed topic (Odometry, TwistStamped, '
                               "TwistWithCovarianceStamped); empty: the bag's only one; none: no "
                               'speed')
-    camera_height: float = option(0.0, 'Height of the camera above the road (m): the '
-                                  'camera-height loss fits the scale to it on frames without '
-                                  'speed (a flat road in the lower image); 0: off',
+    camera_height: float = option(0.0, 'Height of the camera above the road (m): without '
+                                  'speed, a model of arbitrary scale is rescaled to metres by '
+                                  'the road plane fitted to its depth at this height (a flat '
+                                  'road in the lower image) and recorded metric; 0: off',
                                   minimum=0.0, maximum=100.0)
     camera_height_weight: float = option(0.0, 'Weight of the camera-height loss (with '
                                          '--camera-height); 0: the model is only rescaled to '
