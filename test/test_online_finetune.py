@@ -112,6 +112,29 @@ def test_injected_nan_weights_roll_back_and_never_swap(drive, model, tmp_path):
     assert all(torch.isfinite(p).all() for p in tuner.model.parameters())
 
 
+def test_weights_the_node_cannot_run_are_not_accepted(drive, model, tmp_path):
+    refused, logged = [], []
+
+    def swap(directory):
+        refused.append(directory)
+        raise ValueError(f'{directory} differs from the running model')
+
+    tuner = OnlineFinetuner(model, OnlineConfig(
+        checkpoint_dir=str(tmp_path / 'online'), step_rate=50.0, validate_every=4,
+        min_triplets=4, learning_rate=1e-3), swap, log=logged.append)
+    try:
+        for image in drive.images:
+            tuner.add_frame(image.unsqueeze(0), drive.k_norm)
+        assert wait_for(lambda: refused and tuner.stats.rollbacks >= 1, timeout=240)
+    finally:
+        tuner.close()
+    assert tuner.stats.swaps == 0
+    assert any('rolled back' in line and 'differs from the running model' in line
+               for line in logged), logged
+    original = load_model(model).state_dict()
+    assert all(torch.equal(tuner.accepted[name], original[name]) for name in original)
+
+
 def test_non_finite_intrinsics_are_refused(drive, model, tmp_path):
     tuner = finetuner(model, tmp_path, [])
     broken = drive.k_norm.clone()

@@ -88,8 +88,10 @@ def test_online_mode_swaps_and_keeps_publishing(tmp_path):
 
 
 def test_speed_topic_gives_the_fine_tuning_metric_scale(tmp_path):
+    """The rescaled (metric) copy's improvements are swapped into the running node."""
     overrides, images, (fx, fy, cx, cy), sequence = online_setup(
-        tmp_path, online_validate_every=1000, speed_topic='wheel_odometry')
+        tmp_path, online_validate_every=4, online_learning_rate=1e-3,
+        speed_topic='wheel_odometry')
     namespace = unique_namespace('online_speed')
     with ros_context() as context:
         node = DepthNode(namespace=namespace, context=context, parameter_overrides=overrides)
@@ -122,10 +124,13 @@ def test_speed_topic_gives_the_fine_tuning_metric_scale(tmp_path):
                 # driver slower than the network): the frame waits for it.
                 publish_speed(stamp + half_period)
             tuner = node._online
-            assert wait_for(lambda: tuner.stats.steps >= 1, timeout=120)
+            assert wait_for(lambda: tuner.stats.swaps >= 1, timeout=180), tuner.stats
             stats = tuner.stats
             config = tuner.model.config
+            running = node.perception.config
     assert stats.with_speed == stats.triplets > 0
     # every training tuple moved 5 m/s x 0.2 s to each neighbour
     assert all(distances.tolist() == [1.0, 1.0] for _, _, distances, _ in tuner._train)
     assert config.metric_scale == 'velocity' and 'speed_scale_factor' in config.provenance
+    # the node runs the rescaled weights: another unit of depth than the model it started with
+    assert running.metric_scale == 'velocity' and running.max_depth == config.max_depth != 100.0

@@ -14,6 +14,7 @@ import sys
 import cv2
 from defeat_ros.messages.image_encoding import to_rgb, UnsupportedEncoding
 from defeat_ros.nets import DeFeatNet, load_model, ModelConfig, save_model
+from defeat_ros.nets.rescale import rescale_model
 from defeat_ros.runtime import onnx_export
 from defeat_ros.runtime.onnx_export import check_onnx, export_onnx, file_digest, onnx_path
 from defeat_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
@@ -435,5 +436,13 @@ def test_perception_says_where_its_metres_come_from(tmp_path):
     assert perception.metric_source == 'velocity'
     perception.swap_model(arbitrary)  # the scale's source is not part of the architecture
     assert perception.metric_source == ''
+    # nor is the unit of depth: online fine-tuning rescales a model of arbitrary scale
+    rescaled = rescale_model(load_model(arbitrary), 7.0)
+    rescaled.config = replace(rescaled.config, metric_scale='camera_height')
+    perception.swap_model(save_model(rescaled, tmp_path / 'rescaled'))
+    assert perception.metric_source == 'camera_height' and perception.config.max_depth == 700.0
+    with pytest.raises(ValueError, match=r"differs from the running model in \['width'\]"):
+        perception.swap_model(save_model(DeFeatNet(replace(CONFIG, width=CONFIG.width + 32)),
+                                         tmp_path / 'wider'))
     with pytest.raises(ValueError, match='metric_scale'):
         replace(CONFIG, metric_scale='lidar')

@@ -24,6 +24,10 @@ TRANSLATION_SCALINGS = ('none', 'mean_inverse_depth')
 METRIC_SCALES = ('none', 'velocity', 'camera_height')
 """Choices of ModelConfig.metric_scale: where a model's depth and translation scale come from."""
 
+UNIT_FIELDS = ('min_depth', 'max_depth', 'initial_depth')
+"""The ModelConfig fields in the unit of depth: a change of unit (:mod:`defeat_ros.nets.rescale`)
+multiplies them and nothing else of the configuration."""
+
 
 @dataclass
 class ModelConfig(TypedConfig):

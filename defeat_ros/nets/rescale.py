@@ -12,6 +12,7 @@ by 10x.
 
 from dataclasses import replace
 
+from defeat_ros.nets.config import UNIT_FIELDS
 import torch
 
 
@@ -28,9 +29,8 @@ def rescale_model(model, factor):
     if not factor > 0:
         raise ValueError(f'the scale factor must be positive, got {factor}')
     config = model.config
-    model.config = replace(config, min_depth=config.min_depth * factor,
-                           max_depth=config.max_depth * factor,
-                           initial_depth=config.initial_depth * factor)
+    model.config = replace(config, **{name: getattr(config, name) * factor
+                                      for name in UNIT_FIELDS})
     model.depth_net.min_depth, model.depth_net.max_depth = (model.config.min_depth,
                                                             model.config.max_depth)
     # 'mean_inverse_depth' multiplies the translation by 1 / depth, which shrinks by the factor.

@@ -21,6 +21,7 @@ import cv2
 from defeat_ros.data.image_ops import resize_rgb, rgb_array
 from defeat_ros.geometry import scale_intrinsics
 from defeat_ros.messages.image_encoding import to_rgb
+from defeat_ros.nets.config import UNIT_FIELDS
 from defeat_ros.nets.model_dir import read_config
 from defeat_ros.runtime.backends import make_backend
 from defeat_ros.runtime.ground_scale import GroundScale
@@ -85,14 +86,16 @@ class Perception:
         Switch to the weights of ``model_dir`` (same architecture and resolution).
 
         The new backend is built first and then replaces the running one in one assignment,
-        so a call in progress finishes on the old weights and the next one uses the new.
+        so a call in progress finishes on the old weights and the next one uses the new. The
+        new model may have another unit of depth (online fine-tuning rescales a model of
+        arbitrary scale to metres).
 
-        :raises ValueError: when the model's configuration differs in more than provenance and
-            the source of its scale.
+        :raises ValueError: when the model's configuration differs in more than provenance,
+            the source of its scale and its unit of depth.
         """
         config = read_config(model_dir)
         old, new = self.config.to_dict(), config.to_dict()
-        for unchecked in ('provenance', 'metric_scale'):
+        for unchecked in ('provenance', 'metric_scale', *UNIT_FIELDS):
             old.pop(unchecked), new.pop(unchecked)
         if old != new:
             changed = sorted(k for k in old if old[k] != new.get(k))

@@ -352,9 +352,9 @@ class OnlineFinetuner:
         elif loss < (1 - self.config.min_improvement) * accepted:
             directory = Path(self.config.checkpoint_dir) / f'step_{self.stats.steps:06d}'
             save_model(self.model, directory)
+            self.swap(directory)  # raises when the node cannot run it: nothing is accepted
             self.accepted = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             self.stats.accepted_validation_loss = loss
-            self.swap(directory)
             self.stats.swaps += 1
             self.stats.last_event = (f'swapped in {directory.name} (validation loss {loss:.4f}, '
                                      f'was {accepted:.4f})')
