@@ -289,7 +289,9 @@ def main(argv=None):
     lighting = 'night' if args.night else 'day'
     drive = args.bag or f'synthetic drive (street {args.seed}, {args.frames} frames, {lighting})'
     print(f'\nOnline fine-tuning in the node: {drive} played in a loop at rate {args.rate:g}, '
-          f'speed from {WHEEL_ODOMETRY_TOPIC}; source model {model}')
+          + (f'no speed, scale_mode camera_height at {args.camera_height:g} m'
+             if args.camera_height else f'speed from {WHEEL_ODOMETRY_TOPIC}')
+          + f'; source model {model}')
     print(f'machine: {cpu_model()}, {os.cpu_count()} cores, load average {load}')
     print('\n'.join(run_summary(run)))
     print(f"wall time: {time.monotonic() - started:.0f} s in all, {run['seconds']:.0f} s "

@@ -119,11 +119,11 @@ def test_without_speed_the_camera_height_makes_the_depth_metric(source, drive, t
 
 def test_online_fine_tuning_without_speed_starts_metric_from_the_camera_height(source, drive,
                                                                                tmp_path):
-    """The same road-plane start as ``finetune --camera-height``, before the first online step."""
-    logged = []
+    """The same road-plane start as ``finetune --camera-height``, swapped in at once."""
+    logged, swapped = [], []
     tuner = OnlineFinetuner(source, OnlineConfig(
         checkpoint_dir=str(tmp_path / 'online'), step_rate=50.0, validate_every=1000,
-        min_triplets=16, replay=0.0, camera_height=1.65), [].append, log=logged.append)
+        min_triplets=16, replay=0.0, camera_height=1.65), swapped.append, log=logged.append)
     try:
         for image in drive.images[:24]:
             tuner.add_frame(image.unsqueeze(0), drive.k_norm)
@@ -134,3 +134,7 @@ def test_online_fine_tuning_without_speed_starts_metric_from_the_camera_height(s
     assert tuner.model.config.metric_scale == 'camera_height'
     factor = tuner.model.config.provenance['height_scale_factor']
     assert 0.7 < factor * ARBITRARY_UNIT < 1.5, (factor, logged)
+    # the node gets the rescaled network before any training step changed it
+    assert [path.name for path in swapped] == ['step_000000'] and tuner.stats.swaps == 1
+    assert 0.7 < median_depth(swapped[0], drive) / median_truth(drive) < 1.5
+    assert metric_scale(swapped[0]) == 'camera_height'

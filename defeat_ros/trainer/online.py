@@ -37,7 +37,8 @@ tuples (:func:`~defeat_ros.trainer.metric_start.start_metric`), as ``defeat-ros 
 does; its accepted models record ``metric_scale`` 'velocity'. Without speed, a ``camera_height``
 does the same with the road plane fitted to the predicted depth at that height below the camera
 (the node passes its own with ``scale_mode`` camera_height); the models then record
-'camera_height'.
+'camera_height'. The rescaled model, the same network in metres, is accepted and swapped in at
+once (``step_000000``).
 """
 
 from collections import deque
@@ -280,10 +281,13 @@ class OnlineFinetuner:
         with self._lock:
             samples = [self._batch([sample]) for sample in self._train]
         dataset = [{key: value[0] for key, value in sample.items()} for sample in samples]
-        if start_metric(self.model, dataset, self.device, self.log,
-                        0.0 if by_speed else self.config.camera_height) is not None:
-            # the rescaled weights are where a rollback returns to (not the unscaled ones)
+        factor = start_metric(self.model, dataset, self.device, self.log,
+                              0.0 if by_speed else self.config.camera_height)
+        if factor is not None:
+            # the rescaled weights are where a rollback returns to (not the unscaled ones), and
+            # the node runs them at once: the same network, in metres
             self.accepted = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self._accept(f'the model in metres, rescaled by {factor:.3g}', math.nan)
 
     def _run(self):
         """Train, validate and swap until closed."""
@@ -350,16 +354,19 @@ class OnlineFinetuner:
             self._roll_back(f'validation loss {loss:.4f} diverged (accepted weights '
                             f'{accepted:.4f})')
         elif loss < (1 - self.config.min_improvement) * accepted:
-            directory = Path(self.config.checkpoint_dir) / f'step_{self.stats.steps:06d}'
-            save_model(self.model, directory)
-            self.swap(directory)  # raises when the node cannot run it: nothing is accepted
-            self.accepted = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            self.stats.accepted_validation_loss = loss
-            self.stats.swaps += 1
-            self.stats.last_event = (f'swapped in {directory.name} (validation loss {loss:.4f}, '
-                                     f'was {accepted:.4f})')
-            self.log(self.stats.last_event)
-            self._prune()
+            self._accept(f'validation loss {loss:.4f}, was {accepted:.4f}', loss)
+
+    def _accept(self, why, loss):
+        """Save the training copy, hand it to ``swap`` and make it the accepted weights."""
+        directory = Path(self.config.checkpoint_dir) / f'step_{self.stats.steps:06d}'
+        save_model(self.model, directory)
+        self.swap(directory)  # raises when the node cannot run it: nothing is accepted
+        self.accepted = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.stats.accepted_validation_loss = loss
+        self.stats.swaps += 1
+        self.stats.last_event = f'swapped in {directory.name} ({why})'
+        self.log(self.stats.last_event)
+        self._prune()
 
     def _accepted_loss(self, held_out):
         """Measure the accepted weights on ``held_out`` (the training copy is left as it was)."""
