@@ -88,10 +88,9 @@ def test_online_mode_swaps_and_keeps_publishing(tmp_path):
 
 
 def test_speed_topic_gives_the_fine_tuning_metric_scale(tmp_path):
-    """The rescaled (metric) copy's improvements are swapped into the running node."""
+    """The copy rescaled to metres by the speed is swapped into the running node."""
     overrides, images, (fx, fy, cx, cy), sequence = online_setup(
-        tmp_path, online_validate_every=4, online_learning_rate=1e-3,
-        speed_topic='wheel_odometry')
+        tmp_path, online_validate_every=1000, speed_topic='wheel_odometry')
     namespace = unique_namespace('online_speed')
     with ros_context() as context:
         node = DepthNode(namespace=namespace, context=context, parameter_overrides=overrides)

@@ -154,7 +154,7 @@ class OnlineFinetuner:
         self.offsets, loss_config = recorded_objective(self.model.config,
                                                        depth_supervision=config.replay > 0)
         self.loss_fn = DeFeatLoss(loss_config).to(self.device)
-        self.accepted = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.accepted = self.weights()
         self.training_step = TrainingStep(self.model, self.loss_fn, self.new_optimiser(),
                                           self.offsets, grad_clip=GRAD_CLIP)
         self.stats = OnlineStats()
@@ -172,6 +172,10 @@ class OnlineFinetuner:
         Path(config.checkpoint_dir).mkdir(parents=True, exist_ok=True)
         self._thread = threading.Thread(target=self._run, name='online_finetune', daemon=True)
         self._thread.start()
+
+    def weights(self):
+        """Return a copy of the training copy's state dict (kept apart from training)."""
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     def new_optimiser(self):
         """Return a fresh Adam over the training copy."""
@@ -286,7 +290,7 @@ class OnlineFinetuner:
         if factor is not None:
             # the rescaled weights are where a rollback returns to (not the unscaled ones), and
             # the node runs them at once: the same network, in metres
-            self.accepted = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.accepted = self.weights()
             self._accept(f'the model in metres, rescaled by {factor:.3g}', math.nan)
 
     def _run(self):
@@ -361,7 +365,7 @@ class OnlineFinetuner:
         directory = Path(self.config.checkpoint_dir) / f'step_{self.stats.steps:06d}'
         save_model(self.model, directory)
         self.swap(directory)  # raises when the node cannot run it: nothing is accepted
-        self.accepted = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.accepted = self.weights()
         self.stats.accepted_validation_loss = loss
         self.stats.swaps += 1
         self.stats.last_event = f'swapped in {directory.name} ({why})'
@@ -370,7 +374,7 @@ class OnlineFinetuner:
 
     def _accepted_loss(self, held_out):
         """Measure the accepted weights on ``held_out`` (the training copy is left as it was)."""
-        trained = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        trained = self.weights()
         self.model.load_state_dict(self.accepted)
         try:
             return self.validation_loss(held_out)
