@@ -6,9 +6,10 @@ from defeat_ros.apps.benchmark import ARCHITECTURES, NETWORKS, run_benchmark
 from defeat_ros.apps.cli import main
 from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
 from defeat_ros.runtime.calibration import calibration_frames
-from defeat_ros.runtime.onnx_export import int8_path
+from defeat_ros.runtime.onnx_export import check_onnx, int8_path
 from defeat_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from defeat_ros.runtime.openvino_backend import OpenVinoBackend
+from defeat_ros.runtime.quantise import quantise_onnx
 from defeat_ros.trainer.config import TrainConfig
 import numpy as np
 import pytest
@@ -49,6 +50,23 @@ def test_export_int8_command_writes_graphs_that_match_fp32(model_dir, capsys):
             make(model_dir, precision='int8')
     with pytest.raises(ValueError, match="'fp32' or 'int8'"):
         OnnxRuntimeBackend(model_dir, precision='fp16')
+
+
+def test_int8_keeps_the_depth_mapping_in_float_and_refuses_older_files(model_dir):
+    """Depth is not rounded to 256 levels, and a file from the older quantiser is stale."""
+    import onnx
+    import onnxruntime
+    frames = calibration_frames(model_dir, 4)
+    for int8_format in ('qoperator', 'openvino'):
+        path = quantise_onnx(model_dir, frames, ('depth',), int8_format)['depth']
+        session = onnxruntime.InferenceSession(str(path), providers=['CPUExecutionProvider'])
+        depth = session.run(None, {'image': frames[1].numpy()})[0]
+        assert np.unique(depth).size > 1000, int8_format
+        proto = onnx.load(str(path))
+        del proto.metadata_props[[p.key for p in proto.metadata_props].index('int8_version')]
+        onnx.save(proto, str(path))
+        with pytest.raises(ValueError, match='quantised by another version'):
+            check_onnx(path, CONFIG, model_dir)
 
 
 def test_calibration_frames_from_a_folder_of_images(model_dir, tmp_path):

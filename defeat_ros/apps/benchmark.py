@@ -19,6 +19,7 @@ import time
 from defeat_ros.apps.arguments import add_options, config_from_args
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.evaluation import DepthEvaluation
+from defeat_ros.evaluation.protocol import EVALUATION_SEED
 from defeat_ros.evaluation.synthetic import evaluate_features
 from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
 from defeat_ros.nets.model_dir import read_config
@@ -101,16 +102,33 @@ def network_calls(backend, frame, other):
     }
 
 
-def accuracy(backend, sequence):
-    """(median-scaled depth AbsRel, features' global ROC-AUC) of ``backend`` on ``sequence``."""
+ACCURACY_FRAMES = 10
+"""Frames per drive of the accuracy columns: the evaluation street by day and by night."""
+
+
+def accuracy_drives(config):
+    """Return the drives of the accuracy columns: ``defeat-ros evaluate``'s street."""
+    return [render_sequence(WorldConfig(width=config.width, height=config.height,
+                                        frames=ACCURACY_FRAMES, seed=EVALUATION_SEED,
+                                        night=night)) for night in (False, True)]
+
+
+def accuracy(backend, drives):
+    """
+    (median-scaled depth AbsRel, features' global ROC-AUC) of ``backend`` on ``drives``.
+
+    AbsRel is the mean over all frames, the AUC the mean over the drives.
+    """
     evaluation = DepthEvaluation(crop=False)
-    features = []
-    for image, truth in zip(sequence.images, sequence.depths):
-        depth, feature_map = backend.depth_and_features(image.unsqueeze(0))
-        evaluation.add(depth[0].cpu(), truth)
-        features.append(feature_map[0].float().cpu())
-    auc = evaluate_features(features, sequence).get('global_auc', float('nan'))
-    return evaluation.summary()['abs_rel'], auc
+    aucs = []
+    for drive in drives:
+        features = []
+        for image, truth in zip(drive.images, drive.depths):
+            depth, feature_map = backend.depth_and_features(image.unsqueeze(0))
+            evaluation.add(depth[0].cpu(), truth)
+            features.append(feature_map[0].float().cpu())
+        aucs.append(evaluate_features(features, drive).get('global_auc', float('nan')))
+    return evaluation.summary()['abs_rel'], float(np.mean(aucs))
 
 
 def benchmark_model(model_dir, names=CPU_DEFAULT, repeats=10, warmup=3, threads=0,
@@ -118,14 +136,13 @@ def benchmark_model(model_dir, names=CPU_DEFAULT, repeats=10, warmup=3, threads=
     """
     Measure ``names`` on one model directory; returns a list of result dictionaries.
 
-    Frames come from the synthetic street at the model's resolution, so accuracy is reported
-    against exact depth and correspondences; int8 is calibrated on other street frames, by day
-    and by night.
+    Frames come from the synthetic evaluation street at the model's resolution, by day and by
+    night, so accuracy is reported against exact depth and correspondences; int8 is calibrated
+    on another street, by day and by night.
     """
     config = read_config(model_dir)
-    sequence = render_sequence(WorldConfig(width=config.width, height=config.height, frames=6,
-                                           seed=11))
-    frames = [image.unsqueeze(0) for image in sequence.images]
+    drives = accuracy_drives(config)
+    frames = [image.unsqueeze(0) for image in drives[0].images]
     int8_formats = {INT8_FORMAT_OF[BACKENDS[name]['backend']] for name in names
                     if BACKENDS[name].get('precision') == 'int8'}
     for int8_format in sorted(int8_formats):
@@ -133,7 +150,7 @@ def benchmark_model(model_dir, names=CPU_DEFAULT, repeats=10, warmup=3, threads=
     results = []
     for name in names:
         backend = make_backend(model_dir, threads=threads, **BACKENDS[name])
-        abs_rel, auc = accuracy(backend, sequence)
+        abs_rel, auc = accuracy(backend, drives)
         for network, call in network_calls(backend, frames[1], frames[0]).items():
             times = latencies(call, repeats, warmup)
             results.append({'resolution': f'{config.width}x{config.height}',

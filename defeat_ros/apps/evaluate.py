@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from defeat_ros.apps.arguments import add_options, config_from_args
 from defeat_ros.evaluation.pose import evo_available
-from defeat_ros.evaluation.protocol import EvaluationConfig
+from defeat_ros.evaluation.protocol import EVALUATION_SEED, EvaluationConfig
 from defeat_ros.evaluation.report import markdown_report
 from defeat_ros.evaluation.robotcar_lidar import LASERS, POSE_SOURCES
 from defeat_ros.evaluation.run import evaluate_model
@@ -57,7 +57,8 @@ class EvaluateConfig(EvaluationConfig):
     conditions: list = option(['day', 'night'], 'Synthetic lighting conditions, '
                               'comma-separated: day, night')
     frames: int = option(40, 'Synthetic frames per drive', minimum=2, maximum=100000)
-    street_seed: int = option(1000, 'Synthetic street and drive', flag='--seed')
+    street_seed: int = option(EVALUATION_SEED, 'Synthetic street and drive',
+                              flag='--seed')
     height: int = option(0, "Synthetic image height; 0: the model's", minimum=0, maximum=4320)
     width: int = option(0, "Synthetic image width; 0: the model's", minimum=0, maximum=7680)
     device: str = option('', 'Torch device; empty: cuda when available')

@@ -9,6 +9,10 @@ from dataclasses import dataclass
 
 from defeat_ros.typed_config import option, TypedConfig
 
+EVALUATION_SEED = 1000
+"""The synthetic street of evaluations; the package's training recipes and held-out sets use
+others."""
+
 
 @dataclass
 class EvaluationConfig(TypedConfig):

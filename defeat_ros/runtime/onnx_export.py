@@ -26,6 +26,11 @@ GRAPH_FORMAT = '2'
 """
 Version of what the graphs compute, recorded in every file: '2' since the pose graph outputs
 the motion 1 x 6 rather than a 4 x 4 transform. A file of another version is exported again."""
+INT8_VERSION = '2'
+"""
+Version of the int8 quantisation, recorded in every int8 file: '2' since the last convolutions and
+the nodes after them stay in float (``quantise.float_tail``). An int8 file of another version is
+stale: it must be quantised again."""
 
 
 EXPORT_PRECISIONS = ('fp32', 'fp16')
@@ -177,6 +182,9 @@ def check_identity(path, metadata, inputs, config, model_dir=None):
     if metadata.get('graph_format') != GRAPH_FORMAT:
         raise ValueError(f'{path} has graph format {metadata.get("graph_format")!r}, this '
                          f'version of defeat_ros reads format {GRAPH_FORMAT!r}')
+    if 'int8_format' in metadata and metadata.get('int8_version') != INT8_VERSION:
+        raise ValueError(f'{path} was quantised by another version of defeat_ros (int8 version '
+                         f'{metadata.get("int8_version")!r}, this one makes {INT8_VERSION!r})')
     expected = [1, 3, config.height, config.width]
     for name, dims in inputs.items():
         if list(dims) != expected:
