@@ -58,12 +58,13 @@ ARCHITECTURES = {
     'half_features': {'feature_stride': 2},
     'half_pose': {'pose_stride': 2},
     'fast_decoder': {'decoder': 'fast'},
-    'fast': {'feature_stride': 2, 'pose_stride': 2, 'decoder': 'fast'},
+    'fast': {'pose_stride': 2, 'decoder': 'fast'},
 }
 """
 Architecture name -> ModelConfig changes from DeFeat-Net's (ResNet-18 x 3, 32-dim features),
-one row group each; 'fast' is every option but shared_encoder, which stops depth from
-learning (config/train/variant_fast.yaml)."""
+one row group each; 'fast' is the options that train as DeFeat-Net does (not shared_encoder,
+which stops depth from learning, nor feature_stride 2, which breaks the odometry;
+config/train/variant_fast.yaml)."""
 INT8_FORMAT_OF = {'onnxruntime': 'qoperator', 'openvino': 'openvino', 'tensorrt': 'tensorrt'}
 """The int8 graphs (``quantise.INT8_FORMATS``) each backend's int8 rows read."""
 NETWORKS = ('depth', 'features', 'depth_features', 'pose', 'pipeline')
