@@ -29,6 +29,7 @@ class FrameReader(CalibrationDataReader):
 
 
 WEIGHTED_OPS = ('Conv', 'ConvTranspose', 'Gemm', 'MatMul')
+"""ONNX operators with weights: the layers :func:`float_tail` looks for."""
 
 
 def float_tail(graph):
