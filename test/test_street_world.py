@@ -2,6 +2,7 @@
 
 import math
 
+from defeat_ros.data.street_layout import BUILDING, ROAD_HALF_WIDTH
 from defeat_ros.data.street_world import render_sequence, StreetWorld, WorldConfig
 from defeat_ros.geometry import invert_pose, matrix_to_axis_angle, scale_intrinsics, warp
 from defeat_ros.losses import PhotometricError
@@ -97,6 +98,26 @@ def test_world_config_rejects_bad_values():
         WorldConfig(width=4)
     with pytest.raises(ValueError, match='min_speed'):
         WorldConfig(min_speed=10.0, max_speed=5.0)
+    with pytest.raises(ValueError, match='sidewalk_width >= 1'):
+        WorldConfig(sidewalk_width=0.5)
+    with pytest.raises(ValueError, match='building_gap'):
+        WorldConfig(building_gap=1.0)
+
+
+def test_street_shape_options_move_and_thin_out_the_buildings():
+    def facades(**shape):
+        layout = StreetWorld(WorldConfig(**SMALL, **shape)).layout
+        buildings = layout.static.kind == BUILDING
+        centres = layout.static.centres[buildings]
+        lateral, _ = layout.road.lateral_and_along(centres[:, 0], centres[:, 2])
+        return int(buildings.sum()), lateral.abs() - layout.static.half_sizes[buildings, 0]
+
+    count, inner = facades()  # facade distances from the centre line, approximately
+    assert inner.min() > ROAD_HALF_WIDTH + 2.5 - 0.2  # default: 2.5 m pavement
+    narrow_count, narrow = facades(sidewalk_width=1.0, max_setback=0.0)
+    assert narrow.median() < inner.median() - 1.5
+    sparse_count, _ = facades(building_gap=0.6)
+    assert sparse_count < 0.6 * count
 
 
 def sharpness(images):

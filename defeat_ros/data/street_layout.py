@@ -16,8 +16,6 @@ ROAD_HALF_WIDTH = 5.5
 """Metres from the centre line to the kerb: two 3.5 m lanes plus 2 m parking strips."""
 LANE_EDGE = 3.5
 """Metres from the centre line to the solid edge line between lane and parking strip."""
-SIDEWALK_WIDTH = 2.5
-"""Metres of pavement between the kerb and the building line."""
 EGO_LANE_OFFSET = 1.75
 """The camera drives in the right-hand lane."""
 
@@ -110,17 +108,24 @@ class StreetLayout:
     the moving cars at time t; ``lamp_positions`` the street-light sources.
     """
 
-    def __init__(self, length, seed=0, camera_height=1.65, moving_cars=4):
-        """Lay out a street ``length`` metres long (plus margins) from ``seed``."""
-        self.gen = torch.Generator().manual_seed(seed)
-        self.camera_height = camera_height
+    def __init__(self, length, world):
+        """
+        Lay out a street ``length`` metres long (plus margins) from ``world.seed``.
+
+        :param world: the :class:`~defeat_ros.data.street_world.WorldConfig` whose seed,
+            camera height, moving cars and street shape (``sidewalk_width``, ``max_setback``,
+            ``building_gap``) to lay out.
+        """
+        self.gen = torch.Generator().manual_seed(world.seed)
+        self.camera_height = world.camera_height
+        self.world = world
         self.length = length
         bends = [(float(z), float(self.sign() * self.uniform(8, 20)), float(self.uniform(12, 25)))
                  for z in torch.arange(60.0, length + 150.0, 140.0)]
         self.road = Road(bends or [(1e6, 0.0, 10.0)])
         self.static = Boxes.concatenate([self.buildings(), self.parked_cars(), self.lamps()])
         self.lamp_positions = self.lamp_sources()
-        self.moving = self.moving_car_plans(moving_cars)
+        self.moving = self.moving_car_plans(world.moving_cars)
 
     def uniform(self, low, high, n=None):
         """Uniform samples in [low, high) from the layout's generator."""
@@ -143,14 +148,14 @@ class StreetLayout:
             zs, sizes = [], []
             while z < self.length + 200.0:
                 length = float(self.uniform(8.0, 22.0))
-                if float(self.uniform(0, 1)) > 0.1:  # an occasional gap between buildings
+                if float(self.uniform(0, 1)) >= self.world.building_gap:
                     zs.append(z + length / 2)
                     sizes.append((5.0, float(self.uniform(3.0, 11.0)), length / 2 - 0.1))
                 z += length
             n = len(zs)
             half = torch.tensor(sizes)
-            setback = self.uniform(0.0, 2.0, n)
-            lateral = side * (ROAD_HALF_WIDTH + SIDEWALK_WIDTH + setback + half[:, 0])
+            setback = self.uniform(0.0, self.world.max_setback, n)
+            lateral = side * (ROAD_HALF_WIDTH + self.world.sidewalk_width + setback + half[:, 0])
             parts.append(yaw_boxes(self.road, torch.tensor(zs), lateral, 0.0, half, BUILDING,
                                    self.colours(n, 0.25, 0.8), self.uniform(0, 1, n),
                                    self.camera_height))

@@ -51,6 +51,13 @@ class WorldConfig(TypedConfig):
     """Fastest speed of the drive (m/s)."""
     moving_cars: int = 4
     """Moving cars: oncoming ones and ones driving ahead in the camera's lane."""
+    sidewalk_width: float = 2.5
+    """Pavement between the kerb and the building line (m, at least 1: street lights stand on
+    it)."""
+    max_setback: float = 2.0
+    """Each building stands back from the building line by a distance drawn up to this (m)."""
+    building_gap: float = 0.1
+    """Probability that a building plot is left empty (a gap in the facade)."""
     night: bool = False
     """Night lighting (headlights, street lights, lit windows) and a high-gain noisy sensor."""
     motion_blur: int = 0
@@ -68,6 +75,10 @@ class WorldConfig(TypedConfig):
             raise ValueError(f'image must be at least 8x8, got {self.width}x{self.height}')
         if self.frames < 1 or self.fps <= 0:
             raise ValueError(f'need frames >= 1 and fps > 0, got {self.frames}, {self.fps}')
+        if self.sidewalk_width < 1 or self.max_setback < 0 or not 0 <= self.building_gap < 1:
+            raise ValueError('need sidewalk_width >= 1 (the street lights stand on it), '
+                             f'max_setback >= 0 and building_gap in [0, 1), got {self.sidewalk_width}, {self.max_setback}, '
+                             f'{self.building_gap}')
         if not 0 < self.min_speed <= self.max_speed:
             raise ValueError(f'need 0 < min_speed <= max_speed, got {self.min_speed}, '
                              f'{self.max_speed}')
@@ -135,7 +146,7 @@ class StreetWorld:
         """Build the street for ``config`` (deterministic per seed)."""
         self.config = config
         length = config.max_speed * config.frames / config.fps + 40.0
-        self.layout = StreetLayout(length, config.seed, config.camera_height, config.moving_cars)
+        self.layout = StreetLayout(length, config)
         self.trajectory = Trajectory(self.layout, config)
         self.k_pix = scale_intrinsics(config.k_norm(), config.height, config.width)
         self.rays = pixel_rays(self.k_pix, config.height, config.width)
