@@ -69,6 +69,19 @@ def test_int8_keeps_the_depth_mapping_in_float_and_refuses_older_files(model_dir
             check_onnx(path, CONFIG, model_dir)
 
 
+def test_int8_leaves_the_first_layers_of_each_encoder_in_float(model_dir):
+    import onnx
+    frames = calibration_frames(model_dir, 2)
+    path = quantise_onnx(model_dir, frames, ('depth_features',))['depth_features']
+    nodes = onnx.load(str(path)).graph.node
+    float_convs = {node.name for node in nodes if node.op_type == 'Conv'}
+    head = {f'{net}/encoder/{layer}/Conv' for net in ('', '/feat_net')
+            for layer in ('stem/stem.0', 'layers.0/layers.0.0/conv1')}
+    assert head <= float_convs
+    assert '/encoder/layers.0/layers.0.0/conv2/Conv' not in float_convs
+    assert sum(node.op_type == 'QLinearConv' for node in nodes) > 2 * len(float_convs)
+
+
 def test_calibration_frames_from_a_folder_of_images(model_dir, tmp_path):
     import cv2
     folder = tmp_path / 'images'

@@ -26,10 +26,11 @@ GRAPH_FORMAT = '2'
 """
 Version of what the graphs compute, recorded in every file: '2' since the pose graph outputs
 the motion 1 x 6 rather than a 4 x 4 transform. A file of another version is exported again."""
-INT8_VERSION = '2'
+INT8_VERSION = '3'
 """
 Version of the int8 quantisation, recorded in every int8 file: '2' since the last convolutions and
-the nodes after them stay in float (``quantise.float_tail``). An int8 file of another version is
+the nodes after them stay in float (``quantise.float_tail``), '3' since the first two
+convolutions of each encoder do too (``quantise.float_head``). An int8 file of another version is
 stale: it must be quantised again."""
 
 
