@@ -102,6 +102,8 @@ def test_world_config_rejects_bad_values():
         WorldConfig(sidewalk_width=0.5)
     with pytest.raises(ValueError, match='building_gap'):
         WorldConfig(building_gap=1.0)
+    with pytest.raises(ValueError, match='grey_facades'):
+        WorldConfig(grey_facades=1.5)
 
 
 def test_street_shape_options_move_and_thin_out_the_buildings():
@@ -118,6 +120,22 @@ def test_street_shape_options_move_and_thin_out_the_buildings():
     assert narrow.median() < inner.median() - 1.5
     sparse_count, _ = facades(building_gap=0.6)
     assert sparse_count < 0.6 * count
+
+
+def test_grey_facades_repaint_buildings_without_moving_the_street():
+    def buildings(**paint):
+        layout = StreetWorld(WorldConfig(**SMALL, **paint)).layout
+        return layout.static.colour[layout.static.kind == BUILDING], layout.static.centres
+
+    colourful, centres = buildings()
+    grey, grey_centres = buildings(grey_facades=1.0)
+    assert torch.equal(centres, grey_centres)
+    def spread(colours):
+        return colours.max(1).values - colours.min(1).values
+
+    assert (spread(grey) < 0.07 * grey.mean(1)).all()
+    assert spread(colourful).median() > 0.2
+    assert grey.mean(1).max() > 0.85  # white facades among them
 
 
 def sharpness(images):

@@ -19,6 +19,9 @@ LANE_EDGE = 3.5
 EGO_LANE_OFFSET = 1.75
 """The camera drives in the right-hand lane."""
 
+PAINT_SEED_OFFSET = 7919
+"""Added to the seed for the facade paint's generator (any constant apart from 0 would do)."""
+
 BUILDING, CAR, POLE, LAMP = 0, 1, 2, 3
 """Box kinds: they choose the material in the renderer."""
 
@@ -117,6 +120,8 @@ class StreetLayout:
             ``building_gap``) to lay out.
         """
         self.gen = torch.Generator().manual_seed(world.seed)
+        # Paint has its own generator, so that painting does not move the layout's draws.
+        self.paint = torch.Generator().manual_seed(world.seed + PAINT_SEED_OFFSET)
         self.camera_height = world.camera_height
         self.world = world
         self.length = length
@@ -140,6 +145,19 @@ class StreetLayout:
         """N random albedo colours with channels in [low, high)."""
         return low + (high - low) * torch.rand(n, 3, generator=self.gen)
 
+    def facade_colours(self, n):
+        """
+        N facade albedos: random colours, a ``world.grey_facades`` share of them grey or white.
+
+        Grey and white facades have a level in [0.3, 0.95) with a faint tint (a few per cent
+        per channel); the others channels in [0.25, 0.8).
+        """
+        colours = self.colours(n, 0.25, 0.8)
+        grey = torch.rand(n, 1, generator=self.paint) < self.world.grey_facades
+        level = 0.3 + 0.65 * torch.rand(n, 1, generator=self.paint)
+        tint = 1.0 + 0.06 * (torch.rand(n, 3, generator=self.paint) - 0.5)
+        return torch.where(grey, (level * tint).clamp(0, 1), colours)
+
     def buildings(self):
         """Facades on both sides, with random lengths, heights, setbacks and gaps."""
         parts = []
@@ -157,7 +175,7 @@ class StreetLayout:
             setback = self.uniform(0.0, self.world.max_setback, n)
             lateral = side * (ROAD_HALF_WIDTH + self.world.sidewalk_width + setback + half[:, 0])
             parts.append(yaw_boxes(self.road, torch.tensor(zs), lateral, 0.0, half, BUILDING,
-                                   self.colours(n, 0.25, 0.8), self.uniform(0, 1, n),
+                                   self.facade_colours(n), self.uniform(0, 1, n),
                                    self.camera_height))
         return Boxes.concatenate(parts)
 
