@@ -130,6 +130,7 @@ def test_grey_facades_repaint_buildings_without_moving_the_street():
     colourful, centres = buildings()
     grey, grey_centres = buildings(grey_facades=1.0)
     assert torch.equal(centres, grey_centres)
+
     def spread(colours):
         return colours.max(1).values - colours.min(1).values
 
