@@ -116,8 +116,8 @@ class StreetLayout:
         Lay out a street ``length`` metres long (plus margins) from ``world.seed``.
 
         :param world: the :class:`~defeat_ros.data.street_world.WorldConfig` whose seed,
-            camera height, moving cars and street shape (``sidewalk_width``, ``max_setback``,
-            ``building_gap``) to lay out.
+            camera height, moving cars, street shape (``sidewalk_width``, ``max_setback``,
+            ``building_gap``) and facade paint (``grey_facades``) to lay out.
         """
         self.gen = torch.Generator().manual_seed(world.seed)
         # Paint has its own generator, so that painting does not move the layout's draws.
@@ -150,7 +150,7 @@ class StreetLayout:
         N facade albedos: random colours, a ``world.grey_facades`` share of them grey or white.
 
         Grey and white facades have a level in [0.3, 0.95) with a faint tint (a few per cent
-        per channel); the others channels in [0.25, 0.8).
+        per channel); the others have channels in [0.25, 0.8).
         """
         colours = self.colours(n, 0.25, 0.8)
         grey = torch.rand(n, 1, generator=self.paint) < self.world.grey_facades
