@@ -116,7 +116,7 @@ def test_street_shape_options_move_and_thin_out_the_buildings():
 
     count, inner = facades()  # facade distances from the centre line, approximately
     assert inner.min() > ROAD_HALF_WIDTH + 2.5 - 0.2  # default: 2.5 m pavement
-    narrow_count, narrow = facades(sidewalk_width=1.0, max_setback=0.0)
+    _, narrow = facades(sidewalk_width=1.0, max_setback=0.0)
     assert narrow.median() < inner.median() - 1.5
     sparse_count, _ = facades(building_gap=0.6)
     assert sparse_count < 0.6 * count

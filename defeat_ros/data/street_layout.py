@@ -122,7 +122,6 @@ class StreetLayout:
         self.gen = torch.Generator().manual_seed(world.seed)
         # Paint has its own generator, so that painting does not move the layout's draws.
         self.paint = torch.Generator().manual_seed(world.seed + PAINT_SEED_OFFSET)
-        self.camera_height = world.camera_height
         self.world = world
         self.length = length
         bends = [(float(z), float(self.sign() * self.uniform(8, 20)), float(self.uniform(12, 25)))
@@ -176,7 +175,7 @@ class StreetLayout:
             lateral = side * (ROAD_HALF_WIDTH + self.world.sidewalk_width + setback + half[:, 0])
             parts.append(yaw_boxes(self.road, torch.tensor(zs), lateral, 0.0, half, BUILDING,
                                    self.facade_colours(n), self.uniform(0, 1, n),
-                                   self.camera_height))
+                                   self.world.camera_height))
         return Boxes.concatenate(parts)
 
     def parked_cars(self):
@@ -191,7 +190,7 @@ class StreetLayout:
             lateral = torch.full((n,), side * (LANE_EDGE + 1.0))
             parts.append(yaw_boxes(self.road, z, lateral, 0.15, half, CAR,
                                    self.colours(n, 0.1, 0.9), self.uniform(0, 1, n),
-                                   self.camera_height))
+                                   self.world.camera_height))
         return Boxes.concatenate(parts)
 
     def lamp_z(self):
@@ -205,10 +204,10 @@ class StreetLayout:
         side = torch.where(torch.arange(n) % 2 == 0, 1.0, -1.0)
         pole_half = torch.tensor([0.1, 3.5, 0.1]).expand(n, 3)
         poles = yaw_boxes(self.road, z, side * (ROAD_HALF_WIDTH + 0.5), 0.0, pole_half, POLE,
-                          torch.full((n, 3), 0.45), torch.zeros(n), self.camera_height)
+                          torch.full((n, 3), 0.45), torch.zeros(n), self.world.camera_height)
         head_half = torch.tensor([0.8, 0.1, 0.25]).expand(n, 3)
         heads = yaw_boxes(self.road, z, side * (ROAD_HALF_WIDTH - 0.3), 6.8, head_half, LAMP,
-                          torch.full((n, 3), 0.8), torch.zeros(n), self.camera_height)
+                          torch.full((n, 3), 0.8), torch.zeros(n), self.world.camera_height)
         return Boxes.concatenate([poles, heads])
 
     def lamp_sources(self):
@@ -247,6 +246,6 @@ class StreetLayout:
         n = len(z)
         half = torch.tensor([0.9, 0.75, 2.15]).expand(n, 3)
         boxes = yaw_boxes(self.road, z, lateral, 0.15, half, CAR, plan['colour'], torch.ones(n),
-                          self.camera_height)
+                          self.world.camera_height)
         boxes.yaw = boxes.yaw + torch.where(oncoming, math.pi, 0.0)
         return boxes
