@@ -5,9 +5,10 @@ from pathlib import Path
 
 from defeat_ros.data.textured_corridor import Corridor
 from defeat_ros.geometry import invert_pose, normalise_intrinsics, pose_to_matrix, scale_intrinsics
-from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
+from defeat_ros.nets import ModelConfig, save_model
 import pytest
 import torch
+from untrained import untrained_model
 
 
 @dataclass
@@ -71,5 +72,5 @@ def one_thread():
 def tiny_model(tmp_path_factory):
     """Save an untrained DeFeatNet with 8 feature channels at 64 x 96 as a model directory."""
     torch.manual_seed(0)
-    model = DeFeatNet(ModelConfig(feature_dims=8, height=64, width=96, encoder_width=16))
+    model = untrained_model(ModelConfig(feature_dims=8, height=64, width=96, encoder_width=16))
     return save_model(model, tmp_path_factory.mktemp('model') / 'tiny')

@@ -14,9 +14,10 @@ from defeat_ros.apps.demo import CONDITIONS, read_topics
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.evaluation.report import BAR_HEIGHT, GAP, TITLE_HEIGHT
 from defeat_ros.messages.typestore import stamp_ns
-from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
+from defeat_ros.nets import ModelConfig, save_model
 import pytest
 import torch
+from untrained import untrained_model
 
 pytestmark = pytest.mark.ros_graph  # a pytest process of their own: see pytest.ini
 
@@ -27,8 +28,8 @@ ARGS = ['--frames', str(FRAMES), '--height', '64', '--width', '128', '--rate', '
 
 def test_demo_runs_the_node_graph_and_measures_it(tmp_path, capsys):
     torch.manual_seed(0)
-    model = save_model(DeFeatNet(ModelConfig(height=64, width=96, encoder_width=16,
-                                             feature_dims=8)), tmp_path / 'model')
+    model = save_model(untrained_model(ModelConfig(height=64, width=96, encoder_width=16,
+                                                   feature_dims=8)), tmp_path / 'model')
     out = tmp_path / 'demo'
     assert main(['demo', '--out', str(out), '--model', str(model), *ARGS]) == 0
     summary = json.loads((out / 'summary.json').read_text())

@@ -10,7 +10,7 @@ agrees with PyTorch in ONNX Runtime, and a training step reaches every network.
 
 from dataclasses import replace
 
-from defeat_ros.nets import DeFeatNet, load_model, ModelConfig, save_model
+from defeat_ros.nets import load_model, ModelConfig, save_model
 from defeat_ros.nets.skip_decoder import DECODERS
 from defeat_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from defeat_ros.runtime.torch_backend import TorchBackend
@@ -18,6 +18,7 @@ import pytest
 import torch
 from torch import nn
 import torch.nn.functional as F
+from untrained import untrained_model
 from variant_testing import frames, SMALL, variant_step
 
 FAST = ModelConfig(**{**SMALL, 'width': 128}, shared_encoder=True, feature_stride=2,
@@ -28,7 +29,7 @@ FAST = ModelConfig(**{**SMALL, 'width': 128}, shared_encoder=True, feature_strid
 @pytest.fixture(scope='module')
 def fast_model():
     torch.manual_seed(0)
-    return DeFeatNet(FAST).eval()
+    return untrained_model(FAST).eval()
 
 
 def test_every_option_keeps_the_output_contract(fast_model):
@@ -45,8 +46,8 @@ def test_every_option_keeps_the_output_contract(fast_model):
 
 
 def test_each_option_removes_the_work_it_names(fast_model):
-    paper = DeFeatNet(replace(FAST, shared_encoder=False, feature_stride=1, pose_stride=1,
-                              decoder='monodepth'))
+    paper = untrained_model(replace(FAST, shared_encoder=False, feature_stride=1, pose_stride=1,
+                                    decoder='monodepth'))
     assert paper.feat_net.encoder is not None and fast_model.feat_net.encoder is None
     # The feature decoder stops at half resolution: one level (two convolutions) fewer.
     assert len(paper.feat_net.decoder.upconvs_out) == 5
@@ -99,7 +100,7 @@ def test_a_training_step_reaches_every_network():
 def test_feature_losses_train_the_shared_encoder():
     """With one encoder, the feature terms' gradient reaches DepthNet's encoder."""
     torch.manual_seed(0)
-    model = DeFeatNet(replace(FAST, width=128))
+    model = untrained_model(replace(FAST, width=128))
     target, sources, _ = frames(width=128)
     outputs = model.forward_train(target, sources, [-1, 1])
     outputs.features.square().mean().backward()  # a stand-in feature-only objective

@@ -18,11 +18,12 @@ from defeat_ros.messages.builders import camera_info_msg, image_msg
 from defeat_ros.messages.decode import parameter_intrinsics
 from defeat_ros.messages.image_encoding import UnsupportedEncoding
 from defeat_ros.messages.typestore import COMPRESSED_IMAGE, header, msg
-from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
+from defeat_ros.nets import ModelConfig, save_model
 from defeat_ros.runtime.perception import Perception
 import numpy as np
 import pytest
 import torch
+from untrained import untrained_model
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
@@ -36,7 +37,7 @@ FALLBACK = parameter_intrinsics(0.58, 1.92, 0.5, 0.5)
 @pytest.fixture(scope='module')
 def model_dir(tmp_path_factory):
     torch.manual_seed(0)
-    return save_model(DeFeatNet(CONFIG), tmp_path_factory.mktemp('model') / 'tiny')
+    return save_model(untrained_model(CONFIG), tmp_path_factory.mktemp('model') / 'tiny')
 
 
 @pytest.fixture(scope='module')

@@ -12,7 +12,7 @@ import contextlib
 from dataclasses import replace
 import types
 
-from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
+from defeat_ros.nets import ModelConfig, save_model
 from defeat_ros.runtime.export_graphs import graph_modules
 from defeat_ros.runtime.graph_backend import GRAPHS, pose_from_motion
 from defeat_ros.runtime.onnx_export import export_onnx
@@ -24,6 +24,7 @@ from onnx import numpy_helper
 import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
+from untrained import untrained_model
 
 CONFIG = ModelConfig(feature_dims=8, height=64, width=128, encoder_width=16)
 CONFIGS = {
@@ -64,7 +65,7 @@ def test_the_host_traffic_check_sees_host_copies_and_reads():
 def model_dir(request, tmp_path_factory):
     torch.manual_seed(0)
     directory = tmp_path_factory.mktemp(request.param) / 'model'
-    return save_model(DeFeatNet(CONFIGS[request.param]), directory)
+    return save_model(untrained_model(CONFIGS[request.param]), directory)
 
 
 @pytest.mark.parametrize('precision', ['fp32', 'bf16'])
@@ -109,7 +110,7 @@ def half_pose(model, previous, current):
 def test_pose_of_identical_frames_is_the_identity_in_fp16():
     """A PoseNet that sees no motion gives exactly zero motion: the pose must be the identity."""
     torch.manual_seed(0)
-    model = DeFeatNet(CONFIG).eval()
+    model = untrained_model(CONFIG).eval()
     with torch.no_grad():
         model.pose_net.decoder[-1].weight.zero_()
         model.pose_net.decoder[-1].bias.zero_()
@@ -120,7 +121,7 @@ def test_pose_of_identical_frames_is_the_identity_in_fp16():
 @pytest.mark.parametrize('name', sorted(CONFIGS))
 def test_pose_in_fp16_matches_fp32(name):
     torch.manual_seed(0)
-    model = DeFeatNet(CONFIGS[name]).eval()
+    model = untrained_model(CONFIGS[name]).eval()
     frame, other = torch.rand(1, 3, 64, 128), torch.rand(1, 3, 64, 128)
     for previous, current in ((frame, frame), (frame, other)):
         with torch.no_grad():
@@ -133,7 +134,7 @@ def test_pose_in_fp16_matches_fp32(name):
 
 def copy_of(model):
     """Return a fresh model with the same weights (``half_pose`` converts in place)."""
-    twin = DeFeatNet(model.config).eval()
+    twin = untrained_model(model.config).eval()
     twin.load_state_dict(model.state_dict())
     return twin
 

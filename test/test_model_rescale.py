@@ -3,12 +3,13 @@
 from dataclasses import replace
 
 from defeat_ros.losses import DeFeatLoss, LossConfig
-from defeat_ros.nets import DeFeatNet, ModelConfig
+from defeat_ros.nets import ModelConfig
 from defeat_ros.nets.rescale import rescale_model
 from defeat_ros.trainer.criterion import validation_criterion
 import pytest
 from test_defeat_loss import outputs_from_geometry, to_depth
 import torch
+from untrained import untrained_model
 
 
 @pytest.mark.parametrize('translation_scaling', ['none', 'mean_inverse_depth'])
@@ -16,7 +17,7 @@ def test_depth_and_translation_scale_and_nothing_else(translation_scaling):
     torch.manual_seed(0)
     config = ModelConfig(height=64, width=96, encoder_width=16, feature_dims=8,
                          translation_scaling=translation_scaling, initial_depth=10.0)
-    model = DeFeatNet(config).eval()
+    model = untrained_model(config).eval()
     target, source = torch.rand(2, 1, 3, 64, 96)
     with torch.no_grad():
         before = model.forward_train(target, [source], [-1])

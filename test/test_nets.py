@@ -4,12 +4,13 @@ from dataclasses import replace
 import json
 
 from defeat_ros.geometry import normalise_intrinsics
-from defeat_ros.losses import DeFeatLoss, LossConfig
+from defeat_ros.losses import DeFeatLoss, LossConfig, VelocitySupervision
 from defeat_ros.nets import (DeFeatNet, DepthNet, FeatNet, load_model, ModelConfig, PoseNet,
                              save_model)
 import pytest
 import torch
 import torchvision
+from untrained import untrained_model
 
 
 @pytest.fixture(scope='module')
@@ -67,7 +68,7 @@ def test_gradients_reach_all_three_networks(loss_config, model_config):
 
 def test_pose_order_convention_inverts_earlier_sources():
     torch.manual_seed(0)
-    net = DeFeatNet(ModelConfig()).eval()
+    net = untrained_model(ModelConfig()).eval()
     a, b = torch.rand(1, 3, 64, 96), torch.rand(1, 3, 64, 96)
     with torch.no_grad():
         later = net.relative_pose(a, b, source_is_earlier=False)
@@ -190,6 +191,7 @@ def test_narrow_encoders_build_smaller_models_and_refuse_imagenet_weights(width,
 def test_pose_scale_multiplies_the_pose_outputs():
     torch.manual_seed(0)
     small, large = PoseNet(width=16), PoseNet(width=16, output_scale=0.1)
+    small.decoder[-1].reset_parameters()  # a new PoseNet predicts no motion: 10 x 0 is 0
     large.load_state_dict(small.state_dict())
     frames = torch.rand(2, 3, 64, 96), torch.rand(2, 3, 64, 96)
     with torch.no_grad():
@@ -203,7 +205,7 @@ def test_mean_inverse_depth_translation_scaling_matches_training_and_export():
     from defeat_ros.runtime.export_graphs import PoseGraph
     from defeat_ros.runtime.graph_backend import pose_from_motion
     torch.manual_seed(0)
-    plain = DeFeatNet(ModelConfig(height=64, width=96, encoder_width=16, feature_dims=4))
+    plain = untrained_model(ModelConfig(height=64, width=96, encoder_width=16, feature_dims=4))
     scaled = DeFeatNet(replace(plain.config, translation_scaling='mean_inverse_depth'))
     scaled.load_state_dict(plain.state_dict())
     previous, current = torch.rand(1, 3, 64, 96), torch.rand(1, 3, 64, 96)
@@ -220,3 +222,21 @@ def test_mean_inverse_depth_translation_scaling_matches_training_and_export():
         assert torch.allclose(exported, pose, atol=1e-6)
     with pytest.raises(ValueError, match='translation_scaling'):
         ModelConfig(translation_scaling='median')
+
+
+def test_a_new_posenet_predicts_no_motion_for_velocity_supervision_to_grow():
+    """
+    A new PoseNet predicts the identity, where velocity supervision has no gradient.
+
+    That loss pulls on a translation's length only, so it grows whatever direction PoseNet
+    predicts; from no motion, the direction of the first motions comes from the images
+    (models/README.md: a random start locked in sideways or backward motion with some seeds).
+    """
+    torch.manual_seed(1)
+    net = DeFeatNet(ModelConfig(height=64, width=96, encoder_width=16, feature_dims=4))
+    target, source = torch.rand(2, 3, 64, 96), torch.rand(2, 3, 64, 96)
+    pose = net.forward_train(target, [source], [1], with_features=False).poses[0]
+    assert torch.equal(pose, torch.eye(4).expand(2, 4, 4))
+    VelocitySupervision()([pose], torch.tensor([[1.0], [1.5]])).backward()
+    gradients = [p.grad for p in net.pose_net.parameters() if p.grad is not None]
+    assert gradients and not any(g.any() for g in gradients)

@@ -10,11 +10,12 @@ import math
 
 from defeat_ros.data.body_motion import body_trajectory, body_twists
 from defeat_ros.data.street_world import render_sequence, WorldConfig
-from defeat_ros.nets import DeFeatNet, load_model, ModelConfig, save_model
+from defeat_ros.nets import load_model, ModelConfig, save_model
 from defeat_ros.ros.graph import wait_for
 from defeat_ros.trainer.online import OnlineConfig, OnlineFinetuner
 import pytest
 import torch
+from untrained import untrained_model
 
 HARDER = 4
 """A drive on which the small untrained model's held-out loss is higher than on seed 11's."""
@@ -28,8 +29,8 @@ def drive():
 @pytest.fixture
 def model(tmp_path):
     torch.manual_seed(0)
-    return save_model(DeFeatNet(ModelConfig(height=64, width=96, encoder_width=16,
-                                            feature_dims=8)), tmp_path / 'model')
+    return save_model(untrained_model(ModelConfig(height=64, width=96, encoder_width=16,
+                                                  feature_dims=8)), tmp_path / 'model')
 
 
 def finetuner(model, tmp_path, swapped, **overrides):

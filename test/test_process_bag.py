@@ -30,7 +30,7 @@ from defeat_ros.geometry import pixel_intrinsics_opencv
 from defeat_ros.messages.builders import camera_info_msg, image_msg
 from defeat_ros.messages.decode import camera_info_intrinsics
 from defeat_ros.messages.typestore import CAMERA_INFO, header, IMAGE, TYPESTORE
-from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
+from defeat_ros.nets import ModelConfig, save_model
 from defeat_ros.nets.model_dir import read_config
 from defeat_ros.runtime.perception import Perception
 import numpy as np
@@ -39,6 +39,7 @@ from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin, Writer
 from test_evaluation_report import colour_map_index
 import torch
+from untrained import untrained_model
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
@@ -72,7 +73,7 @@ def bag(drive, tmp_path_factory):
 @pytest.fixture(scope='module')
 def model_dir(tmp_path_factory):
     torch.manual_seed(0)
-    return save_model(DeFeatNet(CONFIG), tmp_path_factory.mktemp('model') / 'tiny')
+    return save_model(untrained_model(CONFIG), tmp_path_factory.mktemp('model') / 'tiny')
 
 
 def options(model_dir, **overrides):
@@ -186,7 +187,7 @@ def test_trained_model_depth_beats_the_untrained_model(bag, tmp_path):
     except ConfigurationError as error:
         pytest.skip(f'needs the default model: {error}')
     torch.manual_seed(0)
-    untrained = save_model(DeFeatNet(read_config(trained)), tmp_path / 'untrained_model')
+    untrained = save_model(untrained_model(read_config(trained)), tmp_path / 'untrained_model')
     truth = None
     errors = {}
     for name, model in (('trained', ''), ('untrained', untrained)):

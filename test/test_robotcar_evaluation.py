@@ -11,10 +11,11 @@ from defeat_ros.evaluation.protocol import EvaluationConfig
 from defeat_ros.evaluation.robotcar import evaluate_robotcar, frame_indices
 from defeat_ros.evaluation.robotcar_lidar import (interpolate_poses, LidarConfig,
                                                   LidarGroundTruth, nearest_depth, se3)
-from defeat_ros.nets import DeFeatNet, ModelConfig
+from defeat_ros.nets import ModelConfig
 import numpy as np
 import pytest
 import torch
+from untrained import untrained_model
 
 HEIGHT, WIDTH, FRAMES = 64, 160, 6
 SDK_G = '\n'.join(' '.join(f'{v:.6f}' for v in row) for row in G_CAMERA_IMAGE)
@@ -162,7 +163,7 @@ def test_lidar_recovers_the_exact_depth(drive, run):
 def tiny_model():
     """Build an untrained DeFeatNet at 64 x 96."""
     torch.manual_seed(0)
-    return DeFeatNet(ModelConfig(feature_dims=8, height=64, width=96, encoder_width=16))
+    return untrained_model(ModelConfig(feature_dims=8, height=64, width=96, encoder_width=16))
 
 
 def test_evaluate_robotcar(tiny_model, run):

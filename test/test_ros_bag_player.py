@@ -14,7 +14,7 @@ from defeat_ros.data.kitti_writer import images_uint8
 from defeat_ros.data.sequence_bag import write_bag
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.messages.typestore import stamp_ns as stamps_ns
-from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
+from defeat_ros.nets import ModelConfig, save_model
 from defeat_ros.ros.bag_player import BagPlayer, camera_streams
 from defeat_ros.ros.depth_node import DepthNode
 from nav_msgs.msg import Odometry
@@ -26,6 +26,7 @@ from ros_testing import unique_namespace, wait_for
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 import torch
+from untrained import untrained_model
 
 pytestmark = pytest.mark.ros_graph  # a pytest process of their own: see pytest.ini
 
@@ -203,8 +204,8 @@ def test_node_on_sim_time_processes_the_played_bag(context, drive, bag, tmp_path
     """Bag -> player (/clock) -> DeFeat-Net node with use_sim_time: what the launch file does."""
     path, namespace = bag
     torch.manual_seed(0)
-    model = save_model(DeFeatNet(ModelConfig(feature_dims=8, height=64, width=96,
-                                             encoder_width=16)),
+    model = save_model(untrained_model(ModelConfig(feature_dims=8, height=64, width=96,
+                                                   encoder_width=16)),
                        tmp_path / 'model')
     node = DepthNode(namespace=namespace, context=context, parameter_overrides=[
         Parameter('model', value=str(model)), Parameter('backend', value='pytorch'),

@@ -16,7 +16,7 @@ import time
 
 from defeat_ros.data.kitti_writer import images_uint8
 from defeat_ros.data.street_world import render_sequence, WorldConfig
-from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
+from defeat_ros.nets import ModelConfig, save_model
 from defeat_ros.ros.depth_node import DepthNode
 from defeat_ros.ros.log_throttle import LogThrottle
 from defeat_ros.runtime.backends import cpu_model
@@ -31,6 +31,7 @@ from ros_testing import image_message, Probe, publisher_matched, ros_context, sp
 from ros_testing import unique_namespace, wait_for, WAIT_S
 from sensor_msgs.msg import Image
 import torch
+from untrained import untrained_model
 
 pytestmark = pytest.mark.ros_graph  # a pytest process of their own: see pytest.ini
 
@@ -49,7 +50,7 @@ def context():
 @pytest.fixture(scope='module')
 def model_dir(tmp_path_factory):
     torch.manual_seed(0)
-    return save_model(DeFeatNet(CONFIG), tmp_path_factory.mktemp('model') / 'model')
+    return save_model(untrained_model(CONFIG), tmp_path_factory.mktemp('model') / 'model')
 
 
 @pytest.fixture(scope='module')

@@ -17,7 +17,7 @@ from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.geometry import pixel_intrinsics_opencv, scale_intrinsics
 from defeat_ros.messages.decode import parameter_intrinsics
 from defeat_ros.messages.typestore import stamp_ns as stamps_ns
-from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
+from defeat_ros.nets import ModelConfig, save_model
 from defeat_ros.ros import parameters
 from defeat_ros.ros.depth_node import ConfigurationError, default_model_candidates, DepthNode
 from defeat_ros.ros.depth_node import OUTPUTS, resolve_model
@@ -33,6 +33,7 @@ from ros_testing import publisher_matched, ros_context, spinning, stamp_ns, uniq
 from ros_testing import wait_for, WAIT_S
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 import torch
+from untrained import untrained_model
 import yaml
 
 pytestmark = pytest.mark.ros_graph  # a pytest process of their own: see pytest.ini
@@ -53,7 +54,7 @@ def context():
 @pytest.fixture(scope='module')
 def model_dir(tmp_path_factory):
     torch.manual_seed(0)
-    return save_model(DeFeatNet(CONFIG), tmp_path_factory.mktemp('model') / 'model')
+    return save_model(untrained_model(CONFIG), tmp_path_factory.mktemp('model') / 'model')
 
 
 @pytest.fixture(scope='module')

@@ -9,7 +9,7 @@ from defeat_ros.data.kitti_writer import images_uint8
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.geometry import pixel_intrinsics_opencv
 from defeat_ros.messages.typestore import stamp_ns as stamps_ns
-from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
+from defeat_ros.nets import ModelConfig, save_model
 from defeat_ros.ros.depth_node import DepthNode
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from nav_msgs.msg import Odometry
@@ -19,6 +19,7 @@ from ros_testing import camera_info_message, image_message, Probe, publisher_mat
 from ros_testing import ros_context, set_stamp, spinning, stamp_ns, unique_namespace, wait_for
 from sensor_msgs.msg import CameraInfo, Image
 import torch
+from untrained import untrained_model
 
 pytestmark = pytest.mark.ros_graph  # a pytest process of their own: see pytest.ini
 
@@ -43,8 +44,8 @@ def online_setup(tmp_path, **settings):
     The model is small and untrained; ``settings`` add to or replace the online parameters.
     """
     torch.manual_seed(0)
-    model = save_model(DeFeatNet(ModelConfig(height=64, width=96, encoder_width=16,
-                                             feature_dims=8)), tmp_path / 'model')
+    model = save_model(untrained_model(ModelConfig(height=64, width=96, encoder_width=16,
+                                                   feature_dims=8)), tmp_path / 'model')
     sequence = render_sequence(WORLD)
     intrinsics = pixel_intrinsics_opencv(sequence.k_norm, WORLD.height, WORLD.width)
     settings = {'model': str(model), 'backend': 'pytorch', 'online_finetune': True,

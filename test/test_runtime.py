@@ -13,7 +13,7 @@ import sys
 
 import cv2
 from defeat_ros.messages.image_encoding import to_rgb, UnsupportedEncoding
-from defeat_ros.nets import DeFeatNet, load_model, ModelConfig, save_model
+from defeat_ros.nets import load_model, ModelConfig, save_model
 from defeat_ros.nets.rescale import rescale_model
 from defeat_ros.runtime import onnx_export
 from defeat_ros.runtime.onnx_export import check_onnx, export_onnx, file_digest, onnx_path
@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from untrained import untrained_model
 
 CONFIG = ModelConfig(feature_dims=8, height=64, width=96, encoder_width=16)
 
@@ -32,7 +33,7 @@ CONFIG = ModelConfig(feature_dims=8, height=64, width=96, encoder_width=16)
 @pytest.fixture(scope='module')
 def model_dir(tmp_path_factory):
     torch.manual_seed(0)
-    directory = save_model(DeFeatNet(CONFIG), tmp_path_factory.mktemp('model') / 'model')
+    directory = save_model(untrained_model(CONFIG), tmp_path_factory.mktemp('model') / 'model')
     export_onnx(directory)
     return directory
 
@@ -85,7 +86,7 @@ def pose_model(directory, temporal_order=True, head=None):
     :param head: six values the PoseNet then outputs for any pair (its last layer's bias).
     """
     torch.manual_seed(2)
-    net = DeFeatNet(replace(CONFIG, pose_scale=1.0, pose_temporal_order=temporal_order))
+    net = untrained_model(replace(CONFIG, pose_scale=1.0, pose_temporal_order=temporal_order))
     if head is not None:
         with torch.no_grad():
             net.pose_net.decoder[-1].weight.zero_()
@@ -170,11 +171,11 @@ def test_wrong_input_size_is_a_clear_error(model_dir):
 
 
 def test_missing_stale_or_corrupt_onnx_is_exported_again(tmp_path):
-    directory = save_model(DeFeatNet(CONFIG), tmp_path / 'model')
+    directory = save_model(untrained_model(CONFIG), tmp_path / 'model')
     OnnxRuntimeBackend(directory)  # exports the missing files
     assert onnx_path(directory, 'depth').is_file()
     onnx_path(directory, 'features').write_bytes(b'not an onnx file')
-    save_model(DeFeatNet(CONFIG), directory)  # new weights: every graph is stale
+    save_model(untrained_model(CONFIG), directory)  # new weights: every graph is stale
     backend = OnnxRuntimeBackend(directory)
     reference = TorchBackend(directory)
     a, _ = images()
@@ -199,7 +200,7 @@ def test_each_version_of_a_file_is_hashed_once(tmp_path):
 def test_graph_of_an_earlier_format_is_exported_again(tmp_path, caplog):
     """A pose graph from before format 2 output a 4 x 4 matrix; it must not be read as motion."""
     import onnx
-    directory = save_model(DeFeatNet(CONFIG), tmp_path / 'model')
+    directory = save_model(untrained_model(CONFIG), tmp_path / 'model')
     path = export_onnx(directory, graphs=('pose',))['pose']
     proto = onnx.load(str(path))
     old = [p for p in proto.metadata_props if p.key != 'graph_format']
@@ -229,7 +230,7 @@ def treat_as_read_only(directory, cache, monkeypatch):
 def test_a_read_only_model_directory_exports_to_the_user_cache(tmp_path, monkeypatch):
     """An installed package's share directory can be read-only: its ONNX files go to the cache."""
     from defeat_ros.runtime.engine_cache import engine_dir
-    directory = save_model(DeFeatNet(CONFIG), tmp_path / 'share' / 'model')
+    directory = save_model(untrained_model(CONFIG), tmp_path / 'share' / 'model')
     directory.chmod(0o555)
     treat_as_read_only(directory, tmp_path / 'cache', monkeypatch)
     try:
@@ -242,7 +243,7 @@ def test_a_read_only_model_directory_exports_to_the_user_cache(tmp_path, monkeyp
     assert engine_dir(directory).parent == cached.parent
     a, _ = images()
     assert torch.allclose(backend.depth(a), TorchBackend(directory).depth(a), rtol=1e-4)
-    other = save_model(DeFeatNet(CONFIG), tmp_path / 'elsewhere' / 'model')  # same name
+    other = save_model(untrained_model(CONFIG), tmp_path / 'elsewhere' / 'model')  # same name
     assert onnx_path(other, 'depth').parent == other  # writable: beside its weights
 
 
@@ -256,14 +257,14 @@ def test_a_read_only_model_directory_uses_its_current_onnx_files(model_dir, tmp_
     assert torch.allclose(OnnxRuntimeBackend(shipped).depth(a), expected, rtol=1e-4)
     assert not (tmp_path / 'cache').exists()
     torch.manual_seed(1)
-    save_model(DeFeatNet(CONFIG), shipped)  # other weights: the shipped exports are stale
+    save_model(untrained_model(CONFIG), shipped)  # other weights: the shipped exports are stale
     assert torch.allclose(OnnxRuntimeBackend(shipped).depth(a), TorchBackend(shipped).depth(a),
                           rtol=1e-4)
     assert (tmp_path / 'cache' / 'defeat_ros').is_dir() and onnx_path(shipped, 'depth').is_file()
 
 
 def test_onnx_for_another_resolution_is_rejected(tmp_path):
-    small = save_model(DeFeatNet(CONFIG), tmp_path / 'small')
+    small = save_model(untrained_model(CONFIG), tmp_path / 'small')
     export_onnx(small, graphs=('depth',))
     other = ModelConfig(feature_dims=8, height=96, width=128)
     with pytest.raises(ValueError, match='expects \\[1, 3, 96, 128\\]'):
@@ -275,7 +276,7 @@ def test_onnx_for_another_resolution_is_rejected(tmp_path):
 
 
 def test_a_model_with_nan_weights_is_refused(tmp_path):
-    net = DeFeatNet(CONFIG)
+    net = untrained_model(CONFIG)
     with torch.no_grad():
         net.depth_net.decoder.heads['0'][1].weight[0, 0, 0, 0] = float('nan')
     directory = save_model(net, tmp_path / 'nan')
@@ -350,7 +351,7 @@ def test_auto_backend_picks_the_fastest_measured_cpu_backend_once(model_dir, tmp
     assert timed == []  # remembered: nothing timed, one backend opened
     Perception(directory, device='cpu', threads=1)
     assert len(timed) == 8  # another thread count is another choice
-    save_model(DeFeatNet(CONFIG), directory)  # new weights: measured again
+    save_model(untrained_model(CONFIG), directory)  # new weights: measured again
     timed.clear()
     Perception(directory, device='cpu')
     # ... without the int8 graphs, which were quantised from the old weights
@@ -428,8 +429,9 @@ def test_cuda_graphs_and_fp16_are_refused_on_the_cpu(model_dir):
 
 
 def test_perception_says_where_its_metres_come_from(tmp_path):
-    arbitrary = save_model(DeFeatNet(CONFIG), tmp_path / 'arbitrary')
-    metric = save_model(DeFeatNet(replace(CONFIG, metric_scale='velocity')), tmp_path / 'metric')
+    arbitrary = save_model(untrained_model(CONFIG), tmp_path / 'arbitrary')
+    metric = save_model(untrained_model(replace(CONFIG, metric_scale='velocity')),
+                        tmp_path / 'metric')
     assert Perception(arbitrary, 'pytorch').metric_source == ''
     assert Perception(arbitrary, 'pytorch', 'camera_height').metric_source == 'camera height'
     perception = Perception(metric, 'pytorch')
@@ -442,7 +444,7 @@ def test_perception_says_where_its_metres_come_from(tmp_path):
     perception.swap_model(save_model(rescaled, tmp_path / 'rescaled'))
     assert perception.metric_source == 'camera_height' and perception.config.max_depth == 700.0
     with pytest.raises(ValueError, match=r"differs from the running model in \['width'\]"):
-        perception.swap_model(save_model(DeFeatNet(replace(CONFIG, width=CONFIG.width + 32)),
+        perception.swap_model(save_model(untrained_model(replace(CONFIG, width=CONFIG.width + 32)),
                                          tmp_path / 'wider'))
     with pytest.raises(ValueError, match='metric_scale'):
         replace(CONFIG, metric_scale='lidar')

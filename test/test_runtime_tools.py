@@ -4,7 +4,7 @@ from pathlib import Path
 
 from defeat_ros.apps.benchmark import ARCHITECTURES, NETWORKS, run_benchmark
 from defeat_ros.apps.cli import main
-from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
+from defeat_ros.nets import ModelConfig, save_model
 from defeat_ros.runtime.calibration import calibration_frames
 from defeat_ros.runtime.onnx_export import check_onnx, int8_path
 from defeat_ros.runtime.onnxruntime_backend import OnnxRuntimeBackend
@@ -14,6 +14,7 @@ from defeat_ros.trainer.config import TrainConfig
 import numpy as np
 import pytest
 import torch
+from untrained import untrained_model
 
 CONFIG = ModelConfig(feature_dims=8, height=64, width=96, encoder_width=16)
 REPO = Path(__file__).resolve().parents[1]
@@ -22,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def model_dir(tmp_path):
     torch.manual_seed(0)
-    return save_model(DeFeatNet(CONFIG), tmp_path / 'model')
+    return save_model(untrained_model(CONFIG), tmp_path / 'model')
 
 
 def test_export_int8_command_writes_graphs_that_match_fp32(model_dir, capsys):
@@ -44,7 +45,7 @@ def test_export_int8_command_writes_graphs_that_match_fp32(model_dir, capsys):
         cosine = torch.nn.functional.cosine_similarity(int8.features(image),
                                                        fp32.features(image), dim=1)
         assert cosine.median() > 0.95, int8.name
-    save_model(DeFeatNet(CONFIG), model_dir)  # new weights: the int8 graphs are stale
+    save_model(untrained_model(CONFIG), model_dir)  # new weights: the int8 graphs are stale
     for make in (OnnxRuntimeBackend, OpenVinoBackend):
         with pytest.raises(ValueError, match='other weights .* quantise the model again'):
             make(model_dir, precision='int8')

@@ -15,7 +15,7 @@ import shutil
 import sys
 import types
 
-from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
+from defeat_ros.nets import ModelConfig, save_model
 from defeat_ros.runtime import tensorrt_build, tensorrt_engine
 from defeat_ros.runtime.calibration import frames_digest
 from defeat_ros.runtime.engine_cache import (cached_engine, calibration_cache, device_identity,
@@ -31,6 +31,7 @@ import pytest
 from tensorrt_fake import calls_named, fake_tensorrt
 import torch
 import torch.nn.functional as F
+from untrained import untrained_model
 
 KEY_FIELDS = {'gpu_name': 'Orin', 'compute_capability': '8.7',
               'device': 'NVIDIA Jetson AGX Orin Developer Kit; 16 SMs; 62841 MiB',
@@ -467,7 +468,7 @@ def test_engine_runs_on_its_own_stream_between_torch_work(exported, monkeypatch)
 def fresh_model(tmp_path):
     """Return a tiny model directory of its own (engines and caches accumulate there)."""
     torch.manual_seed(0)
-    return save_model(DeFeatNet(CONFIG), tmp_path / 'model')
+    return save_model(untrained_model(CONFIG), tmp_path / 'model')
 
 
 @pytest.mark.parametrize('version', ['10.3.0', '11.0.0'])
@@ -534,7 +535,7 @@ def trt_model_dir(tmp_path_factory):
     if not available:
         pytest.skip(reason)
     torch.manual_seed(0)
-    directory = save_model(DeFeatNet(CONFIG), tmp_path_factory.mktemp('trt') / 'model')
+    directory = save_model(untrained_model(CONFIG), tmp_path_factory.mktemp('trt') / 'model')
     export_onnx(directory)
     return directory
 

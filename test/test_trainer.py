@@ -11,7 +11,7 @@ import socket
 from defeat_ros.data.datasets import DATASETS
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.losses import DeFeatLoss, LossConfig
-from defeat_ros.nets import DeFeatNet, load_model, ModelConfig
+from defeat_ros.nets import load_model, ModelConfig
 from defeat_ros.trainer.config import TrainConfig
 from defeat_ros.trainer.flip import unflip_outputs
 from defeat_ros.trainer.sampler import EpochSampler
@@ -20,6 +20,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 from torch.utils.data import Dataset
+from untrained import untrained_model
 
 SEQUENCE = render_sequence(WorldConfig(width=96, height=64, frames=8, seed=2))
 
@@ -123,7 +124,7 @@ def test_autocast_training_lowers_the_loss_like_fp32(tmp_path):
 
 
 def test_losses_and_pose_compute_in_fp32_under_autocast():
-    net = DeFeatNet(ModelConfig(feature_dims=4, height=64, width=96, encoder_width=16))
+    net = untrained_model(ModelConfig(feature_dims=4, height=64, width=96, encoder_width=16))
     loss = DeFeatLoss(LossConfig(contrastive_positives=64))
     images = SEQUENCE.images[:3]
     with torch.autocast('cpu', dtype=torch.bfloat16):
@@ -185,7 +186,7 @@ def test_nan_guard_skips_steps_then_stops(tmp_path):
 
 
 def test_unflip_restores_maps_and_mirrors_poses():
-    net = DeFeatNet(ModelConfig(feature_dims=4, height=64, width=96))
+    net = untrained_model(ModelConfig(feature_dims=4, height=64, width=96))
     image = SEQUENCE.images[:1]
     with torch.no_grad():
         outputs = net.forward_train(image.flip(-1), [SEQUENCE.images[1:2].flip(-1)], [1])

@@ -8,7 +8,7 @@ from torch import nn
 import torch.nn.functional as F
 
 POSE_SCALE = 0.01
-"""Raw pose outputs are multiplied by this, so an untrained net predicts near-identity motion."""
+"""Factor on the raw pose outputs (Monodepth2's, for small motions early in training)."""
 
 
 class PoseNet(nn.Module):
@@ -35,6 +35,11 @@ class PoseNet(nn.Module):
             nn.Conv2d(hidden, hidden, 3, padding=1), nn.ReLU(inplace=True),
             nn.Conv2d(hidden, 6, 1),
         )
+        # An untrained PoseNet predicts no motion at all. Velocity supervision grows the
+        # translation along its current direction: from a random start it can lock in a
+        # sideways or backward motion that the photometric loss never undoes (models/README.md).
+        nn.init.zeros_(self.decoder[-1].weight)
+        nn.init.zeros_(self.decoder[-1].bias)
         self.mask_decoder = (SkipDecoder(self.encoder.channels, 1, DEPTH_SCALES, width,
                                          style=decoder)
                              if explainability else None)
