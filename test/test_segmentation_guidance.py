@@ -5,13 +5,12 @@ import math
 
 from defeat_ros.losses import DeFeatLoss, EdgeAwareSmoothness, LossConfig, PhotometricError
 from defeat_ros.losses.semantic import class_map, segmentation_loss
-from defeat_ros.nets import load_model, ModelConfig, save_model, TrainOutputs
+from defeat_ros.nets import DeFeatNet, load_model, ModelConfig, save_model, TrainOutputs
 from defeat_ros.semantics import IGNORE, MOVABLE, NUM_CLASSES, SKY
 from defeat_ros.trainer.flip import unflip_outputs
 from defeat_ros.trainer.step import measure_loss
 import pytest
 import torch
-from untrained import untrained_model
 from variant_testing import frames, SMALL, variant_step
 
 H, W = 16, 24
@@ -20,7 +19,7 @@ CAR = MOVABLE[2]
 
 def small_net(segmentation=True, **changes):
     torch.manual_seed(0)
-    return untrained_model(ModelConfig(**SMALL, segmentation=segmentation, **changes))
+    return DeFeatNet(ModelConfig(**SMALL, segmentation=segmentation, **changes))
 
 
 def static_outputs(disparities=(0.5, 0.5, 0.5, 0.5), segmentation=None):
