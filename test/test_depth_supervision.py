@@ -8,7 +8,7 @@ from defeat_ros.losses import DeFeatLoss, LossConfig
 from defeat_ros.losses.depth_supervision import log_depth_error
 from defeat_ros.trainer.build import training_dataset
 from defeat_ros.trainer.config import TrainConfig
-from defeat_ros.trainer.trainer import Trainer
+from defeat_ros.trainer.trainer import scale_source, Trainer
 import pytest
 from test_defeat_loss import outputs_from_geometry, to_depth
 import torch
@@ -61,3 +61,19 @@ def test_training_on_the_synthetic_world_supervises_depth_and_says_so(tmp_path):
     supervised = [r['depth_supervision'] for r in records
                   if 'depth_supervision' in r]
     assert len(supervised) == 3 and all(0 < value < 10 for value in supervised)
+
+
+def test_exact_depth_makes_a_model_trained_without_speed_metric():
+    """Depth in metres sets the scale where no speed does; speed and the road height come first."""
+    config = TrainConfig(loss=LossConfig(depth_supervision_weight=1.0, velocity_weight=0.0))
+    scale, note = scale_source(config, ['simulated wheel odometry'], has_depth=True)
+    assert scale == 'depth_supervision' and 'velocity supervision off' in note
+    assert 'depth supervised by exact depth (weight 1.0)' in note
+    with_speed = TrainConfig(loss=LossConfig(depth_supervision_weight=1.0))
+    assert scale_source(with_speed, ['simulated wheel odometry'], has_depth=True)[0] == 'velocity'
+    assert scale_source(with_speed, [], has_depth=True)[0] == 'depth_supervision'
+    with_height = TrainConfig(loss=LossConfig(depth_supervision_weight=1.0,
+                                              camera_height_weight=0.1))
+    assert scale_source(with_height, [], has_depth=True)[0] == 'camera_height'
+    assert scale_source(config, [], has_depth=False)[0] == 'none'
+    assert scale_source(TrainConfig(), [], has_depth=True)[0] == 'none'  # supervision off

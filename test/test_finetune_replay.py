@@ -9,6 +9,7 @@ from defeat_ros.nets import DeFeatNet, ModelConfig
 from defeat_ros.trainer.config import DataConfig, TrainConfig
 from defeat_ros.trainer.finetune import BestWeights, FinetuneConfig, train_config, with_replay
 from defeat_ros.trainer.replay import mixture_weights, replay_dataset, ReplayMixture
+from defeat_ros.trainer.trainer import Trainer
 import pytest
 import torch
 
@@ -48,6 +49,18 @@ def test_only_replayed_samples_carry_depth():
     assert not mixture[0]['depth'].any() and own[0]['depth'].any()
     assert torch.equal(mixture[3]['depth'], replayed[0]['depth'])
     assert torch.equal(mixture[3]['target'], replayed[0]['target'])
+
+
+def test_replayed_depth_does_not_make_a_model_metric():
+    """Replayed depth supervises training, but in another camera's metres: the scale stays."""
+    sample = SampleConfig(height=HEIGHT, width=WIDTH, offsets=[-1, 1])
+    own = make_dataset('synthetic', {**SYNTHETIC, 'seeds': [4]}, sample)
+    mixture = ReplayMixture(own, replay_dataset(recorded(), HEIGHT, WIDTH, [-1, 1], seed=0))
+    config = TrainConfig(model=ModelConfig(height=HEIGHT, width=WIDTH, encoder_width=16),
+                         loss=LossConfig(depth_supervision_weight=1.0, velocity_weight=0.0),
+                         data=DataConfig(batch_size=1, workers=0))
+    for dataset, scale in ((own, 'depth_supervision'), (mixture, 'none')):
+        assert Trainer(config, dataset, log=lambda *_: None).model.config.metric_scale == scale
 
 
 def test_replay_takes_its_share_of_the_draws():

@@ -21,7 +21,7 @@ and int8 convolutions stay in int8 between layers)."""
 TRANSLATION_SCALINGS = ('none', 'mean_inverse_depth')
 """Choices of ModelConfig.translation_scaling."""
 
-METRIC_SCALES = ('none', 'velocity', 'camera_height')
+METRIC_SCALES = ('none', 'velocity', 'camera_height', 'depth_supervision')
 """Choices of ModelConfig.metric_scale: where a model's depth and translation scale come from."""
 
 UNIT_FIELDS = ('min_depth', 'max_depth', 'initial_depth')
@@ -81,10 +81,10 @@ class ModelConfig(TypedConfig):
     pose_scale: float = 0.01
     """
     Factor on PoseNet's raw outputs (axis-angle and translation). 0.01 is Monodepth2's (small
-    initial motions). Trained from scratch on the synthetic street, 0.01 and 0.1 left the
-    translations several times too small for the predicted depth (which cannot shrink below
-    ``min_depth``), and depth got worse while the loss fell; 1.0 keeps the two consistent (the
-    shipped model, see models/README.md)."""
+    motions early in training; a new PoseNet predicts none). Trained from scratch on the
+    synthetic street, 0.01 and 0.1 left the translations several times too small for the
+    predicted depth (which cannot shrink below ``min_depth``), and depth got worse while the
+    loss fell; 1.0 keeps the two consistent (the shipped model, see models/README.md)."""
     translation_scaling: str = 'none'
     """
     What PoseNet's translation is multiplied by before it meets depth: 'none', or
@@ -125,7 +125,8 @@ class ModelConfig(TypedConfig):
     """
     Where the scale of depth and translation comes from: 'velocity' (trained with the vehicle's
     speed: metres), 'camera_height' (trained with the road at the camera's mounting height:
-    metres), 'none' (self-supervision alone: the scale is arbitrary; median scaling or
+    metres), 'depth_supervision' (trained with exact depth in metres, such as the synthetic
+    world's), 'none' (self-supervision alone: the scale is arbitrary; median scaling or
     ``scale_mode: camera_height`` give metres). Set by training; not part of the architecture."""
     provenance: dict = field(default_factory=dict)
     """Free-form record of how the weights were made (command, config, data, commit)."""

@@ -110,7 +110,8 @@ class Perception:
         Where the metres of depth and odometry come from; '' when they are not metric.
 
         'camera height' in ``scale_mode`` 'camera_height'; in 'model' mode the model's
-        ``metric_scale`` ('velocity', 'camera_height'), or '' for a model of arbitrary scale.
+        ``metric_scale`` ('velocity', 'camera_height', 'depth_supervision'), or '' for a model
+        of arbitrary scale.
         """
         if self.scale_mode == 'camera_height':
             return 'camera height'

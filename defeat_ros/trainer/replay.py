@@ -35,6 +35,8 @@ class ReplayMixture(Dataset):
         """Keep both datasets; the first N indices are the user's."""
         self.own, self.replayed = own, replayed
         self.has_depth = bool(getattr(replayed, 'has_depth', False))
+        self.depth_sets_scale = False
+        """The replayed depth is another camera's, not the user's: it makes no model metric."""
         self.speed_sources = sorted({*getattr(own, 'speed_sources', []),
                                      *getattr(replayed, 'speed_sources', [])})
 

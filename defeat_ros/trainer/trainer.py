@@ -60,16 +60,19 @@ def seed_worker(worker_id):
     np.random.seed(seed)
 
 
-def scale_source(config, speed_sources):
+def scale_source(config, speed_sources, has_depth=False):
     """
     Return the model's ``metric_scale`` after training, and a line saying why.
 
     'velocity' when the loss supervises PoseNet's translation with recorded speed; else
-    'camera_height' when the camera-height loss is on (it then supervises every sample);
-    otherwise the configured model's (that of the model fine-tuned from).
+    'camera_height' when the camera-height loss is on (it then supervises every sample); else
+    'depth_supervision' when exact depth in metres supervises every sample's depth (the
+    photometric warp then carries that scale to the translation); otherwise the configured
+    model's (that of the model fine-tuned from).
 
     :param config: the TrainConfig.
     :param speed_sources: where the training set's speeds come from ([]: it has none).
+    :param has_depth: whether every training sample carries exact depth.
     """
     weight, height_weight = config.loss.velocity_weight, config.loss.camera_height_weight
     height = f'camera-height supervision (weight {height_weight}, {config.loss.camera_height} m)'
@@ -80,9 +83,13 @@ def scale_source(config, speed_sources):
     if height_weight:
         return 'camera_height', (height + (', no speed in the training data' if weight else '')
                                  + ': the model will be metric')
+    no_speed = 'no speed in the training data' if weight else 'velocity supervision off'
+    if has_depth and config.loss.depth_supervision_weight:
+        return 'depth_supervision', (f'{no_speed}; depth supervised by exact depth (weight '
+                                     f'{config.loss.depth_supervision_weight}): the model will '
+                                     'be metric')
     scale = config.model.metric_scale
-    return scale, (('no speed in the training data' if weight else 'velocity supervision off')
-                   + f': the scale stays {"arbitrary" if scale == "none" else scale}')
+    return scale, f'{no_speed}: the scale stays {"arbitrary" if scale == "none" else scale}'
 
 
 def supervision_note(config, has_depth):
@@ -130,8 +137,10 @@ class Trainer:
                               else torch.contiguous_format)
         speed_sources = getattr(dataset, 'speed_sources', [])
         self.speed_supervised = bool(speed_sources and config.loss.velocity_weight)
-        scale, self.scale_note = scale_source(config, speed_sources)
-        self.supervision_note = supervision_note(config, getattr(dataset, 'has_depth', False))
+        has_depth = getattr(dataset, 'has_depth', False)
+        scale, self.scale_note = scale_source(
+            config, speed_sources, has_depth and getattr(dataset, 'depth_sets_scale', True))
+        self.supervision_note = supervision_note(config, has_depth)
         self.model = DeFeatNet(replace(config.model, provenance={}, metric_scale=scale)).to(
             self.device, memory_format=self.memory_format)
         self.loss = DeFeatLoss(config.loss).to(self.device)
