@@ -109,3 +109,14 @@ def test_recorded_objective_reads_the_models_train_config():
     assert offsets == [-2, 1]
     assert loss == LossConfig(contrastive_positives=64, smoothness_weight=0.01)
     assert recorded_objective(ModelConfig()) == ([-1, 1], LossConfig())
+
+
+def test_fine_tuning_supervises_velocity_where_training_had_no_speed_labels():
+    """A model metric from exact depth still learns the user's vehicle speed in fine-tuning."""
+    recorded = {'loss': {'velocity_weight': 0.0, 'depth_supervision_weight': 1.0}}
+    _, loss = recorded_objective(ModelConfig(provenance={'train_config': recorded}))
+    assert loss.velocity_weight == LossConfig().velocity_weight > 0
+    assert loss.depth_supervision_weight == 0
+    recorded = {'loss': {'velocity_weight': 0.5}}
+    assert recorded_objective(ModelConfig(provenance={'train_config': recorded}))[
+        1].velocity_weight == 0.5

@@ -19,7 +19,10 @@ def recorded_objective(model_config, depth_supervision=False):
     every checkpoint); a model without one gets :data:`DEFAULT_OFFSETS` and the default loss.
     A recorded depth supervision is carried over only with ``depth_supervision``: fine-tuning
     supervises depth only on replayed training samples (:mod:`defeat_ros.trainer.replay`),
-    never on the user's (a bag's depth topic only measures the result).
+    never on the user's (a bag's depth topic only measures the result). A recorded
+    ``velocity_weight`` of 0 becomes LossConfig's default: a model trained without speed labels
+    (metric from exact depth) meets the user's camera, where the vehicle's speed is the only
+    metric anchor; without speed in the data the term is inert.
 
     :param model_config: the ModelConfig of a model directory (``read_config``).
     :param depth_supervision: keep the recorded ``depth_supervision_weight`` (else 0).
@@ -30,6 +33,8 @@ def recorded_objective(model_config, depth_supervision=False):
     loss = dict(recorded.get('loss', {}))
     if not depth_supervision:
         loss['depth_supervision_weight'] = 0.0
+    if loss.get('velocity_weight') == 0:
+        del loss['velocity_weight']
     return offsets, LossConfig.from_dict(loss)
 
 
