@@ -51,7 +51,7 @@ def test_only_replayed_samples_carry_depth():
     assert torch.equal(mixture[3]['target'], replayed[0]['target'])
 
 
-def test_replayed_depth_does_not_make_a_model_metric():
+def test_replayed_depth_does_not_make_a_model_metric(tmp_path):
     """Replayed depth supervises training, but in another camera's metres: the scale stays."""
     sample = SampleConfig(height=HEIGHT, width=WIDTH, offsets=[-1, 1])
     own = make_dataset('synthetic', {**SYNTHETIC, 'seeds': [4]}, sample)
@@ -60,7 +60,8 @@ def test_replayed_depth_does_not_make_a_model_metric():
                          loss=LossConfig(depth_supervision_weight=1.0, velocity_weight=0.0),
                          data=DataConfig(batch_size=1, workers=0))
     for dataset, scale in ((own, 'depth_supervision'), (mixture, 'none')):
-        assert Trainer(config, dataset, log=lambda *_: None).model.config.metric_scale == scale
+        run = replace(config, out=str(tmp_path / scale))
+        assert Trainer(run, dataset, log=lambda *_: None).model.config.metric_scale == scale
 
 
 def test_replay_takes_its_share_of_the_draws():
