@@ -120,7 +120,7 @@ def test_perception_scales_depth_and_translation_by_the_same_factor(model_dir, d
     metric = Perception(model_dir, 'onnxruntime', scale_mode='camera_height', camera_height=1.2)
     metric.ground.add(math.log(0.4))  # a scale to keep: random weights show no ground plane
     for index, image in enumerate(images):
-        reference = plain(image, features=False, output_size=(48, 80))
+        reference = plain(image, features=False, output_size=(48, 80), k_norm=drive.k_norm)
         result = metric(image, features=False, output_size=(48, 80), k_norm=drive.k_norm)
         assert reference.scale == 1.0 and reference.scale_confidence is None
         assert result.scale == pytest.approx(1.2 / 0.4)

@@ -6,7 +6,7 @@ from defeat_ros.apps.synth import run_synth
 from defeat_ros.data.kitti_odometry import (CAMERA2_OFFSET, camera_offset, camera_poses,
                                             read_poses, write_kitti_odometry)
 from defeat_ros.data.street_world import render_sequence, WorldConfig
-from defeat_ros.evaluation.inference import predict_motions
+from defeat_ros.evaluation.inference import predict_depth, predict_motions, refine_motions
 from defeat_ros.evaluation.kitti_odometry import evaluate_odometry_sequence
 from defeat_ros.evaluation.pose import relative_motions, snippet_ate_summary
 from defeat_ros.evaluation.protocol import EvaluationConfig
@@ -64,11 +64,17 @@ def test_pose_file_errors(tmp_path, odometry_root):
                              odometry_root, 9)
 
 
-def test_evaluation_matches_the_motions_computed_in_memory(drive, odometry_root, tiny_model):
+@pytest.mark.parametrize('pose_refinement', ['none', 'direct'])
+def test_evaluation_matches_the_motions_computed_in_memory(drive, odometry_root, tiny_model,
+                                                           pose_refinement):
     model = load_model(tiny_model).eval()
-    config = EvaluationConfig(batch=3)  # several batches, overlapping by one frame
+    # several batches, overlapping by one frame
+    config = EvaluationConfig(batch=3, pose_refinement=pose_refinement)
     result, figure = evaluate_odometry_sequence(model, odometry_root, 9, config)
     motions = predict_motions(model, drive.images, FRAMES)
+    if pose_refinement == 'direct':
+        motions = refine_motions(motions, drive.images, predict_depth(model, drive.images),
+                                 drive.k_norm, model.config.max_depth)
     expected = snippet_ate_summary(motions, relative_motions(drive.poses))
     snippet = result['pose']['snippet']
     assert snippet['snippets'] == FRAMES - 4

@@ -306,7 +306,8 @@ def process_bag(source, output, config=None, log=None, progress=False):
         processor.find_topics(reader)
         processor.first_camera_info(reader)
         perception = Perception(report.model, config.backend, config.scale_mode,
-                                config.camera_height, device=config.device,
+                                config.camera_height, config.pose_refinement,
+                                device=config.device,
                                 precision=config.precision)
         report.backend = perception.backend.name
         report.metric_source = perception.metric_source

@@ -109,7 +109,8 @@ def predict_files(inputs, out, perception_options, formats=('png', 'preview'), v
     videos = sum(item.is_video for item in media)
     log(f'predict: {len(media) - videos} images and {videos} videos with {model} into {out}')
     perception = Perception(model, options.backend, options.scale_mode,
-                            options.camera_height, device=options.device,
+                            options.camera_height, options.pose_refinement,
+                            device=options.device,
                             precision=options.precision)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

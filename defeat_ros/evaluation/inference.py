@@ -7,7 +7,9 @@ predictions come back on the CPU, at the network's resolution unless said otherw
 
 from defeat_ros.data.image_ops import resize_rgb, rgb_tensor
 from defeat_ros.data.kitti_writer import images_uint8
+from defeat_ros.direct_alignment import align_pose, alignment_image
 from defeat_ros.geometry import resize
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -49,6 +51,28 @@ def predict_motions(model, images, batch=8):
         frames = network_input(images[start:stop + 1].to(_device(model)), cfg.height, cfg.width)
         out.append(model.relative_pose(frames[:-1], frames[1:], False).double().cpu())
     return torch.cat(out)
+
+
+def refine_motions(motions, images, depth, k_norm, max_depth):
+    """
+    Refine PoseNet's motions as the node does with ``pose_refinement`` 'direct'.
+
+    Each pair is aligned by :func:`~defeat_ros.direct_alignment.align_pose` from PoseNet's
+    motion, through the newer frame's depth.
+
+    :param motions: (F-1) x 4 x 4 T_next_prev of consecutive images (:func:`predict_motions`).
+    :param images: F x 3 x H x W in [0, 1], the camera's frames.
+    :param depth: F x 1 x h x w metric depth of the frames (:func:`predict_depth`).
+    :param k_norm: 3 x 3 normalised intrinsics of the frames.
+    :param max_depth: the model's far limit (depths there are left out).
+    :return: (F-1) x 4 x 4 float64 tensor T_next_prev.
+    """
+    grey = [alignment_image(rgb) for rgb in images_uint8(images)]
+    k_norm = np.asarray(k_norm, dtype=np.float64)
+    refined = [np.linalg.inv(align_pose(grey[k + 1], grey[k], depth[k + 1, 0].numpy(), k_norm,
+                                        np.linalg.inv(motion), max_depth).transform)
+               for k, motion in enumerate(np.asarray(motions, dtype=np.float64))]
+    return torch.from_numpy(np.stack(refined))
 
 
 @torch.no_grad()

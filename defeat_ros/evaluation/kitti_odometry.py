@@ -19,7 +19,7 @@ Frames are read ``batch + 1`` at a time, so a sequence of any length fits in mem
 
 from defeat_ros.data.kitti_layout import KittiDrive
 from defeat_ros.data.kitti_odometry import camera_poses
-from defeat_ros.evaluation.inference import predict_motions
+from defeat_ros.evaluation.inference import predict_depth, predict_motions, refine_motions
 from defeat_ros.evaluation.pose import (align_trajectory, chain_motions, relative_motions,
                                         snippet_ate_summary, trajectory_errors)
 from defeat_ros.evaluation.protocol import EvaluationConfig
@@ -27,11 +27,12 @@ from defeat_ros.evaluation.report import trajectory_comparison
 import torch
 
 
-def drive_motions(model, drive, batch=8):
+def drive_motions(model, drive, batch=8, pose_refinement='none'):
     """
     Predict the motions between consecutive frames of a drive.
 
     :param drive: a :class:`~defeat_ros.data.kitti_layout.KittiDrive` without missing frames.
+    :param pose_refinement: 'none' (PoseNet's) or 'direct' (refined by direct alignment).
     :return: (F-1) x 4 x 4 float64 T_next_prev.
     """
     motions = []
@@ -39,7 +40,11 @@ def drive_motions(model, drive, batch=8):
         stop = min(start + batch, drive.count - 1)
         frames = torch.stack([torch.from_numpy(drive.image(index)).permute(2, 0, 1)
                               for index in range(start, stop + 1)]).float() / 255.0
-        motions.append(predict_motions(model, frames, batch))
+        chunk = predict_motions(model, frames, batch)
+        if pose_refinement == 'direct':
+            chunk = refine_motions(chunk, frames, predict_depth(model, frames, batch),
+                                   drive.k_norm, model.config.max_depth)
+        motions.append(chunk)
     return torch.cat(motions).numpy()
 
 
@@ -64,7 +69,7 @@ def evaluate_odometry_sequence(model, root, sequence, config=None):
     if len(truth) != drive.count:
         raise ValueError(f'sequence {number}: {drive.count} images but {len(truth)} poses')
     model.eval()
-    motions = drive_motions(model, drive, config.batch)
+    motions = drive_motions(model, drive, config.batch, config.pose_refinement)
     true_motions = relative_motions(truth)
     true_poses = chain_motions(true_motions)
     predicted = chain_motions(motions)

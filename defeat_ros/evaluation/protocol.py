@@ -7,6 +7,7 @@ range, snippet length, trajectory backend, feature anchors), shared by every eva
 
 from dataclasses import dataclass
 
+from defeat_ros.direct_alignment import POSE_REFINEMENTS
 from defeat_ros.typed_config import option, TypedConfig
 
 EVALUATION_SEED = 1000
@@ -32,6 +33,10 @@ class EvaluationConfig(TypedConfig):
                                 "sequence, as Monodepth2's code does")
     trajectory_backend: str = option('builtin', 'Full-trajectory ATE / RPE implementation '
                                      '(evo needs the evo package)', choices=('builtin', 'evo'))
+    pose_refinement: str = option('none', "Odometry scored: none (PoseNet's poses, the "
+                                  'published protocols) or direct (refined by direct image '
+                                  "alignment, as the node's default publishes them)",
+                                  choices=POSE_REFINEMENTS)
     rpe_delta: int = 1
     """Frame distance of the relative pose error."""
     max_anchors: int = option(5000, 'Feature anchors per image pair', minimum=1,

@@ -3,7 +3,7 @@
 from defeat_ros.evaluation.depth import DepthEvaluation, garg_crop_mask, resize_depth
 from defeat_ros.evaluation.features import FeatureEvaluation, true_correspondences
 from defeat_ros.evaluation.inference import (iterate_features, predict_depth,
-                                             predict_motions)
+                                             predict_motions, refine_motions)
 from defeat_ros.evaluation.pose import (align_trajectory, chain_motions, relative_motions,
                                         snippet_ate_summary, trajectory_errors)
 from defeat_ros.evaluation.protocol import EvaluationConfig
@@ -44,6 +44,9 @@ def evaluate_sequence(model, sequence, config=None, name='sequence'):
     trajectories = {}
     if count >= 2:
         motions = predict_motions(model, sequence.images, config.batch)
+        if config.pose_refinement == 'direct':
+            motions = refine_motions(motions, sequence.images, depth, sequence.k_norm.cpu(),
+                                     model.config.max_depth)
         gt_motions = relative_motions(sequence.poses)
         gt_poses = chain_motions(gt_motions)  # the true trajectory from the first frame
         pred_poses = chain_motions(motions)

@@ -184,7 +184,8 @@ class DepthNode(LifecycleNode):
         output_qos = qos_profile(config['output_qos'], 'output_qos')
         self.model_dir = resolve_model(config['model'])
         self.perception = Perception(self.model_dir, config['backend'], config['scale_mode'],
-                                     config['camera_height'], device=config['device'],
+                                     config['camera_height'], config['pose_refinement'],
+                                     device=config['device'],
                                      precision=config['precision'])
         self.hardware = device_description(self.perception.backend)
         self._online = self._start_online(config) if config['online_finetune'] else None
@@ -347,6 +348,7 @@ class DepthNode(LifecycleNode):
         """
         config = parameters.values(self)
         self.perception.set_scale(config['scale_mode'], config['camera_height'])
+        self.perception.pose_refinement = config['pose_refinement']
         self._step.options = OutputOptions(**{f.name: config[f.name]
                                               for f in fields(OutputOptions)})
         self._step.camera_info.fallback = parameter_intrinsics(config['fx'], config['fy'],

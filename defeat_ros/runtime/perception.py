@@ -12,6 +12,10 @@ model trained with the vehicle's speed or camera height (its ``metric_scale``, s
 :attr:`Perception.metric_source`) and arbitrary otherwise; 'camera_height' multiplies depth
 and the translation of the relative pose by the factor that puts the ground plane at the known
 mounting height (:mod:`~defeat_ros.runtime.ground_scale`).
+
+Relative pose (``pose_refinement``): 'direct' refines PoseNet's pose by direct alignment of the
+previous camera image to the current one through the current depth
+(:mod:`~defeat_ros.direct_alignment`); 'none' keeps PoseNet's.
 """
 
 from dataclasses import dataclass
@@ -19,6 +23,7 @@ import time
 
 import cv2
 from defeat_ros.data.image_ops import resize_rgb, rgb_array
+from defeat_ros.direct_alignment import align_pose, alignment_image, POSE_REFINEMENTS
 from defeat_ros.geometry import scale_intrinsics
 from defeat_ros.messages.image_encoding import to_rgb
 from defeat_ros.nets.config import UNIT_FIELDS
@@ -50,23 +55,32 @@ class PerceptionResult:
     """Inlier ratio of this frame's ground plane, 0 without one ('camera_height' mode only)."""
     frame: np.ndarray = None
     """The network input: 1 x 3 x h x w float32 in [0, 1] at the model's resolution."""
+    pose_refined: bool = False
+    """Whether direct alignment refined PoseNet's pose (False: ``transform`` is PoseNet's)."""
 
 
 class Perception:
     """Stateful per camera: the previous frame for relative pose, and the smoothed scale."""
 
     def __init__(self, model_dir, backend='auto', scale_mode='model', camera_height=1.65,
-                 **backend_options):
+                 pose_refinement='direct', **backend_options):
         """
         Open ``model_dir`` with a backend (``backends.BACKENDS``).
 
         :param scale_mode: one of :data:`SCALE_MODES`.
         :param camera_height: camera height above the ground (m), for 'camera_height'.
+        :param pose_refinement: one of :data:`POSE_REFINEMENTS` (the attribute of that name
+            may be changed between frames).
         """
+        if pose_refinement not in POSE_REFINEMENTS:
+            raise ValueError(f'pose_refinement must be one of {", ".join(POSE_REFINEMENTS)}, '
+                             f'got {pose_refinement!r}')
         self.config = read_config(model_dir)
         self.backend = make_backend(model_dir, backend, **backend_options)
         self._backend_choice = (backend, backend_options)
+        self.pose_refinement = pose_refinement
         self.previous = None
+        self.previous_grey = None
         self.scale_mode = 'model'
         self.ground = GroundScale(camera_height)
         self.set_scale(scale_mode, camera_height)
@@ -124,16 +138,16 @@ class Perception:
         The smoothed scale is kept: a time jump does not move the camera on its mount.
         """
         self.previous = None
+        self.previous_grey = None
 
     @property
     def size(self):
         """(height, width) of the network's input and outputs (what ``output_size`` None gives)."""
         return self.config.height, self.config.width
 
-    def preprocess(self, image, encoding='rgb8'):
-        """H x W (x C) uint8 in ``encoding`` -> 1 x 3 x h x w float32 array at the model size."""
-        rgb = resize_rgb(to_rgb(image, encoding), self.config.height, self.config.width)
-        return rgb_array(rgb)[None]
+    def network_input(self, rgb):
+        """H x W x 3 uint8 RGB -> 1 x 3 x h x w float32 array at the model size."""
+        return rgb_array(resize_rgb(rgb, self.config.height, self.config.width))[None]
 
     def __call__(self, image, encoding='rgb8', features=True, pose=True,
                  output_size=None, k_norm=None, features_size='output'):
@@ -144,15 +158,24 @@ class Perception:
         :param features: compute dense features.
         :param pose: compute T_previous_current against the previous call's frame.
         :param output_size: (height, width) of the depth; None keeps the network's size.
-        :param k_norm: 3 x 3 normalised intrinsics of the image; needed in 'camera_height' mode.
+        :param k_norm: 3 x 3 normalised intrinsics of the image; needed in 'camera_height' mode
+            and for ``pose_refinement`` 'direct' (without them PoseNet's pose is kept).
         :param features_size: (height, width) of the features; None keeps the network's size
             (the n x h x w maps are not resized at all); 'output': ``output_size``.
         :return: PerceptionResult.
         """
         start = time.perf_counter()
-        frame = self.preprocess(image, encoding)
+        rgb = to_rgb(image, encoding)
+        frame = self.network_input(rgb)
         depth, feature_maps, transform = self.backend.step(
             frame, self.previous if pose else None, features)
+        grey = alignment_image(rgb) if pose and self.pose_refinement == 'direct' else None
+        refined = False
+        if transform is not None and grey is not None and k_norm is not None \
+                and self.previous_grey is not None and self.previous_grey.shape == grey.shape:
+            alignment = align_pose(grey, self.previous_grey, depth[0, 0], k_norm,
+                                   transform[0], self.config.max_depth)
+            transform, refined = alignment.transform[None], alignment.accepted
         scale, confidence = 1.0, None
         if self.scale_mode == 'camera_height':
             if k_norm is None:
@@ -161,7 +184,8 @@ class Perception:
             scale, confidence = estimate.scale, estimate.confidence
             depth = depth * scale
         result = PerceptionResult(depth=resize_map(depth, output_size, cv2.INTER_NEAREST)[0],
-                                  scale=scale, scale_confidence=confidence, frame=frame)
+                                  scale=scale, scale_confidence=confidence, frame=frame,
+                                  pose_refined=refined)
         if features:
             if isinstance(features_size, str) and features_size == 'output':
                 features_size = output_size
@@ -170,6 +194,7 @@ class Perception:
             result.transform = np.array(transform[0], dtype=np.float64)
             result.transform[:3, 3] *= scale
         self.previous = frame if pose else None
+        self.previous_grey = grey
         result.seconds = time.perf_counter() - start
         return result
 

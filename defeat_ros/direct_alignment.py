@@ -1,0 +1,191 @@
+"""
+Direct alignment: refine PoseNet's relative pose against the images and the metric depth.
+
+PoseNet regresses a frame pair's motion in one pass. Its rotation drifts by a fraction of a
+degree per frame, and its translation leans towards the step lengths it was trained on; over
+seconds both grow into metres of odometry error. The depth network's metric depth of the
+current frame and the two images fix the motion more precisely: warping the previous image into
+the current one through the depth and a pose, the pose that makes the warp match is the camera's
+motion (direct visual odometry: Engel et al., LSD-SLAM / DSO, for frame-to-frame tracking).
+
+:func:`align_pose` minimises the robust (Huber) grey-level difference between the current image
+and the warped previous one over the 6 degrees of freedom of ``T_previous_current``, by
+Gauss-Newton steps from PoseNet's pose (left-multiplied updates, analytic Jacobians), in numpy
+and OpenCV. The scale of the translation comes from the depth. Only steps that lower the cost
+are kept, so the result is never worse than PoseNet's pose by that cost, and a pair the warp
+cannot explain (too few pixels in view, a first step that does not help) keeps PoseNet's pose.
+
+:func:`alignment_image` makes the grey image it works on: the camera image reduced by the
+smallest integer factor that brings it to at most :data:`ALIGNMENT_WIDTH` pixels wide (finer than
+the network's input: a small step moves it by more pixels).
+"""
+
+from dataclasses import dataclass
+
+import cv2
+from defeat_ros.geometry import axis_angle_to_matrix, pixel_grid, scale_intrinsics
+import numpy as np
+
+POSE_REFINEMENTS = ('direct', 'none')
+"""How a relative pose from PoseNet is refined: by :func:`align_pose`, or not at all."""
+
+ALIGNMENT_WIDTH = 640
+"""Widest grey image the alignment works on (pixels); wider camera images are reduced."""
+
+ITERATIONS = 16
+"""Most Gauss-Newton steps per frame pair."""
+
+SELECTED = 0.25
+"""Fraction of the usable pixels the alignment uses: those of the current image's strongest
+grey-level gradients (the others add little but time: a pixel's Jacobian is its gradient)."""
+
+HUBER = 0.04
+"""Grey-level difference (images in [0, 1]) above which a pixel's weight falls as 1 / |r|."""
+
+CONVERGED = 1e-6
+"""An update below this (metres and radians) ends the iteration."""
+
+MIN_PIXELS = 500
+"""Fewest pixels with depth, in view in both images, for a step."""
+
+REMAP_COLUMNS = 1024
+"""Points are remapped in rows of this many (OpenCV's remap takes maps under 32767 wide)."""
+
+
+@dataclass
+class Alignment:
+    """The outcome of one alignment."""
+
+    transform: np.ndarray
+    """4 x 4 float64 T_previous_current: the refined pose, or PoseNet's when not accepted."""
+    accepted: bool
+    """Whether a step lowered the cost (False: ``transform`` is PoseNet's)."""
+    cost_before: float
+    """Mean Huber cost of PoseNet's pose (nan with too few pixels in view)."""
+    cost_after: float
+    """Mean Huber cost of the returned pose."""
+    steps: int
+    """Gauss-Newton steps kept (each lowered the cost)."""
+
+
+def alignment_image(rgb):
+    """
+    Grey image for :func:`align_pose`: H x W x 3 uint8 RGB -> h x w float32 in [0, 1].
+
+    Reduced by area averaging by the smallest integer factor that makes it at most
+    :data:`ALIGNMENT_WIDTH` wide (a factor keeps normalised intrinsics exact).
+    """
+    grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+    factor = -(-grey.shape[1] // ALIGNMENT_WIDTH)
+    if factor > 1:
+        size = (grey.shape[1] // factor, grey.shape[0] // factor)
+        grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    return grey.astype(np.float32) / 255.0
+
+
+def align_pose(current, previous, depth, k_norm, t_previous_current, max_depth=np.inf):
+    """
+    Refine ``t_previous_current`` by direct photometric alignment of two grey images.
+
+    :param current: H x W float32 grey image of the current frame (:func:`alignment_image`).
+    :param previous: H x W float32 grey image of the previous frame, same size.
+    :param depth: h x w float32 metric depth of the current frame (any size: resized to H x W).
+    :param k_norm: 3 x 3 normalised intrinsics of the images.
+    :param t_previous_current: 4 x 4 initial pose (PoseNet's): current-frame points to the
+        previous frame, metres.
+    :param max_depth: depths at or beyond this are left out (the network's far limit: sky).
+    :return: an :class:`Alignment`.
+    """
+    height, width = current.shape
+    depth = cv2.resize(np.asarray(depth, np.float32), (width, height),
+                       interpolation=cv2.INTER_LINEAR)
+    k_pix = scale_intrinsics(np.asarray(k_norm, np.float64), height, width)
+    usable = (np.isfinite(depth) & (depth > 0) & (depth < max_depth)).ravel()
+    strength = np.hypot(*_gradients(current)).ravel()
+    if usable.any():
+        usable &= strength >= np.quantile(strength[usable], 1.0 - SELECTED)
+    rays = np.linalg.inv(k_pix) @ pixel_grid(height, width, np.zeros((), np.float64))
+    points = rays[:, usable] * depth.ravel()[usable]
+    target = current.ravel()[usable]
+    gradients = _gradients(previous)
+    start = np.asarray(t_previous_current, np.float64)
+    terms = (_residuals(start, points, target, previous, gradients, k_pix)
+             if len(target) >= MIN_PIXELS else None)
+    if terms is None:
+        return Alignment(transform=start, accepted=False, cost_before=np.nan,
+                         cost_after=np.nan, steps=0)
+    pose, (cost, system) = start, terms
+    cost_before, steps = cost, 0
+    while steps < ITERATIONS:
+        update = np.linalg.solve(system[0], -system[1])
+        if not np.all(np.isfinite(update)):
+            break
+        step = np.eye(4)
+        step[:3, :3] = axis_angle_to_matrix(update[None, 3:])[0]
+        step[:3, 3] = update[:3]
+        terms = _residuals(step @ pose, points, target, previous, gradients, k_pix)
+        if terms is None or not terms[0] < cost:
+            break
+        pose, (cost, system), steps = step @ pose, terms, steps + 1
+        if np.abs(update).max() < CONVERGED:
+            break
+    return Alignment(transform=pose, accepted=steps > 0, cost_before=float(cost_before),
+                     cost_after=float(cost), steps=steps)
+
+
+def _residuals(transform, points, target, previous, gradients, k_pix):
+    """
+    Huber cost and Gauss-Newton system of one pose.
+
+    :param transform: 4 x 4 T_previous_current.
+    :param points: 3 x N current-frame points (metres).
+    :param target: N grey levels of the current image at those points.
+    :param previous: H x W grey previous image; ``gradients`` its x and y derivatives.
+    :param k_pix: 3 x 3 pixel intrinsics (corner convention).
+    :return: (mean cost, (6 x 6 normal matrix, 6 right-hand side)) over the points in view,
+        the unknowns ordered translation then rotation (left update); None with too few.
+    """
+    moved = transform[:3, :3] @ points + transform[:3, 3:]
+    x, y, z = moved
+    front = z > 1e-3
+    z = np.where(front, z, 1.0)
+    fx, fy = k_pix[0, 0], k_pix[1, 1]
+    # Corner convention -> OpenCV's pixel-centre coordinates: minus half a pixel.
+    columns = fx * x / z + k_pix[0, 2] - 0.5
+    rows = fy * y / z + k_pix[1, 2] - 0.5
+    grey, grad_x, grad_y = (_remap(image, columns, rows, border)
+                            for image, border in ((previous, np.nan), (gradients[0], 0.0),
+                                                  (gradients[1], 0.0)))
+    seen = front & np.isfinite(grey)
+    if seen.sum() < MIN_PIXELS:
+        return None
+    residual = grey[seen] - target[seen]
+    x, y, z = x[seen], y[seen], z[seen]
+    d_x, d_y = grad_x[seen] * fx / z, grad_y[seen] * fy / z
+    d_z = -(d_x * x + d_y * y) / z
+    # d residual / d (translation, rotation) of a left update: dP = v + w x P.
+    jacobian = np.stack([d_x, d_y, d_z, d_z * y - d_y * z, d_x * z - d_z * x,
+                         d_y * x - d_x * y], axis=1)
+    size = np.abs(residual)
+    weight = np.where(size < HUBER, 1.0, HUBER / np.maximum(size, 1e-12))
+    cost = np.where(size < HUBER, 0.5 * size ** 2, HUBER * (size - 0.5 * HUBER)).mean()
+    weighted = jacobian * weight[:, None]
+    normal = weighted.T @ jacobian
+    normal += 1e-6 * np.trace(normal) * np.eye(6)
+    return cost, (normal, weighted.T @ residual)
+
+
+def _gradients(image):
+    """Return the x and y derivatives of an H x W float32 image (3 x 3 Sobel): two H x W."""
+    return (cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3) / 8,
+            cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3) / 8)
+
+
+def _remap(image, columns, rows, border):
+    """Bilinear samples of ``image`` at N (column, row) pixel-centre coordinates: N float32."""
+    count = len(columns)
+    pad = -count % REMAP_COLUMNS
+    maps = [np.pad(c.astype(np.float32), (0, pad)).reshape(-1, REMAP_COLUMNS)
+            for c in (columns, rows)]
+    return cv2.remap(image, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                     borderValue=border).ravel()[:count]
