@@ -35,14 +35,14 @@ ALIGNMENT_WIDTH = 640
 ITERATIONS = 16
 """Most Gauss-Newton steps per frame pair."""
 
-SELECTED = 0.25
+SELECTED = 0.1
 """Fraction of the usable pixels the alignment uses: those of the current image's strongest
 grey-level gradients (the others add little but time: a pixel's Jacobian is its gradient)."""
 
 HUBER = 0.04
 """Grey-level difference (images in [0, 1]) above which a pixel's weight falls as 1 / |r|."""
 
-CONVERGED = 1e-6
+CONVERGED = 1e-4
 """An update below this (metres and radians) ends the iteration."""
 
 MIN_PIXELS = 500

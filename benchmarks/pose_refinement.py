@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""
+The node's odometry with and without direct alignment: metric error over 8 s, and its cost.
+
+    .venv/bin/python benchmarks/pose_refinement.py [--model MODEL_DIR] [--backend auto] \
+        [--resolutions 640x192,1242x375] [--frames 80] [--seed 1000]
+
+For each camera resolution and lighting, a synthetic street (seed 1000 by default: the
+evaluations' street, never trained on; 10 Hz, exact poses) is rendered at that size and its
+frames go through :class:`~defeat_ros.runtime.perception.Perception` as the node runs it, once
+with ``pose_refinement`` 'none' (PoseNet's poses) and once with 'direct', side by side in one
+process. Printed per row: the trajectory's metric ATE (RMSE of the camera positions chained
+from the first frame, no alignment: what a robot sees of its odometry over the drive), the
+predicted path length over the true one, the RMSE after sim(3) alignment (the trajectory's
+shape), and Perception's wall time per frame (p50), with the ratio of 'direct' to 'none'.
+"""
+
+import argparse
+from statistics import median
+
+from defeat_ros.apps.benchmark import machine
+from defeat_ros.camera.model_location import resolve_model
+from defeat_ros.data.kitti_writer import images_uint8
+from defeat_ros.data.street_world import render_sequence, WorldConfig
+from defeat_ros.direct_alignment import POSE_REFINEMENTS
+from defeat_ros.evaluation.pose import align_trajectory, chain_motions, path_length
+from defeat_ros.evaluation.pose import relative_motions
+from defeat_ros.runtime.backends import BACKENDS
+from defeat_ros.runtime.perception import Perception
+import numpy as np
+
+
+def drive_odometry(perception, frames, k_norm):
+    """
+    Run Perception over a drive's frames.
+
+    :param frames: F x H x W x 3 uint8 RGB.
+    :return: ((F-1) x 4 x 4 float64 T_next_prev, F-1 seconds per frame after the first).
+    """
+    perception.reset()
+    motions, seconds = [], []
+    for index, frame in enumerate(frames):
+        result = perception(frame, features=False, k_norm=k_norm)
+        if index:
+            motions.append(np.linalg.inv(result.transform))
+            seconds.append(result.seconds)
+    return np.stack(motions), seconds
+
+
+def trajectory_row(motions, true_motions):
+    """Metric ATE (m), path length ratio and sim(3)-aligned ATE (m) of chained motions."""
+    predicted, truth = chain_motions(motions), chain_motions(true_motions)
+    metric = np.sqrt(np.mean(np.sum((predicted[:, :3, 3] - truth[:, :3, 3]) ** 2, axis=1)))
+    aligned, _ = align_trajectory(predicted, truth)
+    shape = np.sqrt(np.mean(np.sum((aligned[:, :3, 3] - truth[:, :3, 3]) ** 2, axis=1)))
+    return metric, path_length(predicted) / path_length(truth), shape
+
+
+def resolution(text):
+    """'WxH' -> (width, height)."""
+    width, height = (int(value) for value in text.lower().split('x'))
+    return width, height
+
+
+def main(argv=None):
+    """Print the table; return 0."""
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0].strip())
+    parser.add_argument('--model', default='', help='model directory (default: models/default)')
+    parser.add_argument('--backend', default='auto', choices=BACKENDS)
+    parser.add_argument('--resolutions', default='640x192,1242x375',
+                        type=lambda text: [resolution(item) for item in text.split(',')],
+                        help='camera sizes WxH, comma-separated')
+    parser.add_argument('--frames', type=int, default=80, help='frames per drive (10 Hz)')
+    parser.add_argument('--seed', type=int, default=1000, help='street and drive')
+    args = parser.parse_args(argv)
+    model = resolve_model(args.model)
+    perceptions = {refinement: Perception(model, args.backend, pose_refinement=refinement)
+                   for refinement in POSE_REFINEMENTS}
+    print(f'{machine()}; model {model}, backend {perceptions["none"].backend.name}; '
+          f'street seed {args.seed}, {args.frames} frames at 10 Hz')
+    print('\n| camera | lighting | pose_refinement | metric ATE (m) | path length ratio | '
+          'ATE after sim(3) (m) | ms/frame p50 | time ratio |')
+    print('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |')
+    for width, height in args.resolutions:
+        for night in (False, True):
+            sequence = render_sequence(WorldConfig(width=width, height=height,
+                                                   frames=args.frames, seed=args.seed,
+                                                   night=night))
+            frames, k_norm = images_uint8(sequence.images), sequence.k_norm.numpy()
+            true_motions = relative_motions(sequence.poses)
+            baseline = None
+            for refinement in ('none', 'direct'):
+                motions, seconds = drive_odometry(perceptions[refinement], frames, k_norm)
+                metric, ratio, shape = trajectory_row(motions, true_motions)
+                time = median(seconds)
+                baseline = baseline or time
+                print(f'| {width}x{height} | {"night" if night else "day"} | {refinement} | '
+                      f'{metric:.2f} | {ratio:.3f} | {shape:.2f} | {1000 * time:.1f} | '
+                      f'{time / baseline:.2f} |')
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
