@@ -57,7 +57,7 @@ def trajectory_row(motions, true_motions):
 
 
 def resolution(text):
-    """'WxH' -> (width, height)."""
+    """Parse 'WxH' into (width, height)."""
     width, height = (int(value) for value in text.lower().split('x'))
     return width, height
 
