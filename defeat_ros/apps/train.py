@@ -45,6 +45,7 @@ def run(args):
         trainer = Trainer(config, training_dataset(config),
                           validation=validation_dataset(config))
         result = trainer.train()
+        distributed.barrier()  # no rank leaves the group while another still talks to it
     finally:
         distributed.teardown()
     if trainer.rank == 0:
