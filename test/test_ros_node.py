@@ -7,6 +7,7 @@ the true trajectory) is tested analytically in test_ros_odometry.py with true re
 """
 
 from pathlib import Path
+import re
 import subprocess
 import sys
 
@@ -337,6 +338,9 @@ def test_a_burst_drops_frames_instead_of_queueing(context, model_dir, drive):
         summary = report()
     print(f'burst of 20: node received {summary["frames received"]}, processed '
           f'{summary["frames processed"]}, dropped {summary["dropped frames"]}')
+    refined, computed = re.fullmatch(r'direct: (\d+) of (\d+) relative poses refined',
+                                     summary['pose refinement']).groups()
+    assert int(refined) <= int(computed) < int(summary['frames processed'])
     assert len(outputs) < len(stamps)
     assert outputs == sorted(outputs)
     assert outputs[-1] == stamps[-1], 'the newest frame was not the last one processed'

@@ -203,6 +203,7 @@ class DepthNode(LifecycleNode):
         self._diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._broadcaster = None
         self._scale = (1.0, None)
+        self._poses = [0, 0]  # relative poses refined by direct alignment, computed
         self._stats = PipelineStats()
         self._stream = InputStream()
         self._lost_reported = 0
@@ -368,6 +369,9 @@ class DepthNode(LifecycleNode):
         self._stats.processed(time.monotonic() - received, frame.result.seconds,
                               taken - received)
         self._scale = (frame.result.scale, frame.result.scale_confidence)
+        if frame.result.transform is not None:
+            self._poses[0] += frame.result.pose_refined
+            self._poses[1] += 1
         if self._online is not None:
             self._offer_online(frame, stamp)
 
@@ -426,7 +430,9 @@ class DepthNode(LifecycleNode):
               if self.perception.metric_source else f'no: {NOT_METRIC}'),
              ('depth scale', f'{self._scale[0]:.4g}'),
              ('ground plane inliers', '-' if self._scale[1] is None
-              else f'{self._scale[1]:.2f}')],
+              else f'{self._scale[1]:.2f}'),
+             ('pose refinement', f'{self.perception.pose_refinement}: {self._poses[0]} of '
+              f'{self._poses[1]} relative poses refined')],
             getattr(self, 'image_topic', 'the image topic (the node is not active)'),
             lost_upstream=lost_in_period, docs=TRANSPORT_DOCS)
         array = DiagnosticArray(status=[status])
