@@ -73,7 +73,8 @@ def alignment_image(rgb):
     Grey image for :func:`align_pose`: H x W x 3 uint8 RGB -> h x w float32 in [0, 1].
 
     Reduced by area averaging by the smallest integer factor that makes it at most
-    :data:`ALIGNMENT_WIDTH` wide (a factor keeps normalised intrinsics exact).
+    :data:`ALIGNMENT_WIDTH` wide (each pixel then averages whole camera pixels); normalised
+    intrinsics stay those of the camera image.
     """
     grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
     factor = -(-grey.shape[1] // ALIGNMENT_WIDTH)
