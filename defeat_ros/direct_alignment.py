@@ -106,12 +106,14 @@ def align_pose(current, previous, depth, k_norm, t_previous_current, max_depth=n
     if usable.any():
         usable &= strength >= np.quantile(strength[usable], 1.0 - SELECTED)
     rays = np.linalg.inv(k_pix) @ pixel_grid(height, width, np.zeros((), np.float64))
-    points = rays[:, usable] * depth.ravel()[usable]
+    # Padded once to whole rows of REMAP_COLUMNS (the padding's samples are dropped).
+    count = int(usable.sum())
+    points = np.zeros((3, count + (-count % REMAP_COLUMNS)), np.float32)
+    points[:, :count] = rays[:, usable] * depth.ravel()[usable]
     target = current.ravel()[usable]
-    gradients = _gradients(previous)
+    previous = np.dstack([previous, *_gradients(previous)])
     start = np.asarray(t_previous_current, np.float64)
-    terms = (_residuals(start, points, target, previous, gradients, k_pix)
-             if len(target) >= MIN_PIXELS else None)
+    terms = _residuals(start, points, target, previous, k_pix) if count >= MIN_PIXELS else None
     if terms is None:
         return Alignment(transform=start, accepted=False, cost_before=np.nan,
                          cost_after=np.nan, steps=0)
@@ -124,7 +126,7 @@ def align_pose(current, previous, depth, k_norm, t_previous_current, max_depth=n
         step = np.eye(4)
         step[:3, :3] = axis_angle_to_matrix(update[None, 3:])[0]
         step[:3, 3] = update[:3]
-        terms = _residuals(step @ pose, points, target, previous, gradients, k_pix)
+        terms = _residuals(step @ pose, points, target, previous, k_pix)
         if terms is None or not terms[0] < cost:
             break
         pose, (cost, system), steps = step @ pose, terms, steps + 1
@@ -134,42 +136,48 @@ def align_pose(current, previous, depth, k_norm, t_previous_current, max_depth=n
                      cost_after=float(cost), steps=steps)
 
 
-def _residuals(transform, points, target, previous, gradients, k_pix):
+def _residuals(transform, points, target, previous, k_pix):
     """
     Huber cost and Gauss-Newton system of one pose.
 
     :param transform: 4 x 4 T_previous_current.
-    :param points: 3 x N current-frame points (metres).
-    :param target: N grey levels of the current image at those points.
-    :param previous: H x W grey previous image; ``gradients`` its x and y derivatives.
+    :param points: 3 x N' float32 current-frame points (metres): the N of ``target``, then
+        padding to a multiple of :data:`REMAP_COLUMNS`.
+    :param target: N grey levels of the current image at the first N points.
+    :param previous: H x W x 3 float32: the previous grey image and its x and y derivatives.
     :param k_pix: 3 x 3 pixel intrinsics (corner convention).
     :return: (mean cost, (6 x 6 normal matrix, 6 right-hand side)) over the points in view,
         the unknowns ordered translation then rotation (left update); None with too few.
     """
-    moved = transform[:3, :3] @ points + transform[:3, 3:]
+    moved = transform[:3, :3].astype(np.float32) @ points \
+        + transform[:3, 3:].astype(np.float32)
     x, y, z = moved
     front = z > 1e-3
     z = np.where(front, z, 1.0)
-    fx, fy = k_pix[0, 0], k_pix[1, 1]
+    fx, fy = np.float32(k_pix[0, 0]), np.float32(k_pix[1, 1])
     # Corner convention -> OpenCV's pixel-centre coordinates: minus half a pixel.
-    columns = fx * x / z + k_pix[0, 2] - 0.5
-    rows = fy * y / z + k_pix[1, 2] - 0.5
-    grey, grad_x, grad_y = (_remap(image, columns, rows, border)
-                            for image, border in ((previous, np.nan), (gradients[0], 0.0),
-                                                  (gradients[1], 0.0)))
-    seen = front & np.isfinite(grey)
+    columns = (fx * x / z + np.float32(k_pix[0, 2] - 0.5)).reshape(-1, REMAP_COLUMNS)
+    rows = (fy * y / z + np.float32(k_pix[1, 2] - 0.5)).reshape(-1, REMAP_COLUMNS)
+    count = len(target)
+    samples = cv2.remap(previous, columns, rows, cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_CONSTANT,
+                        borderValue=(np.nan, 0.0, 0.0, 0.0)).reshape(-1, 3)[:count]
+    x, y, z = x[:count], y[:count], z[:count]
+    seen = front[:count] & np.isfinite(samples[:, 0])
     if seen.sum() < MIN_PIXELS:
         return None
-    residual = grey[seen] - target[seen]
+    grey, grad_x, grad_y = samples[seen].T
+    residual = grey - target[seen]
     x, y, z = x[seen], y[seen], z[seen]
-    d_x, d_y = grad_x[seen] * fx / z, grad_y[seen] * fy / z
+    d_x, d_y = grad_x * fx / z, grad_y * fy / z
     d_z = -(d_x * x + d_y * y) / z
     # d residual / d (translation, rotation) of a left update: dP = v + w x P.
     jacobian = np.stack([d_x, d_y, d_z, d_z * y - d_y * z, d_x * z - d_z * x,
-                         d_y * x - d_x * y], axis=1)
-    size = np.abs(residual)
-    weight = np.where(size < HUBER, 1.0, HUBER / np.maximum(size, 1e-12))
-    cost = np.where(size < HUBER, 0.5 * size ** 2, HUBER * (size - 0.5 * HUBER)).mean()
+                         d_y * x - d_x * y], axis=1).astype(np.float64)
+    size = np.abs(residual).astype(np.float64)
+    inlier = size < HUBER
+    weight = np.where(inlier, 1.0, HUBER / np.maximum(size, 1e-12))
+    cost = np.where(inlier, 0.5 * size ** 2, HUBER * (size - 0.5 * HUBER)).mean()
     weighted = jacobian * weight[:, None]
     normal = weighted.T @ jacobian
     normal += 1e-6 * np.trace(normal) * np.eye(6)
@@ -180,13 +188,3 @@ def _gradients(image):
     """Return the x and y derivatives of an H x W float32 image (3 x 3 Sobel): two H x W."""
     return (cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3) / 8,
             cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3) / 8)
-
-
-def _remap(image, columns, rows, border):
-    """Bilinear samples of ``image`` at N (column, row) pixel-centre coordinates: N float32."""
-    count = len(columns)
-    pad = -count % REMAP_COLUMNS
-    maps = [np.pad(c.astype(np.float32), (0, pad)).reshape(-1, REMAP_COLUMNS)
-            for c in (columns, rows)]
-    return cv2.remap(image, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                     borderValue=border).ravel()[:count]
