@@ -54,6 +54,8 @@ import time
 import cv2
 from defeat_ros.data.kitti_writer import images_uint8
 from defeat_ros.data.street_world import render_sequence, WorldConfig
+from defeat_ros.direct_alignment import POSE_REFINEMENTS
+from defeat_ros.geometry import intrinsics_array
 from defeat_ros.nets import DeFeatNet, ModelConfig, save_model
 from defeat_ros.runtime.backends import cpu_model, leave_cpu_to_backend
 from defeat_ros.runtime.perception import Perception
@@ -128,11 +130,14 @@ def time_perception(perception, frames, hz, repeats):
     """
     Return seconds per bare Perception call (depth + pose at the input size), paced at ``hz``.
 
-    A call starts every 1 / ``hz`` seconds, or at once when the previous one took longer.
+    A call starts every 1 / ``hz`` seconds, or at once when the previous one took longer. It
+    has the intrinsics of :func:`camera_info`, as the node has, so its pose is refined as the
+    node's is (``pose_refinement``).
     """
     size = frames[0].shape[:2]
+    k_norm = intrinsics_array(*pixel_intrinsics(size[1], size[0]), size[1], size[0])
     for frame in frames[:3]:
-        perception(frame, 'rgb8', features=False, pose=True, output_size=size)
+        perception(frame, 'rgb8', features=False, pose=True, output_size=size, k_norm=k_norm)
     seconds = []
     next_start = time.monotonic()
     for index in range(repeats):
@@ -140,7 +145,7 @@ def time_perception(perception, frames, hz, repeats):
         next_start = time.monotonic() + 1.0 / hz
         start = time.perf_counter()
         perception(frames[index % len(frames)], 'rgb8', features=False, pose=True,
-                   output_size=size)
+                   output_size=size, k_norm=k_norm)
         seconds.append(time.perf_counter() - start)
     return seconds
 
@@ -160,10 +165,15 @@ def image_message(pixels):
     return message
 
 
+def pixel_intrinsics(width, height):
+    """Return the camera's fx, fy, cx, cy in pixels: KITTI-like, scaled to its size."""
+    return 0.58 * width, 1.92 * height, 0.5 * width, 0.5 * height
+
+
 def camera_info(image):
-    """Return the CameraInfo of ``image`` (KITTI-like intrinsics scaled to its size)."""
+    """Return the CameraInfo of ``image`` (:func:`pixel_intrinsics`)."""
     width, height = image.width, image.height
-    fx, fy, cx, cy = 0.58 * width, 1.92 * height, 0.5 * width, 0.5 * height
+    fx, fy, cx, cy = pixel_intrinsics(width, height)
     info = CameraInfo(header=image.header, width=width, height=height,
                       distortion_model='plumb_bob')
     info.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
@@ -287,7 +297,8 @@ def node_command(args):
     """Return the command line of the node under test."""
     command = [sys.executable, '-m', 'defeat_ros.ros.depth_node', '--ros-args',
                '-r', f'__ns:={NAMESPACE}', '-r', f'__node:={NODE_NAME}',
-               '-p', f'model:={args.model}', '-p', f'backend:={args.backend}']
+               '-p', f'model:={args.model}', '-p', f'backend:={args.backend}',
+               '-p', f'pose_refinement:={args.pose_refinement}']
     if args.input_qos:
         command += ['-p', f'input_qos:={args.input_qos}']
     return command
@@ -390,6 +401,8 @@ def main():
                         help='camera publisher QoS, comma-separated: reliable, best_effort '
                              f'(default reliable; with --matrix {MATRIX["camera_qos"]})')
     parser.add_argument('--input-qos', help="the node's input_qos (default: the node's)")
+    parser.add_argument('--pose-refinement', default='direct', choices=POSE_REFINEMENTS,
+                        help="the node's and the bare call's pose_refinement")
     parser.add_argument('--matrix', action='store_true',
                         help='measure every size, rate, transport and camera QoS listed above '
                              '(options given explicitly win)')
@@ -416,14 +429,15 @@ def main():
             config = ModelConfig(height=args.height, width=args.width)
             model_dir = str(save_model(DeFeatNet(config), Path(scratch) / 'model'))
         frames = prepare_frames(args, sizes, scratch)
-        perception = Perception(model_dir, args.backend)
+        perception = Perception(model_dir, args.backend, pose_refinement=args.pose_refinement)
         leave_cpu_to_backend(perception.backend)  # as the node does
         backend = perception.backend.name
         bare = {(size, hz): percentiles(time_perception(
                     perception, list(frames[size]), hz, bare_repeats(hz, args)))
                 for size in sizes for hz in rates}
         del perception
-        print(f'model {args.model or "random ResNet-18"} ({backend}), depth + pose per frame; '
+        print(f'model {args.model or "random ResNet-18"} ({backend}), depth + pose per frame '
+              f'(pose_refinement {args.pose_refinement}); '
               f'node input_qos {args.input_qos or "(its default)"}; {args.seconds:g} s per '
               'row; preliminary when the load average is above 0')
         print('| input | rate | transport | camera QoS | node subscribed | returned as depth | '
@@ -431,6 +445,7 @@ def main():
               'node inference p50 | queue wait p50 | ROS overhead |')
         print('|---|---|---|---|---|---|---|---|---|---|---|---|')
         camera_args = [f'--model={model_dir}', f'--backend={args.backend}',
+                       f'--pose-refinement={args.pose_refinement}',
                        f'--seconds={args.seconds}', f'--sizes={",".join(sizes)}',
                        f'--rates={",".join(f"{r:g}" for r in rates)}',
                        f'--frames-dir={scratch}']
