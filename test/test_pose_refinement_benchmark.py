@@ -12,8 +12,8 @@ def test_rows_for_both_refinements_with_plausible_values(capsys):
     printed = capsys.readouterr().out
     rows = [line.strip('| ').split(' | ') for line in printed.splitlines()
             if line.startswith('| 320x96')]
-    assert [(row[1], row[2]) for row in rows] == [('day', 'none'), ('day', 'direct'),
-                                                   ('night', 'none'), ('night', 'direct')]
+    expected = [('day', 'none'), ('day', 'direct'), ('night', 'none'), ('night', 'direct')]
+    assert [(row[1], row[2]) for row in rows] == expected
     for _, _, refinement, metric, ratio, shape, milliseconds, time_ratio in rows:
         assert 0 <= float(shape) <= float(metric) + 0.01 < 5
         assert 0.5 < float(ratio) < 2 and float(milliseconds) > 0
