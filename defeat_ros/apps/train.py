@@ -7,6 +7,7 @@
 """
 
 from dataclasses import dataclass
+import gc
 from pathlib import Path
 import sys
 
@@ -38,17 +39,22 @@ def run(args):
     command = config_from_args(TrainCommand, args)
     if not Path(command.config).is_file():
         raise FileNotFoundError(f'--config {command.config}: no such file')
+    trainer = None
     try:
         with open(command.config) as stream:
             values = yaml.safe_load(stream) or {}
         config = TrainConfig.from_dict(apply_overrides(values, command.overrides))
         trainer = Trainer(config, training_dataset(config),
                           validation=validation_dataset(config))
-        result = trainer.train()
+        result, rank = trainer.train(), trainer.rank
         distributed.barrier()  # no rank leaves the group while another still talks to it
     finally:
+        # The DistributedDataParallel wrapper holds the process group: free it while the
+        # interpreter is whole, so that no gloo thread is left to interpreter shutdown.
+        trainer = None
+        gc.collect()
         distributed.teardown()
-    if trainer.rank == 0:
+    if rank == 0:
         print(f'model written to {result}')
 
 
