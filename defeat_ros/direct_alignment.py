@@ -23,7 +23,7 @@ the network's input: a small step moves it by more pixels).
 from dataclasses import dataclass
 
 import cv2
-from defeat_ros.geometry import axis_angle_to_matrix, pixel_grid, scale_intrinsics
+from defeat_ros.geometry import axis_angle_to_matrix, backproject, scale_intrinsics
 import numpy as np
 
 POSE_REFINEMENTS = ('direct', 'none')
@@ -110,15 +110,15 @@ def align_pose(current, previous, depth, k_norm, t_previous_current, max_depth=n
     if usable.any():
         kept = min(SELECTED, MAX_POINTS / usable.sum())
         usable &= strength >= np.quantile(strength[usable], 1.0 - kept)
-    rays = np.linalg.inv(k_pix) @ pixel_grid(height, width, np.zeros((), np.float64))
+    cloud = backproject(depth[None, None].astype(np.float64), k_pix[None])[0].reshape(3, -1)
     # Padded once to whole rows of REMAP_COLUMNS (the padding's samples are dropped).
     count = int(usable.sum())
     points = np.zeros((3, count + (-count % REMAP_COLUMNS)), np.float32)
-    points[:, :count] = rays[:, usable] * depth.ravel()[usable]
+    points[:, :count] = cloud[:, usable]
     target = current.ravel()[usable]
-    previous = np.dstack([previous, *_gradients(previous)])
+    sampled = np.dstack([previous, *_gradients(previous)])  # grey, d/dx, d/dy
     start = np.asarray(t_previous_current, np.float64)
-    terms = _residuals(start, points, target, previous, k_pix) if count >= MIN_PIXELS else None
+    terms = _residuals(start, points, target, sampled, k_pix) if count >= MIN_PIXELS else None
     if terms is None:
         return Alignment(transform=start, accepted=False, cost_before=np.nan,
                          cost_after=np.nan, steps=0)
@@ -131,7 +131,7 @@ def align_pose(current, previous, depth, k_norm, t_previous_current, max_depth=n
         step = np.eye(4)
         step[:3, :3] = axis_angle_to_matrix(update[None, 3:])[0]
         step[:3, 3] = update[:3]
-        terms = _residuals(step @ pose, points, target, previous, k_pix)
+        terms = _residuals(step @ pose, points, target, sampled, k_pix)
         if terms is None or not terms[0] < cost:
             break
         pose, (cost, system), steps = step @ pose, terms, steps + 1
@@ -141,7 +141,7 @@ def align_pose(current, previous, depth, k_norm, t_previous_current, max_depth=n
                      cost_after=float(cost), steps=steps)
 
 
-def _residuals(transform, points, target, previous, k_pix):
+def _residuals(transform, points, target, sampled, k_pix):
     """
     Huber cost and Gauss-Newton system of one pose.
 
@@ -149,7 +149,7 @@ def _residuals(transform, points, target, previous, k_pix):
     :param points: 3 x N' float32 current-frame points (metres): the N of ``target``, then
         padding to a multiple of :data:`REMAP_COLUMNS`.
     :param target: N grey levels of the current image at the first N points.
-    :param previous: H x W x 3 float32: the previous grey image and its x and y derivatives.
+    :param sampled: H x W x 3 float32: the previous grey image and its x and y derivatives.
     :param k_pix: 3 x 3 pixel intrinsics (corner convention).
     :return: (mean cost, (6 x 6 normal matrix, 6 right-hand side)) over the points in view,
         the unknowns ordered translation then rotation (left update); None with too few.
@@ -164,7 +164,7 @@ def _residuals(transform, points, target, previous, k_pix):
     columns = (fx * x / z + np.float32(k_pix[0, 2] - 0.5)).reshape(-1, REMAP_COLUMNS)
     rows = (fy * y / z + np.float32(k_pix[1, 2] - 0.5)).reshape(-1, REMAP_COLUMNS)
     count = len(target)
-    samples = cv2.remap(previous, columns, rows, cv2.INTER_LINEAR,
+    samples = cv2.remap(sampled, columns, rows, cv2.INTER_LINEAR,
                         borderMode=cv2.BORDER_CONSTANT,
                         borderValue=(np.nan, 0.0, 0.0, 0.0)).reshape(-1, 3)[:count]
     x, y, z = x[:count], y[:count], z[:count]
