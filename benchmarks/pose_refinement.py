@@ -23,8 +23,8 @@ from defeat_ros.camera.model_location import resolve_model
 from defeat_ros.data.kitti_writer import images_uint8
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.direct_alignment import POSE_REFINEMENTS
-from defeat_ros.evaluation.pose import align_trajectory, chain_motions, path_length
-from defeat_ros.evaluation.pose import relative_motions
+from defeat_ros.evaluation.pose import (absolute_errors, chain_motions, path_length,
+                                        relative_motions, statistics, trajectory_errors)
 from defeat_ros.runtime.backends import BACKENDS
 from defeat_ros.runtime.perception import Perception
 import numpy as np
@@ -50,9 +50,8 @@ def drive_odometry(perception, frames, k_norm):
 def trajectory_row(motions, true_motions):
     """Metric ATE (m), path length ratio and sim(3)-aligned ATE (m) of chained motions."""
     predicted, truth = chain_motions(motions), chain_motions(true_motions)
-    metric = np.sqrt(np.mean(np.sum((predicted[:, :3, 3] - truth[:, :3, 3]) ** 2, axis=1)))
-    aligned, _ = align_trajectory(predicted, truth)
-    shape = np.sqrt(np.mean(np.sum((aligned[:, :3, 3] - truth[:, :3, 3]) ** 2, axis=1)))
+    metric = statistics(absolute_errors(predicted, truth), 'ate')['ate_rmse']
+    shape = trajectory_errors(predicted, truth)['ate_rmse']
     return metric, path_length(predicted) / path_length(truth), shape
 
 
