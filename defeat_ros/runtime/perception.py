@@ -169,10 +169,11 @@ class Perception:
         frame = self.network_input(rgb)
         depth, feature_maps, transform = self.backend.step(
             frame, self.previous if pose else None, features)
-        grey = alignment_image(rgb) if pose and self.pose_refinement == 'direct' else None
+        aligning = pose and self.pose_refinement == 'direct' and k_norm is not None
+        grey = alignment_image(rgb) if aligning else None
         refined = False
-        if transform is not None and grey is not None and k_norm is not None \
-                and self.previous_grey is not None and self.previous_grey.shape == grey.shape:
+        if transform is not None and grey is not None and self.previous_grey is not None \
+                and self.previous_grey.shape == grey.shape:
             alignment = align_pose(grey, self.previous_grey, depth[0, 0], k_norm,
                                    transform[0], self.config.max_depth)
             transform, refined = alignment.transform[None], alignment.accepted
