@@ -23,7 +23,7 @@ the network's input: a small step moves it by more pixels).
 from dataclasses import dataclass
 
 import cv2
-from defeat_ros.geometry import axis_angle_to_matrix, backproject, scale_intrinsics
+from defeat_ros.geometry import pixel_grid, scale_intrinsics
 import numpy as np
 
 POSE_REFINEMENTS = ('direct', 'none')
@@ -106,15 +106,17 @@ def align_pose(current, previous, depth, k_norm, t_previous_current, max_depth=n
                        interpolation=cv2.INTER_LINEAR)
     k_pix = scale_intrinsics(np.asarray(k_norm, np.float64), height, width)
     usable = (np.isfinite(depth) & (depth > 0) & (depth < max_depth)).ravel()
-    strength = np.hypot(*_gradients(current)).ravel()
+    grad_x, grad_y = _gradients(current)
+    strength = (grad_x * grad_x + grad_y * grad_y).ravel()  # squared: the same order
     if usable.any():
         kept = min(SELECTED, MAX_POINTS / usable.sum())
         usable &= strength >= np.quantile(strength[usable], 1.0 - kept)
-    cloud = backproject(depth[None, None].astype(np.float64), k_pix[None])[0].reshape(3, -1)
-    # Padded once to whole rows of REMAP_COLUMNS (the padding's samples are dropped).
+    # The selected pixels lifted to 3D, padded once to whole rows of REMAP_COLUMNS (the
+    # padding's samples are dropped).
     count = int(usable.sum())
     points = np.zeros((3, count + (-count % REMAP_COLUMNS)), np.float32)
-    points[:, :count] = cloud[:, usable]
+    points[:, :count] = (np.linalg.inv(k_pix) @ pixel_grid(height, width, depth)[:, usable]
+                         * depth.ravel()[usable])
     target = current.ravel()[usable]
     sampled = np.dstack([previous, *_gradients(previous)])  # grey, d/dx, d/dy
     start = np.asarray(t_previous_current, np.float64)
@@ -129,7 +131,7 @@ def align_pose(current, previous, depth, k_norm, t_previous_current, max_depth=n
         if not np.all(np.isfinite(update)):
             break
         step = np.eye(4)
-        step[:3, :3] = axis_angle_to_matrix(update[None, 3:])[0]
+        step[:3, :3] = cv2.Rodrigues(update[3:])[0]
         step[:3, 3] = update[:3]
         terms = _residuals(step @ pose, points, target, sampled, k_pix)
         if terms is None or not terms[0] < cost:
@@ -158,35 +160,35 @@ def _residuals(transform, points, target, sampled, k_pix):
         + transform[:3, 3:].astype(np.float32)
     x, y, z = moved
     front = z > 1e-3
-    z = np.where(front, z, 1.0)
+    inverse_z = 1.0 / np.where(front, z, 1.0)
     fx, fy = np.float32(k_pix[0, 0]), np.float32(k_pix[1, 1])
     # Corner convention -> OpenCV's pixel-centre coordinates: minus half a pixel.
-    columns = (fx * x / z + np.float32(k_pix[0, 2] - 0.5)).reshape(-1, REMAP_COLUMNS)
-    rows = (fy * y / z + np.float32(k_pix[1, 2] - 0.5)).reshape(-1, REMAP_COLUMNS)
+    columns = (fx * x * inverse_z + np.float32(k_pix[0, 2] - 0.5)).reshape(-1, REMAP_COLUMNS)
+    rows = (fy * y * inverse_z + np.float32(k_pix[1, 2] - 0.5)).reshape(-1, REMAP_COLUMNS)
     count = len(target)
     samples = cv2.remap(sampled, columns, rows, cv2.INTER_LINEAR,
                         borderMode=cv2.BORDER_CONSTANT,
                         borderValue=(np.nan, 0.0, 0.0, 0.0)).reshape(-1, 3)[:count]
-    x, y, z = x[:count], y[:count], z[:count]
     seen = front[:count] & np.isfinite(samples[:, 0])
     if seen.sum() < MIN_PIXELS:
         return None
     grey, grad_x, grad_y = samples[seen].T
     residual = grey - target[seen]
-    x, y, z = x[seen], y[seen], z[seen]
-    d_x, d_y = grad_x * fx / z, grad_y * fy / z
-    d_z = -(d_x * x + d_y * y) / z
-    # d residual / d (translation, rotation) of a left update: dP = v + w x P.
+    x, y, z, inverse_z = (values[:count][seen] for values in (x, y, z, inverse_z))
+    d_x, d_y = grad_x * fx * inverse_z, grad_y * fy * inverse_z
+    d_z = -(d_x * x + d_y * y) * inverse_z
+    # d residual / d (translation, rotation) of a left update: dP = v + w x P. float32 rows
+    # (6 x N): the 6 x 6 system they make matches float64's to about 1e-6.
     jacobian = np.stack([d_x, d_y, d_z, d_z * y - d_y * z, d_x * z - d_z * x,
-                         d_y * x - d_x * y], axis=1).astype(np.float64)
-    size = np.abs(residual).astype(np.float64)
+                         d_y * x - d_x * y])
+    size = np.abs(residual)
     inlier = size < HUBER
-    weight = np.where(inlier, 1.0, HUBER / np.maximum(size, 1e-12))
-    cost = np.where(inlier, 0.5 * size ** 2, HUBER * (size - 0.5 * HUBER)).mean()
-    weighted = jacobian * weight[:, None]
-    normal = weighted.T @ jacobian
+    weight = np.where(inlier, np.float32(1.0), np.float32(HUBER) / np.maximum(size, 1e-12))
+    cost = np.where(inlier, 0.5 * size ** 2, HUBER * (size - 0.5 * HUBER)).mean(dtype=np.float64)
+    weighted = jacobian * weight
+    normal = (weighted @ jacobian.T).astype(np.float64)
     normal += 1e-6 * np.trace(normal) * np.eye(6)
-    return cost, (normal, weighted.T @ residual)
+    return cost, (normal, (weighted @ residual).astype(np.float64))
 
 
 def _gradients(image):
