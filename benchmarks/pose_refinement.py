@@ -3,16 +3,17 @@
 The node's odometry with and without direct alignment: metric error over 8 s, and its cost.
 
     .venv/bin/python benchmarks/pose_refinement.py [--model MODEL_DIR] [--backend auto] \
-        [--resolutions 640x192,1242x375] [--frames 80] [--seed 1000]
+        [--resolutions 640x192,1242x375] [--frames 80] [--seeds 1000,2000,3000]
 
-For each camera resolution and lighting, a synthetic street (seed 1000 by default: the
-evaluations' street, never trained on; 10 Hz, exact poses) is rendered at that size and its
-frames go through :class:`~defeat_ros.runtime.perception.Perception` as the node runs it, once
-with ``pose_refinement`` 'none' (PoseNet's poses) and once with 'direct', side by side in one
-process. Printed per row: the trajectory's metric ATE (RMSE of the camera positions chained
-from the first frame, no alignment: what a robot sees of its odometry over the drive), the
-predicted path length over the true one, the RMSE after sim(3) alignment (the trajectory's
-shape), and Perception's wall time per frame (p50), with the ratio of 'direct' to 'none'.
+For each camera resolution, lighting and street seed (1000 by default: the evaluations' street;
+no training uses seeds of 1000 and up; 10 Hz, exact poses), a drive is rendered at that size
+and its frames go through :class:`~defeat_ros.runtime.perception.Perception` as the node runs
+it, once with ``pose_refinement`` 'none' (PoseNet's poses) and once with 'direct', side by side
+in one process. Printed per row: the trajectory's metric ATE (RMSE of the camera positions
+chained from the first frame, no alignment: what a robot sees of its odometry over the drive),
+the predicted path length over the true one, the RMSE after sim(3) alignment (the trajectory's
+shape), and Perception's wall time per frame (p50), with the ratio of 'direct' to 'none'. With
+several streets a mean row per refinement follows.
 """
 
 import argparse
@@ -55,6 +56,14 @@ def trajectory_row(motions, true_motions):
     return metric, path_length(predicted) / path_length(truth), shape
 
 
+def print_row(width, height, lighting, street, refinement, row, baseline_seconds):
+    """Print one table row: row is (metric ATE, path ratio, sim(3) ATE, seconds per frame)."""
+    metric, ratio, shape, seconds = row
+    print(f'| {width}x{height} | {lighting} | {street} | {refinement} | {metric:.2f} | '
+          f'{ratio:.3f} | {shape:.2f} | {1000 * seconds:.1f} | '
+          f'{seconds / baseline_seconds:.2f} |')
+
+
 def resolution(text):
     """Parse 'WxH' into (width, height)."""
     width, height = (int(value) for value in text.lower().split('x'))
@@ -70,32 +79,39 @@ def main(argv=None):
                         type=lambda text: [resolution(item) for item in text.split(',')],
                         help='camera sizes WxH, comma-separated')
     parser.add_argument('--frames', type=int, default=80, help='frames per drive (10 Hz)')
-    parser.add_argument('--seed', type=int, default=1000, help='street and drive')
+    parser.add_argument('--seeds', default=[1000],
+                        type=lambda text: [int(item) for item in text.split(',')],
+                        help='streets and drives, comma-separated (several: a mean row too)')
     args = parser.parse_args(argv)
     model = resolve_model(args.model)
     perceptions = {refinement: Perception(model, args.backend, pose_refinement=refinement)
                    for refinement in POSE_REFINEMENTS}
     print(f'{machine()}; model {model}, backend {perceptions["none"].backend.name}; '
-          f'street seed {args.seed}, {args.frames} frames at 10 Hz')
-    print('\n| camera | lighting | pose_refinement | metric ATE (m) | path length ratio | '
-          'ATE after sim(3) (m) | ms/frame p50 | time ratio |')
-    print('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |')
+          f'street seeds {args.seeds}, {args.frames} frames at 10 Hz')
+    print('\n| camera | lighting | street | pose_refinement | metric ATE (m) | '
+          'path length ratio | ATE after sim(3) (m) | ms/frame p50 | time ratio |')
+    print('| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |')
     for width, height in args.resolutions:
         for night in (False, True):
-            sequence = render_sequence(WorldConfig(width=width, height=height,
-                                                   frames=args.frames, seed=args.seed,
-                                                   night=night))
-            frames, k_norm = images_uint8(sequence.images), sequence.k_norm.numpy()
-            true_motions = relative_motions(sequence.poses)
-            baseline = None
-            for refinement in ('none', 'direct'):
-                motions, seconds = drive_odometry(perceptions[refinement], frames, k_norm)
-                metric, ratio, shape = trajectory_row(motions, true_motions)
-                time = median(seconds)
-                baseline = baseline or time
-                print(f'| {width}x{height} | {"night" if night else "day"} | {refinement} | '
-                      f'{metric:.2f} | {ratio:.3f} | {shape:.2f} | {1000 * time:.1f} | '
-                      f'{time / baseline:.2f} |')
+            lighting = 'night' if night else 'day'
+            rows = {refinement: [] for refinement in POSE_REFINEMENTS}
+            for seed in args.seeds:
+                sequence = render_sequence(WorldConfig(width=width, height=height,
+                                                       frames=args.frames, seed=seed,
+                                                       night=night))
+                frames, k_norm = images_uint8(sequence.images), sequence.k_norm.numpy()
+                true_motions = relative_motions(sequence.poses)
+                for refinement in ('none', 'direct'):
+                    motions, seconds = drive_odometry(perceptions[refinement], frames, k_norm)
+                    rows[refinement].append((*trajectory_row(motions, true_motions),
+                                             median(seconds)))
+                    print_row(width, height, lighting, seed, refinement, rows[refinement][-1],
+                              rows['none'][-1][3])
+            if len(args.seeds) > 1:
+                for refinement in ('none', 'direct'):
+                    print_row(width, height, lighting, 'mean', refinement,
+                              np.mean(rows[refinement], axis=0),
+                              np.mean(rows['none'], axis=0)[3])
     return 0
 
 
