@@ -118,7 +118,7 @@ def test_perception_scales_depth_and_translation_by_the_same_factor(model_dir, d
     images = images_uint8(drive.images[:4])
     plain = Perception(model_dir, 'onnxruntime')
     metric = Perception(model_dir, 'onnxruntime', scale_mode='camera_height', camera_height=1.2)
-    metric.ground.add(math.log(0.4))  # a scale to keep: random weights show no ground plane
+    metric.ground.heights.add(math.log(0.4))  # random weights show no ground plane: a scale
     for index, image in enumerate(images):
         reference = plain(image, features=False, output_size=(48, 80), k_norm=drive.k_norm)
         result = metric(image, features=False, output_size=(48, 80), k_norm=drive.k_norm)

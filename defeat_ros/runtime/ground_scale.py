@@ -9,18 +9,17 @@ translation of relative poses metric.
 Per frame, the plane is fitted as :mod:`defeat_ros.ground_plane` says (RANSAC over the bottom
 rows of the depth map, refined by least squares on its inliers).
 
-Over time (:class:`GroundScale`): the log of the estimated height is smoothed by an
-exponential moving average. A measurement further than ``gate`` (log units) from the average
-is rejected as an outlier, unless ``patience`` consecutive rejected ones agree among themselves
-(the camera or the scene changed), which restarts the average from them. Frames without a plane
-keep the last scale; before the first plane the scale is 1 (model units).
+Over time (:class:`GroundScale`): the log of the estimated height is smoothed by a gated
+moving average (:class:`~defeat_ros.runtime.log_average.LogAverage`: outliers rejected unless
+they persist). Frames without a plane keep the last scale; before the first plane the scale is
+1 (model units).
 """
 
 from dataclasses import dataclass
 import math
 
 from defeat_ros.ground_plane import fit_ground_plane, ground_points
-import numpy as np
+from defeat_ros.runtime.log_average import LogAverage
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,8 @@ class GroundScale:
     """
     Smoothed metric scale of one camera's predicted depth (see the module docstring).
 
-    Call :meth:`update` once per frame; :meth:`reset` forgets the average.
+    Call :meth:`update` once per frame; :meth:`reset` forgets the average. ``heights`` is the
+    :class:`~defeat_ros.runtime.log_average.LogAverage` of the camera height in model units.
     """
 
     def __init__(self, camera_height=1.65, rows=0.4, alpha=0.2, gate=0.2, patience=5,
@@ -51,21 +51,14 @@ class GroundScale:
 
         :param camera_height: height of the camera centre above the ground, metres.
         :param rows: bottom fraction of the image searched for the ground.
-        :param alpha: weight of a new measurement in the moving average of log height.
-        :param gate: largest accepted |log measured height - log average| (0.2: about 22 %).
-        :param patience: consecutive agreeing outliers that restart the average.
+        :param alpha, gate, patience: the smoothing of the log height (see
+            :class:`~defeat_ros.runtime.log_average.LogAverage`).
         :param fit_options: options of :func:`fit_ground_plane`.
         """
-        if not 0.0 < alpha <= 1.0 or gate <= 0.0 or patience < 1:
-            raise ValueError(f'need 0 < alpha <= 1, gate > 0 and patience >= 1, got {alpha}, '
-                             f'{gate}, {patience}')
         self.camera_height = camera_height
         self.rows = rows
-        self.alpha = alpha
-        self.gate = gate
-        self.patience = patience
+        self.heights = LogAverage(alpha, gate, patience)
         self.fit_options = fit_options
-        self.reset()
 
     @property
     def camera_height(self):
@@ -80,15 +73,12 @@ class GroundScale:
 
     def reset(self):
         """Forget the average and the pending outliers (the scale returns to 1)."""
-        self.log_height = None
-        self.outliers = []
+        self.heights.reset()
 
     @property
     def scale(self):
         """Metres per model unit of the current average (1 before any plane)."""
-        if self.log_height is None:
-            return 1.0
-        return self.camera_height / math.exp(self.log_height)
+        return self.camera_height / self.heights.mean(self.camera_height)
 
     def update(self, depth, k_norm):
         """
@@ -100,25 +90,5 @@ class GroundScale:
         plane = fit_ground_plane(ground_points(depth, k_norm, self.rows), **self.fit_options)
         if plane is None:
             return ScaleEstimate(self.scale, 0.0, math.nan, False)
-        accepted = self.add(math.log(plane.height))
+        accepted = self.heights.add(math.log(plane.height))
         return ScaleEstimate(self.scale, plane.inlier_ratio, plane.height, accepted)
-
-    def add(self, log_height):
-        """Enter one measured log height into the average; return whether it was accepted."""
-        if self.log_height is None:
-            self.log_height = log_height
-        elif abs(log_height - self.log_height) <= self.gate:
-            self.log_height += self.alpha * (log_height - self.log_height)
-        else:
-            return self.reject(log_height)
-        self.outliers = []
-        return True
-
-    def reject(self, log_height):
-        """Hold an outlier back; ``patience`` agreeing ones restart the average (True then)."""
-        self.outliers = (self.outliers + [log_height])[-self.patience:]
-        if len(self.outliers) == self.patience and np.ptp(self.outliers) <= self.gate:
-            self.log_height = float(np.median(self.outliers))
-            self.outliers = []
-            return True
-        return False
