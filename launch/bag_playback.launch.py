@@ -69,7 +69,8 @@ def generate_launch_description():
     passed_on = ('namespace', 'image', 'camera_info', 'model', 'backend', 'image_transport',
                  'params_file', 'rviz', 'camera_tf', 'base_frame', 'camera_frame', 'camera_x',
                  'camera_y', 'camera_z', 'camera_roll', 'camera_pitch', 'camera_yaw',
-                 'camera_height', 'autostart', 'large_images_profile')
+                 'camera_height', 'scale_mode', 'speed_topic', 'autostart',
+                 'large_images_profile')
     return LaunchDescription([
         DeclareLaunchArgument('bag', description='rosbag2 directory to play'),
         DeclareLaunchArgument(
@@ -130,6 +131,12 @@ def generate_launch_description():
         DeclareLaunchArgument('camera_height', default_value='',
                               description='Camera height above the ground (m) for scale_mode '
                                           f'camera_height; {keep}'),
+        DeclareLaunchArgument('scale_mode', default_value='',
+                              description='model, camera_height or speed (the speed on '
+                                          f'speed_topic, e.g. the wheel odometry in the bag); '
+                                          f'{keep}'),
+        DeclareLaunchArgument('speed_topic', default_value='',
+                              description=f"The vehicle's speed topic; {keep}"),
         # depth.launch.py first: its checks (camera_tf needs tf2_ros, rviz needs rviz2) stop
         # the launch before anything, the player included, has started.
         IncludeLaunchDescription(

@@ -8,7 +8,8 @@ The node's topics are relative, so they land in the camera namespace; ``image`` 
 
 The node's parameters come from ``params_file``. A launch argument that maps to a node
 parameter (``model``, ``backend``, ``image_transport``, ``use_sim_time``, ``autostart``,
-``base_frame``, ``camera_height`` and the camera mount ``camera_x/y/z/roll/pitch/yaw``)
+``base_frame``, ``scale_mode``, ``camera_height``, ``speed_topic`` and the camera mount
+``camera_x/y/z/roll/pitch/yaw``)
 defaults to '' and then keeps the params file's value; given on the command line, it overrides
 it.
 
@@ -54,7 +55,7 @@ MOUNT = ('camera_x', 'camera_y', 'camera_z', 'camera_roll', 'camera_pitch', 'cam
 """The node's camera mount parameters: position (m) and roll, pitch, yaw (rad) in base_frame."""
 NUMBERS = MOUNT + ('camera_height',)
 """Launch arguments given to the node as floating-point parameters."""
-STRINGS = ('model', 'backend', 'image_transport', 'base_frame')
+STRINGS = ('model', 'backend', 'image_transport', 'base_frame', 'scale_mode', 'speed_topic')
 """Launch arguments given to the node as string parameters."""
 BOOLEANS = ('use_sim_time', 'autostart')
 """Launch arguments given to the node as boolean parameters."""
@@ -297,6 +298,14 @@ def generate_launch_description():
             'camera_height', default_value='',
             description='Camera height above the ground (m) for scale_mode camera_height; '
                         f'{keep}'),
+        DeclareLaunchArgument(
+            'scale_mode', default_value='',
+            description='Where metric scale comes from: model, camera_height or speed (the '
+                        f"vehicle's speed on speed_topic); {keep}"),
+        DeclareLaunchArgument(
+            'speed_topic', default_value='',
+            description="The vehicle's speed (wheel odometry, CAN, INS; the node's speed_type "
+                        f'says which message), for scale_mode speed; {keep}'),
         DeclareLaunchArgument(
             'large_images_profile', default_value='true',
             description='Give the processes of this launch the Fast DDS profile for large images '

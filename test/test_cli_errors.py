@@ -32,6 +32,8 @@ def workspace(tmp_path, monkeypatch):
     (['train', '--config', 'missing.yaml'], '--config missing.yaml: no such file'),
     (['synth', '--out', 'drives', '--frames', '500'], '--out drives: drives/day/bag exists'),
     (['predict', 'missing.png', '--out', 'depth'], 'missing.png: no such file or folder'),
+    (['predict', 'missing.png', '--out', 'depth', '--scale-mode', 'speed'],
+     'scale_mode speed needs the vehicle speed'),
 ])
 def test_user_errors_are_one_line_with_exit_code_2(workspace, capsys, argv, named):
     assert main(argv) == 2

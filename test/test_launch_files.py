@@ -24,7 +24,7 @@ LAUNCH_FILES = sorted((REPO / 'launch').rglob('*.launch.py'))
 ALLOWED_PACKAGES = {'launch', 'launch_ros', 'ament_index_python', 'yaml'}
 NODE_PARAMETER_ARGUMENTS = ('model', 'backend', 'image_transport', 'use_sim_time', 'base_frame',
                             'camera_x', 'camera_y', 'camera_z', 'camera_roll', 'camera_pitch',
-                            'camera_yaw', 'camera_height')
+                            'camera_yaw', 'camera_height', 'scale_mode', 'speed_topic')
 """depth.launch.py's arguments that set a node parameter: '' keeps the params file's value."""
 # A string constant that looks like a config file name: no spaces, a config suffix.
 CONFIG_FILE = re.compile(r'[\w./-]+\.(yaml|yml|rviz)')

@@ -455,3 +455,22 @@ def test_the_summary_says_whether_depth_is_metric(processed, bag, model_dir, tmp
     assert replace(report, metric_source='velocity').scale_line() == (
         'scale: metres (the model was trained with velocity)')
     assert report.scale_line() in report.summary()
+
+
+def test_speed_scale_takes_each_step_length_from_the_wheel(drive, bag, model_dir, tmp_path):
+    with pytest.raises(BagError, match='scale_mode speed needs the vehicle speed'):
+        process_bag(bag, tmp_path / 'no_wheel', options(
+            model_dir, image_topic='/camera/image_raw', scale_mode='speed'))
+    wheeled = write_bag(drive, tmp_path / 'wheeled', start_time=START)  # 1 % fast, noisy
+    report = process_bag(wheeled, tmp_path / 'speed', options(
+        model_dir, outputs=['odometry'], scale_mode='speed', camera_z=0.0, copy_input=False))
+    assert report.speed_topic == '/vehicle/wheel_odometry'
+    assert report.steps_from_speed == report.steps == FRAMES - 1
+    assert (f'scale: vehicle speed on /vehicle/wheel_odometry: {FRAMES - 1} of {FRAMES - 1} '
+            'odometry steps') in report.summary()
+    odometry = [message for _, message, _ in read_bag(tmp_path / 'speed')['/camera/odometry'][1]]
+    positions = np.array([[m.pose.pose.position.x, m.pose.pose.position.y,
+                           m.pose.pose.position.z] for m in odometry])
+    true_steps = np.linalg.norm(np.diff(drive.poses[:, :3, 3].numpy(), axis=0), axis=1)
+    steps = np.linalg.norm(np.diff(positions, axis=0), axis=1)
+    assert steps == pytest.approx(1.01 * true_steps, rel=0.02)

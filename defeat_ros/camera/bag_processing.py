@@ -25,6 +25,12 @@ and is logged at the input image's receive time. By default every input message 
 OUT unchanged (raw bytes, original receive times and QoS), so OUT replays as the recording plus
 the results.
 
+With ``scale_mode`` speed, the speed topic (``speed_topic``, or the bag's only Odometry,
+TwistStamped or TwistWithCovarianceStamped topic) is read first, and each odometry step takes
+its length from the speed integrated between the frames' header stamps, as in the node
+(:class:`~defeat_ros.camera.speed_history.SpeedHistory`); the report counts those steps. A bag
+without a speed topic is an error.
+
 Intrinsics follow the node's camera_info policy (:mod:`~defeat_ros.camera.camera_info_cache`:
 the latest usable CameraInfo wins), except that the first usable one also serves the frames
 before it; ``intrinsics`` (normalised fx, fy, cx, cy) is the fallback for bags without one.
@@ -61,8 +67,9 @@ from pathlib import Path
 import sys
 import time
 
-from defeat_ros.bags.reader import BagError, open_salvaging, READ_ERRORS, read_raw
+from defeat_ros.bags.reader import BagError, open_salvaging, READ_ERRORS, read_messages, read_raw
 from defeat_ros.bags.topics import describe_topics, find_camera_info_topic, find_image_topic
+from defeat_ros.bags.topics import find_speed_topic
 from defeat_ros.bags.writer import copy_connection, create_bag
 from defeat_ros.camera.bag_outputs import camera_namespace, output_topics
 from defeat_ros.camera.bag_preview import BagPreview, NEEDED, preview_paths
@@ -70,8 +77,9 @@ from defeat_ros.camera.camera_info_cache import camera_info_problem, CameraInfoC
 from defeat_ros.camera.frame_step import FrameStep
 from defeat_ros.camera.model_location import model_option
 from defeat_ros.camera.process_config import ProcessConfig, ProcessReport
-from defeat_ros.messages.decode import parameter_intrinsics
-from defeat_ros.messages.typestore import CAMERA_INFO, COMPRESSED_IMAGE, TYPESTORE
+from defeat_ros.camera.speed_history import SpeedHistory
+from defeat_ros.messages.decode import parameter_intrinsics, twist_speed
+from defeat_ros.messages.typestore import CAMERA_INFO, COMPRESSED_IMAGE, header_ns, TYPESTORE
 from tqdm import tqdm
 
 LOG = logging.getLogger(__name__)
@@ -120,6 +128,8 @@ class BagProcessor:
         """The progress bar of the frames (none until the frames start)."""
         self.preview = None
         """The BagPreview, with ``preview``."""
+        self.speeds = None
+        """The speed topic's SpeedHistory, in ``scale_mode`` speed."""
 
     def warn(self, kind, text):
         """Report a warning; only the first WARNINGS_PER_KIND of a kind are printed."""
@@ -151,6 +161,29 @@ class BagProcessor:
             raise BagError(f'bag {self.source} already has the output topics '
                            f'{", ".join(taken)}; choose another namespace or do not copy the '
                            f'input (the bag has: {describe_topics(reader)})')
+
+    def read_speeds(self, reader):
+        """
+        Read the whole speed topic into :attr:`speeds` (``scale_mode`` speed).
+
+        A damaged bag keeps the measurements before the damage, with a warning.
+
+        :raises BagError: when the bag has no speed topic, or several and none is named.
+        """
+        topic = find_speed_topic(reader, self.source, self.config.speed_topic)
+        if topic is None:
+            raise BagError(f'bag {self.source}: scale_mode speed needs the vehicle speed, and '
+                           f'the bag has no Odometry, TwistStamped or TwistWithCovarianceStamped '
+                           f'topic; the bag has: {describe_topics(reader)}')
+        self.report.speed_topic = topic
+        self.speeds = SpeedHistory(kept=None)
+        connections = [c for c in reader.connections if c.topic == topic]
+        try:
+            for _, _, message in read_messages(reader, connections, self.source):
+                self.speeds.add(header_ns(message), twist_speed(message))
+        except BagError as error:
+            self.warn('speed', f'speed topic {topic}: measurements after the damage are '
+                      f'missing ({error})')
 
     def first_camera_info(self, reader):
         """
@@ -204,7 +237,7 @@ class BagProcessor:
     def run(self, reader, perception):
         """Process every frame and copy the input; return why reading stopped early ('')."""
         config = self.config
-        step = FrameStep(perception, config, self.camera_info)
+        step = FrameStep(perception, config, self.camera_info, self.speeds)
         image_ids = {c.id for c in self.image_connections}
         info_ids = {c.id for c in self.info_connections}
         connections = (reader.connections if config.copy_input
@@ -254,6 +287,8 @@ class BagProcessor:
                                   TYPESTORE.serialize_cdr(output, connection.msgtype))
         report.frames += 1
         report.scale = frame.result.scale
+        report.steps += frame.result.transform is not None
+        report.steps_from_speed += frame.result.step_from_speed
         report.ground_planes += bool(frame.result.scale_confidence)
         if preview:
             self.preview.add(index, message, frame)
@@ -305,6 +340,8 @@ def process_bag(source, output, config=None, log=None, progress=False):
     try:
         processor.find_topics(reader)
         processor.first_camera_info(reader)
+        if config.scale_mode == 'speed':
+            processor.read_speeds(reader)
         perception = Perception(report.model, config.backend, config.scale_mode,
                                 config.camera_height, config.pose_refinement,
                                 device=config.device,

@@ -26,6 +26,7 @@ comes at ``output_resolution``, the features (with features/visual) at ``feature
 """
 
 from dataclasses import dataclass
+import math
 
 import cv2
 from defeat_ros.camera.camera_info_cache import CameraInfoCache
@@ -74,7 +75,7 @@ class FrameOutputs:
 class FrameStep:
     """One camera's per-frame step: image message in, :class:`FrameOutputs` out."""
 
-    def __init__(self, perception, options=None, camera_info=None):
+    def __init__(self, perception, options=None, camera_info=None, speeds=None):
         """
         Start the camera's odometry chain; no frame is processed yet.
 
@@ -84,10 +85,13 @@ class FrameStep:
             re-reads its parameters on every frame).
         :param camera_info: the camera's CameraInfoCache (warnings go through its ``warn``);
             None: one without fallback intrinsics, which needs a CameraInfo before a frame.
+        :param speeds: the vehicle's :class:`~defeat_ros.camera.speed_history.SpeedHistory`
+            (its owner keeps adding to it); None: no speed is known.
         """
         self.perception = perception
         self.options = options if options is not None else OutputOptions()
         self.camera_info = camera_info if camera_info is not None else CameraInfoCache()
+        self.speeds = speeds
         self.chain = OdometryChain(self.options.max_gap_s)
 
     def __call__(self, message, outputs=frozenset(OUTPUT_TOPICS), input_gap_s=None):
@@ -106,17 +110,26 @@ class FrameStep:
         options = self.options
         self.chain.max_gap_s = options.max_gap_s
         self.chain.t_base_optical = options.t_base_optical()
+        stamp = stamp_to_ns(message.header.stamp)
         return process_frame(
-            self.perception, self.chain, image, encoding, stamp_to_ns(message.header.stamp),
-            message.header.frame_id, self.camera_info.intrinsics(image.shape[:2]),
+            self.perception, self.chain, image, encoding, stamp, message.header.frame_id,
+            self.camera_info.intrinsics(image.shape[:2]),
             {key: key in outputs for key in OUTPUT_TOPICS}, options.output_resolution,
             options.point_stride, options.odom_frame, options.base_frame,
-            options.features_resolution, input_gap_s)
+            options.features_resolution, input_gap_s, self.travelled(stamp))
+
+    def travelled(self, stamp):
+        """Metres travelled from the chain's previous frame to ``stamp`` (ns); NaN unknown."""
+        previous = self.chain.stamp_ns
+        if self.speeds is None or previous is None or stamp <= previous:
+            return math.nan
+        return self.speeds.travelled(previous, stamp)
 
 
 def process_frame(perception, chain, image, encoding, stamp, frame_id, k_norm, wanted,
                   output_resolution='input', point_stride=4, odom_frame='odom',
-                  base_frame='base_link', features_resolution='model', input_gap_s=None):
+                  base_frame='base_link', features_resolution='model', input_gap_s=None,
+                  travelled=None):
     """
     Run Perception on one frame, chain odometry and build the wanted output messages.
 
@@ -137,6 +150,8 @@ def process_frame(perception, chain, image, encoding, stamp, frame_id, k_norm, w
         'model' (the network's; the features are never resized) or 'input' (the image's).
     :param input_gap_s: the longest interval (s) between camera frames since the previous
         processed one, for the odometry's gap rule; None: the processed frames' interval.
+    :param travelled: metres the vehicle travelled since the chain's previous frame (Perception's
+        ``travelled``, for ``scale_mode`` speed); None or NaN: unknown.
     :return: FrameOutputs.
     :raises UnsupportedEncoding, ValueError: for an image Perception cannot read.
     """
@@ -147,7 +162,7 @@ def process_frame(perception, chain, image, encoding, stamp, frame_id, k_norm, w
     result = perception(
         image, encoding, features=bool(wanted.get('features') or wanted.get('features_visual')),
         pose=True, output_size=size if output_resolution == 'input' else None, k_norm=k_norm,
-        features_size=features_size)
+        features_size=features_size, travelled=travelled)
     estimate = chain.update(stamp, size, result.transform, input_gap_s)
     hdr = header(stamp, frame_id)
     depth = result.depth

@@ -35,9 +35,11 @@ class PerceptionOptions(TypedConfig):
                             'the backend rejects what it cannot run', choices=PRECISIONS,
                             read_only=True)
     scale_mode: str = option('model', 'Where metric depth and odometry scale comes from: model '
-                             '(the scale it was trained at) or camera_height (a ground plane '
-                             'fitted to the depth at camera_height below the camera)',
-                             choices=SCALE_MODES)
+                             '(the scale it was trained at), camera_height (a ground plane '
+                             'fitted to the depth at camera_height below the camera) or speed '
+                             "(each odometry step as long as the vehicle's speed integrated "
+                             'between the frames says, depth scaled to match; needs '
+                             'speed_topic)', choices=SCALE_MODES)
     camera_height: float = option(1.65, 'Height of the camera above the ground (m), for '
                                   'scale_mode camera_height', minimum=0.05, maximum=100.0)
     pose_refinement: str = option('direct', "Odometry: direct (refine PoseNet's relative pose "

@@ -103,8 +103,11 @@ def predict_files(inputs, out, perception_options, formats=('png', 'preview'), v
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise ValueError(f'formats must be some of {", ".join(FORMATS)}, got {unknown}')
-    media = media_inputs(inputs)
     options = perception_options
+    if options.scale_mode == 'speed':
+        raise ValueError('scale_mode speed needs the vehicle speed, which images and videos do '
+                         'not have: use it in the node or process-bag')
+    media = media_inputs(inputs)
     model = model_option(options.model)
     videos = sum(item.is_video for item in media)
     log(f'predict: {len(media) - videos} images and {videos} videos with {model} into {out}')

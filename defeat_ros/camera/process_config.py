@@ -41,6 +41,9 @@ class ProcessConfig(OutputOptions, PerceptionOptions):
                               flag='--no-copy')
     intrinsics: list = option([], 'Normalised fx,fy,cx,cy for bags without CameraInfo; empty: '
                               'CameraInfo required')
+    speed_topic: str = option('', "The vehicle's speed (Odometry, TwistStamped or "
+                              'TwistWithCovarianceStamped) for scale_mode speed; empty: the '
+                              "bag's only speed topic")
     preview: bool = option(False, 'Also write <OUT>_preview.png (a few frames: input, depth '
                            'with its colour bar in metres, features) and <OUT>_preview.mp4 (the '
                            'same for up to 100 frames) beside OUT; the bag is the same')
@@ -97,7 +100,13 @@ class ProcessReport:
     ground_planes: int = 0
     """Frames on which a ground plane was found (``scale_mode`` camera_height)."""
     scale: float = 1.0
-    """The camera-height scale factor at the last frame (1 in ``scale_mode`` model)."""
+    """The depth's scale factor at the last frame (1 in ``scale_mode`` model)."""
+    speed_topic: str = ''
+    """The speed topic read (``scale_mode`` speed)."""
+    steps_from_speed: int = 0
+    """Odometry steps whose length the speed set (``scale_mode`` speed)."""
+    steps: int = 0
+    """Odometry steps computed (frames with a relative pose)."""
 
     def summary(self):
         """Return a few lines for people: what was written, how fast, what went wrong."""
@@ -128,7 +137,11 @@ class ProcessReport:
             return (f'scale: camera height, a ground plane on {self.ground_planes} of '
                     f'{self.frames} frames ({self.ground_planes / max(self.frames, 1):.0%}); '
                     f'scale {self.scale:.3g} at the last frame')
+        if self.metric_source == 'vehicle speed':
+            return (f'scale: vehicle speed on {self.speed_topic}: {self.steps_from_speed} of '
+                    f'{self.steps} odometry steps as long as it says; depth scale '
+                    f'{self.scale:.3g} at the last frame')
         if self.metric_source:
             return f'scale: metres (the model was trained with {self.metric_source})'
-        return ("scale: not metric (the model's own unit; --scale-mode camera_height, or a "
-                'model fine-tuned with the vehicle speed, gives metres)')
+        return ("scale: not metric (the model's own unit; --scale-mode camera_height or "
+                'speed, or a model fine-tuned with the vehicle speed, gives metres)')

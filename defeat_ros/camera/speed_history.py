@@ -4,7 +4,10 @@ The vehicle's recent speed, as a live speed topic reports it, looked up at camer
 The node keeps the last :data:`KEPT` measurements of its ``speed_topic`` and interpolates them
 linearly at each frame's stamp (:func:`~defeat_ros.data.travel.speeds_at`, the same rule as
 for recorded bags): a frame outside the measurements, or between two more than ``max_gap_s``
-apart, has no speed (NaN).
+apart, has no speed (NaN). :meth:`SpeedHistory.travelled` integrates them between two frames
+(the distance of one odometry step, for ``scale_mode`` speed); a frame up to ``max_gap_s``
+newer than the newest measurement holds that measurement's speed, so live odometry does not
+wait for the wheel.
 
 A camera frame usually arrives before the speed measurement after its stamp (the two topics
 come from different drivers), and a frame after the newest measurement has no speed yet.
@@ -26,10 +29,10 @@ KEPT = 500
 class SpeedHistory:
     """Recent (time, speed) measurements; thread-safe (the speed and image callbacks differ)."""
 
-    def __init__(self, max_gap_s=0.5):
-        """Keep up to :data:`KEPT` measurements; interpolate across gaps up to ``max_gap_s``."""
+    def __init__(self, max_gap_s=0.5, kept=KEPT):
+        """Keep up to ``kept`` measurements (None: all); interpolate across ``max_gap_s``."""
         self.max_gap_ns = int(max_gap_s * 1e9)
-        self._measurements = deque(maxlen=KEPT)
+        self._measurements = deque(maxlen=kept)
         self._lock = threading.Lock()
 
     def add(self, stamp_ns, speed):
@@ -51,6 +54,34 @@ class SpeedHistory:
             times, speeds = zip(*self._measurements)
         return float(speeds_at(np.array(times), np.array(speeds), np.array([int(stamp_ns)]),
                                self.max_gap_ns)[0])
+
+    def travelled(self, start_ns, end_ns):
+        """
+        Return the distance (m) travelled from ``start_ns`` to ``end_ns`` (start < end).
+
+        The speed interpolated linearly between the measurements, integrated by the trapezoid
+        rule; NaN where the measurements do not cover the interval or leave a gap longer than
+        ``max_gap_s`` in it. An ``end_ns`` up to ``max_gap_s`` after the newest measurement
+        holds its speed.
+        """
+        with self._lock:
+            if not self._measurements:
+                return math.nan
+            times, first = np.unique(np.array([t for t, _ in self._measurements], np.int64),
+                                     return_index=True)
+            speeds = np.abs(np.array([s for _, s in self._measurements]))[first]
+        if times[-1] < end_ns <= times[-1] + self.max_gap_ns:
+            times, speeds = np.append(times, end_ns), np.append(speeds, speeds[-1])
+        before = np.searchsorted(times, start_ns, 'right') - 1
+        after = np.searchsorted(times, end_ns, 'left')
+        if before < 0 or after >= len(times) or \
+                np.any(np.diff(times[before:after + 1]) > self.max_gap_ns):
+            return math.nan
+        # Relative to the first measurement, int64 nanoseconds convert to float64 exactly.
+        knots = np.concatenate([[start_ns], times[before + 1:after], [end_ns]]) - times[0]
+        values = np.interp(knots.astype(np.float64), (times - times[0]).astype(np.float64),
+                           speeds)
+        return float(np.trapezoid(values, knots * 1e-9))
 
 
 class AwaitSpeed:

@@ -8,6 +8,7 @@ the ROS interface of DESIGN.md specifies (relative topic names, so namespaces an
 | --- | --- | --- |
 | ``image`` or ``image/compressed`` | sensor_msgs/Image or CompressedImage | subscribed |
 | ``camera_info`` | sensor_msgs/CameraInfo | subscribed, latest usable one wins |
+| ``speed_topic`` | ``speed_type``: Odometry, TwistStamped... | subscribed when set |
 | ``depth/image`` | sensor_msgs/Image 32FC1 (m) | at ``output_resolution`` |
 | ``depth/camera_info`` | sensor_msgs/CameraInfo | intrinsics at the depth's size |
 | ``features/image`` | sensor_msgs/Image 32FC<n> | at ``features_resolution``, while subscribed |
@@ -50,6 +51,14 @@ frames wait up to half a second for the measurement after them,
 :class:`~defeat_ros.camera.speed_history.AwaitSpeed`) and the fine-tuning learns metric depth
 and odometry from it; without speed, ``scale_mode`` camera_height makes the fine-tuned models
 metric with the road plane at ``camera_height`` instead.
+
+With ``scale_mode`` speed (which needs a ``speed_topic``), the odometry's steps take their
+length from the speed integrated between the frames
+(:meth:`~defeat_ros.camera.speed_history.SpeedHistory.travelled`; a frame newer than the last
+measurement holds its speed for up to half a second, so the odometry does not wait for the
+wheel) and the depth is scaled to match (:mod:`~defeat_ros.runtime.speed_scale`). The
+diagnostics count the steps the speed set; a step no measurement covers keeps the smoothed
+scale and is logged (throttled).
 """
 
 from dataclasses import fields
@@ -81,6 +90,7 @@ from defeat_ros.runtime.backends import device_description, leave_cpu_to_backend
 from defeat_ros.runtime.backends import resolve_device
 from defeat_ros.runtime.perception import Perception
 from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import ParameterException
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
@@ -97,10 +107,12 @@ LOG_THROTTLE_S = 5.0
 """At most one log line per kind of problem per this many seconds (every error still counts)."""
 
 TRANSPORT_DOCS = 'docs/ros.md, "Large images: transport"'
-NOT_METRIC = ('the model was trained without speed or camera height: depth and odometry have '
-              'an arbitrary scale (scale_mode camera_height, or a model fine-tuned with the '
-              'vehicle speed, gives metres; docs/metric_scale.md)')
 """Where the diagnostics send a user whose frames are lost before they reach the node."""
+NOT_METRIC = ('the model was trained without speed or camera height: depth and odometry have '
+              'an arbitrary scale (scale_mode camera_height or speed, or a model fine-tuned '
+              'with the vehicle speed, gives metres; docs/metric_scale.md)')
+SPEED_NEEDS_TOPIC = ('scale_mode speed needs the vehicle speed: set speed_topic (read-only, so '
+                     'at start)')
 
 OUTPUTS = {key: (rclpy_class(msgtype), topic) for key, (msgtype, topic) in OUTPUT_TOPICS.items()}
 """Published outputs: key -> (message type, relative topic)."""
@@ -154,6 +166,7 @@ class DepthNode(LifecycleNode):
         self._configure_error = None
         try:
             parameters.declare(self)
+            self.add_on_set_parameters_callback(self._check_scale_mode)
             if self.get_parameter('autostart').value:
                 self.start()
         except BaseException:
@@ -178,8 +191,18 @@ class DepthNode(LifecycleNode):
             return FAILURE
         return SUCCESS
 
+    def _check_scale_mode(self, changes):
+        """Refuse ``scale_mode`` speed at run time when the node has no ``speed_topic``."""
+        for parameter in changes:
+            if parameter.name == 'scale_mode' and parameter.value == 'speed' \
+                    and not self.get_parameter('speed_topic').value:
+                return SetParametersResult(successful=False, reason=SPEED_NEEDS_TOPIC)
+        return SetParametersResult(successful=True)
+
     def _configure(self, config):
         """Everything of :meth:`on_configure`, raising on failure."""
+        if config['scale_mode'] == 'speed' and not config['speed_topic']:
+            raise ValueError(SPEED_NEEDS_TOPIC)
         self._input_qos = qos_profile(config['input_qos'], 'input_qos')
         output_qos = qos_profile(config['output_qos'], 'output_qos')
         self.model_dir = resolve_model(config['model'])
@@ -197,13 +220,14 @@ class DepthNode(LifecycleNode):
         self._throttle = LogThrottle(LOG_THROTTLE_S)
         self._step = FrameStep(self.perception, camera_info=CameraInfoCache(
             topic=self.resolve_topic_name('camera_info'),
-            fallback_name='the fx, fy, cx, cy parameters', warn=self._warn_once))
+            fallback_name='the fx, fy, cx, cy parameters', warn=self._warn_once),
+            speeds=self._speeds)
         self._outputs = {key: self.create_publisher(kind, topic, output_qos)
                          for key, (kind, topic) in OUTPUTS.items()}
         self._diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._broadcaster = None
         self._scale = (1.0, None)
-        self._poses = [0, 0]  # relative poses refined by direct alignment, computed
+        self._poses = {'refined': 0, 'from speed': 0, 'computed': 0}  # relative poses
         self._stats = PipelineStats()
         self._stream = InputStream()
         self._lost_reported = 0
@@ -227,12 +251,12 @@ class DepthNode(LifecycleNode):
             AdaptiveSubscription(self, kind, self.image_topic, self._on_image, self._input_qos),
             AdaptiveSubscription(self, CameraInfo, 'camera_info', self._step.camera_info.update,
                                  self._input_qos)]
-        if config['speed_topic'] and self._online is not None:
+        if config['speed_topic']:
             self._inputs.append(AdaptiveSubscription(
                 self, rclpy_class(config['speed_type']), config['speed_topic'], self._on_speed,
                 self._input_qos))
-            self.get_logger().info(f'online fine-tuning learns metric scale from the speed on '
-                                   f"{config['speed_topic']} ({config['speed_type']})")
+            self.get_logger().info(f"vehicle speed from {config['speed_topic']} "
+                                   f"({config['speed_type']})")
         self._worker = threading.Thread(target=self._work, args=(self._slot,),
                                         name='defeat_inference', daemon=True)
         self._worker.start()
@@ -370,8 +394,13 @@ class DepthNode(LifecycleNode):
                               taken - received)
         self._scale = (frame.result.scale, frame.result.scale_confidence)
         if frame.result.transform is not None:
-            self._poses[0] += frame.result.pose_refined
-            self._poses[1] += 1
+            self._poses['refined'] += frame.result.pose_refined
+            self._poses['from speed'] += frame.result.step_from_speed
+            self._poses['computed'] += 1
+            if self.perception.scale_mode == 'speed' and not frame.result.step_from_speed:
+                self._throttle('no speed', f"no speed on {config['speed_topic']} covers the step "
+                               f'to the frame of {stamp * 1e-9:.3f} s: its length keeps the '
+                               'smoothed scale', self.get_logger().warning)
         if self._online is not None:
             self._offer_online(frame, stamp)
 
@@ -431,8 +460,10 @@ class DepthNode(LifecycleNode):
              ('depth scale', f'{self._scale[0]:.4g}'),
              ('ground plane inliers', '-' if self._scale[1] is None
               else f'{self._scale[1]:.2f}'),
-             ('pose refinement', f'{self.perception.pose_refinement}: {self._poses[0]} of '
-              f'{self._poses[1]} relative poses refined')],
+             ('pose refinement', f'{self.perception.pose_refinement}: '
+              f"{self._poses['refined']} of {self._poses['computed']} relative poses refined"),
+             ('steps from vehicle speed', f"{self._poses['from speed']} of "
+              f"{self._poses['computed']}")],
             getattr(self, 'image_topic', 'the image topic (the node is not active)'),
             lost_upstream=lost_in_period, docs=TRANSPORT_DOCS)
         array = DiagnosticArray(status=[status])

@@ -66,6 +66,7 @@ class NodeConfig(OutputOptions, PerceptionOptions):
     online_validate_every: int = option(20, 'Online training steps between validations (and '
                                         'swaps)', minimum=1, maximum=100000, read_only=True)
     speed_topic: str = option('', "Topic of the vehicle's speed (wheel odometry, CAN, INS): "
+                              'scale_mode speed takes the odometry step lengths from it, '
                               'online fine-tuning learns metric depth and odometry from it; '
                               'empty: none', read_only=True)
     speed_type: str = option(ODOMETRY, 'Message type of speed_topic (the norm of its twist '

@@ -11,7 +11,10 @@ Metric scale (``scale_mode``): 'model' keeps the scale the network was trained a
 model trained with the vehicle's speed or camera height (its ``metric_scale``, see
 :attr:`Perception.metric_source`) and arbitrary otherwise; 'camera_height' multiplies depth
 and the translation of the relative pose by the factor that puts the ground plane at the known
-mounting height (:mod:`~defeat_ros.runtime.ground_scale`).
+mounting height (:mod:`~defeat_ros.runtime.ground_scale`); 'speed' sets the length of each
+relative pose's translation to the distance the vehicle travelled (the caller's ``travelled``,
+from its speed) and multiplies depth by the smoothed ratio of the two
+(:mod:`~defeat_ros.runtime.speed_scale`).
 
 Relative pose (``pose_refinement``): 'direct' refines PoseNet's pose by direct alignment of the
 previous camera image to the current one through the current depth
@@ -19,6 +22,7 @@ previous camera image to the current one through the current depth
 """
 
 from dataclasses import dataclass
+import math
 import time
 
 import cv2
@@ -30,10 +34,12 @@ from defeat_ros.nets.config import UNIT_FIELDS
 from defeat_ros.nets.model_dir import read_config
 from defeat_ros.runtime.backends import make_backend
 from defeat_ros.runtime.ground_scale import GroundScale
+from defeat_ros.runtime.speed_scale import SpeedScale
 import numpy as np
 
-SCALE_MODES = ('model', 'camera_height')
-"""Where metric scale comes from: the trained model, or the camera's mounting height."""
+SCALE_MODES = ('model', 'camera_height', 'speed')
+"""Where metric scale comes from: the trained model, the camera's mounting height, or the
+vehicle's speed."""
 
 
 @dataclass
@@ -50,13 +56,16 @@ class PerceptionResult:
     seconds: float = 0.0
     """Wall time of the call."""
     scale: float = 1.0
-    """Factor applied to the network's depth and pose translation (1 in 'model' mode)."""
+    """Factor applied to the network's depth (1 in 'model' mode), and to its pose translation
+    unless ``step_from_speed``."""
     scale_confidence: float = None
     """Inlier ratio of this frame's ground plane, 0 without one ('camera_height' mode only)."""
     frame: np.ndarray = None
     """The network input: 1 x 3 x h x w float32 in [0, 1] at the model's resolution."""
     pose_refined: bool = False
     """Whether direct alignment refined PoseNet's pose (False: ``transform`` is PoseNet's)."""
+    step_from_speed: bool = False
+    """Whether the translation's length is the distance travelled ('speed' mode)."""
 
 
 class Perception:
@@ -83,6 +92,7 @@ class Perception:
         self.previous_grey = None
         self.scale_mode = 'model'
         self.ground = GroundScale(camera_height)
+        self.speed = SpeedScale()
         self.set_scale(scale_mode, camera_height)
 
     def set_scale(self, scale_mode, camera_height):
@@ -93,6 +103,7 @@ class Perception:
         self.ground.camera_height = camera_height
         if scale_mode != self.scale_mode:
             self.ground.reset()
+            self.speed.reset()
         self.scale_mode = scale_mode
 
     def swap_model(self, model_dir):
@@ -117,18 +128,21 @@ class Perception:
         backend, options = self._backend_choice
         self.backend = make_backend(model_dir, backend, **options)
         self.config = config
+        self.speed.reset()  # the new model's units may differ
 
     @property
     def metric_source(self):
         """
         Where the metres of depth and odometry come from; '' when they are not metric.
 
-        'camera height' in ``scale_mode`` 'camera_height'; in 'model' mode the model's
+        'camera height' in ``scale_mode`` 'camera_height', 'vehicle speed' in 'speed' (the
+        depth is in model units until the first step of at least
+        :data:`~defeat_ros.runtime.speed_scale.MIN_STEP_M`); in 'model' mode the model's
         ``metric_scale`` ('velocity', 'camera_height', 'depth_supervision'), or '' for a model
         of arbitrary scale.
         """
-        if self.scale_mode == 'camera_height':
-            return 'camera height'
+        if self.scale_mode != 'model':
+            return {'camera_height': 'camera height', 'speed': 'vehicle speed'}[self.scale_mode]
         return '' if self.config.metric_scale == 'none' else self.config.metric_scale
 
     def reset(self):
@@ -150,7 +164,7 @@ class Perception:
         return rgb_array(resize_rgb(rgb, self.config.height, self.config.width))[None]
 
     def __call__(self, image, encoding='rgb8', features=True, pose=True,
-                 output_size=None, k_norm=None, features_size='output'):
+                 output_size=None, k_norm=None, features_size='output', travelled=None):
         """
         Run the step on one camera image.
 
@@ -162,6 +176,8 @@ class Perception:
             and for ``pose_refinement`` 'direct' (without them PoseNet's pose is kept).
         :param features_size: (height, width) of the features; None keeps the network's size
             (the n x h x w maps are not resized at all); 'output': ``output_size``.
+        :param travelled: metres the vehicle travelled since the previous call's frame (from
+            its speed) for 'speed' mode; None or NaN: unknown.
         :return: PerceptionResult.
         """
         start = time.perf_counter()
@@ -178,22 +194,29 @@ class Perception:
                                    transform[0], self.config.max_depth)
             transform, refined = alignment.transform[None], alignment.accepted
         scale, confidence = 1.0, None
+        translation_scale, from_speed = None, False
         if self.scale_mode == 'camera_height':
             if k_norm is None:
                 raise ValueError("scale_mode 'camera_height' needs the intrinsics k_norm")
             estimate = self.ground.update(depth[0, 0], k_norm)
             scale, confidence = estimate.scale, estimate.confidence
+        elif self.scale_mode == 'speed' and transform is not None:
+            translation_scale, from_speed = self.speed.update(
+                transform[0, :3, 3], math.nan if travelled is None else travelled)
+        if self.scale_mode == 'speed':
+            scale = self.speed.scale
+        if scale != 1.0:
             depth = depth * scale
         result = PerceptionResult(depth=resize_map(depth, output_size, cv2.INTER_NEAREST)[0],
                                   scale=scale, scale_confidence=confidence, frame=frame,
-                                  pose_refined=refined)
+                                  pose_refined=refined, step_from_speed=from_speed)
         if features:
             if isinstance(features_size, str) and features_size == 'output':
                 features_size = output_size
             result.features = resize_map(feature_maps, features_size, cv2.INTER_LINEAR)
         if transform is not None:
             result.transform = np.array(transform[0], dtype=np.float64)
-            result.transform[:3, 3] *= scale
+            result.transform[:3, 3] *= scale if translation_scale is None else translation_scale
         self.previous = frame if pose else None
         self.previous_grey = grey
         result.seconds = time.perf_counter() - start
