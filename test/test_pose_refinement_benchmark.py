@@ -1,4 +1,4 @@
-"""benchmarks/pose_refinement.py: the default model's odometry with and without alignment."""
+"""benchmarks/pose_refinement.py: the default model's odometry: PoseNet, aligned, wheel speed."""
 
 from pathlib import Path
 import runpy
@@ -6,7 +6,7 @@ import runpy
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_rows_for_both_refinements_with_plausible_values(capsys):
+def test_rows_for_every_odometry_with_plausible_values(capsys):
     main = runpy.run_path(str(ROOT / 'benchmarks' / 'pose_refinement.py'))['main']
     assert main(['--backend', 'onnxruntime', '--resolutions', '320x96', '--frames', '6',
                  '--seeds', '1000,1001']) == 0
@@ -14,7 +14,8 @@ def test_rows_for_both_refinements_with_plausible_values(capsys):
     rows = [line.strip('| ').split(' | ') for line in printed.splitlines()
             if line.startswith('| 320x96')]
     expected = [(lighting, street, refinement) for lighting in ('day', 'night')
-                for street in ('1000', '1001', 'mean') for refinement in ('none', 'direct')]
+                for street in ('1000', '1001', 'mean')
+                for refinement in ('none', 'direct', 'direct, speed')]
     assert [tuple(row[1:4]) for row in rows] == expected
     for lighting in ('day', 'night'):  # the mean row is the mean of the streets' rows
         metric = {row[2]: float(row[4]) for row in rows
@@ -24,3 +25,5 @@ def test_rows_for_both_refinements_with_plausible_values(capsys):
         assert 0 <= float(shape) <= float(metric) + 0.01 < 5
         assert 0.5 < float(ratio) < 2 and float(milliseconds) > 0
         assert (float(time_ratio) == 1.0) == (refinement == 'none')
+        if refinement == 'direct, speed':  # the wheel's length: 1 % long, 0.03 m/s noise
+            assert abs(float(ratio) - 1.01) < 0.01
