@@ -7,7 +7,7 @@ from defeat_ros.losses.bidirectional import BidirectionalConsistency
 from defeat_ros.losses.boundary_weights import unet_weights
 from defeat_ros.losses.camera_height import CameraHeightLoss
 from defeat_ros.losses.contrastive import PixelwiseContrastiveLoss
-from defeat_ros.losses.depth_supervision import log_depth_error
+from defeat_ros.losses.depth_supervision import log_depth_error, log_depth_gradient_error
 from defeat_ros.losses.explainability import ExplainabilityLoss
 from defeat_ros.losses.feature_warp import FeatureWarpLoss
 from defeat_ros.losses.photometric import masked_mean, PhotometricError
@@ -125,6 +125,15 @@ class LossConfig(TypedConfig):
     maps); no effect on others. Supervised pretraining on the synthetic world, before
     self-supervised training, is a recipe of the default model (models/README.md). 0 turns it
     off (self-supervised only)."""
+    depth_gradient_weight: float = 0.0
+    """
+    Weight, inside the supervised depth term (so only with ``depth_supervision_weight``), of
+    the multi-scale gradient matching of log depth against the exact depth (MegaDepth's
+    scale-invariant gradient loss), on the finest scale's depth (the one the node publishes):
+    the differences of the log depth error between neighbouring pixels, at four resolutions.
+    It asks for the depth's shape within the frame, such as sharp edges, where the mean log
+    error is content with a blur; for the default model's second stage it improved validation
+    but not the refined odometry or the real frames (models/README.md). 0 turns it off."""
     pretext_weight: float = 1.0
     """
     alpha of TripleDNet (seed 003): weight of the pretext loss L_pt, the sum over the model's
@@ -184,7 +193,7 @@ class LossConfig(TypedConfig):
                              f'number of metres, got {self.camera_height_weight}, '
                              f'{self.camera_height}')
         for name in ('pretext_weight', 'segmentation_weight', 'sky_weight', 'boundary_weight',
-                     'depth_supervision_weight'):
+                     'depth_supervision_weight', 'depth_gradient_weight'):
             if getattr(self, name) < 0:
                 raise ValueError(f'{name} must be >= 0, got {getattr(self, name)}')
         if self.segmentation_weighting not in SEGMENTATION_WEIGHTINGS:
@@ -308,8 +317,13 @@ class DeFeatLoss(nn.Module):
             full_disparity = resize(disparity, h, w)
             depth = to_depth(full_disparity)
             if supervised:
-                terms['depth_supervision'] = (terms['depth_supervision']
-                                              + log_depth_error(depth, truth.float()))
+                terms['depth_supervision'] = terms['depth_supervision'] + log_depth_error(
+                    depth, truth.float())
+                if cfg.depth_gradient_weight and scale == 0:
+                    terms['depth_supervision'] = (
+                        terms['depth_supervision']
+                        + cfg.depth_gradient_weight * log_depth_gradient_error(depth,
+                                                                               truth.float()))
             matches = [correspondences(depth, pose, k_pix) for pose in outputs.poses]
             errors = stack([self.error(sample(source, pixels), target)
                             for source, (pixels, _) in zip(sources, matches)])
