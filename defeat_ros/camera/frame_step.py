@@ -119,9 +119,14 @@ class FrameStep:
             options.features_resolution, input_gap_s, self.travelled(stamp))
 
     def travelled(self, stamp):
-        """Metres travelled from the chain's previous frame to ``stamp`` (ns); NaN unknown."""
+        """
+        Metres travelled from the chain's previous frame to ``stamp`` (ns); NaN unknown.
+
+        Only ``scale_mode`` speed uses it: in the other modes it is not computed (NaN).
+        """
         previous = self.chain.stamp_ns
-        if self.speeds is None or previous is None or stamp <= previous:
+        if self.speeds is None or self.perception.scale_mode != 'speed' or previous is None \
+                or stamp <= previous:
             return math.nan
         return self.speeds.travelled(previous, stamp)
 

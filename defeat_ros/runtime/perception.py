@@ -200,10 +200,10 @@ class Perception:
                 raise ValueError("scale_mode 'camera_height' needs the intrinsics k_norm")
             estimate = self.ground.update(depth[0, 0], k_norm)
             scale, confidence = estimate.scale, estimate.confidence
-        elif self.scale_mode == 'speed' and transform is not None:
-            translation_scale, from_speed = self.speed.update(
-                transform[0, :3, 3], math.nan if travelled is None else travelled)
-        if self.scale_mode == 'speed':
+        elif self.scale_mode == 'speed':
+            if transform is not None:
+                translation_scale, from_speed = self.speed.update(
+                    transform[0, :3, 3], math.nan if travelled is None else travelled)
             scale = self.speed.scale
         if scale != 1.0:
             depth = depth * scale
