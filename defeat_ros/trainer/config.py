@@ -56,12 +56,21 @@ class OptimConfig(TypedConfig):
     """
     Keep the networks' weights and inputs in channels-last memory layout (NHWC), which some
     CPU and GPU convolution kernels run faster in; benchmarks/train_speed.py measures it."""
+    ema_decay: float = 0.0
+    """
+    Average the weights from step ``ema_start`` on (exponential moving average: the old
+    average's weight per step, about 1 / (1 - decay) steps count; 0: off). Validation, the
+    checkpoint's model and the run's result are then the average."""
+    ema_start: int = 0
+    """The first step whose weights enter the average (``ema_decay``)."""
 
     def __post_init__(self):
-        """Reject an unknown autocast dtype."""
+        """Reject an unknown autocast dtype and a decay outside [0, 1)."""
         if self.amp_dtype not in AMP_DTYPES:
             raise ValueError(f'amp_dtype must be one of {tuple(AMP_DTYPES)}, '
                              f'got {self.amp_dtype!r}')
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f'ema_decay must be in [0, 1), got {self.ema_decay}')
 
     def autocast_dtype(self, device_type):
         """Return the torch dtype the networks run in on ``device_type``, or None for fp32."""

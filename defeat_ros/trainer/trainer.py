@@ -16,6 +16,7 @@ from defeat_ros.trainer.held_out import held_out_metrics
 from defeat_ros.trainer.run_log import RunLog
 from defeat_ros.trainer.sampler import EpochSampler
 from defeat_ros.trainer.step import TrainingStep
+from defeat_ros.trainer.weight_average import WeightAverage
 from defeat_ros.visualisation import colourise_depth, colourise_features, rgb_to_uint8
 import numpy as np
 import torch
@@ -156,12 +157,15 @@ class Trainer:
         self.out = Path(config.out)
         self.step, self.epoch, self.bad_steps = 0, 0, 0
         checkpoint = self.out / 'checkpoint'
-        if config.resume and (checkpoint / 'config.json').is_file():
-            self.step, self.epoch = load_checkpoint(checkpoint, self.model, self.optimiser,
-                                                    self.scheduler, self.scaler)
-            self.log(f'resumed from {checkpoint} at step {self.step}, epoch {self.epoch}')
-        elif config.init_from:
+        resuming = config.resume and (checkpoint / 'config.json').is_file()
+        if config.init_from and not resuming:
             self.initialise(config.init_from)
+        self.average = (WeightAverage(self.model, config.optim.ema_decay, config.optim.ema_start)
+                        if config.optim.ema_decay else None)
+        if resuming:
+            self.step, self.epoch = load_checkpoint(checkpoint, self.model, self.optimiser,
+                                                    self.scheduler, self.scaler, self.average)
+            self.log(f'resumed from {checkpoint} at step {self.step}, epoch {self.epoch}')
         self.network = self.model
         if distributed.world_size() > 1:
             self.network = DistributedDataParallel(
@@ -203,6 +207,11 @@ class Trainer:
                           generator=torch.Generator().manual_seed(self.config.seed + self.rank))
 
     @property
+    def result(self):
+        """Return the model the run publishes: the weight average once it runs, else the model."""
+        return self.model if self.average is None else self.average.result
+
+    @property
     def steps_per_epoch(self):
         """Full batches in one epoch of this process."""
         return self.loader.sampler.per_process // self.config.data.batch_size
@@ -220,6 +229,8 @@ class Trainer:
         if result.skipped:
             return self.skip(result.skipped)
         self.bad_steps = 0
+        if self.average is not None:
+            self.average.update(self.step + 1)
         self.last = (batch, result.outputs)
         return result.terms
 
@@ -244,6 +255,9 @@ class Trainer:
         self.log(self.scale_note)
         if self.supervision_note:
             self.log(self.supervision_note)
+        if self.average is not None:
+            self.log(f'averaging the weights from step {cfg.optim.ema_start} '
+                     f'(ema_decay {cfg.optim.ema_decay}): the result is the average')
         start, start_step = time.time(), self.step
         while self.epoch < cfg.epochs and self.step < total_steps:
             # Every finished epoch was whole: the steps beyond them were taken in this one.
@@ -298,7 +312,7 @@ class Trainer:
             count = min(self.config.validation_samples, len(self.validation))
             indices = np.linspace(0, len(self.validation) - 1, count).round().astype(int)
             summary = held_out_metrics(
-                self.model, self.loss, Subset(self.validation, sorted(set(indices.tolist()))),
+                self.result, self.loss, Subset(self.validation, sorted(set(indices.tolist()))),
                 self.offsets, self.config.data.batch_size, self.device)
             values = {f'val/{k}': summary[k] for k in VALIDATION_REPORTED if k in summary}
             self.run_log.scalar(self.step, values)
@@ -327,7 +341,10 @@ class Trainer:
     def checkpoint(self):
         """Save the resumable state under out (rank 0 only)."""
         if self.rank == 0:
-            self.model.config.provenance.update({'step': self.step, 'epoch': self.epoch,
-                                                 'train_config': self.config.to_dict()})
+            provenance = {'step': self.step, 'epoch': self.epoch,
+                          'train_config': self.config.to_dict()}
+            if self.average is not None and self.average.steps:
+                provenance['averaged_steps'] = self.average.steps
+            self.result.config.provenance.update(provenance)
             save_checkpoint(self.out / 'checkpoint', self.model, self.optimiser, self.scheduler,
-                            self.scaler, self.step, self.epoch)
+                            self.scaler, self.step, self.epoch, self.average)
