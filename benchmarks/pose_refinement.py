@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """
-The node's odometry with and without direct alignment, and with the wheel's speed: 8 s error.
+The node's odometry: PoseNet, direct alignment, its scale from the road or the wheel: 8 s error.
 
     .venv/bin/python benchmarks/pose_refinement.py [--model MODEL_DIR] [--backend auto] \
         [--resolutions 640x192,1242x375] [--frames 80] [--seeds 1000,2000,3000]
@@ -9,9 +9,10 @@ For each camera resolution, lighting and street seed (1000 by default: the evalu
 no training uses seeds of 1000 and up; 10 Hz, exact poses), a drive is rendered at that size
 and its frames go through :class:`~defeat_ros.runtime.perception.Perception` as the node runs
 it, side by side in one process: with ``pose_refinement`` 'none' (PoseNet's poses), with
-'direct', and with 'direct' in ``scale_mode`` speed (each step's length from a simulated wheel
-odometry, :mod:`~defeat_ros.data.wheel_speed`: 50 Hz, 1 % scale error, 0.03 m/s noise, its
-seed the street's; the distances come from
+'direct', and with 'direct' in two other ``scale_mode`` values: camera_height (the scale from
+the road plane 1.65 m below the camera, the street's mounting height) and speed (each step's
+length from a simulated wheel odometry, :mod:`~defeat_ros.data.wheel_speed`: 50 Hz, 1 % scale
+error, 0.03 m/s noise, its seed the street's; the distances come from
 :class:`~defeat_ros.camera.speed_history.SpeedHistory` as in the node). Printed per row: the
 trajectory's metric ATE (RMSE of the camera positions chained from the first frame, no
 alignment: what a robot sees of its odometry over the drive), the predicted path length over
@@ -38,6 +39,8 @@ import numpy as np
 
 
 ODOMETRY = {'none': {'pose_refinement': 'none'}, 'direct': {'pose_refinement': 'direct'},
+            'direct, camera height': {'pose_refinement': 'direct', 'scale_mode': 'camera_height',
+                                      'camera_height': WorldConfig.camera_height},
             'direct, speed': {'pose_refinement': 'direct', 'scale_mode': 'speed'}}
 """The rows per drive: name -> Perception's options ('none' first: the time ratio's baseline)."""
 

@@ -1,4 +1,4 @@
-"""benchmarks/pose_refinement.py: the default model's odometry: PoseNet, aligned, wheel speed."""
+"""benchmarks/pose_refinement.py: the default model's odometry: PoseNet, aligned, its scales."""
 
 from pathlib import Path
 import runpy
@@ -15,7 +15,7 @@ def test_rows_for_every_odometry_with_plausible_values(capsys):
             if line.startswith('| 320x96')]
     expected = [(lighting, street, refinement) for lighting in ('day', 'night')
                 for street in ('1000', '1001', 'mean')
-                for refinement in ('none', 'direct', 'direct, speed')]
+                for refinement in ('none', 'direct', 'direct, camera height', 'direct, speed')]
     assert [tuple(row[1:4]) for row in rows] == expected
     for lighting in ('day', 'night'):  # the mean row is the mean of the streets' rows
         metric = {row[2]: float(row[4]) for row in rows
