@@ -5,8 +5,9 @@ Training images/s side by side: fp32 against bf16 autocast, with and without cha
 Each setting is a Trainer of the same recipe and initial weights stepping on the same batch of
 the synthetic street; the settings take turns, round after round, so that a machine's changing
 load falls on all of them alike, and the median round of each is reported with its ratio to
-fp32. Two sizes: the shipped model's recipe (config/train/default_model.yaml) and the paper's
-networks (ResNet-18 encoders of full width at 640 x 192). On a CUDA GPU the same table
+fp32. Three sizes: the shipped model's recipe (config/train/default_model.yaml), the same at
+twice the encoder width (32) and the paper's networks (ResNet-18 encoders of full width at
+640 x 192). On a CUDA GPU the same table
 compares fp16 autocast (with loss scaling) instead of bf16. Not a test:
 
     .venv/bin/python benchmarks/train_speed.py --rounds 3 --steps 2
@@ -25,6 +26,7 @@ from train_synthetic import config, machine
 
 SIZES = {
     'shipped': {},
+    'wide': {'encoder_width': 32},
     'paper': {'height': 192, 'width': 640, 'encoder_width': 64, 'feature_dims': 32},
 }
 """Model overrides of the shipped recipe."""
