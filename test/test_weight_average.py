@@ -18,12 +18,10 @@ def test_the_average_starts_as_a_copy_then_moves_by_one_minus_decay_per_step():
     average = WeightAverage(model, decay=0.75, start=2)
     average.update(1)
     assert average.result is model and average.steps == 0
-    values = []
     for step, value in enumerate([4.0, 8.0, 0.0], start=2):
         with torch.no_grad():
             model[0].weight.fill_(value)
             model[1].running_mean.fill_(value)
-        values.append(value)
         average.update(step)
     expected = (4.0 * 0.75 + 8.0 * 0.25) * 0.75 + 0.0 * 0.25
     assert average.steps == 3 and average.result is not model
