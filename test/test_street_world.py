@@ -2,7 +2,9 @@
 
 import math
 
-from defeat_ros.data.street_layout import BUILDING, ROAD_HALF_WIDTH
+from defeat_ros.data.street_layout import (BUILDING, CAR, FOLIAGE, LAMP, POLE, ROAD_HALF_WIDTH,
+                                           TRUNK)
+from defeat_ros.data.street_render import LABEL_ID
 from defeat_ros.data.street_world import render_sequence, StreetWorld, WorldConfig
 from defeat_ros.geometry import invert_pose, matrix_to_axis_angle, scale_intrinsics, warp
 from defeat_ros.losses import PhotometricError
@@ -10,6 +12,7 @@ import pytest
 import torch
 
 SMALL = {'width': 320, 'height': 96, 'frames': 6, 'seed': 3}
+SMALL_CAMERA_HEIGHT = WorldConfig().camera_height
 
 
 @pytest.fixture(scope='module')
@@ -104,6 +107,8 @@ def test_world_config_rejects_bad_values():
         WorldConfig(building_gap=1.0)
     with pytest.raises(ValueError, match='grey_facades'):
         WorldConfig(grey_facades=1.5)
+    with pytest.raises(ValueError, match='vegetation'):
+        WorldConfig(vegetation=-0.1)
 
 
 def test_street_shape_options_move_and_thin_out_the_buildings():
@@ -142,6 +147,48 @@ def test_grey_facades_repaint_buildings_without_moving_the_street():
 def sharpness(images):
     """Mean absolute horizontal gradient: lower when blurred."""
     return (images[..., 1:] - images[..., :-1]).abs().mean()
+
+
+def test_vegetation_plants_trees_on_building_plots_without_moving_the_street():
+    def layout(vegetation):
+        return StreetWorld(WorldConfig(**SMALL, vegetation=vegetation)).layout
+
+    def street_furniture(lay):
+        kind = lay.static.kind
+        return lay.static.centres[(kind == CAR) | (kind == POLE) | (kind == LAMP)]
+
+    bare, half, green = layout(0.0), layout(0.5), layout(1.0)
+    assert not ((bare.static.kind == FOLIAGE) | (bare.static.kind == TRUNK)).any()
+    assert not (green.static.kind == BUILDING).any()
+    buildings = [int((lay.static.kind == BUILDING).sum()) for lay in (bare, half)]
+    assert 0.2 * buildings[0] < buildings[1] < 0.8 * buildings[0]
+    assert torch.equal(street_furniture(bare), street_furniture(green))
+    trunks = green.static.kind == TRUNK
+    assert trunks.sum() > 10
+    bottom = green.static.centres[trunks, 1] + green.static.half_sizes[trunks, 1]
+    assert torch.allclose(bottom, torch.full_like(bottom, SMALL_CAMERA_HEIGHT))  # on the ground
+    lateral, _ = green.road.lateral_and_along(green.static.centres[trunks, 0],
+                                              green.static.centres[trunks, 2])
+    assert lateral.abs().min() > ROAD_HALF_WIDTH + 0.9  # behind the kerb and the street lights
+
+
+def test_vegetation_has_exact_depth_a_class_and_a_texture_that_moves_with_it():
+    seq = render_sequence(WorldConfig(**SMALL, vegetation=1.0, sensor_noise=False))
+    leaves = seq.labels == LABEL_ID['vegetation']
+    assert leaves.float().mean() > 0.1
+    assert torch.isfinite(seq.depths[leaves]).all()
+    # Leafy, not flat: neighbouring leaf pixels differ by several per cent of their brightness
+    # (a flat-coloured face would differ by nothing but at its edges).
+    brightness = seq.images.mean(1, keepdim=True)
+    pairs = leaves[..., 1:] & leaves[..., :-1]
+    step = (brightness[..., 1:] - brightness[..., :-1]).abs()[pairs]
+    assert step.median() > 0.03 * brightness[leaves].mean()
+    # The leaves are painted on the boxes: the true depth and pose carry them to the next frame.
+    k_pix = scale_intrinsics(seq.k_norm, seq.height, seq.width)[None]
+    t_next_this = invert_pose(seq.poses[2:3]) @ seq.poses[1:2]
+    warped, valid = warp(seq.images[2:3], seq.depths[1:2].clamp(max=1e4), t_next_this, k_pix)
+    residual = PhotometricError()(warped, seq.images[1:2])
+    assert residual[(valid > 0) & leaves[1:2] & ~seq.moving[1:2]].median() < 0.01
 
 
 def test_motion_blur_and_glare_are_optional_and_do_what_they_say():

@@ -1,5 +1,5 @@
 """
-The procedural street: a curving road, buildings, parked and moving cars, poles and lamps.
+The procedural street: a curving road, buildings, trees, hedges, cars, poles and lamps.
 
 World frame: x right, y down (gravity), z forward along the road at the start; the ground is the
 plane y = camera_height, so a camera at y = 0 sits at that height. Every object is a box with a
@@ -21,9 +21,15 @@ EGO_LANE_OFFSET = 1.75
 
 PAINT_SEED_OFFSET = 7919
 """Added to the seed for the facade paint's generator (any constant apart from 0 would do)."""
+GREENERY_SEED_OFFSET = 104729
+"""Added to the seed for the planting's generator (another constant than the paint's)."""
 
-BUILDING, CAR, POLE, LAMP = 0, 1, 2, 3
+BUILDING, CAR, POLE, LAMP, FOLIAGE, TRUNK = range(6)
 """Box kinds: they choose the material in the renderer."""
+TREE_SPACING = 6.0
+"""Metres of planted plot per tree (at least one tree per plot)."""
+CANOPY_LOBES = 3
+"""Boxes per tree crown: overlapping, turned and offset, for an irregular outline."""
 
 
 @dataclass
@@ -32,8 +38,8 @@ class Boxes:
     M oriented boxes.
 
     centres M x 3 and half_sizes M x 3 (box x across the road, y down, z along it), yaw M
-    about the world y axis, kind M (BUILDING, CAR, POLE or LAMP), colour M x 3 albedo, and
-    pattern M, a per-box random number that varies windows and lit windows.
+    about the world y axis, kind M (BUILDING, CAR, POLE, LAMP, FOLIAGE or TRUNK), colour M x 3
+    albedo, and pattern M, a per-box random number that varies windows, lit windows and leaves.
     """
 
     centres: torch.Tensor
@@ -50,8 +56,14 @@ class Boxes:
     @staticmethod
     def concatenate(parts):
         """Join several Boxes into one."""
-        return Boxes(*[torch.cat([getattr(p, f) for p in parts])
-                       for f in ('centres', 'half_sizes', 'yaw', 'kind', 'colour', 'pattern')])
+        return Boxes(*[torch.cat([getattr(p, f) for p in parts]) for f in BOX_FIELDS])
+
+    def select(self, keep):
+        """Return the boxes where the boolean mask ``keep`` (M) is set."""
+        return Boxes(*[getattr(self, f)[keep] for f in BOX_FIELDS])
+
+
+BOX_FIELDS = ('centres', 'half_sizes', 'yaw', 'kind', 'colour', 'pattern')
 
 
 class Road:
@@ -117,11 +129,14 @@ class StreetLayout:
 
         :param world: the :class:`~defeat_ros.data.street_world.WorldConfig` whose seed,
             camera height, moving cars, street shape (``sidewalk_width``, ``max_setback``,
-            ``building_gap``) and facade paint (``grey_facades``) to lay out.
+            ``building_gap``), facade paint (``grey_facades``) and planting (``vegetation``) to
+            lay out.
         """
         self.gen = torch.Generator().manual_seed(world.seed)
-        # Paint has its own generator, so that painting does not move the layout's draws.
+        # Paint and planting have their own generators, so that they do not move the layout's
+        # draws: the same seed gives the same street, buildings or trees on its plots.
         self.paint = torch.Generator().manual_seed(world.seed + PAINT_SEED_OFFSET)
+        self.greenery = torch.Generator().manual_seed(world.seed + GREENERY_SEED_OFFSET)
         self.world = world
         self.length = length
         bends = [(float(z), float(self.sign() * self.uniform(8, 20)), float(self.uniform(12, 25)))
@@ -158,7 +173,12 @@ class StreetLayout:
         return torch.where(grey, (level * tint).clamp(0, 1), colours)
 
     def buildings(self):
-        """Facades on both sides, with random lengths, heights, setbacks and gaps."""
+        """
+        Facades on both sides, with random lengths, heights, setbacks and gaps.
+
+        A ``world.vegetation`` share of the plots holds trees and a hedge (:meth:`plants`)
+        instead of its building.
+        """
         parts = []
         for side in (-1.0, 1.0):
             z = -30.0
@@ -173,10 +193,63 @@ class StreetLayout:
             half = torch.tensor(sizes)
             setback = self.uniform(0.0, self.world.max_setback, n)
             lateral = side * (ROAD_HALF_WIDTH + self.world.sidewalk_width + setback + half[:, 0])
-            parts.append(yaw_boxes(self.road, torch.tensor(zs), lateral, 0.0, half, BUILDING,
-                                   self.facade_colours(n), self.uniform(0, 1, n),
-                                   self.world.camera_height))
+            plots = yaw_boxes(self.road, torch.tensor(zs), lateral, 0.0, half, BUILDING,
+                              self.facade_colours(n), self.uniform(0, 1, n),
+                              self.world.camera_height)
+            planted = torch.rand(n, generator=self.greenery) < self.world.vegetation
+            parts += [plots.select(~planted), self.plants(side, torch.tensor(zs)[planted],
+                                                          half[planted, 2])]
         return Boxes.concatenate(parts)
+
+    def planting(self, low, high, n):
+        """N uniform samples in [low, high) from the planting's generator."""
+        return low + (high - low) * torch.rand(n, generator=self.greenery)
+
+    def plants(self, side, z, half_length):
+        """
+        Trees and hedges on the plots centred at forward positions z (P) of half lengths P.
+
+        Most plots get a hedge 0.8-2 m high along the building line; every plot gets a tree per
+        :data:`TREE_SPACING` metres, standing between the pavement and 4 m behind the building
+        line: a trunk 1.8-3.5 m high under a crown of :data:`CANOPY_LOBES` leafy boxes.
+        """
+        front = ROAD_HALF_WIDTH + self.world.sidewalk_width
+        height = self.world.camera_height
+        hedged = torch.rand(len(z), generator=self.greenery) < 0.6
+        n = int(hedged.sum())
+        hedge_half = torch.stack([self.planting(0.4, 1.0, n), self.planting(0.4, 1.0, n),
+                                  half_length[hedged] - 0.1], 1)
+        hedges = yaw_boxes(self.road, z[hedged], side * (front + hedge_half[:, 0]), 0.0,
+                           hedge_half, FOLIAGE, self.greens(n), self.planting(0, 1, n), height)
+        count = (2 * half_length / TREE_SPACING).long().clamp(min=1)
+        plot = torch.repeat_interleave(torch.arange(len(z)), count)
+        n = len(plot)
+        slot = torch.arange(n) - torch.repeat_interleave(count.cumsum(0) - count, count)
+        along = (z[plot] - half_length[plot]
+                 + (slot + self.planting(0.2, 0.8, n)) * 2 * half_length[plot] / count[plot])
+        lateral = front + self.planting(1.0 - self.world.sidewalk_width, 4.0, n)
+        trunk_height = self.planting(1.8, 3.5, n)
+        radius = self.planting(0.12, 0.25, n)
+        trunks = yaw_boxes(self.road, along, side * lateral, 0.0,
+                           torch.stack([radius, trunk_height / 2, radius], 1), TRUNK,
+                           self.planting(0.2, 0.4, n).view(-1, 1) * torch.tensor([1.0, 0.8, 0.6]),
+                           torch.zeros(n), height)
+        lobes = torch.arange(n).repeat(CANOPY_LOBES)
+        m = len(lobes)
+        crowns = yaw_boxes(
+            self.road, along[lobes] + self.planting(-1.0, 1.0, m),
+            side * (lateral[lobes] + self.planting(-1.0, 1.0, m)),
+            trunk_height[lobes] - 0.4 + self.planting(0.0, 1.2, m),
+            torch.stack([self.planting(1.0, 2.6, m), self.planting(0.9, 2.2, m),
+                         self.planting(1.0, 2.6, m)], 1),
+            FOLIAGE, self.greens(m), self.planting(0, 1, m), height,
+            yaw_offset=self.planting(0.0, math.pi / 2, m))
+        return Boxes.concatenate([hedges, trunks, crowns])
+
+    def greens(self, n):
+        """N leaf albedos: greens from dark to yellowish, from the planting's generator."""
+        return torch.stack([self.planting(0.08, 0.3, n), self.planting(0.18, 0.42, n),
+                            self.planting(0.04, 0.14, n)], 1)
 
     def parked_cars(self):
         """Cars in the parking strips, about one per 9 m on each side."""

@@ -4,7 +4,7 @@ Ray casting and shading of a StreetLayout: exact depth, object ids, classes and 
 Geometry pass: every pixel ray is intersected with the ground plane and, inside each box's
 projected bounding rectangle only, with the box (slab test in the box frame); the nearest hit
 wins. Shading pass: procedural albedo per surface (asphalt, markings, kerbs, paving, facades
-with windows, cars, poles, lamps, sky) lit by the sun (day) or by headlights, street lights and
+with windows, leaves, bark, cars, poles, lamps, sky) lit by the sun (day) or by headlights, street lights and
 emissive surfaces with inverse-square falloff (night). Radiance is linear and unclipped; the
 camera sensor model turns it into an image.
 
@@ -16,6 +16,7 @@ id (:mod:`defeat_ros.semantics`) of the surface its ray hits first:
 | ground within ``ROAD_HALF_WIDTH`` of the centre line (lanes, markings, parking strips) | road 7 |
 | ground beyond it (kerb, pavement, the paved ground between and behind buildings) | sidewalk 8 |
 | building boxes | building 11 |
+| tree crowns, trunks and hedges (Cityscapes counts trunks as vegetation) | vegetation 21 |
 | pole boxes and lamp heads (a street light is a pole in Cityscapes) | pole 17 |
 | parked (static) cars | car 26 |
 | moving cars (boxes from ``moving_start`` on) | :data:`~defeat_ros.semantics.MOVING_CAR_ID` 34 |
@@ -28,8 +29,8 @@ exactly with the depth (sky where it is inf) and the moving mask (``surface >= m
 from dataclasses import dataclass
 import math
 
-from defeat_ros.data.street_layout import (BUILDING, CAR, LAMP, LANE_EDGE, POLE,
-                                           ROAD_HALF_WIDTH)
+from defeat_ros.data.street_layout import (BUILDING, CAR, FOLIAGE, LAMP, LANE_EDGE, POLE,
+                                           ROAD_HALF_WIDTH, TRUNK)
 from defeat_ros.geometry import pixel_grid
 from defeat_ros.semantics import CLASSES
 import torch
@@ -46,11 +47,13 @@ CORNER_PAIRS = torch.combinations(torch.arange(8), 2)
 
 LABEL_ID = {name: label for _, label, name, _ in CLASSES}
 """Cityscapes label-file id of every class name of :mod:`defeat_ros.semantics`."""
-KIND_LABELS = torch.zeros(max(BUILDING, CAR, POLE, LAMP) + 1, dtype=torch.uint8)
+KIND_LABELS = torch.zeros(max(BUILDING, CAR, POLE, LAMP, FOLIAGE, TRUNK) + 1, dtype=torch.uint8)
 KIND_LABELS[BUILDING] = LABEL_ID['building']
 KIND_LABELS[CAR] = LABEL_ID['car']
 KIND_LABELS[POLE] = LABEL_ID['pole']
 KIND_LABELS[LAMP] = LABEL_ID['pole']
+KIND_LABELS[FOLIAGE] = LABEL_ID['vegetation']
+KIND_LABELS[TRUNK] = LABEL_ID['vegetation']
 """Label-file id of each box kind (cars: parked; moving cars get ``moving car`` instead)."""
 
 SUN = torch.nn.functional.normalize(torch.tensor([-0.4, -0.8, 0.45]), dim=0)
@@ -296,8 +299,25 @@ def box_albedo(boxes, hits, selected, footprint):
     albedo = torch.lerp(albedo, grey(0.08 + 0.05 * noise), car_glass.view(-1, 1))
     metal = (kind == POLE) | (kind == LAMP)
     albedo = torch.where(metal.view(-1, 1), grey(0.35 + 0.2 * noise), albedo)
+    albedo = torch.where((kind == FOLIAGE).view(-1, 1),
+                         base * leaf_light(hits.local[selected], boxes.pattern[ids],
+                                           footprint).view(-1, 1), albedo)
     lit = glass * (window_random > 0.65).float()
     return albedo.clamp(0, 1), lit
+
+
+def leaf_light(local, pattern, footprint):
+    """
+    Leaf texture (K) at box-frame points K x 3: sunlit and shaded clumps of leaves.
+
+    Two octaves of noise over a skewed pair of box coordinates, so that every face (sides, top
+    and bottom) gets a two-dimensional pattern; high contrast near, its mean far away.
+    """
+    u = local[:, 0] + local[:, 2]
+    v = local[:, 1] + 0.5 * local[:, 2]
+    clumps = (0.6 * filtered_noise(u, v, 5.0, footprint, 3.0 + pattern)
+              + 0.4 * filtered_noise(u, v, 1.3, footprint, 4.0 + pattern))
+    return 0.3 + 1.4 * clumps
 
 
 def world_normals(boxes, hits, selected):

@@ -60,6 +60,8 @@ class WorldConfig(TypedConfig):
     """Probability that a building plot is left empty (a gap in the facade)."""
     grey_facades: float = 0.0
     """Share of the facades painted grey or white instead of a random colour."""
+    vegetation: float = 0.0
+    """Share of the building plots planted with trees (and most with a hedge) instead."""
     night: bool = False
     """Night lighting (headlights, street lights, lit windows) and a high-gain noisy sensor."""
     motion_blur: int = 0
@@ -78,11 +80,12 @@ class WorldConfig(TypedConfig):
         if self.frames < 1 or self.fps <= 0:
             raise ValueError(f'need frames >= 1 and fps > 0, got {self.frames}, {self.fps}')
         if (self.sidewalk_width < 1 or self.max_setback < 0 or not 0 <= self.building_gap < 1
-                or not 0 <= self.grey_facades <= 1):
+                or not 0 <= self.grey_facades <= 1 or not 0 <= self.vegetation <= 1):
             raise ValueError('need sidewalk_width >= 1 (the street lights stand on it), '
-                             'max_setback >= 0, building_gap in [0, 1) and grey_facades in '
-                             f'[0, 1], got {self.sidewalk_width}, {self.max_setback}, '
-                             f'{self.building_gap}, {self.grey_facades}')
+                             'max_setback >= 0, building_gap in [0, 1), grey_facades and '
+                             f'vegetation in [0, 1], got {self.sidewalk_width}, '
+                             f'{self.max_setback}, {self.building_gap}, {self.grey_facades}, '
+                             f'{self.vegetation}')
         if not 0 < self.min_speed <= self.max_speed:
             raise ValueError(f'need 0 < min_speed <= max_speed, got {self.min_speed}, '
                              f'{self.max_speed}')
