@@ -146,10 +146,10 @@ class StreetLayout:
         self.lamp_positions = self.lamp_sources()
         self.moving = self.moving_car_plans(world.moving_cars)
 
-    def uniform(self, low, high, n=None):
-        """Uniform samples in [low, high) from the layout's generator."""
+    def uniform(self, low, high, n=None, generator=None):
+        """Uniform samples in [low, high) from ``generator`` (default: the layout's)."""
         shape = () if n is None else (n,)
-        return low + (high - low) * torch.rand(shape, generator=self.gen)
+        return low + (high - low) * torch.rand(shape, generator=generator or self.gen)
 
     def sign(self):
         """Draw a random sign, -1 or 1."""
@@ -203,7 +203,7 @@ class StreetLayout:
 
     def planting(self, low, high, n):
         """N uniform samples in [low, high) from the planting's generator."""
-        return low + (high - low) * torch.rand(n, generator=self.greenery)
+        return self.uniform(low, high, n, self.greenery)
 
     def plants(self, side, z, half_length):
         """
