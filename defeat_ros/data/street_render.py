@@ -4,9 +4,9 @@ Ray casting and shading of a StreetLayout: exact depth, object ids, classes and 
 Geometry pass: every pixel ray is intersected with the ground plane and, inside each box's
 projected bounding rectangle only, with the box (slab test in the box frame); the nearest hit
 wins. Shading pass: procedural albedo per surface (asphalt, markings, kerbs, paving, facades
-with windows, leaves, bark, cars, poles, lamps, sky) lit by the sun (day) or by headlights, street lights and
-emissive surfaces with inverse-square falloff (night). Radiance is linear and unclipped; the
-camera sensor model turns it into an image.
+with windows, leaves, bark, cars, poles, lamps, sky) lit by the sun (day) or by headlights,
+street lights and emissive surfaces with inverse-square falloff (night). Radiance is linear and
+unclipped; the camera sensor model turns it into an image.
 
 Classes (:func:`classify`, a by-product of the hit): every pixel gets the Cityscapes label-file
 id (:mod:`defeat_ros.semantics`) of the surface its ray hits first:
