@@ -74,11 +74,12 @@ def mirrored(frames):
     return flipped
 
 
-def score(depth_of, frames):
+def score(depth_of, frames, flipped_frames):
     """
     Score a depth source on the frames and on the same frames mirrored.
 
     :param depth_of: function (image 3 x H x W, k_norm 3 x 3) -> depth (any size, metres).
+    :param flipped_frames: :func:`mirrored` of ``frames``.
     :return: (median-scaled summary, metric summary, median-scaled summary on the mirrored
         frames).
     """
@@ -88,7 +89,7 @@ def score(depth_of, frames):
         depth = depth_of(image, k_norm)
         scaled.add(depth, ground_truth)
         metric.add(depth, ground_truth)
-    for image, ground_truth, k_norm in mirrored(frames):
+    for image, ground_truth, k_norm in flipped_frames:
         flipped.add(depth_of(image, k_norm), ground_truth)
     return scaled.summary(), metric.summary(), flipped.summary()
 
@@ -116,11 +117,14 @@ def main(argv=None):
         'flat ground (1.65 m, 40 m far)':
             lambda image, k_norm: flat_ground_depth(k_norm, *image.shape[-2:]),
     }
-    results = {name: score(depth_of, frames) for name, depth_of in baselines.items()}
+    flipped_frames = mirrored(frames)
+    results = {name: score(depth_of, frames, flipped_frames)
+               for name, depth_of in baselines.items()}
     for directory in args.models:
         model = load_model(directory).eval()
         results[str(directory)] = score(
-            lambda image, k_norm: predict_depth(model, image[None], 1)[0], frames)
+            lambda image, k_norm: predict_depth(model, image[None], 1)[0], frames,
+            flipped_frames)
     better = min(baselines, key=lambda name: results[name][0]['abs_rel'])
     bar = results[better][0]['abs_rel']
     print(f'{len(frames)} frames of {args.frames}, Garg crop, ground truth camera z; '
