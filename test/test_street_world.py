@@ -12,7 +12,7 @@ import pytest
 import torch
 
 SMALL = {'width': 320, 'height': 96, 'frames': 6, 'seed': 3}
-SMALL_CAMERA_HEIGHT = WorldConfig().camera_height
+CAMERA_HEIGHT = WorldConfig().camera_height
 
 
 @pytest.fixture(scope='module')
@@ -166,7 +166,7 @@ def test_vegetation_plants_trees_on_building_plots_without_moving_the_street():
     trunks = green.static.kind == TRUNK
     assert trunks.sum() > 10
     bottom = green.static.centres[trunks, 1] + green.static.half_sizes[trunks, 1]
-    assert torch.allclose(bottom, torch.full_like(bottom, SMALL_CAMERA_HEIGHT))  # on the ground
+    assert torch.allclose(bottom, torch.full_like(bottom, CAMERA_HEIGHT))  # on the ground
     lateral, _ = green.road.lateral_and_along(green.static.centres[trunks, 0],
                                               green.static.centres[trunks, 2])
     assert lateral.abs().min() > ROAD_HALF_WIDTH + 0.9  # behind the kerb and the street lights
