@@ -7,7 +7,7 @@ yaw about the vertical axis. Boxes are stored as tensors (one row per box) so th
 cull and intersect them without Python objects.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 import math
 
 import torch
@@ -56,14 +56,11 @@ class Boxes:
     @staticmethod
     def concatenate(parts):
         """Join several Boxes into one."""
-        return Boxes(*[torch.cat([getattr(p, f) for p in parts]) for f in BOX_FIELDS])
+        return Boxes(*[torch.cat([getattr(p, f.name) for p in parts]) for f in fields(Boxes)])
 
     def select(self, keep):
         """Return the boxes where the boolean mask ``keep`` (M) is set."""
-        return Boxes(*[getattr(self, f)[keep] for f in BOX_FIELDS])
-
-
-BOX_FIELDS = ('centres', 'half_sizes', 'yaw', 'kind', 'colour', 'pattern')
+        return Boxes(*[getattr(self, f.name)[keep] for f in fields(self)])
 
 
 class Road:
