@@ -190,12 +190,13 @@ class StreetLayout:
             half = torch.tensor(sizes)
             setback = self.uniform(0.0, self.world.max_setback, n)
             lateral = side * (ROAD_HALF_WIDTH + self.world.sidewalk_width + setback + half[:, 0])
-            plots = yaw_boxes(self.road, torch.tensor(zs), lateral, 0.0, half, BUILDING,
+            centres = torch.tensor(zs)
+            plots = yaw_boxes(self.road, centres, lateral, 0.0, half, BUILDING,
                               self.facade_colours(n), self.uniform(0, 1, n),
                               self.world.camera_height)
-            planted = torch.rand(n, generator=self.greenery) < self.world.vegetation
-            parts += [plots.select(~planted), self.plants(side, torch.tensor(zs)[planted],
-                                                          half[planted, 2])]
+            planted = self.planting(0, 1, n) < self.world.vegetation
+            parts += [plots.select(~planted),
+                      self.plants(side, centres[planted], half[planted, 2])]
         return Boxes.concatenate(parts)
 
     def planting(self, low, high, n):
@@ -212,7 +213,7 @@ class StreetLayout:
         """
         front = ROAD_HALF_WIDTH + self.world.sidewalk_width
         height = self.world.camera_height
-        hedged = torch.rand(len(z), generator=self.greenery) < 0.6
+        hedged = self.planting(0, 1, len(z)) < 0.6
         n = int(hedged.sum())
         hedge_half = torch.stack([self.planting(0.4, 1.0, n), self.planting(0.4, 1.0, n),
                                   half_length[hedged] - 0.1], 1)
