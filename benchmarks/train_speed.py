@@ -41,13 +41,18 @@ def settings():
 
 
 def trainers(scratch, size, batch):
-    """Build one Trainer per setting, all from the same seed, and the batch they step on."""
-    built = {}
+    """
+    Build one Trainer per setting, all from the same seed, and the batch they step on.
+
+    The settings differ only in their optimisation, so the drives are rendered once for all.
+    """
+    built, dataset = {}, None
     for name, optim in settings().items():
         cfg = config(f'{scratch}/{size}/{name}', 1, {}, SIZES[size], batch=batch)
         cfg = TrainConfig.from_dict({**cfg.to_dict(), 'optim': {**cfg.optim.to_dict(), **optim}})
+        dataset = dataset or training_dataset(cfg)
         torch.manual_seed(cfg.seed)
-        built[name] = Trainer(cfg, training_dataset(cfg), log=lambda *_: None)
+        built[name] = Trainer(cfg, dataset, log=lambda *_: None)
     batch = next(iter(next(iter(built.values())).loader))
     return built, batch
 
