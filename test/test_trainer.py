@@ -12,6 +12,7 @@ from defeat_ros.data.datasets import DATASETS
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.losses import DeFeatLoss, LossConfig
 from defeat_ros.nets import load_model, ModelConfig
+from defeat_ros.trainer import distributed
 from defeat_ros.trainer.config import TrainConfig
 from defeat_ros.trainer.flip import unflip_outputs
 from defeat_ros.trainer.sampler import EpochSampler
@@ -210,7 +211,8 @@ def free_port():
 
 def ddp_worker(rank, out, port):
     os.environ.update({'RANK': str(rank), 'LOCAL_RANK': str(rank), 'WORLD_SIZE': '2',
-                       'MASTER_ADDR': '127.0.0.1', 'MASTER_PORT': str(port)})
+                       'MASTER_ADDR': '127.0.0.1', 'MASTER_PORT': str(port),
+                       'CUDA_VISIBLE_DEVICES': ''})  # CPU processes on a GPU machine too
     torch.set_num_threads(1)
     trainer = Trainer(config(out, max_steps=1, epochs=1, data={'batch_size': 1, 'workers': 0}),
                       Triplets(), log=lambda *_: None)
@@ -226,6 +228,15 @@ def test_one_ddp_step_on_two_cpu_processes_keeps_replicas_identical(tmp_path):
     mp.spawn(ddp_worker, args=(tmp_path, free_port()), nprocs=2, join=True)
     assert (tmp_path / 'rank0.txt').read_text() == (tmp_path / 'rank1.txt').read_text()
     assert (tmp_path / 'run' / 'checkpoint' / 'model.safetensors').is_file()
+
+
+def test_more_processes_than_gpus_is_refused_with_what_to_start(monkeypatch):
+    monkeypatch.setenv('LOCAL_RANK', '1')
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 1)
+    with pytest.raises(RuntimeError, match=r'process 1 of this node has no GPU: 1 visible.*'
+                                           r'--nproc_per_node=1.*CUDA_VISIBLE_DEVICES='):
+        distributed.setup()
 
 
 TRAIN_CONFIGS = sorted((Path(__file__).resolve().parents[1] / 'config' / 'train').glob('*.yaml'))

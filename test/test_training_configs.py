@@ -30,12 +30,13 @@ SMALL = ['model.height=64', 'model.width=192', 'model.encoder_width=16', 'data.b
 
 
 def torchrun(*arguments, timeout=300):
-    """Run ``python -m torch.distributed.run --standalone --nproc_per_node=2 ARGUMENTS``."""
+    """Run ``python -m torch.distributed.run --standalone --nproc_per_node=2 ARGUMENTS`` (CPUs)."""
     return subprocess.run(
         [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2',
          *map(str, arguments)],
         capture_output=True, text=True, timeout=timeout, cwd=REPO,
-        env={'PATH': '/usr/bin:/bin', 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(REPO / 'test')})
+        env={'PATH': '/usr/bin:/bin', 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(REPO / 'test'),
+             'CUDA_VISIBLE_DEVICES': ''})  # gloo processes on a GPU machine too
 
 
 @pytest.fixture(scope='module')

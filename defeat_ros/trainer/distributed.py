@@ -11,11 +11,19 @@ def setup():
     Join the process group torchrun describes (RANK, WORLD_SIZE, LOCAL_RANK); return the device.
 
     NCCL on CUDA, gloo on the CPU. A single process (no torchrun) needs no group.
+
+    :raises RuntimeError: when this node runs more processes than it has visible GPUs.
     """
     world = int(os.environ.get('WORLD_SIZE', '1'))
     local_rank = int(os.environ.get('LOCAL_RANK', '0'))
     device = torch.device(f'cuda:{local_rank}' if torch.cuda.is_available() else 'cpu')
     if device.type == 'cuda':
+        gpus = torch.cuda.device_count()
+        if local_rank >= gpus:
+            raise RuntimeError(
+                f'process {local_rank} of this node has no GPU: {gpus} visible, one per process; '
+                f'start at most {gpus} (torchrun --nproc_per_node={gpus}), or hide the GPUs '
+                f'(CUDA_VISIBLE_DEVICES=) to train CPU processes with gloo')
         torch.cuda.set_device(device)
     if world > 1 and not dist.is_initialized():
         dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
