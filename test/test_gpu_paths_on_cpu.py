@@ -5,7 +5,8 @@ No machine running the suite needs a GPU. The code CUDA graphs capture (``TorchB
 of every graph, and the composition of the pose graph's motion) runs under a dispatch mode that
 records every tensor built from host data (``new_tensor``, ``torch.tensor``, ``from_numpy``: a
 host-to-device copy on a GPU) and every device value read on the host (``.item()``); stream
-capture forbids both. fp16 engines are emulated by PyTorch half precision on the CPU.
+capture forbids both; stand-ins for torch.cuda's streams record which stream each network of a
+captured camera step runs on. fp16 engines are emulated by PyTorch half precision on the CPU.
 """
 
 import contextlib
@@ -167,6 +168,65 @@ def test_capture_runs_on_the_backends_device_with_no_host_traffic(model_dir, mon
     pose = backend.pose(previous, current)
     assert events == [('device', backend.device), ('captured', []), 'replay']
     torch.testing.assert_close(pose, TorchBackend(model_dir).pose(previous, current))
+
+
+class StandInStreams:
+    """CPU stand-ins for torch.cuda's streams and graph capture that record what runs where."""
+
+    def __init__(self, monkeypatch, backend):
+        self.events, self.current, self.made = [], ['default'], iter(['side', 'pose'])
+        forward = backend.forward
+
+        def recording(graph, inputs):
+            self.events.append(('run', graph, self.current[-1]))
+            return forward(graph, inputs)
+
+        monkeypatch.setattr(backend, 'forward', recording)
+        monkeypatch.setattr(torch.cuda, 'CUDAGraph', lambda: types.SimpleNamespace(
+            replay=lambda: self.events.append('replay')))
+        monkeypatch.setattr(torch.cuda, 'graph', lambda graph: self.on('capture', True))
+        monkeypatch.setattr(torch.cuda, 'Stream', lambda *args: self.stream(next(self.made)))
+        monkeypatch.setattr(torch.cuda, 'current_stream',
+                            lambda *args: self.stream(self.current[-1]))
+        monkeypatch.setattr(torch.cuda, 'stream', lambda which: self.on(which.name))
+        monkeypatch.setattr(torch.cuda, 'device', lambda which: contextlib.nullcontext())
+
+    def stream(self, name):
+        """Return a stand-in stream ``name`` whose waits record ('wait', waiting, waited for)."""
+        return types.SimpleNamespace(name=name, wait_stream=lambda other: self.events.append(
+            ('wait', name, other.name)))
+
+    @contextlib.contextmanager
+    def on(self, name, capture=False):
+        """Make ``name`` the current stream; a capture also records its host traffic."""
+        self.current.append(name)
+        with HostTraffic() as traffic:
+            yield
+        self.current.pop()
+        if capture:
+            self.events.append(('captured', traffic.found))
+
+
+def test_a_camera_step_is_one_graph_with_the_pose_on_a_stream_of_its_own(model_dir,
+                                                                         monkeypatch):
+    """Capture a whole step under CPU stand-ins: pose forked off and joined back, no host copy."""
+    backend = TorchBackend(model_dir)
+    backend.captured = {}  # what cuda_graphs=True sets on a CUDA device
+    streams = StandInStreams(monkeypatch, backend)
+    previous, current = torch.rand(1, 3, 64, 128), torch.rand(1, 3, 64, 128)
+    depth, features, pose = backend.step(current, previous)
+    step = [('wait', 'pose', 'STREAM'), ('run', 'pose', 'pose'),
+            ('run', 'depth_features', 'STREAM'), ('wait', 'STREAM', 'pose')]
+    warm_up = [('run', 'step_depth_features', 'side')] + [
+        tuple(part.replace('STREAM', 'side') for part in event) for event in step]
+    captured = [('run', 'step_depth_features', 'capture')] + [
+        tuple(part.replace('STREAM', 'capture') for part in event) for event in step]
+    assert streams.events == ([('wait', 'side', 'default')] + 3 * warm_up
+                              + [('wait', 'default', 'side')] + captured
+                              + [('captured', []), 'replay'])
+    eager = TorchBackend(model_dir).step(current, previous)
+    for got, expected in zip((depth, features, pose), eager):
+        torch.testing.assert_close(got, expected)
 
 
 def test_fp16_graphs_in_onnx_runtime_match_fp32(model_dir):

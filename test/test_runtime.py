@@ -418,6 +418,12 @@ def test_cuda_graphs_replay_matches_eager(model_dir):
     for _ in range(2):  # capture, then replay with new inputs
         assert torch.allclose(graphed.depth(a), eager.depth(a), rtol=1e-3)
         assert torch.allclose(graphed.pose(a, b), eager.pose(a, b), atol=1e-4)
+        for features in (True, False):  # a whole step is one graph, pose on its own stream
+            got, expected = graphed.step(b, a, features), eager.step(b, a, features)
+            assert torch.allclose(got[0], expected[0], rtol=1e-3)
+            assert (got[1] is None) == (not features)
+            assert not features or torch.allclose(got[1], expected[1], atol=1e-3)
+            assert torch.allclose(got[2], expected[2], atol=1e-4)
         a, b = b, a
 
 

@@ -4,11 +4,14 @@ import contextlib
 
 from defeat_ros.nets import load_model
 from defeat_ros.runtime.export_graphs import graph_modules
-from defeat_ros.runtime.graph_backend import GraphBackend
+from defeat_ros.runtime.graph_backend import GraphBackend, pose_from_motion
 from defeat_ros.runtime.shapes import check_image
 import torch
 
 PRECISIONS = ('fp32', 'bf16', 'fp16')
+STEP_GRAPHS = {'step_depth_features': 'depth_features', 'step_depth': 'depth'}
+"""Whole camera steps CUDA graphs capture as one: name -> the current image's graph, computed
+beside the pose graph of (previous, current)."""
 
 
 class TorchBackend(GraphBackend):
@@ -19,7 +22,10 @@ class TorchBackend(GraphBackend):
     has AVX-512 BF16 or AMX);
     'fp16' autocasts on CUDA. ``channels_last`` changes the memory layout of the convolutions.
     ``cuda_graphs`` captures each graph once on CUDA and replays it, removing per-kernel launch
-    overhead at batch 1 (inputs are copied into static buffers; outputs are cloned).
+    overhead at batch 1 (inputs are copied into static buffers; outputs are cloned). A camera
+    step with a previous frame is one graph (:data:`STEP_GRAPHS`): the pose network runs on a
+    stream of its own beside depth and features, so that a GPU the size of one frame's work
+    leaves idle runs both at once.
     """
 
     name = 'pytorch'
@@ -48,6 +54,7 @@ class TorchBackend(GraphBackend):
         if cuda_graphs and self.device.type != 'cuda':
             raise ValueError('CUDA graphs need a CUDA device')
         self.captured = {} if cuda_graphs else None
+        self.pose_stream = None
 
     def autocast(self):
         """Autocast context for the configured precision (a no-op for fp32)."""
@@ -75,10 +82,48 @@ class TorchBackend(GraphBackend):
         It must not copy host data to the device or read device values on the host (no
         ``new_tensor``, ``torch.tensor``, ``.item()``): CUDA stream capture forbids both.
 
-        :return: the outputs as a tuple of float32 tensors.
+        :param graph: one of the exported graphs, or of :data:`STEP_GRAPHS` (CUDA only).
+        :return: the outputs as a tuple of float32 tensors; a step's are its image graph's
+            followed by the motion 1 x 6.
         """
+        if graph in STEP_GRAPHS:
+            return self.forward_step(STEP_GRAPHS[graph], inputs)
         with self.autocast():
             return as_float_tuple(self.graphs[graph](*inputs))
+
+    def forward_step(self, graph, inputs):
+        """
+        Compute ``graph`` of the current image and the pose graph at once, on two CUDA streams.
+
+        The pose stream starts after the work already queued (the inputs' copies) and the
+        current stream waits for it before returning, in a capture as outside one.
+
+        :param inputs: [previous, current] 1 x 3 x H x W tensors on the backend's device.
+        """
+        previous, current = inputs
+        if self.pose_stream is None:
+            self.pose_stream = torch.cuda.Stream(self.device)
+        main = torch.cuda.current_stream(self.device)
+        self.pose_stream.wait_stream(main)
+        with torch.cuda.stream(self.pose_stream):
+            motion = self.forward('pose', [previous, current])
+        outputs = self.forward(graph, [current])
+        main.wait_stream(self.pose_stream)
+        return outputs + motion
+
+    def step(self, image, previous=None, features=True):
+        """
+        Run :meth:`GraphBackend.step`; with CUDA graphs and a previous frame, as one graph.
+
+        :return: (depth 1 x 1 x H x W, features 1 x n x H x W or None, T_previous_current
+            1 x 4 x 4), of the kind of ``image``.
+        """
+        if self.captured is None or previous is None:
+            return super().step(image, previous, features)
+        *outputs, motion = self.run('step_depth_features' if features else 'step_depth',
+                                    previous, image)
+        return outputs[0], outputs[1] if features else None, pose_from_motion(motion,
+                                                                              self.config)
 
     def replay(self, graph, inputs):
         """Run ``graph`` through its CUDA graph, capturing it on the backend's device first."""
