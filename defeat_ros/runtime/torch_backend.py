@@ -24,8 +24,8 @@ class TorchBackend(GraphBackend):
     ``cuda_graphs`` captures each graph once on CUDA and replays it, removing per-kernel launch
     overhead at batch 1 (inputs are copied into static buffers; outputs are cloned). A camera
     step with a previous frame is one graph (:data:`STEP_GRAPHS`): the pose network runs on a
-    stream of its own beside depth and features, so that a GPU the size of one frame's work
-    leaves idle runs both at once.
+    stream of its own beside depth and features: one frame's networks leave most of a large
+    GPU idle, and the two then run at once.
     """
 
     name = 'pytorch'
@@ -120,10 +120,9 @@ class TorchBackend(GraphBackend):
         """
         if self.captured is None or previous is None:
             return super().step(image, previous, features)
-        *outputs, motion = self.run('step_depth_features' if features else 'step_depth',
-                                    previous, image)
-        return outputs[0], outputs[1] if features else None, pose_from_motion(motion,
-                                                                              self.config)
+        outputs = self.run('step_depth_features' if features else 'step_depth', previous, image)
+        feature_maps = outputs[1] if features else None
+        return outputs[0], feature_maps, pose_from_motion(outputs[-1], self.config)
 
     def replay(self, graph, inputs):
         """Run ``graph`` through its CUDA graph, capturing it on the backend's device first."""
