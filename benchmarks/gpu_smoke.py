@@ -22,6 +22,7 @@ import sys
 import time
 import traceback
 
+from defeat_ros.apps.benchmark import INT8_FORMAT_OF
 from defeat_ros.data.street_world import render_sequence, WorldConfig
 from defeat_ros.nets.model_dir import read_config
 from defeat_ros.runtime.backends import device_description, make_backend
@@ -44,6 +45,9 @@ CPU_ROWS = {
     'pytorch-bf16': ('pytorch', 'bf16', {}),
     'onnxruntime': ('onnxruntime', 'fp32', {}),
     'onnxruntime-int8': ('onnxruntime', 'int8', {}),
+    'openvino': ('openvino', 'fp32', {}),
+    'openvino-bf16': ('openvino', 'bf16', {}),
+    'openvino-int8': ('openvino', 'int8', {}),
 }
 """Row name -> (backend, precision, other make_backend arguments); the first is the reference."""
 TOLERANCES = {'fp32': (1e-3, 0.9999, 1e-4), 'fp16': (0.05, 0.995, 2e-3),
@@ -71,8 +75,9 @@ def open_backend(model_dir, row, device):
         frames = calibration_frames(model_dir) if precision == 'int8' else None
         return TensorRTBackend(model_dir, precision=precision, device=device,
                                calibration_frames=frames)
-    if backend == 'onnxruntime' and precision == 'int8':
-        quantise_onnx(model_dir, calibration_frames(model_dir))
+    if precision == 'int8':
+        quantise_onnx(model_dir, calibration_frames(model_dir),
+                      int8_format=INT8_FORMAT_OF[backend])
     return make_backend(model_dir, backend=backend, device=device, precision=precision,
                         **options)
 
