@@ -109,6 +109,8 @@ def test_world_config_rejects_bad_values():
         WorldConfig(grey_facades=1.5)
     with pytest.raises(ValueError, match='vegetation'):
         WorldConfig(vegetation=-0.1)
+    with pytest.raises(ValueError, match='gamma'):
+        WorldConfig(gamma=0.0)
 
 
 def test_street_shape_options_move_and_thin_out_the_buildings():
@@ -202,3 +204,20 @@ def test_motion_blur_and_glare_are_optional_and_do_what_they_say():
     # Bloom only adds light, and only around the bright sources.
     assert (glare.images >= no_glare.images - 1 / 255).all()
     assert glare.images.mean() > no_glare.images.mean()
+
+
+def test_the_tone_curve_lifts_the_shadows_and_keeps_the_order_of_brightness(clean_day):
+    config = {**SMALL, 'sensor_noise': False}
+    srgb = render_sequence(WorldConfig(**config, gamma=2.2))
+    assert torch.equal(srgb.depths, clean_day.depths)
+    # Each pixel is the linear one to the power 1 / 2.2, within the 8-bit rounding of both.
+    expected = clean_day.images ** (1 / 2.2)
+    rounding = (1 / 255) * (1 + clean_day.images.clamp(min=1 / 255) ** (1 / 2.2 - 1) / 2.2)
+    assert ((srgb.images - expected).abs() <= rounding).all()
+    # Dark pixels gain most: the darkest quarter at least doubles, the brightest tenth gains
+    # under a third.
+    linear = clean_day.images
+    dark = linear <= linear.quantile(0.25)
+    bright = linear >= linear.quantile(0.9)
+    assert srgb.images[dark].mean() > 2 * linear[dark].mean()
+    assert srgb.images[bright].mean() < 1.3 * linear[bright].mean()

@@ -1,5 +1,5 @@
 """
-A camera sensor: exposure gain, glare, shot and read noise and 8-bit quantisation.
+A camera sensor: exposure gain, glare, shot and read noise, tone curve and 8-bit quantisation.
 
 Night images differ from day ones in more than brightness: the gain needed to see anything also
 amplifies noise, and bright lamps bloom. ``expose`` maps linear radiance to the image a real
@@ -24,6 +24,9 @@ class SensorSettings:
     """Std of the signal-independent read noise."""
     glare: float = 0.0
     """Strength of the bloom around saturated light sources (0 disables)."""
+    gamma: float = 1.0
+    """Tone curve: the recorded value is the noisy signal to the power 1 / gamma (1: linear;
+    2.2: about the sRGB curve most cameras deliver, which lifts the shadows)."""
 
 
 DAY = SensorSettings()
@@ -45,11 +48,17 @@ def bloom(signal, strength):
 
 
 def expose(radiance, settings, generator=None):
-    """Linear radiance 3 x H x W -> recorded image 3 x H x W in [0, 1], quantised to 8 bits."""
+    """
+    Linear radiance 3 x H x W -> recorded image 3 x H x W in [0, 1], quantised to 8 bits.
+
+    Noise is added to the linear signal, then the tone curve (``settings.gamma``) is applied,
+    as in a camera's processing.
+    """
     signal = radiance * settings.gain
     if settings.glare:
         signal = signal + bloom(signal.unsqueeze(0), settings.glare)[0]
     clean = signal.clamp(0, 1)
     variance = settings.shot_noise * clean + settings.read_noise ** 2
     noise = torch.randn(clean.shape, generator=generator) * variance.sqrt()
-    return (torch.round((clean + noise).clamp(0, 1) * 255.0) / 255.0)
+    recorded = (clean + noise).clamp(0, 1) ** (1.0 / settings.gamma)
+    return torch.round(recorded * 255.0) / 255.0

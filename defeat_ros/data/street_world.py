@@ -72,6 +72,9 @@ class WorldConfig(TypedConfig):
     """Add shot and read noise (False gives clean images, e.g. to measure the noise)."""
     glare: bool = True
     """Bloom around bright lights at night."""
+    gamma: float = 1.0
+    """The camera's tone curve: recorded value = linear signal ** (1 / gamma); 1 records linear
+    radiance, 2.2 is about sRGB (what most real cameras deliver: brighter shadows)."""
 
     def __post_init__(self):
         """Reject settings that cannot be rendered."""
@@ -86,6 +89,8 @@ class WorldConfig(TypedConfig):
                              f'vegetation in [0, 1], got {self.sidewalk_width}, '
                              f'{self.max_setback}, {self.building_gap}, {self.grey_facades}, '
                              f'{self.vegetation}')
+        if self.gamma <= 0:
+            raise ValueError(f'need gamma > 0, got {self.gamma}')
         if not 0 < self.min_speed <= self.max_speed:
             raise ValueError(f'need 0 < min_speed <= max_speed, got {self.min_speed}, '
                              f'{self.max_speed}')
@@ -195,7 +200,7 @@ class StreetWorld:
         settings = replace(settings,
                            shot_noise=settings.shot_noise if cfg.sensor_noise else 0.0,
                            read_noise=settings.read_noise if cfg.sensor_noise else 0.0,
-                           glare=settings.glare if cfg.glare else 0.0)
+                           glare=settings.glare if cfg.glare else 0.0, gamma=cfg.gamma)
         generator = torch.Generator().manual_seed(cfg.seed * 100003 + index)
         image = expose(radiance, settings, generator)
         shape = (1, cfg.height, cfg.width)
