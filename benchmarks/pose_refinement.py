@@ -3,12 +3,14 @@
 The node's odometry: PoseNet, direct alignment, its scale from the road or the wheel: 8 s error.
 
     .venv/bin/python benchmarks/pose_refinement.py [--model MODEL_DIR] [--backend auto] \
-        [--resolutions 640x192,1242x375] [--frames 80] [--seeds 1000,2000,3000]
+        [--resolutions 640x192,1242x375] [--frames 80] [--seeds 1000,2000,3000] \
+        [--intrinsics 0.58,1.92]
 
 For each camera resolution, lighting and street seed (1000 by default: the evaluations' street;
 no training uses seeds of 1000 and up; 10 Hz, exact poses), a drive is rendered at that size
-and its frames go through :class:`~defeat_ros.runtime.perception.Perception` as the node runs
-it, side by side in one process: with ``pose_refinement`` 'none' (PoseNet's poses), with
+(with the normalised focal lengths ``--intrinsics`` fx / W, fy / H: the training camera's by
+default) and its frames go through :class:`~defeat_ros.runtime.perception.Perception` as the
+node runs it, side by side in one process: with ``pose_refinement`` 'none' (PoseNet's poses), with
 'direct', and with 'direct' in two other ``scale_mode`` values: camera_height (the scale from
 the road plane 1.65 m below the camera, the street's mounting height) and speed (each step's
 length from a simulated wheel odometry, :mod:`~defeat_ros.data.wheel_speed`: 50 Hz, 1 % scale
@@ -112,12 +114,17 @@ def main(argv=None):
     parser.add_argument('--seeds', default=[1000],
                         type=lambda text: [int(item) for item in text.split(',')],
                         help='streets and drives, comma-separated (several: a mean row too)')
+    parser.add_argument('--intrinsics', default=(WorldConfig.fx, WorldConfig.fy),
+                        type=lambda text: tuple(float(item) for item in text.split(',')),
+                        help="the cameras' fx / W and fy / H, comma-separated")
     args = parser.parse_args(argv)
+    fx, fy = args.intrinsics
     model = resolve_model(args.model)
     perceptions = {name: Perception(model, args.backend, **options)
                    for name, options in ODOMETRY.items()}
     print(f'{machine()}; model {model}, backend {perceptions["none"].backend.name}; '
-          f'street seeds {args.seeds}, {args.frames} frames at 10 Hz')
+          f'street seeds {args.seeds}, {args.frames} frames at 10 Hz; camera fx / W {fx:g}, '
+          f'fy / H {fy:g}')
     print('\n| camera | lighting | street | odometry | metric ATE (m) | '
           'path length ratio | ATE after sim(3) (m) | ms/frame p50 | time ratio |')
     print('| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |')
@@ -126,7 +133,7 @@ def main(argv=None):
             lighting = 'night' if night else 'day'
             rows = {name: [] for name in ODOMETRY}
             for seed in args.seeds:
-                sequence = render_sequence(WorldConfig(width=width, height=height,
+                sequence = render_sequence(WorldConfig(width=width, height=height, fx=fx, fy=fy,
                                                        frames=args.frames, seed=seed,
                                                        night=night))
                 frames, k_norm = images_uint8(sequence.images), sequence.k_norm.numpy()

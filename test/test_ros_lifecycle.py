@@ -210,6 +210,8 @@ def test_diagnostics_report_lost_frames_the_intrinsics_source_and_the_device(
     assert values['intrinsics'] == 'the fx, fy, cx, cy parameters (no usable camera_info yet)'
     assert values['lifecycle state'] == 'active'
     assert values['metric depth'].startswith('no: the model was trained without speed')
+    # A model that does not record its training camera gets no correction.
+    assert values['camera fy/H over the training camera'] == '1'
     assert status.hardware_id == cpu_model()
     # The period that saw the gap said so, pointing at the transport docs.
     warnings = [s.message for a in probe.messages('/diagnostics') for s in a.status

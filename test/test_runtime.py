@@ -454,3 +454,34 @@ def test_perception_says_where_its_metres_come_from(tmp_path):
                                          tmp_path / 'wider'))
     with pytest.raises(ValueError, match='metric_scale'):
         replace(CONFIG, metric_scale='lidar')
+
+
+def test_a_camera_with_another_vertical_focal_length_gets_its_depth_scaled_to_match(tmp_path):
+    torch.manual_seed(0)
+    model = untrained_model(replace(CONFIG, camera_focal_y=1.92))
+    with torch.no_grad():  # a PoseNet that moves, so that its translation can be compared
+        model.pose_net.decoder[-1].bias.copy_(torch.tensor([0.0, 0.0, 0.0, 0.1, -0.2, 0.3]))
+    directory = save_model(model, tmp_path / 'model')
+    rng = np.random.default_rng(2)
+    frames = [rng.integers(0, 255, (64, 96, 3), dtype=np.uint8) for _ in range(2)]
+
+    def step(k_norm):
+        perception = Perception(directory, 'pytorch', pose_refinement='none')
+        perception(frames[0], k_norm=k_norm)
+        return perception(frames[1], k_norm=k_norm)
+
+    def camera(fy):
+        return [[0.58, 0.0, 0.5], [0.0, fy, 0.5], [0.0, 0.0, 1.0]]
+
+    trained, wide, unknown = step(camera(1.92)), step(camera(0.96)), step(None)
+    assert np.allclose(unknown.depth, trained.depth)
+    # Half the training camera's fy / H: the road is twice as near as the network reads it.
+    assert np.allclose(wide.depth, 0.5 * trained.depth, rtol=1e-5)
+    # PoseNet's own pose is left alone (the alignment takes its length from the depth).
+    assert np.linalg.norm(trained.transform[:3, 3]) > 1e-3
+    assert np.allclose(wide.transform, trained.transform)
+    # A model that does not record its training camera is left alone.
+    plain = save_model(untrained_model(CONFIG), tmp_path / 'plain')
+    assert Perception(plain, 'pytorch').focal_ratio(camera(0.96)) == 1.0
+    with pytest.raises(ValueError, match='camera_focal_y'):
+        replace(CONFIG, camera_focal_y=-1.0)

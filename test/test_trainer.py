@@ -10,13 +10,15 @@ import socket
 
 from defeat_ros.data.datasets import DATASETS
 from defeat_ros.data.street_world import render_sequence, WorldConfig
+from defeat_ros.data.synthetic import SyntheticDataset
 from defeat_ros.losses import DeFeatLoss, LossConfig
 from defeat_ros.nets import load_model, ModelConfig
 from defeat_ros.trainer import distributed
 from defeat_ros.trainer.config import TrainConfig
 from defeat_ros.trainer.flip import unflip_outputs
+from defeat_ros.trainer.replay import ReplayMixture
 from defeat_ros.trainer.sampler import EpochSampler
-from defeat_ros.trainer.trainer import NonFiniteLoss, Trainer
+from defeat_ros.trainer.trainer import NonFiniteLoss, Trainer, training_camera_focal_y
 import pytest
 import torch
 import torch.multiprocessing as mp
@@ -66,6 +68,17 @@ def test_training_lowers_the_loss_and_writes_a_loadable_checkpoint(tmp_path):
     assert model.config.provenance['step'] == 9
     assert model.config.provenance['train_config']['epochs'] == 3
     assert any('img/s' in line and 'ETA' in line for line in lines)
+
+
+def test_a_trained_model_records_the_vertical_focal_length_of_its_one_camera(tmp_path):
+    sample = {'height': 64, 'width': 96}
+    street = SyntheticDataset.from_sequences([SEQUENCE], sample)
+    model = load_model(Trainer(config(tmp_path, max_steps=1), street).train())
+    assert model.config.camera_focal_y == pytest.approx(float(SEQUENCE.k_norm[1, 1]))
+    narrower = replace(SEQUENCE, k_norm=SEQUENCE.k_norm * torch.tensor([[1.0], [1.1], [1.0]]))
+    assert training_camera_focal_y(SyntheticDataset.from_sequences([SEQUENCE, narrower],
+                                                                   sample)) == 0.0
+    assert training_camera_focal_y(ReplayMixture(street, street)) == 0.0  # no frame sources
 
 
 def test_resume_continues_where_the_run_stopped(tmp_path):

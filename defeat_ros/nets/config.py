@@ -128,6 +128,15 @@ class ModelConfig(TypedConfig):
     metres), 'depth_supervision' (trained with exact depth in metres, such as the synthetic
     world's), 'none' (self-supervision alone: the scale is arbitrary; median scaling or
     ``scale_mode: camera_height`` give metres). Set by training; not part of the architecture."""
+    camera_focal_y: float = 0.0
+    """
+    The training camera's vertical focal length over its image height (``fy / H`` of its
+    normalised intrinsics; the synthetic street's and KITTI's 1.92). A camera with another
+    ``fy / H`` shows the road at the same image rows at another distance: Perception multiplies
+    depth by the camera's ``fy / H`` over this one (direct alignment then gives the translation
+    the same metres). 0: not recorded, no such correction (a model trained on cameras that
+    differ). Set by training from its frame sources, whatever a config says; not part of the
+    architecture."""
     provenance: dict = field(default_factory=dict)
     """Free-form record of how the weights were made (command, config, data, commit)."""
 
@@ -150,6 +159,8 @@ class ModelConfig(TypedConfig):
         if self.translation_scaling not in TRANSLATION_SCALINGS:
             raise ValueError(f'translation_scaling must be one of {TRANSLATION_SCALINGS}, '
                              f'got {self.translation_scaling!r}')
+        if self.camera_focal_y < 0:
+            raise ValueError(f'camera_focal_y must be >= 0, got {self.camera_focal_y}')
         if self.metric_scale not in METRIC_SCALES:
             raise ValueError(f'metric_scale must be one of {METRIC_SCALES}, '
                              f'got {self.metric_scale!r}')

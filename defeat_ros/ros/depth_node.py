@@ -226,7 +226,7 @@ class DepthNode(LifecycleNode):
                          for key, (kind, topic) in OUTPUTS.items()}
         self._diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._broadcaster = None
-        self._scale = (1.0, None)
+        self._scale = (1.0, None, 1.0)
         self._poses = {'refined': 0, 'from speed': 0, 'computed': 0}  # relative poses
         self._stats = PipelineStats()
         self._stream = InputStream()
@@ -392,7 +392,8 @@ class DepthNode(LifecycleNode):
                                           config['base_frame']))
         self._stats.processed(time.monotonic() - received, frame.result.seconds,
                               taken - received)
-        self._scale = (frame.result.scale, frame.result.scale_confidence)
+        self._scale = (frame.result.scale, frame.result.scale_confidence,
+                       frame.result.focal_ratio)
         if frame.result.transform is not None:
             self._poses['refined'] += frame.result.pose_refined
             self._poses['from speed'] += frame.result.step_from_speed
@@ -457,6 +458,7 @@ class DepthNode(LifecycleNode):
              ('scale mode', self.perception.scale_mode),
              ('metric depth', f'yes, from {self.perception.metric_source}'
               if self.perception.metric_source else f'no: {NOT_METRIC}'),
+             ('camera fy/H over the training camera', f'{self._scale[2]:.4g}'),
              ('depth scale', f'{self._scale[0]:.4g}'),
              ('ground plane inliers', '-' if self._scale[1] is None
               else f'{self._scale[1]:.2f}'),

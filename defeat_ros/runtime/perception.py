@@ -16,6 +16,16 @@ relative pose's translation to the distance the vehicle travelled (the caller's 
 from its speed) and multiplies depth by the smoothed ratio of the two
 (:mod:`~defeat_ros.runtime.speed_scale`).
 
+Another camera than the training one: a model's depth reads distance from where things are in
+the image, above all how far below the horizon the road is. A camera whose vertical focal length
+over its image height (``fy / H``) differs from the training camera's (the model's
+``camera_focal_y``) shows the same distance at other rows once resized to the network's input,
+so with intrinsics (``k_norm``) depth is first multiplied by the camera's ``fy / H`` over the
+training camera's (:meth:`Perception.focal_ratio`), before the alignment (which takes the
+translation's length from the depth) and the scale modes. PoseNet's own translation is left
+as it is: it reads the motion from how far the image moves, which a wider camera changes in
+another proportion (benchmarks/other_cameras.py, docs/metric_scale.md).
+
 Relative pose (``pose_refinement``): 'direct' refines PoseNet's pose by direct alignment of the
 previous camera image to the current one through the current depth
 (:mod:`~defeat_ros.direct_alignment`); 'none' keeps PoseNet's.
@@ -58,6 +68,9 @@ class PerceptionResult:
     scale: float = 1.0
     """Factor applied to the network's depth (1 in 'model' mode), and to its pose translation
     unless ``step_from_speed``."""
+    focal_ratio: float = 1.0
+    """The camera's ``fy / H`` over the training camera's, which multiplied the network's depth
+    before ``scale`` (1: the same camera, or no intrinsics)."""
     scale_confidence: float = None
     """Inlier ratio of this frame's ground plane, 0 without one ('camera_height' mode only)."""
     frame: np.ndarray = None
@@ -120,7 +133,7 @@ class Perception:
         """
         config = read_config(model_dir)
         old, new = self.config.to_dict(), config.to_dict()
-        for unchecked in ('provenance', 'metric_scale', *UNIT_FIELDS):
+        for unchecked in ('provenance', 'metric_scale', 'camera_focal_y', *UNIT_FIELDS):
             old.pop(unchecked), new.pop(unchecked)
         if old != new:
             changed = sorted(k for k in old if old[k] != new.get(k))
@@ -154,6 +167,17 @@ class Perception:
         self.previous = None
         self.previous_grey = None
 
+    def focal_ratio(self, k_norm):
+        """
+        Return the camera's ``fy / H`` over the training camera's (module doc).
+
+        1.0 without intrinsics (``k_norm`` None) or when the model does not record its
+        training camera (``camera_focal_y`` 0).
+        """
+        if k_norm is None or not self.config.camera_focal_y:
+            return 1.0
+        return float(k_norm[1][1]) / self.config.camera_focal_y
+
     @property
     def size(self):
         """(height, width) of the network's input and outputs (what ``output_size`` None gives)."""
@@ -185,6 +209,9 @@ class Perception:
         frame = self.network_input(rgb)
         depth, feature_maps, transform = self.backend.step(
             frame, self.previous if pose else None, features)
+        focal_ratio = self.focal_ratio(k_norm)
+        if focal_ratio != 1.0:
+            depth = depth * focal_ratio
         aligning = pose and self.pose_refinement == 'direct' and k_norm is not None
         grey = alignment_image(rgb) if aligning else None
         refined = False
@@ -208,7 +235,8 @@ class Perception:
         if scale != 1.0:
             depth = depth * scale
         result = PerceptionResult(depth=resize_map(depth, output_size, cv2.INTER_NEAREST)[0],
-                                  scale=scale, scale_confidence=confidence, frame=frame,
+                                  scale=scale, scale_confidence=confidence,
+                                  focal_ratio=focal_ratio, frame=frame,
                                   pose_refined=refined, step_from_speed=from_speed)
         if features:
             if isinstance(features_size, str) and features_size == 'output':

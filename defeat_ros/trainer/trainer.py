@@ -93,6 +93,21 @@ def scale_source(config, speed_sources, has_depth=False):
     return scale, f'{no_speed}: the scale stays {"arbitrary" if scale == "none" else scale}'
 
 
+def training_camera_focal_y(dataset):
+    """
+    Return the ``fy / H`` the frame sources of ``dataset`` share, for ``camera_focal_y``.
+
+    Their median; 0.0 when they differ by more than 1 % or are unknown (a dataset without
+    :class:`~defeat_ros.data.sequence_dataset.FrameSource` s, such as a replay mixture of two
+    cameras).
+    """
+    sources = getattr(dataset, 'sources', None) or []
+    values = [float(source.k_norm[1, 1]) for source in sources if source.k_norm is not None]
+    if not values or len(values) < len(sources) or max(values) > 1.01 * min(values):
+        return 0.0
+    return round(float(np.median(values)), 4)
+
+
 def supervision_note(config, has_depth):
     """
     Return a line on the depth supervision of a run ('' when it is off).
@@ -142,7 +157,8 @@ class Trainer:
         scale, self.scale_note = scale_source(
             config, speed_sources, has_depth and getattr(dataset, 'depth_sets_scale', True))
         self.supervision_note = supervision_note(config, has_depth)
-        self.model = DeFeatNet(replace(config.model, provenance={}, metric_scale=scale)).to(
+        self.model = DeFeatNet(replace(config.model, provenance={}, metric_scale=scale,
+                                       camera_focal_y=training_camera_focal_y(dataset))).to(
             self.device, memory_format=self.memory_format)
         self.loss = DeFeatLoss(config.loss).to(self.device)
         self.optimiser = torch.optim.Adam(self.model.parameters(), config.optim.learning_rate)
