@@ -24,7 +24,8 @@ class PredictConfig(PerceptionOptions):
     max_frames: int = option(0, 'Frames read from each video; 0: all', minimum=0,
                              maximum=10000000)
     intrinsics: list = option([], 'Normalised fx,fy,cx,cy of the camera (for --scale-mode '
-                              'camera_height); empty: none')
+                              'camera_height, and for metres from a camera whose fy differs '
+                              "from the model's training camera); empty: none")
     quiet: bool = option(False, 'No progress bar')
 
     def __post_init__(self):
